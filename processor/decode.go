@@ -1,0 +1,212 @@
+package processor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Reason says why an input went to the dead-letter topic. It is written to
+// the DLQ record's headers and used as a metric label, so it is a short,
+// stable word.
+type Reason string
+
+// The reasons an input is rejected.
+const (
+	ReasonNotCloudEvent      Reason = "not-cloudevent"      // neither mode decodes: bad JSON, no attributes
+	ReasonInvalidCloudEvent  Reason = "invalid-cloudevent"  // required attribute missing or invalid
+	ReasonSpecVersion        Reason = "unsupported-specversion"
+	ReasonUnsupportedVersion Reason = "unsupported-version" // handled type with a version other than v0, v1
+	ReasonDataNotObject      Reason = "data-not-object"
+	ReasonInvalidData        Reason = "invalid-data"        // data is an object but its fields have wrong types
+	ReasonMissingChannelID   Reason = "missing-channel-id"
+	ReasonInvalidTimestamp   Reason = "invalid-timestamp"
+	ReasonSubjectMismatch    Reason = "subject-mismatch"
+)
+
+// DecodeError is returned for input that is not a valid event. The input
+// goes to the dead-letter topic with Reason and Error() in its headers.
+type DecodeError struct {
+	Reason Reason
+	Err    error
+}
+
+// Error returns the reason and the underlying error.
+func (e *DecodeError) Error() string { return string(e.Reason) + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+func reject(r Reason, format string, args ...any) *DecodeError {
+	return &DecodeError{Reason: r, Err: fmt.Errorf(format, args...)}
+}
+
+// Header is one Kafka record header.
+type Header = kgo.RecordHeader
+
+// structuredContentType is the media type of a structured-mode CloudEvent in
+// JSON; a record with no content type and no ce_specversion header is read
+// as one.
+const structuredContentType = "application/cloudevents+json"
+
+// Decode reads one Kafka record value and its headers as a CloudEvent through
+// the sdk-go Kafka binding (binary or structured content mode), then decodes
+// the data payload into the typed fields the matcher needs. Every failure is
+// a *DecodeError.
+func Decode(value []byte, headers []Header) (Event, error) {
+	msg := bindingMessage(value, headers)
+	ce, err := binding.ToEvent(context.Background(), msg)
+	if err != nil {
+		return Event{}, reject(ReasonNotCloudEvent, "read cloudevent (%s mode): %w", encodingName(msg.ReadEncoding()), err)
+	}
+	return fromCloudEvent(ce)
+}
+
+// bindingMessage wraps a record for the sdk-go Kafka binding.
+func bindingMessage(value []byte, headers []Header) *kafka_sarama.Message {
+	var contentType string
+	hs := make(map[string][]byte, len(headers))
+	for _, h := range headers {
+		k := strings.ToLower(h.Key)
+		hs[k] = h.Value
+		if k == "content-type" {
+			contentType = string(h.Value)
+		}
+	}
+	if contentType == "" && hs["ce_specversion"] == nil {
+		contentType = structuredContentType
+	}
+	return kafka_sarama.NewMessage(value, contentType, hs)
+}
+
+func encodingName(e binding.Encoding) string {
+	switch e {
+	case binding.EncodingBinary:
+		return "binary"
+	case binding.EncodingStructured:
+		return "structured"
+	default:
+		return "unknown"
+	}
+}
+
+// payload is the part of data the matcher reads. Unknown fields are ignored;
+// json.RawMessage defers channel decoding until the type is known.
+type payload struct {
+	Timestamp *string `json:"timestamp"`
+	Channel   *struct {
+		ConversationID string `json:"conversationId"`
+		InteractionID  string `json:"interactionId"`
+		ChannelID      string `json:"channelId"`
+		Party          struct {
+			Role    string `json:"role"`
+			AgentID string `json:"agentId"`
+			UserID  string `json:"userId"`
+		} `json:"party"`
+	} `json:"channel"`
+}
+
+func fromCloudEvent(ce *event.Event) (Event, error) {
+	if v := ce.SpecVersion(); v != event.CloudEventsVersionV1 {
+		return Event{}, reject(ReasonSpecVersion, "specversion %q, want %q", v, event.CloudEventsVersionV1)
+	}
+	if err := ce.Validate(); err != nil {
+		return Event{}, reject(ReasonInvalidCloudEvent, "validate: %w", err)
+	}
+	ev := Event{ID: ce.ID(), Source: ce.Source(), Type: ce.Type()}
+	name, version := splitType(ev.Type)
+	kind, isHandled := handled[name]
+	if isHandled && !supportedVersion(version) {
+		return Event{}, reject(ReasonUnsupportedVersion, "type %q: version %q is not v0 or v1", ev.Type, version)
+	}
+	data := bytes.TrimSpace(ce.Data())
+	if !isHandled {
+		// Ignored events only lend their timestamp to stream time, when
+		// they carry a readable one; they are never rejected for data.
+		var p payload
+		if len(data) > 0 && data[0] == '{' && json.Unmarshal(data, &p) == nil && p.Timestamp != nil {
+			if ts, err := parseTimestamp(*p.Timestamp); err == nil {
+				ev.Timestamp, ev.HasTimestamp = ts, true
+			}
+		}
+		return ev, nil
+	}
+	ev.Kind = kind
+	if len(data) == 0 || data[0] != '{' {
+		return Event{}, reject(ReasonDataNotObject, "type %q: data is not a JSON object", ev.Type)
+	}
+	var p payload
+	if err := json.Unmarshal(data, &p); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return Event{}, reject(ReasonDataNotObject, "type %q: data is not valid JSON: %w", ev.Type, err)
+		}
+		return Event{}, reject(ReasonInvalidData, "type %q: decode data: %w", ev.Type, err)
+	}
+	if p.Channel == nil || p.Channel.ChannelID == "" {
+		return Event{}, reject(ReasonMissingChannelID, "type %q: data.channel.channelId is missing or empty", ev.Type)
+	}
+	if p.Timestamp == nil {
+		return Event{}, reject(ReasonInvalidTimestamp, "type %q: data.timestamp is missing", ev.Type)
+	}
+	ts, err := parseTimestamp(*p.Timestamp)
+	if err != nil {
+		return Event{}, reject(ReasonInvalidTimestamp, "type %q: data.timestamp: %w", ev.Type, err)
+	}
+	ch := p.Channel
+	if s := ce.Subject(); s != "" && s != ch.ChannelID {
+		return Event{}, reject(ReasonSubjectMismatch, "subject %q differs from data.channel.channelId %q", s, ch.ChannelID)
+	}
+	ev.Timestamp, ev.HasTimestamp = ts, true
+	ev.ChannelID = ch.ChannelID
+	ev.ConversationID = ch.ConversationID
+	ev.InteractionID = ch.InteractionID
+	ev.Party.Role = ch.Party.Role
+	ev.Party.AgentID = ch.Party.AgentID
+	ev.Party.UserID = ch.Party.UserID
+	return ev, nil
+}
+
+// splitType splits "channel.resumed.v0" into "channel.resumed" and "v0". A
+// type without a version suffix returns an empty version.
+func splitType(t string) (name, version string) {
+	i := strings.LastIndexByte(t, '.')
+	if i < 0 || i+2 > len(t) || t[i+1] != 'v' {
+		return t, ""
+	}
+	for _, c := range t[i+2:] {
+		if c < '0' || c > '9' {
+			return t, ""
+		}
+	}
+	return t[:i], t[i+1:]
+}
+
+// minTime and maxTime bound timestamps to what Unix nanoseconds in an int64
+// can hold (years 1678 to 2262).
+var (
+	minTime = time.Unix(0, -1<<63+1)
+	maxTime = time.Unix(0, 1<<63-1)
+)
+
+// parseTimestamp parses RFC 3339 with any number of fractional digits and a
+// Z or ±hh:mm offset, returning Unix nanoseconds.
+func parseTimestamp(s string) (int64, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, fmt.Errorf("parse %q as RFC 3339: %w", s, err)
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, fmt.Errorf("timestamp %q is out of range", s)
+	}
+	return t.UnixNano(), nil
+}

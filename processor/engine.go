@@ -1,0 +1,315 @@
+package processor
+
+import (
+	"hash/fnv"
+	"time"
+
+	"github.com/interruptions/interruptions/state"
+)
+
+// Outcome is how an interruption ended.
+type Outcome uint8
+
+// The outcomes of an interruption.
+const (
+	// OutcomeResumed: a channel.resumed closed it.
+	OutcomeResumed Outcome = iota + 1
+	// OutcomeEnded: channel.ended or channel.disconnected closed it.
+	OutcomeEnded
+	// OutcomeExpired: stream time passed interruptedAt + max-interruption.
+	OutcomeExpired
+)
+
+// String returns the outcome as written in records: resumed, ended, expired.
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeResumed:
+		return "resumed"
+	case OutcomeEnded:
+		return "ended"
+	case OutcomeExpired:
+		return "expired"
+	default:
+		return "unknown"
+	}
+}
+
+// Interruption is one closed interruption: what the engine emits and the
+// encoder turns into an output CloudEvent.
+type Interruption struct {
+	ChannelID      string
+	ConversationID string
+	InteractionID  string
+	Party          state.Party
+	Outcome        Outcome
+	// InterruptedAt and ClosedAt are event times in Unix nanoseconds.
+	InterruptedAt int64
+	ClosedAt      int64
+	OpenedBy      state.Ref
+	// ClosedBy is the closing event; nil for OutcomeExpired.
+	ClosedBy *state.Ref
+}
+
+// Disposition is what became of one input event.
+type Disposition uint8
+
+// The dispositions of an event. Every input ends as exactly one of these or
+// in the dead-letter topic.
+const (
+	// Processed: a handled event that changed state (opened, closed or was
+	// held).
+	Processed Disposition = iota + 1
+	// Ignored: a valid event of a type the matcher does not use.
+	Ignored
+	// Duplicate: an event whose (source, id) the channel already saw.
+	Duplicate
+)
+
+// String returns the disposition's name.
+func (d Disposition) String() string {
+	switch d {
+	case Processed:
+		return "processed"
+	case Ignored:
+		return "ignored"
+	case Duplicate:
+		return "duplicate"
+	default:
+		return "unknown"
+	}
+}
+
+// Housekeeping counts what stream-time progress did in a call to Process or
+// Advance.
+type Housekeeping struct {
+	// Expired interruptions (also emitted as records).
+	Expired int
+	// DroppedCloses: held closes that found no interruption in time.
+	DroppedCloses int
+	// Deleted channels whose retention passed.
+	Deleted int
+}
+
+func (h *Housekeeping) add(o Housekeeping) {
+	h.Expired += o.Expired
+	h.DroppedCloses += o.DroppedCloses
+	h.Deleted += o.Deleted
+}
+
+// EngineConfig holds the matching rules' parameters.
+type EngineConfig struct {
+	// MaxInterruption: an interruption still open when stream time passes
+	// interruptedAt + MaxInterruption closes as expired, and a held close
+	// is dropped when stream time passes its time + MaxInterruption.
+	MaxInterruption time.Duration
+	// Retention: a channel's state, seen ids included, is deleted when
+	// stream time passes its last event time + Retention and it has no
+	// open interruption.
+	Retention time.Duration
+}
+
+// Engine pairs interruptions with the events that end them. It holds only
+// configuration: all state is in the state.Store passed to each call, one
+// store per input partition. The engine has no clock; time is the events'
+// data.timestamp.
+type Engine struct {
+	maxNanos       int64
+	retentionNanos int64
+}
+
+// NewEngine returns an engine for cfg. Durations must be positive.
+func NewEngine(cfg EngineConfig) *Engine {
+	return &Engine{maxNanos: int64(cfg.MaxInterruption), retentionNanos: int64(cfg.Retention)}
+}
+
+// Emit receives the interruptions an engine call closes, in order.
+type Emit func(Interruption)
+
+// Process applies one decoded event to its partition's store, emits the
+// interruptions it closes, advances stream time and runs what became due.
+func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Housekeeping) {
+	d := e.apply(s, ev, emit)
+	if ev.HasTimestamp {
+		s.AdvanceStreamTime(ev.Timestamp)
+	}
+	// Also when stream time stayed: a late event can be due at once.
+	return d, e.Advance(s, emit)
+}
+
+func (e *Engine) apply(s *state.Store, ev *Event, emit Emit) Disposition {
+	if ev.Kind == KindIgnored {
+		return Ignored
+	}
+	h := eventHash(ev.Source, ev.ID)
+	if c := s.Get(ev.ChannelID); c != nil && c.HasSeen(h) {
+		return Duplicate
+	}
+	c := s.Edit(ev.ChannelID)
+	c.Seen = append(c.Seen, h)
+	if c.LastEventAt < ev.Timestamp || len(c.Seen) == 1 {
+		c.LastEventAt = ev.Timestamp
+	}
+	if c.ConversationID == "" {
+		c.ConversationID = ev.ConversationID
+	}
+	if c.InteractionID == "" {
+		c.InteractionID = ev.InteractionID
+	}
+	if c.Party == (state.Party{}) {
+		c.Party = ev.Party
+	}
+	ref := ev.Ref()
+	if ev.Kind == KindInterrupted {
+		e.open(c, ev.ChannelID, ref, emit)
+	} else {
+		e.close(c, ev.ChannelID, ref, outcomeOf(ev.Kind), emit)
+	}
+	s.SetDeadline(ev.ChannelID, c, e.deadline(c))
+	return Processed
+}
+
+func outcomeOf(k Kind) Outcome {
+	if k == KindResumed {
+		return OutcomeResumed
+	}
+	return OutcomeEnded
+}
+
+// open pairs an interruption with the earliest held close at or after it
+// (within MaxInterruption), or keeps it open.
+func (e *Engine) open(c *state.Channel, id string, r state.Ref, emit Emit) {
+	for i, h := range c.Held {
+		if h.At < r.At {
+			continue
+		}
+		if h.At-r.At > e.maxNanos {
+			break
+		}
+		c.Held = append(c.Held[:i], c.Held[i+1:]...)
+		closed := h
+		emit(interruption(id, c, r, closeOutcome(h.Type), h.At, &closed))
+		return
+	}
+	c.InsertOpen(r)
+}
+
+// close pairs a closing event with the latest open interruption at or before
+// it (within MaxInterruption), or holds it for a late interruption.
+func (e *Engine) close(c *state.Channel, id string, r state.Ref, o Outcome, emit Emit) {
+	for i := len(c.Open) - 1; i >= 0; i-- {
+		op := c.Open[i]
+		if op.At > r.At {
+			continue
+		}
+		if r.At-op.At > e.maxNanos {
+			break
+		}
+		c.Open = append(c.Open[:i], c.Open[i+1:]...)
+		closed := r
+		emit(interruption(id, c, op, o, r.At, &closed))
+		return
+	}
+	c.InsertHeld(r)
+}
+
+// closeOutcome recovers a held close's outcome from its type.
+func closeOutcome(typ string) Outcome {
+	name, _ := splitType(typ)
+	return outcomeOf(handled[name])
+}
+
+func interruption(id string, c *state.Channel, open state.Ref, o Outcome, closedAt int64, by *state.Ref) Interruption {
+	return Interruption{
+		ChannelID:      id,
+		ConversationID: c.ConversationID,
+		InteractionID:  c.InteractionID,
+		Party:          c.Party,
+		Outcome:        o,
+		InterruptedAt:  open.At,
+		ClosedAt:       closedAt,
+		OpenedBy:       open,
+		ClosedBy:       by,
+	}
+}
+
+// Advance runs everything that became due now that stream time has moved:
+// expires interruptions, drops held closes, deletes channels past retention.
+// Process calls it; callers that restore a store call it once afterwards.
+func (e *Engine) Advance(s *state.Store, emit Emit) Housekeeping {
+	var hk Housekeeping
+	now := s.StreamTime()
+	for id := s.NextDue(now); id != ""; id = s.NextDue(now) {
+		hk.add(e.expire(s, id, now, emit))
+	}
+	return hk
+}
+
+// expire handles one due channel.
+func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Housekeeping {
+	var hk Housekeeping
+	c := s.Edit(id)
+	n := 0
+	for _, op := range c.Open {
+		if bound := op.At + e.maxNanos; bound < now {
+			emit(interruption(id, c, op, OutcomeExpired, bound, nil))
+			hk.Expired++
+			continue
+		}
+		c.Open[n] = op
+		n++
+	}
+	c.Open = c.Open[:n]
+	n = 0
+	for _, h := range c.Held {
+		if h.At+e.maxNanos < now {
+			hk.DroppedCloses++
+			continue
+		}
+		c.Held[n] = h
+		n++
+	}
+	c.Held = c.Held[:n]
+	if len(c.Open) == 0 && c.LastEventAt+e.retentionNanos < now {
+		hk.DroppedCloses += len(c.Held)
+		hk.Deleted++
+		s.Delete(id)
+		return hk
+	}
+	s.SetDeadline(id, c, e.deadline(c))
+	return hk
+}
+
+// deadline returns the earliest stream time at which the channel needs
+// attention: an open interruption's or held close's bound, or, with nothing
+// open, the end of its retention. "Passes" is strict, so the channel is due
+// once stream time is beyond the bound.
+func (e *Engine) deadline(c *state.Channel) int64 {
+	d := c.LastEventAt + e.retentionNanos
+	if len(c.Open) > 0 {
+		d = c.Open[0].At + e.maxNanos
+	}
+	if len(c.Held) > 0 {
+		d = min(d, c.Held[0].At+e.maxNanos)
+	}
+	return d
+}
+
+// Restored schedules every channel of a store just loaded from the changelog
+// and runs what is already due.
+func (e *Engine) Restored(s *state.Store, emit Emit) Housekeeping {
+	s.Range(func(id string, c *state.Channel) bool {
+		s.SetDeadline(id, c, e.deadline(c))
+		return true
+	})
+	return e.Advance(s, emit)
+}
+
+// eventHash is the seen-set key of (source, id): FNV-1a 64 over both with a
+// separator. Stable across processes, as the changelog needs.
+func eventHash(source, id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return h.Sum64()
+}

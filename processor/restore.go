@@ -1,0 +1,107 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/state"
+)
+
+// restore reads partition p of the changelog from its start to its last
+// stable offset (read_committed) into a new store. It returns the store and
+// the number of changelog records applied.
+func restore(ctx context.Context, adm *kadm.Client, cfg Config, p int32) (*state.Store, int, error) {
+	topic := cfg.ChangelogTopic()
+	st := state.New()
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	// ListCommittedOffsets asks with read_committed: the last stable offset.
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list stable offsets of %s: %w", topic, err)
+	}
+	so, ok1 := starts.Lookup(topic, p)
+	eo, ok2 := ends.Lookup(topic, p)
+	if !ok1 || !ok2 {
+		return nil, 0, fmt.Errorf("changelog %s has no partition %d", topic, p)
+	}
+	if err := errors.Join(so.Err, eo.Err); err != nil {
+		return nil, 0, fmt.Errorf("offsets of %s[%d]: %w", topic, p, err)
+	}
+	if eo.Offset <= so.Offset {
+		return st, 0, nil
+	}
+	end := eo.Offset
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers are kept so that a changelog ending in one
+		// is seen to end: the marker is the record at end-1.
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(64 << 20),
+	}, cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("changelog client: %w", err)
+	}
+	defer cl.Close()
+	n := 0
+	for {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, n, fmt.Errorf("read %s[%d]: %w", topic, p, err)
+		}
+		if err := fetchError(fetches); err != nil {
+			return nil, n, err
+		}
+		done := false
+		var applyErr error
+		fetches.EachRecord(func(rec *kgo.Record) {
+			if done || applyErr != nil || rec.Offset >= end {
+				done = true
+				return
+			}
+			if !rec.Attrs.IsControl() {
+				applyErr = apply(st, rec)
+				n++
+			}
+			done = rec.Offset >= end-1
+		})
+		if applyErr != nil {
+			return nil, n, applyErr
+		}
+		if done {
+			return st, n, nil
+		}
+	}
+}
+
+// apply loads one changelog record into the store.
+func apply(st *state.Store, rec *kgo.Record) error {
+	key := string(rec.Key)
+	if key == state.StreamTimeKey {
+		t, err := state.DecodeStreamTime(rec.Value)
+		if err != nil {
+			return fmt.Errorf("changelog offset %d: stream time: %w", rec.Offset, err)
+		}
+		st.RestoreStreamTime(t)
+		return nil
+	}
+	if rec.Value == nil {
+		st.Restore(key, nil)
+		return nil
+	}
+	c, err := state.DecodeChannel(rec.Value)
+	if err != nil {
+		return fmt.Errorf("changelog offset %d: channel %s: %w", rec.Offset, key, err)
+	}
+	st.Restore(key, c)
+	return nil
+}

@@ -1,0 +1,502 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/interruptions/interruptions/state"
+)
+
+// Runner is the Kafka loop: it consumes the input topic in a consumer group,
+// keeps one state.Store per assigned partition (restored from the changelog
+// before the partition's first record is processed), and produces output,
+// dead-letter and changelog records, committing them with the input offsets
+// as the configured Guarantee says.
+//
+// A Runner is used once: call Run.
+type Runner struct {
+	cfg    Config
+	log    *zap.Logger
+	engine *Engine
+
+	// mu guards tasks and drop: group callbacks run on the client's
+	// goroutines, everything else on Run's.
+	mu    sync.Mutex
+	tasks map[int32]*task
+	// drop holds partitions revoked or lost since the last safe point;
+	// their tasks are dropped there, and restored again if they return.
+	drop map[int32]struct{}
+}
+
+// task is one assigned input partition and its state.
+type task struct {
+	partition int32
+	store     *state.Store
+}
+
+// NewRunner validates cfg and returns a runner.
+func NewRunner(cfg Config) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.TransactionalID == "" {
+		host, _ := os.Hostname()
+		cfg.TransactionalID = cfg.Group + "-" + host + "-" + strconv.Itoa(os.Getpid())
+	}
+	return &Runner{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		engine: NewEngine(cfg.Engine),
+		tasks:  make(map[int32]*task),
+		drop:   make(map[int32]struct{}),
+	}, nil
+}
+
+// Run waits for the brokers, checks or creates the topics, and processes
+// until ctx is done. On cancellation it finishes the batch in flight, commits
+// it, leaves the group and returns nil. Client failures (a broker restart
+// that outlasts the client's retries, an aborted transaction that cannot be
+// ended) tear the client down and start again from the last commit, with
+// backoff; only fatal errors (authentication, authorization, fencing, bad
+// topics) are returned.
+func (r *Runner) Run(ctx context.Context) error {
+	adminCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(r.cfg.Brokers...)}, r.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	defer adminCl.Close()
+	adm := kadm.NewClient(adminCl)
+	if err := waitForBrokers(ctx, adm, r.cfg.Brokers, r.cfg.StartTimeout, r.log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	partitions, err := ensureTopics(ctx, adm, r.cfg, r.log)
+	if err != nil {
+		return fmt.Errorf("check topics: %w", err)
+	}
+	r.log.Info("processor starting",
+		zap.String("input", r.cfg.InputTopic), zap.Int32("partitions", partitions),
+		zap.String("output", r.cfg.OutputTopic), zap.String("dlq", r.cfg.DLQTopic),
+		zap.String("changelog", r.cfg.ChangelogTopic()), zap.String("group", r.cfg.Group),
+		zap.Stringer("guarantee", r.cfg.Guarantee))
+
+	backoff := time.Second
+	for {
+		err := r.session(ctx, adm)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil || isFatal(err) {
+			return err
+		}
+		r.log.Warn("client failed; restarting from the last commit", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// isFatal reports errors that retrying cannot fix.
+func isFatal(err error) bool {
+	var missing *MissingTopicError
+	return errors.As(err, &missing) ||
+		errors.Is(err, kerr.SaslAuthenticationFailed) ||
+		errors.Is(err, kerr.TopicAuthorizationFailed) ||
+		errors.Is(err, kerr.GroupAuthorizationFailed) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed) ||
+		errors.Is(err, kerr.ProducerFenced)
+}
+
+// clientOpts are the options shared by both guarantees.
+func (r *Runner) clientOpts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.ConsumerGroup(r.cfg.Group),
+		kgo.ConsumeTopics(r.cfg.InputTopic),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.RecordPartitioner(partitioner{changelog: r.cfg.ChangelogTopic(), keyed: kgo.StickyKeyPartitioner(nil)}),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.OnPartitionsRevoked(r.onRevoked),
+		kgo.OnPartitionsLost(r.onRevoked),
+		kgo.WithLogger(kzapLogger{r.log}),
+	}
+	return append(opts, r.cfg.ClientOpts...)
+}
+
+// onRevoked marks partitions whose state must be dropped at the next safe
+// point. It runs on the client's goroutine.
+func (r *Runner) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range revoked[r.cfg.InputTopic] {
+		r.drop[p] = struct{}{}
+	}
+	r.log.Info("partitions revoked", zap.Int32s("partitions", revoked[r.cfg.InputTopic]))
+}
+
+// dropRevoked drops the tasks of revoked partitions; called between batches.
+func (r *Runner) dropRevoked() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p := range r.drop {
+		delete(r.tasks, p)
+		delete(r.drop, p)
+	}
+}
+
+// dropAll forgets every task, so state is restored from the changelog again.
+func (r *Runner) dropAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.tasks)
+	clear(r.drop)
+}
+
+// session runs one client until ctx is done or the client fails.
+func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
+	defer r.dropAll()
+	if r.cfg.Guarantee == AtLeastOnce {
+		return r.atLeastOnce(ctx, adm)
+	}
+	return r.exactlyOnce(ctx, adm)
+}
+
+// shutdownCtx bounds the work done after ctx was cancelled: finishing and
+// committing the batch in flight.
+func shutdownCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// atLeastOnce: poll (rebalances blocked), process, produce outputs and wait
+// for their acks, then the changelog and wait, then commit offsets, then
+// allow rebalancing. A crash between the steps repeats outputs with the same
+// ids; it never loses one.
+func (r *Runner) atLeastOnce(ctx context.Context, adm *kadm.Client) error {
+	cl, err := kgo.NewClient(append(r.clientOpts(), kgo.BlockRebalanceOnPoll())...)
+	if err != nil {
+		return fmt.Errorf("consumer client: %w", err)
+	}
+	defer func() {
+		cctx, cancel := shutdownCtx(ctx)
+		defer cancel()
+		if err := cl.LeaveGroupContext(cctx); err != nil {
+			r.log.Warn("leave group", zap.Error(err))
+		}
+		cl.Close()
+	}()
+	for {
+		r.dropRevoked()
+		fetches := cl.PollRecords(ctx, r.cfg.MaxPollRecords)
+		if err := fetchError(fetches); err != nil {
+			cl.AllowRebalance()
+			return err
+		}
+		wctx, cancel := shutdownCtx(ctx)
+		err := r.commitAtLeastOnce(wctx, cl, adm, fetches)
+		cancel()
+		cl.AllowRebalance()
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+func (r *Runner) commitAtLeastOnce(ctx context.Context, cl *kgo.Client, adm *kadm.Client, fetches kgo.Fetches) error {
+	if fetches.NumRecords() == 0 {
+		return nil
+	}
+	var out []*kgo.Record
+	n, err := r.process(ctx, adm, fetches, func(rec *kgo.Record) { out = append(out, rec) })
+	if err != nil {
+		return err
+	}
+	if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+		return fmt.Errorf("produce %d output and dead-letter records: %w", len(out), err)
+	}
+	changes := r.changelog(nil)
+	if err := cl.ProduceSync(ctx, changes...).FirstErr(); err != nil {
+		return fmt.Errorf("produce %d changelog records: %w", len(changes), err)
+	}
+	r.commitStores()
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	if h := r.cfg.Hooks.OnCommit; h != nil {
+		h(n)
+	}
+	return nil
+}
+
+// exactlyOnce: the transact-session loop. Each transaction collects input
+// for CommitInterval; outputs, dead letters, changelog records and offsets
+// commit together. When the transaction aborts (a rebalance, a failed
+// produce) every store returns to its last committed state and the session
+// rewinds to the committed offsets.
+func (r *Runner) exactlyOnce(ctx context.Context, adm *kadm.Client) error {
+	sess, err := kgo.NewGroupTransactSession(append(r.clientOpts(),
+		kgo.TransactionalID(r.cfg.TransactionalID),
+		kgo.TransactionTimeout(30*time.Second),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+	)...)
+	if err != nil {
+		return fmt.Errorf("transact session: %w", err)
+	}
+	defer sess.Close() // leaves the group
+	for {
+		r.dropRevoked()
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		var (
+			produceMu  sync.Mutex
+			produceErr error
+		)
+		// Produce outlives a cancelled ctx: the batch in flight is
+		// finished and committed on shutdown.
+		pctx := context.WithoutCancel(ctx)
+		produce := func(rec *kgo.Record) {
+			sess.Produce(pctx, rec, func(_ *kgo.Record, err error) {
+				if err != nil {
+					produceMu.Lock()
+					produceErr = errors.Join(produceErr, err)
+					produceMu.Unlock()
+				}
+			})
+		}
+		n, fetchErr := r.collect(ctx, sess, adm, produce)
+		if fetchErr == nil {
+			for _, rec := range r.changelog(nil) {
+				produce(rec)
+			}
+		}
+		wctx, cancel := shutdownCtx(ctx)
+		try := kgo.TryCommit
+		if fetchErr != nil {
+			try = kgo.TryAbort
+		}
+		committed, endErr := sess.End(wctx, try)
+		cancel()
+		produceMu.Lock()
+		perr := produceErr
+		produceMu.Unlock()
+		if committed && perr == nil {
+			r.commitStores()
+			if h := r.cfg.Hooks.OnCommit; h != nil && n > 0 {
+				h(n)
+			}
+		} else {
+			r.rollbackStores()
+			if n > 0 {
+				r.log.Info("transaction aborted; state rolled back", zap.Int("records", n), zap.NamedError("produce", perr))
+			}
+		}
+		switch {
+		case fetchErr != nil:
+			return fetchErr
+		case endErr != nil:
+			return fmt.Errorf("end transaction: %w", endErr)
+		case perr != nil && errors.Is(perr, kerr.ProducerFenced):
+			return fmt.Errorf("produce in transaction: %w", perr)
+		case ctx.Err() != nil:
+			return nil
+		}
+	}
+}
+
+// collect polls and processes input for one commit interval.
+func (r *Runner) collect(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client, produce func(*kgo.Record)) (int, error) {
+	deadline := time.Now().Add(r.cfg.CommitInterval)
+	total := 0
+	for {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		fetches := sess.PollRecords(pctx, r.cfg.MaxPollRecords)
+		cancel()
+		if err := fetchError(fetches); err != nil {
+			return total, err
+		}
+		wctx, wcancel := shutdownCtx(ctx)
+		n, err := r.process(wctx, adm, fetches, produce)
+		wcancel()
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			return total, nil
+		}
+	}
+}
+
+// fetchError returns the first fetch error that is not a context ending.
+func fetchError(fetches kgo.Fetches) error {
+	var first error
+	fetches.EachError(func(topic string, p int32, err error) {
+		if first != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		first = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
+	})
+	return first
+}
+
+// process runs every fetched record through decode and the engine, handing
+// output and dead-letter records to produce. It returns how many input
+// records it consumed.
+func (r *Runner) process(ctx context.Context, adm *kadm.Client, fetches kgo.Fetches, produce func(*kgo.Record)) (int, error) {
+	n := 0
+	var err error
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if err != nil || len(fp.Records) == 0 {
+			return
+		}
+		var t *task
+		if t, err = r.task(ctx, adm, fp.Partition); err != nil {
+			return
+		}
+		for _, rec := range fp.Records {
+			if err = r.processRecord(t, rec, produce); err != nil {
+				return
+			}
+			n++
+		}
+	})
+	return n, err
+}
+
+func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Record)) error {
+	ev, err := Decode(rec.Value, rec.Headers)
+	if err != nil {
+		var derr *DecodeError
+		if !errors.As(err, &derr) {
+			return fmt.Errorf("decode %s[%d]@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+		}
+		r.log.Debug("dead letter", zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset), zap.Error(derr))
+		produce(DeadLetter(r.cfg.DLQTopic, rec, derr, time.Now()))
+		if h := r.cfg.Hooks.OnDeadLetter; h != nil {
+			h(rec.Partition, derr)
+		}
+		return nil
+	}
+	var encErr error
+	d, hk := r.engine.Process(t.store, &ev, func(in Interruption) {
+		out, err := r.cfg.Encoder.Record(r.cfg.OutputTopic, in)
+		if err != nil {
+			encErr = errors.Join(encErr, err)
+			return
+		}
+		produce(out)
+	})
+	if encErr != nil {
+		return fmt.Errorf("encode output for %s[%d]@%d: %w", rec.Topic, rec.Partition, rec.Offset, encErr)
+	}
+	if h := r.cfg.Hooks.OnEvent; h != nil {
+		h(rec.Partition, &ev, d)
+	}
+	if h := r.cfg.Hooks.OnHousekeeping; h != nil && hk != (Housekeeping{}) {
+		h(rec.Partition, hk)
+	}
+	return nil
+}
+
+// task returns the partition's task, restoring its state from the
+// changelog first when the partition is new to this instance.
+func (r *Runner) task(ctx context.Context, adm *kadm.Client, p int32) (*task, error) {
+	r.mu.Lock()
+	t := r.tasks[p]
+	r.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	start := time.Now()
+	st, n, err := restore(ctx, adm, r.cfg, p)
+	if err != nil {
+		return nil, fmt.Errorf("restore partition %d: %w", p, err)
+	}
+	// Nothing can be due: the changelog was written after Advance ran.
+	r.engine.Restored(st, func(Interruption) {})
+	st.Commit()
+	t = &task{partition: p, store: st}
+	r.mu.Lock()
+	r.tasks[p] = t
+	r.mu.Unlock()
+	r.log.Info("partition restored", zap.Int32("partition", p), zap.Int("records", n),
+		zap.Int("channels", st.Len()), zap.Duration("took", time.Since(start)))
+	return t, nil
+}
+
+// changelog appends to dst one record per state change of every task, and
+// one for each moved stream time.
+func (r *Runner) changelog(dst []*kgo.Record) []*kgo.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	topic := r.cfg.ChangelogTopic()
+	for p, t := range r.tasks {
+		for _, ch := range t.store.Changes() {
+			rec := &kgo.Record{Topic: topic, Partition: p, Key: []byte(ch.ChannelID)}
+			if ch.Channel != nil {
+				rec.Value = state.AppendChannel(nil, ch.Channel)
+			}
+			dst = append(dst, rec)
+		}
+		if t.store.StreamTimeChanged() {
+			dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(state.StreamTimeKey),
+				Value: state.AppendStreamTime(nil, t.store.StreamTime())})
+		}
+	}
+	return dst
+}
+
+func (r *Runner) commitStores() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.tasks {
+		t.store.Commit()
+	}
+}
+
+func (r *Runner) rollbackStores() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.tasks {
+		t.store.Rollback()
+	}
+}
+
+// partitioner sends changelog records to the partition set on the record
+// (the input partition they belong to) and hashes keys for every other
+// topic, as Kafka's default partitioner does.
+type partitioner struct {
+	changelog string
+	keyed     kgo.Partitioner
+}
+
+func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if topic == p.changelog {
+		return kgo.ManualPartitioner().ForTopic(topic)
+	}
+	return p.keyed.ForTopic(topic)
+}
