@@ -22,12 +22,12 @@ type Reason string
 
 // The reasons an input is rejected.
 const (
-	ReasonNotCloudEvent      Reason = "not-cloudevent"      // neither mode decodes: bad JSON, no attributes
-	ReasonInvalidCloudEvent  Reason = "invalid-cloudevent"  // required attribute missing or invalid
+	ReasonNotCloudEvent      Reason = "not-cloudevent"     // neither mode decodes: bad JSON, no attributes
+	ReasonInvalidCloudEvent  Reason = "invalid-cloudevent" // required attribute missing or invalid
 	ReasonSpecVersion        Reason = "unsupported-specversion"
 	ReasonUnsupportedVersion Reason = "unsupported-version" // handled type with a version other than v0, v1
 	ReasonDataNotObject      Reason = "data-not-object"
-	ReasonInvalidData        Reason = "invalid-data"        // data is an object but its fields have wrong types
+	ReasonInvalidData        Reason = "invalid-data" // data is an object but its fields have wrong types
 	ReasonMissingChannelID   Reason = "missing-channel-id"
 	ReasonInvalidTimestamp   Reason = "invalid-timestamp"
 	ReasonSubjectMismatch    Reason = "subject-mismatch"
