@@ -122,7 +122,7 @@ func fromCloudEvent(ce *event.Event) (Event, error) {
 	if err := ce.Validate(); err != nil {
 		return Event{}, reject(ReasonInvalidCloudEvent, "validate: %w", err)
 	}
-	ev := Event{ID: ce.ID(), Source: ce.Source(), Type: ce.Type()}
+	ev := Event{ID: ce.ID(), Source: ce.Source(), Type: ce.Type(), Subject: ce.Subject()}
 	name, version := splitType(ev.Type)
 	kind, isHandled := handled[name]
 	if isHandled && !supportedVersion(version) {

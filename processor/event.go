@@ -62,6 +62,8 @@ type Event struct {
 	Source string
 	// Type is the full CloudEvent type, e.g. "channel.resumed.v0".
 	Type string
+	// Subject is the CloudEvent subject (the channelId, for channel events).
+	Subject string
 	Kind Kind
 
 	// Timestamp is data.timestamp (event time) in Unix nanoseconds;

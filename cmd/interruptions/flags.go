@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// envPrefix prefixes every setting's environment variable.
+const envPrefix = "INTERRUPTIONS_"
+
+// errUsage marks errors in the command line or settings: exit code 2.
+var errUsage = errors.New("usage")
+
+// usageError wraps err as a usage error.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// command is one subcommand: its flag set and what it runs.
+type command struct {
+	name    string
+	summary string
+	fs      *flag.FlagSet
+}
+
+func newCommand(name, summary string) *command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &command{name: name, summary: summary, fs: fs}
+}
+
+// envName returns the environment variable of a flag: INTERRUPTIONS_ and
+// the flag's name in capitals with dashes as underscores.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse reads flags, then fills every flag not given on the command line
+// from its environment variable. Precedence: flag > environment > default.
+func (c *command) parse(args []string, getenv func(string) string) error {
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError("%s: %v", c.name, err)
+	}
+	if c.fs.NArg() > 0 {
+		return usageError("%s: unexpected argument %q", c.name, c.fs.Arg(0))
+	}
+	set := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	c.fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := c.fs.Set(f.Name, v); err != nil {
+				errs = append(errs, usageError("%s=%q: %v", envName(f.Name), v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// usage writes the command's help: every setting with its default and its
+// environment variable.
+func (c *command) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: interruptions %s [flags]\n\n%s\n\nFlags (each also read from its environment variable; flag > environment > default):\n", c.name, c.summary)
+	var flags []*flag.Flag
+	c.fs.VisitAll(func(f *flag.Flag) { flags = append(flags, f) })
+	sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })
+	for _, f := range flags {
+		def := f.DefValue
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  --%s\n        %s\n        default %s, env %s\n", f.Name, f.Usage, def, envName(f.Name))
+	}
+}
+
+// listFlag is a comma-separated list flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return errors.New("empty list")
+	}
+	*l = out
+	return nil
+}
+
+// positiveDuration rejects zero and negative durations at parse time.
+type positiveDuration time.Duration
+
+func (d *positiveDuration) String() string { return time.Duration(*d).String() }
+
+func (d *positiveDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v <= 0 {
+		return errors.New("must be positive")
+	}
+	*d = positiveDuration(v)
+	return nil
+}
+
+// enumFlag accepts one of a fixed set of words.
+type enumFlag struct {
+	value   string
+	allowed []string
+}
+
+func (e *enumFlag) String() string { return e.value }
+
+func (e *enumFlag) Set(s string) error {
+	for _, a := range e.allowed {
+		if s == a {
+			e.value = s
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %s", strings.Join(e.allowed, ", "))
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/vccgen"
+)
+
+func cmdGen(ctx context.Context, args []string, e env) error {
+	c := newCommand("gen", "Generate realistic VCC channel CloudEvents (duplicates and out-of-order deliveries included):\nas NDJSON on stdout, or produced to a Kafka topic when --brokers is set.")
+	var (
+		events  int
+		seed    int64
+		brokers listFlag
+		topic   string
+		rate    float64
+		badRate float64
+		mode    = &enumFlag{value: "structured", allowed: []string{"structured", "binary"}}
+	)
+	c.fs.IntVar(&events, "events", 1000, "number of events; 0: until interrupted")
+	c.fs.Int64Var(&seed, "seed", 1, "random seed; the same seed gives the same events")
+	c.fs.Var(&brokers, "brokers", "produce to Kafka at these brokers instead of writing NDJSON to stdout")
+	c.fs.StringVar(&topic, "topic", "channel-events", "topic to produce to")
+	c.fs.Float64Var(&rate, "rate", 0, "events per second when producing; 0: as fast as possible")
+	c.fs.Float64Var(&badRate, "bad-rate", 0, "fraction of events replaced by malformed input (to exercise the dead-letter topic)")
+	c.fs.Var(mode, "mode", "CloudEvents content mode when producing: structured or binary")
+	if err := parseOrHelp(c, args, e); err != nil {
+		return err
+	}
+	switch {
+	case events < 0:
+		return usageError("events: must not be negative")
+	case rate < 0:
+		return usageError("rate: must not be negative")
+	case badRate < 0 || badRate > 1:
+		return usageError("bad-rate: must be between 0 and 1")
+	}
+	src := newSource(seed, badRate)
+	if len(brokers) == 0 {
+		w := bufio.NewWriterSize(e.stdout, 64<<10)
+		for i := 0; events == 0 || i < events; i++ {
+			if ctx.Err() != nil {
+				break
+			}
+			ev := src.next()
+			w.Write(ev.Value)
+			if err := w.WriteByte('\n'); err != nil {
+				return fmt.Errorf("write event %d: %w", i, err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return fmt.Errorf("write events: %w", err)
+		}
+		return nil
+	}
+	m, _ := processor.ParseMode(mode.value)
+	return produce(ctx, brokers, topic, m, events, rate, src)
+}
+
+// source is the generator plus optional malformed input.
+type source struct {
+	gen     *vccgen.Generator
+	rng     *rand.Rand
+	badRate float64
+}
+
+func newSource(seed int64, badRate float64) *source {
+	return &source{
+		gen:     vccgen.New(vccgen.Config{Seed: seed}),
+		rng:     rand.New(rand.NewPCG(uint64(seed), 0xbad)),
+		badRate: badRate,
+	}
+}
+
+func (s *source) next() vccgen.Event {
+	ev := s.gen.Next()
+	if s.badRate > 0 && s.rng.Float64() < s.badRate {
+		ev.Value = malformed(ev.Value, s.rng.IntN(4))
+	}
+	return ev
+}
+
+// malformed returns one of a few kinds of bad input derived from a good
+// event: cut JSON, a wrong specversion, no channelId, a bad timestamp.
+func malformed(v []byte, kind int) []byte {
+	switch kind {
+	case 0:
+		return append([]byte(nil), v[:len(v)/2]...)
+	case 1:
+		return []byte(replaceOnce(string(v), `"specversion":"1.0"`, `"specversion":"2.0"`))
+	case 2:
+		return []byte(replaceOnce(string(v), `"channelId":"`, `"channelRef":"`))
+	default:
+		return []byte(replaceOnce(string(v), `"timestamp":"`, `"timestamp":"yesterday `))
+	}
+}
+
+func replaceOnce(s, old, new string) string {
+	for i := 0; i+len(old) <= len(s); i++ {
+		if s[i:i+len(old)] == old {
+			return s[:i] + new + s[i+len(old):]
+		}
+	}
+	return s
+}
+
+// produce sends events to a topic, paced at rate per second when positive,
+// and waits for every ack.
+func produce(ctx context.Context, brokers []string, topic string, mode processor.Mode, events int, rate float64, src *source) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("producer client: %w", err)
+	}
+	defer cl.Close()
+	var (
+		start   = time.Now()
+		failed  error
+		failedN int
+	)
+	for i := 0; events == 0 || i < events; i++ {
+		if rate > 0 {
+			due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		ev := src.next()
+		rec, err := inputRecord(topic, ev, mode)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", i, err)
+		}
+		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				failedN++
+				failed = err
+			}
+		})
+	}
+	if err := cl.Flush(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if failed != nil {
+		return fmt.Errorf("%d events were not produced: %w", failedN, failed)
+	}
+	return nil
+}
+
+// inputRecord turns a generated event into a Kafka record in the given
+// content mode. Malformed events that do not parse are sent as they are.
+func inputRecord(topic string, ev vccgen.Event, mode processor.Mode) (*kgo.Record, error) {
+	if mode == processor.Structured {
+		return &kgo.Record{Topic: topic, Key: ev.Key, Value: ev.Value,
+			Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}}}, nil
+	}
+	ce, err := processor.ParseStructured(ev.Value)
+	if err != nil {
+		return &kgo.Record{Topic: topic, Key: ev.Key, Value: ev.Value}, nil
+	}
+	return processor.EventRecord(topic, ev.Key, ce, processor.Binary)
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/interruptions/interruptions/processor"
+)
+
+// processorFlags registers the settings `run` and `demo` share with the
+// matching engine and returns a function that applies them to a Config.
+type engineFlags struct {
+	maxInterruption positiveDuration
+	retention       positiveDuration
+	source          string
+}
+
+func (f *engineFlags) register(c *command) {
+	def := processor.DefaultConfig()
+	f.maxInterruption = positiveDuration(def.Engine.MaxInterruption)
+	f.retention = positiveDuration(def.Engine.Retention)
+	c.fs.Var(&f.maxInterruption, "max-interruption", "an interruption still open this long after it began (in event time) closes as expired")
+	c.fs.Var(&f.retention, "retention", "a channel's state, seen event ids included, is kept this long after its last event")
+	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records")
+}
+
+func (f *engineFlags) engine() processor.EngineConfig {
+	return processor.EngineConfig{MaxInterruption: time.Duration(f.maxInterruption), Retention: time.Duration(f.retention)}
+}
+
+// kafkaFlags are the settings of the Kafka loop.
+type kafkaFlags struct {
+	engineFlags
+	brokers           listFlag
+	input, output     string
+	dlq, group        string
+	outputMode        *enumFlag
+	guarantee         *enumFlag
+	transactionalID   string
+	commitInterval    positiveDuration
+	createTopics      bool
+	partitions        int
+	replicationFactor int
+	startTimeout      positiveDuration
+	logLevel          string
+}
+
+func (f *kafkaFlags) register(c *command) {
+	def := processor.DefaultConfig()
+	f.engineFlags.register(c)
+	f.brokers = listFlag(def.Brokers)
+	f.outputMode = &enumFlag{value: "binary", allowed: []string{"binary", "structured"}}
+	f.guarantee = &enumFlag{value: "exactly-once", allowed: []string{"exactly-once", "at-least-once"}}
+	f.commitInterval = positiveDuration(def.CommitInterval)
+	f.startTimeout = positiveDuration(def.StartTimeout)
+	c.fs.Var(&f.brokers, "brokers", "Kafka seed brokers, comma separated")
+	c.fs.StringVar(&f.input, "input-topic", def.InputTopic, "topic of VCC channel CloudEvents")
+	c.fs.StringVar(&f.output, "output-topic", def.OutputTopic, "topic of interruption records")
+	c.fs.StringVar(&f.dlq, "dlq-topic", def.DLQTopic, "dead-letter topic for rejected input, byte for byte with the reason in headers")
+	c.fs.StringVar(&f.group, "group", def.Group, "consumer group; the state changelog is <group>-state-changelog")
+	c.fs.Var(f.outputMode, "output-mode", "CloudEvents content mode of output records: binary or structured")
+	c.fs.Var(f.guarantee, "guarantee", "exactly-once (Kafka transactions) or at-least-once")
+	c.fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id for exactly-once; empty: <group>-<hostname>-<pid>. Give each instance a stable one")
+	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction collects input before it commits")
+	c.fs.BoolVar(&f.createTopics, "create-topics", def.CreateTopics, "create missing topics; when false a missing topic is an error")
+	c.fs.IntVar(&f.partitions, "partitions", int(def.Partitions), "partitions of topics created by the processor (the changelog gets the input's count)")
+	c.fs.IntVar(&f.replicationFactor, "replication-factor", int(def.ReplicationFactor), "replication factor of created topics; -1: the broker's default")
+	c.fs.Var(&f.startTimeout, "start-timeout", "how long to wait for unreachable brokers at start before failing")
+	c.fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+func (f *kafkaFlags) config() (processor.Config, error) {
+	cfg := processor.DefaultConfig()
+	cfg.Brokers = f.brokers
+	cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic, cfg.Group = f.input, f.output, f.dlq, f.group
+	cfg.Engine = f.engine()
+	mode, err := processor.ParseMode(f.outputMode.value)
+	if err != nil {
+		return cfg, usageError("output-mode: %v", err)
+	}
+	cfg.Encoder = processor.Encoder{Source: f.source, Mode: mode}
+	g, err := processor.ParseGuarantee(f.guarantee.value)
+	if err != nil {
+		return cfg, usageError("guarantee: %v", err)
+	}
+	cfg.Guarantee = g
+	cfg.TransactionalID = f.transactionalID
+	cfg.CommitInterval = time.Duration(f.commitInterval)
+	cfg.CreateTopics = f.createTopics
+	cfg.Partitions = int32(f.partitions)
+	cfg.ReplicationFactor = int16(f.replicationFactor)
+	cfg.StartTimeout = time.Duration(f.startTimeout)
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("%v", err)
+	}
+	return cfg, nil
+}
+
+func cmdRun(ctx context.Context, args []string, e env) error {
+	c := newCommand("run", "Consume VCC channel CloudEvents from Kafka, pair each interruption with the event that ends it,\nand publish one interruption record per interruption.")
+	var f kafkaFlags
+	f.register(c)
+	if err := parseOrHelp(c, args, e); err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, false, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	cfg.Logger = log
+	r, err := processor.NewRunner(cfg)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if err := r.Run(ctx); err != nil {
+		log.Error("processor stopped", zapError(err))
+		return err
+	}
+	log.Info("processor stopped cleanly")
+	return nil
+}

@@ -1,0 +1,215 @@
+package processor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/interruptions/interruptions/state"
+)
+
+// Stats counts what became of input and state. The zero value is ready.
+type Stats struct {
+	Events       map[Disposition]int
+	DeadLetters  map[Reason]int
+	Outcomes     map[Outcome]int
+	Housekeeping Housekeeping
+}
+
+func (s *Stats) event(d Disposition) {
+	if s.Events == nil {
+		s.Events = make(map[Disposition]int)
+	}
+	s.Events[d]++
+}
+
+func (s *Stats) deadLetter(r Reason) {
+	if s.DeadLetters == nil {
+		s.DeadLetters = make(map[Reason]int)
+	}
+	s.DeadLetters[r]++
+}
+
+func (s *Stats) outcome(o Outcome) {
+	if s.Outcomes == nil {
+		s.Outcomes = make(map[Outcome]int)
+	}
+	s.Outcomes[o]++
+}
+
+// ReplayConfig configures Replay.
+type ReplayConfig struct {
+	Engine  EngineConfig
+	Encoder Encoder
+	// Partitions, when positive, keeps one store and one stream time per
+	// simulated input partition, choosing the partition from the event's
+	// subject as Kafka's default partitioner does for a keyed record. This
+	// makes replay compute exactly what `run` computes on a topic with that
+	// many partitions when producers key events by subject. Zero (the
+	// default) keeps one store for the whole input: stream time is the
+	// largest timestamp in the input.
+	Partitions int
+}
+
+// DeadLine is one rejected input line as written to the replay DLQ file.
+type DeadLine struct {
+	Line   int    `json:"line"`
+	Reason Reason `json:"reason"`
+	Error  string `json:"error"`
+	// Original is the line as read, without its newline, when it is valid
+	// UTF-8; otherwise OriginalBase64 holds it.
+	Original       string `json:"original,omitempty"`
+	OriginalBase64 []byte `json:"originalBase64,omitempty"`
+}
+
+// Replay runs the engine over NDJSON structured CloudEvents read from in,
+// writing one structured output CloudEvent per line to out and one DeadLine
+// per rejected line to dlq (which may be nil to discard). It returns when
+// in is read to the end; only I/O failures are errors.
+func Replay(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg ReplayConfig) (Stats, error) {
+	engine := NewEngine(cfg.Engine)
+	stores := map[int]*state.Store{}
+	var stats Stats
+	outW := bufio.NewWriterSize(out, 64<<10)
+	var dlqEnc *json.Encoder
+	var dlqW *bufio.Writer
+	if dlq != nil {
+		dlqW = bufio.NewWriterSize(dlq, 64<<10)
+		dlqEnc = json.NewEncoder(dlqW)
+	}
+	var writeErr error
+	emit := func(in Interruption) {
+		stats.outcome(in.Outcome)
+		if writeErr != nil {
+			return
+		}
+		ce, err := CloudEvent(in, cfg.Encoder.Source)
+		if err != nil {
+			writeErr = err
+			return
+		}
+		b, err := json.Marshal(ce)
+		if err != nil {
+			writeErr = fmt.Errorf("marshal record %s: %w", ce.ID(), err)
+			return
+		}
+		outW.Write(b)
+		writeErr = outW.WriteByte('\n')
+	}
+	r := bufio.NewReaderSize(in, 64<<10)
+	for lineNo := 1; ; lineNo++ {
+		if err := ctx.Err(); err != nil {
+			return stats, fmt.Errorf("replay stopped at line %d: %w", lineNo, err)
+		}
+		line, readErr := r.ReadBytes('\n')
+		if readErr != nil && !errors.Is(readErr, io.EOF) {
+			return stats, fmt.Errorf("read line %d: %w", lineNo, readErr)
+		}
+		if len(line) == 0 && readErr != nil {
+			break // end of input; a final newline does not start a line
+		}
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		ev, err := Decode(line, nil)
+		if err != nil {
+			var derr *DecodeError
+			if !errors.As(err, &derr) {
+				return stats, fmt.Errorf("decode line %d: %w", lineNo, err)
+			}
+			stats.deadLetter(derr.Reason)
+			if dlqEnc != nil {
+				dl := DeadLine{Line: lineNo, Reason: derr.Reason, Error: derr.Error()}
+				if utf8.Valid(line) {
+					dl.Original = string(line)
+				} else {
+					dl.OriginalBase64 = line
+				}
+				if err := dlqEnc.Encode(dl); err != nil {
+					return stats, fmt.Errorf("write dlq line %d: %w", lineNo, err)
+				}
+			}
+		} else {
+			p := 0
+			if cfg.Partitions > 0 {
+				p = KeyPartition([]byte(subjectKey(&ev)), cfg.Partitions)
+			}
+			st := stores[p]
+			if st == nil {
+				st = state.New()
+				stores[p] = st
+			}
+			d, hk := engine.Process(st, &ev, emit)
+			st.Commit() // replay never rolls back; keep the undo log empty
+			stats.event(d)
+			stats.Housekeeping.add(hk)
+			if writeErr != nil {
+				return stats, fmt.Errorf("write output for line %d: %w", lineNo, writeErr)
+			}
+		}
+		if readErr != nil {
+			break
+		}
+	}
+	if err := outW.Flush(); err != nil {
+		return stats, fmt.Errorf("flush output: %w", err)
+	}
+	if dlqW != nil {
+		if err := dlqW.Flush(); err != nil {
+			return stats, fmt.Errorf("flush dlq: %w", err)
+		}
+	}
+	return stats, nil
+}
+
+// subjectKey is the Kafka key producers use for an event: the channelId,
+// or for events without one the CloudEvent subject.
+func subjectKey(ev *Event) string {
+	if ev.ChannelID != "" {
+		return ev.ChannelID
+	}
+	return ev.Subject
+}
+
+// KeyPartition returns the partition Kafka's default partitioner (murmur2,
+// as in the Java client and franz-go's StickyKeyPartitioner) picks for a
+// non-empty key among n partitions.
+func KeyPartition(key []byte, n int) int {
+	return int(murmur2(key)&0x7fffffff) % n
+}
+
+// murmur2 is Kafka's murmur2 hash.
+func murmur2(b []byte) uint32 {
+	const (
+		seed uint32 = 0x9747b28c
+		m    uint32 = 0x5bd1e995
+		r           = 24
+	)
+	h := seed ^ uint32(len(b))
+	for ; len(b) >= 4; b = b[4:] {
+		k := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	switch len(b) {
+	case 3:
+		h ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}
