@@ -64,7 +64,7 @@ type Event struct {
 	Type string
 	// Subject is the CloudEvent subject (the channelId, for channel events).
 	Subject string
-	Kind Kind
+	Kind    Kind
 
 	// Timestamp is data.timestamp (event time) in Unix nanoseconds;
 	// HasTimestamp is false only for ignored events that carry none.
