@@ -1,5 +1,276 @@
 package main
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-func cmdDemo(ctx context.Context, args []string, e env) error { return usageError("demo: not yet") }
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/interruptions/interruptions/processor"
+)
+
+func cmdDemo(ctx context.Context, args []string, e env) error {
+	c := newCommand("demo", "Run the processor on an embedded Kafka (kfake) with generated VCC traffic: prints each\ninterruption record as it is committed, then a summary. Ctrl-C ends it cleanly.")
+	var (
+		f          kafkaFlags
+		events     int
+		duration   positiveDuration
+		seed       int64
+		rate       float64
+		badRate    float64
+		partitions int
+		quiet      bool
+	)
+	f.register(c)
+	duration = positiveDuration(2 * time.Minute)
+	c.fs.IntVar(&events, "events", 5000, "number of generated events")
+	c.fs.Var(&duration, "duration", "stop after this long even if not all events were processed")
+	c.fs.Int64Var(&seed, "seed", 1, "random seed of the generated traffic")
+	c.fs.Float64Var(&rate, "rate", 2000, "generated events per second; 0: as fast as possible")
+	c.fs.Float64Var(&badRate, "bad-rate", 0.005, "fraction of generated events replaced by malformed input")
+	c.fs.IntVar(&partitions, "input-partitions", 3, "partitions of the embedded topics")
+	c.fs.BoolVar(&quiet, "quiet", false, "print only the summary")
+	// The demo's own defaults differ from run's: quiet logs, console format.
+	if err := c.fs.Set("log-level", "warn"); err != nil {
+		return err
+	}
+	if err := parseOrHelp(c, args, e); err != nil {
+		return err
+	}
+	if events <= 0 || partitions <= 0 || rate < 0 || badRate < 0 || badRate > 1 {
+		return usageError("events and input-partitions must be positive, rate not negative, bad-rate between 0 and 1")
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, true, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.SeedTopics(int32(partitions), cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic))
+	if err != nil {
+		return fmt.Errorf("start embedded kafka: %w", err)
+	}
+	defer cluster.Close()
+	cfg.Brokers = cluster.ListenAddrs()
+	cfg.Logger = log
+	cfg.TransactionalID = "interruptions-demo"
+	runner, err := processor.NewRunner(cfg)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	fmt.Fprintf(e.stdout, "embedded Kafka at %s; %d events at %.0f/s into %q (%d partitions), %s\n\n",
+		strings.Join(cfg.Brokers, ","), events, rate, cfg.InputTopic, partitions, cfg.Guarantee)
+
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(duration))
+	defer cancel()
+	// The processor and the printer stop when the traffic is fully
+	// processed (or at the deadline); the generator stops on its own.
+	procCtx, stopProc := context.WithCancel(ctx)
+	defer stopProc()
+
+	sum := newSummary()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return runner.Run(procCtx) })
+	g.Go(func() error {
+		if err := produce(gctx, cfg.Brokers, cfg.InputTopic, processor.Binary, events, rate, newSource(seed, badRate)); err != nil {
+			return fmt.Errorf("generator: %w", err)
+		}
+		if err := waitProcessed(gctx, cfg); err != nil {
+			return err
+		}
+		stopProc()
+		return nil
+	})
+	g.Go(func() error { return printRecords(procCtx, cfg, e.stdout, quiet, sum) })
+	err = g.Wait()
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(e.stdout, "\nstopped before all events were processed: %v\n", context.Cause(ctx))
+	}
+	dlq, err := countTopic(context.WithoutCancel(ctx), cfg.Brokers, cfg.DLQTopic)
+	if err != nil {
+		return err
+	}
+	sum.write(e.stdout, events, dlq)
+	return nil
+}
+
+// waitProcessed returns when the group's committed offsets reach the input
+// topic's end, then waits for the output to be readable to its end.
+func waitProcessed(ctx context.Context, cfg processor.Config) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, cfg.InputTopic)
+	if err != nil {
+		return fmt.Errorf("input end offsets: %w", err)
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		committed, err := adm.FetchOffsets(ctx, cfg.Group)
+		if err == nil && caughtUp(ends, committed, cfg.InputTopic) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func caughtUp(ends kadm.ListedOffsets, committed kadm.OffsetResponses, topic string) bool {
+	done := true
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Topic != topic {
+			return
+		}
+		c, ok := committed.Lookup(topic, o.Partition)
+		if o.Offset > 0 && (!ok || c.At < o.Offset) {
+			done = false
+		}
+	})
+	return done
+}
+
+// printRecords reads committed output records until ctx ends and the
+// output is read to its end, printing one line each.
+func printRecords(ctx context.Context, cfg processor.Config, w io.Writer, quiet bool, sum *summary) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumeTopics(cfg.OutputTopic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return fmt.Errorf("output reader: %w", err)
+	}
+	defer cl.Close()
+	if !quiet {
+		fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s\n", "interrupted at (UTC)", "closed at", "duration", "outcome", "role", "channel")
+	}
+	for {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 300*time.Millisecond)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		n := 0
+		fetches.EachRecord(func(r *kgo.Record) {
+			n++
+			ce, err := processor.DecodeRecord(r)
+			if err != nil {
+				fmt.Fprintf(w, "undecodable output record at offset %d: %v\n", r.Offset, err)
+				return
+			}
+			var d processor.RecordData
+			if err := json.Unmarshal(ce.Data(), &d); err != nil {
+				fmt.Fprintf(w, "undecodable output data at offset %d: %v\n", r.Offset, err)
+				return
+			}
+			sum.add(d)
+			if !quiet {
+				fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s\n", d.InterruptedAt, d.ClosedAt,
+					(time.Duration(d.DurationMs) * time.Millisecond).String(), d.Outcome, d.Party.Role, d.ChannelID)
+			}
+		})
+		if ctx.Err() != nil && n == 0 {
+			return nil
+		}
+	}
+}
+
+// countTopic counts the records in a topic (end minus start offsets).
+func countTopic(ctx context.Context, brokers []string, topic string) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return 0, fmt.Errorf("admin client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("start offsets of %s: %w", topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, ok := starts.Lookup(topic, o.Partition); ok {
+			n += o.Offset - s.Offset
+		}
+	})
+	return n, errors.Join(starts.Error(), ends.Error())
+}
+
+// summary gathers the records the demo printed.
+type summary struct {
+	outcomes  map[string]int
+	durations map[string][]int64 // by party role, in ms
+}
+
+func newSummary() *summary {
+	return &summary{outcomes: map[string]int{}, durations: map[string][]int64{}}
+}
+
+func (s *summary) add(d processor.RecordData) {
+	s.outcomes[d.Outcome]++
+	s.durations[d.Party.Role] = append(s.durations[d.Party.Role], d.DurationMs)
+}
+
+func (s *summary) write(w io.Writer, events int, dlq int64) {
+	total := 0
+	for _, n := range s.outcomes {
+		total += n
+	}
+	fmt.Fprintf(w, "\nsummary: %d events generated, %d interruption records, %d dead letters\n\n", events, total, dlq)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "outcome\trecords\t")
+	for _, o := range []string{"resumed", "ended", "expired"} {
+		fmt.Fprintf(tw, "%s\t%d\t\n", o, s.outcomes[o])
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	roles := make([]string, 0, len(s.durations))
+	for r := range s.durations {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "role\trecords\tp50\tp90\tp99\t")
+	for _, r := range roles {
+		ds := slices.Clone(s.durations[r])
+		slices.Sort(ds)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", r, len(ds), pct(ds, 0.50), pct(ds, 0.90), pct(ds, 0.99))
+	}
+	tw.Flush()
+}
+
+// pct returns the nearest-rank percentile of sorted durations in ms.
+func pct(sorted []int64, p float64) string {
+	if len(sorted) == 0 {
+		return "-"
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return (time.Duration(sorted[i]) * time.Millisecond).Round(100 * time.Millisecond).String()
+}

@@ -1,0 +1,307 @@
+package processor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/vccgen"
+)
+
+const partitions = 3
+
+// fixture is an embedded Kafka with the processor's topics.
+type fixture struct {
+	t       *testing.T
+	cluster *kfake.Cluster
+	cfg     processor.Config
+	client  *kgo.Client
+}
+
+func newFixture(t *testing.T, g processor.Guarantee, mode processor.Mode) *fixture {
+	t.Helper()
+	cfg := processor.DefaultConfig()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.SeedTopics(partitions, cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(cluster.Close)
+	cfg.Brokers = cluster.ListenAddrs()
+	cfg.Guarantee = g
+	cfg.Encoder.Mode = mode
+	cfg.CommitInterval = 20 * time.Millisecond
+	cfg.TransactionalID = "test-" + t.Name()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return &fixture{t: t, cluster: cluster, cfg: cfg, client: cl}
+}
+
+// start runs a processor until the returned stop function is called; stop
+// returns Run's error.
+func (f *fixture) start(ctx context.Context) (stop func() error) {
+	r, err := processor.NewRunner(f.cfg)
+	if err != nil {
+		f.t.Fatalf("runner: %v", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return func() error {
+		cancel()
+		return <-done
+	}
+}
+
+func (f *fixture) produce(ctx context.Context, recs ...*kgo.Record) {
+	f.t.Helper()
+	if err := f.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		f.t.Fatalf("produce: %v", err)
+	}
+}
+
+// readN reads n committed records from topic, failing if ctx ends first.
+func (f *fixture) readN(ctx context.Context, topic string, n int) []*kgo.Record {
+	f.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		f.t.Fatalf("reader: %v", err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			f.t.Fatalf("read %s: got %d of %d records before %v", topic, len(out), n, ctx.Err())
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// expected computes the records `run` must produce from the events, with
+// replay's per-partition simulation.
+func expected(t *testing.T, cfg processor.Config, events []vccgen.Event) map[string]string {
+	t.Helper()
+	var in bytes.Buffer
+	for _, ev := range events {
+		in.Write(ev.Value)
+		in.WriteByte('\n')
+	}
+	var out bytes.Buffer
+	if _, err := processor.Replay(context.Background(), &in, &out, nil, processor.ReplayConfig{
+		Engine: cfg.Engine, Encoder: processor.Encoder{Source: cfg.Encoder.Source, Mode: processor.Structured},
+		Partitions: partitions,
+	}); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	want := map[string]string{}
+	for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		ce, err := processor.ParseStructured(line)
+		if err != nil {
+			t.Fatalf("replay output: %v", err)
+		}
+		want[ce.ID()] = string(ce.Data())
+	}
+	return want
+}
+
+// outputs decodes output records with the sdk-go binding into id -> data,
+// failing on a repeated id.
+func outputs(t *testing.T, recs []*kgo.Record, mode processor.Mode) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for _, r := range recs {
+		ce, err := processor.DecodeRecord(r)
+		if err != nil {
+			t.Fatalf("decode output: %v", err)
+		}
+		if string(r.Key) != ce.Subject() {
+			t.Errorf("record %s: key %q, subject %q", ce.ID(), r.Key, ce.Subject())
+		}
+		isStructured := len(r.Headers) == 1 && r.Headers[0].Key == "content-type"
+		if isStructured != (mode == processor.Structured) {
+			t.Errorf("record %s: headers %v do not match %s mode", ce.ID(), r.Headers, mode)
+		}
+		if _, dup := got[ce.ID()]; dup {
+			t.Errorf("record id %s produced twice", ce.ID())
+		}
+		got[ce.ID()] = string(ce.Data())
+	}
+	return got
+}
+
+func sameRecords(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("got %d records, want %d", len(got), len(want))
+	}
+	for id, w := range want {
+		g, ok := got[id]
+		if !ok {
+			t.Errorf("missing record %s: %s", id, w)
+			continue
+		}
+		var gj, wj any
+		if err := errors.Join(json.Unmarshal([]byte(g), &gj), json.Unmarshal([]byte(w), &wj)); err != nil {
+			t.Fatalf("record %s data: %v", id, err)
+		}
+		if fmt.Sprint(gj) != fmt.Sprint(wj) {
+			t.Errorf("record %s:\n got %s\nwant %s", id, g, w)
+		}
+	}
+}
+
+// inputs turns generated events into records, alternating content modes.
+func inputs(t *testing.T, topic string, events []vccgen.Event) []*kgo.Record {
+	t.Helper()
+	recs := make([]*kgo.Record, len(events))
+	for i, ev := range events {
+		if i%2 == 0 {
+			recs[i] = &kgo.Record{Topic: topic, Key: ev.Key, Value: ev.Value,
+				Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}}}
+			continue
+		}
+		ce, err := processor.ParseStructured(ev.Value)
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		r, err := processor.EventRecord(topic, ev.Key, ce, processor.Binary)
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		recs[i] = r
+	}
+	return recs
+}
+
+func TestRunnerMatchesReplay(t *testing.T) {
+	for _, tc := range []struct {
+		g    processor.Guarantee
+		mode processor.Mode
+	}{
+		{processor.ExactlyOnce, processor.Binary},
+		{processor.ExactlyOnce, processor.Structured},
+		{processor.AtLeastOnce, processor.Binary},
+	} {
+		t.Run(tc.g.String()+"/"+tc.mode.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			f := newFixture(t, tc.g, tc.mode)
+			events := vccgen.New(vccgen.Config{Seed: 11}).Take(3000)
+			want := expected(t, f.cfg, events)
+			if len(want) < 100 {
+				t.Fatalf("generator gave only %d interruptions", len(want))
+			}
+			f.produce(ctx, inputs(t, f.cfg.InputTopic, events)...)
+			stop := f.start(ctx)
+			got := outputs(t, f.readN(ctx, f.cfg.OutputTopic, len(want)), tc.mode)
+			if err := stop(); err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			sameRecords(t, got, want)
+		})
+	}
+}
+
+func TestRunnerDeadLetters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.ExactlyOnce, processor.Binary)
+	bad := []*kgo.Record{
+		{Key: []byte("k1"), Value: []byte(`{"specversion":"1.0","id":`), Headers: []kgo.RecordHeader{{Key: "x-trace", Value: []byte{0xff, 0}}}},
+		{Key: []byte("k2"), Value: []byte(`{"specversion":"1.0","id":"a","source":"/channel","type":"channel.resumed.v0","data":{"timestamp":"2026-01-05T08:00:00Z","channel":{"channelId":""}}}`)},
+		{Key: []byte("k3"), Value: []byte(`{"specversion":"1.0","id":"b","source":"/channel","type":"channel.resumed.v9","data":{}}`)},
+		{Key: nil, Value: []byte{0xde, 0xad, 0xbe, 0xef}, Headers: []kgo.RecordHeader{{Key: "ce_specversion", Value: []byte("1.0")}}},
+	}
+	reasons := []processor.Reason{processor.ReasonNotCloudEvent, processor.ReasonMissingChannelID, processor.ReasonUnsupportedVersion, processor.ReasonInvalidCloudEvent}
+	for _, r := range bad {
+		r.Topic = f.cfg.InputTopic
+		r.Partition = 1
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, bad...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	stop := f.start(ctx)
+	dl := f.readN(ctx, f.cfg.DLQTopic, len(bad))
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	sort.Slice(dl, func(i, j int) bool { return header(dl[i], processor.HeaderDLQOffset) < header(dl[j], processor.HeaderDLQOffset) })
+	for i, r := range dl {
+		in := bad[i]
+		if !bytes.Equal(r.Value, in.Value) || !bytes.Equal(r.Key, in.Key) {
+			t.Errorf("dead letter %d: key %q value %q, want %q %q", i, r.Key, r.Value, in.Key, in.Value)
+		}
+		for _, h := range in.Headers {
+			if got := header(r, h.Key); got != string(h.Value) {
+				t.Errorf("dead letter %d: original header %s = %q, want %q", i, h.Key, got, h.Value)
+			}
+		}
+		if got := header(r, processor.HeaderDLQReason); got != string(reasons[i]) {
+			t.Errorf("dead letter %d: reason %q, want %q (error %q)", i, got, reasons[i], header(r, processor.HeaderDLQError))
+		}
+		if header(r, processor.HeaderDLQTopic) != f.cfg.InputTopic || header(r, processor.HeaderDLQPartition) != "1" ||
+			header(r, processor.HeaderDLQOffset) != fmt.Sprint(i) || header(r, processor.HeaderDLQTime) == "" {
+			t.Errorf("dead letter %d: source headers %v", i, r.Headers)
+		}
+	}
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// TestRunnerRestartRestoresState stops the processor between two halves of
+// the input: the second processor restores open interruptions and seen ids
+// from the changelog, so the output equals one uninterrupted run's.
+func TestRunnerRestartRestoresState(t *testing.T) {
+	for _, g := range []processor.Guarantee{processor.ExactlyOnce, processor.AtLeastOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			f := newFixture(t, g, processor.Binary)
+			events := vccgen.New(vccgen.Config{Seed: 5}).Take(4000)
+			half := len(events) / 2
+			wantFirst := expected(t, f.cfg, events[:half])
+			want := expected(t, f.cfg, events)
+
+			f.produce(ctx, inputs(t, f.cfg.InputTopic, events[:half])...)
+			stop := f.start(ctx)
+			f.readN(ctx, f.cfg.OutputTopic, len(wantFirst))
+			if err := stop(); err != nil {
+				t.Fatalf("first run: %v", err)
+			}
+			f.produce(ctx, inputs(t, f.cfg.InputTopic, events[half:])...)
+			stop = f.start(ctx)
+			got := outputs(t, f.readN(ctx, f.cfg.OutputTopic, len(want)), processor.Binary)
+			if err := stop(); err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			sameRecords(t, got, want)
+		})
+	}
+}
