@@ -245,7 +245,9 @@ func TestRunnerDeadLetters(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	sort.Slice(dl, func(i, j int) bool { return header(dl[i], processor.HeaderDLQOffset) < header(dl[j], processor.HeaderDLQOffset) })
+	sort.Slice(dl, func(i, j int) bool {
+		return header(dl[i], processor.HeaderDLQOffset) < header(dl[j], processor.HeaderDLQOffset)
+	})
 	for i, r := range dl {
 		in := bad[i]
 		if !bytes.Equal(r.Value, in.Value) || !bytes.Equal(r.Key, in.Key) {
