@@ -1,0 +1,59 @@
+# interruptions: build, demo, tests, benchmarks.
+# `make demo` and `make test` work on a fresh machine with Go, Java 17 and Maven:
+# `make test` installs the Debian packages it needs and starts a real Kafka broker.
+
+GO        ?= go
+BIN       ?= bin/interruptions
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
+FUZZTIME  ?= 30s
+
+.PHONY: build demo test test-unit test-integration test-short deps vet fmt-check \
+        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-smoke chaos clean
+
+build: ## build bin/interruptions
+	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
+
+demo: ## the product on its embedded default: kfake + generated traffic
+	$(GO) run ./cmd/interruptions demo
+
+test: deps vet fmt-check compose-check ## the whole suite: unit tests, then integration tests on a real broker
+	scripts/kafka run -- $(MAKE) --no-print-directory test-unit test-integration fuzz-ci
+
+test-unit: ## unit and kfake tests, race detector on
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+test-integration: ## integration tests against KAFKA_BROKERS (see scripts/kafka)
+	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: run 'make kafka-up' and export the address it prints"; exit 1; }
+	$(GO) build -o $(BIN) ./cmd/interruptions
+	INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
+
+test-short: ## quick loop: no broker needed
+	$(GO) test -short -count=1 ./...
+
+deps: ## Debian packages used by the tests (kcat, docker-compose)
+	scripts/deps
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
+
+compose-check: ## the docker-compose stack parses (no Docker engine needed)
+	docker-compose config -q
+
+kafka-up: ## start the test broker; prints its address last
+	@scripts/kafka up
+
+kafka-down: ## stop the test broker and delete its data
+	@scripts/kafka down
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./processor/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChannel$$' -fuzztime $(FUZZTIME) ./state/
+
+fuzz-ci: ## every fuzz target briefly
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+clean:
+	rm -rf bin
