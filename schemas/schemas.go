@@ -1,0 +1,156 @@
+// Package schemas holds the JSON Schemas (draft 2020-12) of the events the
+// interruptions processor reads and writes, embedded in the binary, and
+// validates documents against them.
+//
+// Input: VCC channel events (channel-event.schema.json) and agent events
+// (agent-event.schema.json). Output: the interruption record
+// (interruption-ended.schema.json).
+package schemas
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+//go:embed *.json
+var files embed.FS
+
+// Schema file names, as embedded.
+const (
+	// ChannelEventFile is the schema of VCC channel events.
+	ChannelEventFile = "channel-event.schema.json"
+	// AgentEventFile is the schema of VCC agent events.
+	AgentEventFile = "agent-event.schema.json"
+	// InterruptionEndedFile is the schema of the processor's output record.
+	InterruptionEndedFile = "interruption-ended.schema.json"
+)
+
+// baseURL is the prefix of every schema's $id.
+const baseURL = "https://github.com/interruptions/interruptions/schemas/"
+
+// Set is the compiled schemas. It is safe for concurrent use.
+type Set struct {
+	channel *jsonschema.Schema
+	agent   *jsonschema.Schema
+	output  *jsonschema.Schema
+}
+
+// Source returns the raw text of the embedded schema file name (one of the
+// *File constants).
+func Source(name string) ([]byte, error) {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("schemas: read %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// Compile compiles every embedded schema, with format assertions (such as
+// date-time) enabled.
+func Compile() (*Set, error) {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	entries, err := files.ReadDir(".")
+	if err != nil {
+		return nil, fmt.Errorf("schemas: list embedded files: %w", err)
+	}
+	for _, e := range entries {
+		raw, err := files.ReadFile(e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("schemas: read %s: %w", e.Name(), err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("schemas: parse %s: %w", e.Name(), err)
+		}
+		if err := c.AddResource(baseURL+e.Name(), doc); err != nil {
+			return nil, fmt.Errorf("schemas: add %s: %w", e.Name(), err)
+		}
+	}
+	var s Set
+	for _, target := range []struct {
+		name string
+		dst  **jsonschema.Schema
+	}{
+		{ChannelEventFile, &s.channel},
+		{AgentEventFile, &s.agent},
+		{InterruptionEndedFile, &s.output},
+	} {
+		sch, err := c.Compile(baseURL + target.name)
+		if err != nil {
+			return nil, fmt.Errorf("schemas: compile %s: %w", target.name, err)
+		}
+		*target.dst = sch
+	}
+	return &s, nil
+}
+
+// ErrUnknownType is returned (wrapped) by ValidateInput for an event whose
+// type is neither channel.* nor agent.*.
+var ErrUnknownType = errors.New("event type is neither channel.* nor agent.*")
+
+// ValidateInput validates one VCC event (structured-mode CloudEvent JSON)
+// against the channel or agent schema, chosen by the prefix of its type.
+// Validation failures wrap a *jsonschema.ValidationError.
+func (s *Set) ValidateInput(raw []byte) error {
+	doc, err := parse(raw)
+	if err != nil {
+		return fmt.Errorf("schemas: input: %w", err)
+	}
+	typ, _ := member(doc, "type").(string)
+	var sch *jsonschema.Schema
+	switch {
+	case strings.HasPrefix(typ, "channel."):
+		sch = s.channel
+	case strings.HasPrefix(typ, "agent."):
+		sch = s.agent
+	default:
+		return fmt.Errorf("schemas: input type %q: %w", typ, ErrUnknownType)
+	}
+	if err := sch.Validate(doc); err != nil {
+		return fmt.Errorf("schemas: input %s event %v: %w", typ, member(doc, "id"), err)
+	}
+	return nil
+}
+
+// ValidateOutput validates one interruption record (structured-mode
+// CloudEvent JSON) against interruption-ended.schema.json. Validation
+// failures wrap a *jsonschema.ValidationError.
+func (s *Set) ValidateOutput(raw []byte) error {
+	doc, err := parse(raw)
+	if err != nil {
+		return fmt.Errorf("schemas: output: %w", err)
+	}
+	if err := s.output.Validate(doc); err != nil {
+		return fmt.Errorf("schemas: output record %v: %w", member(doc, "id"), err)
+	}
+	return nil
+}
+
+// parse decodes one JSON document the way the validator expects (numbers as
+// json.Number) and rejects trailing data.
+func parse(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, errors.New("invalid JSON: trailing data after the document")
+	}
+	return doc, nil
+}
+
+// member returns obj[key] if doc is an object, else nil.
+func member(doc any, key string) any {
+	obj, _ := doc.(map[string]any)
+	return obj[key]
+}
