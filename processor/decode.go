@@ -64,11 +64,24 @@ const structuredContentType = "application/cloudevents+json"
 // a *DecodeError.
 func Decode(value []byte, headers []Header) (Event, error) {
 	msg := bindingMessage(value, headers)
-	ce, err := binding.ToEvent(context.Background(), msg)
+	ce, err := toEvent(msg)
 	if err != nil {
 		return Event{}, reject(ReasonNotCloudEvent, "read cloudevent (%s mode): %w", encodingName(msg.ReadEncoding()), err)
 	}
 	return fromCloudEvent(ce)
+}
+
+// toEvent reads msg with the sdk-go binding. The sdk panics on some
+// malformed input (a structured event whose data_base64 is a one-character
+// JSON value such as 1 slices out of range); that is bad input, not a bug
+// of ours, so the panic becomes an error and the record a dead letter.
+func toEvent(msg binding.Message) (ce *event.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ce, err = nil, fmt.Errorf("cloudevents sdk panicked: %v", r)
+		}
+	}()
+	return binding.ToEvent(context.Background(), msg)
 }
 
 // bindingMessage wraps a record for the sdk-go Kafka binding.

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"hash/fnv"
+	"math"
 	"time"
 
 	"github.com/interruptions/interruptions/state"
@@ -182,7 +183,7 @@ func (e *Engine) open(c *state.Channel, id string, r state.Ref, emit Emit) {
 		if h.At < r.At {
 			continue
 		}
-		if h.At-r.At > e.maxNanos {
+		if h.At > addSat(r.At, e.maxNanos) {
 			break
 		}
 		c.Held = append(c.Held[:i], c.Held[i+1:]...)
@@ -201,7 +202,7 @@ func (e *Engine) close(c *state.Channel, id string, r state.Ref, o Outcome, emit
 		if op.At > r.At {
 			continue
 		}
-		if r.At-op.At > e.maxNanos {
+		if r.At > addSat(op.At, e.maxNanos) {
 			break
 		}
 		c.Open = append(c.Open[:i], c.Open[i+1:]...)
@@ -250,7 +251,7 @@ func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Houseke
 	c := s.Edit(id)
 	n := 0
 	for _, op := range c.Open {
-		if bound := op.At + e.maxNanos; bound < now {
+		if bound := addSat(op.At, e.maxNanos); bound < now {
 			emit(interruption(id, c, op, OutcomeExpired, bound, nil))
 			hk.Expired++
 			continue
@@ -261,7 +262,7 @@ func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Houseke
 	c.Open = c.Open[:n]
 	n = 0
 	for _, h := range c.Held {
-		if h.At+e.maxNanos < now {
+		if addSat(h.At, e.maxNanos) < now {
 			hk.DroppedCloses++
 			continue
 		}
@@ -269,7 +270,7 @@ func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Houseke
 		n++
 	}
 	c.Held = c.Held[:n]
-	if len(c.Open) == 0 && c.LastEventAt+e.retentionNanos < now {
+	if len(c.Open) == 0 && addSat(c.LastEventAt, e.retentionNanos) < now {
 		hk.DroppedCloses += len(c.Held)
 		hk.Deleted++
 		s.Delete(id)
@@ -284,14 +285,26 @@ func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Houseke
 // open, the end of its retention. "Passes" is strict, so the channel is due
 // once stream time is beyond the bound.
 func (e *Engine) deadline(c *state.Channel) int64 {
-	d := c.LastEventAt + e.retentionNanos
+	d := addSat(c.LastEventAt, e.retentionNanos)
 	if len(c.Open) > 0 {
-		d = c.Open[0].At + e.maxNanos
+		d = addSat(c.Open[0].At, e.maxNanos)
 	}
 	if len(c.Held) > 0 {
-		d = min(d, c.Held[0].At+e.maxNanos)
+		d = min(d, addSat(c.Held[0].At, e.maxNanos))
 	}
 	return d
+}
+
+// addSat returns t+d for a duration d >= 0, saturated at the largest time:
+// a bound past the end of the int64 nanosecond range must not wrap around
+// to 1677 (expiring at once, with a negative duration), and a difference
+// of two far-apart times must not wrap to a small one (pairing events
+// centuries apart).
+func addSat(t, d int64) int64 {
+	if t > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return t + d
 }
 
 // Restored schedules every channel of a store just loaded from the changelog

@@ -27,6 +27,9 @@ type Store struct {
 	undo            map[string]*Channel // value at the last commit; nil: absent
 	undoStreamTime  int64
 	streamTimeDirty bool
+	// popped are the deadlines NextDue handed out this epoch; Rollback
+	// re-arms those the restored channels still carry.
+	popped []deadlineEntry
 
 	deadlines deadlineHeap
 }
@@ -120,6 +123,7 @@ func (s *Store) NextDue(now int64) string {
 		heap.Pop(&s.deadlines)
 		if c := s.channels[e.id]; c != nil && c.scheduled && c.deadline == e.at {
 			c.scheduled = false
+			s.popped = append(s.popped, e)
 			return e.id
 		}
 		// Stale entry: the channel was deleted or rescheduled.
@@ -147,6 +151,7 @@ func (s *Store) Commit() {
 	clear(s.dirty)
 	clear(s.undo)
 	s.streamTimeDirty = false
+	s.popped = s.popped[:0]
 }
 
 // Rollback returns the store to its state at the last Commit.
@@ -162,6 +167,13 @@ func (s *Store) Rollback() {
 			// a second entry for the same deadline is skipped as stale.
 			c.scheduled = true
 			heap.Push(&s.deadlines, deadlineEntry{at: c.deadline, id: id})
+		}
+	}
+	// A channel NextDue popped without an Edit is not in undo: re-arm it.
+	for _, e := range s.popped {
+		if c := s.channels[e.id]; c != nil && !c.scheduled && c.deadline == e.at {
+			c.scheduled = true
+			heap.Push(&s.deadlines, e)
 		}
 	}
 	if s.streamTimeDirty {

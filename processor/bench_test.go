@@ -1,0 +1,168 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/state"
+	"github.com/interruptions/interruptions/vccgen"
+)
+
+// BenchmarkPipeline measures decode -> match -> encode over the realistic
+// generated VCC mix (most events are not interruptions), in process, one
+// partition, no Kafka. One op is one input event.
+func BenchmarkPipeline(b *testing.B) {
+	for _, mode := range []Mode{Binary, Structured} {
+		b.Run("out="+mode.String(), func(b *testing.B) {
+			const n = 200_000
+			events := vccgen.New(vccgen.Config{Seed: 1}).Take(n)
+			enc := Encoder{Source: "/interruptions", Mode: mode}
+			engine := NewEngine(EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour})
+			var st *state.Store
+			var encErr error
+			emit := func(in Interruption) {
+				if _, err := enc.Record("out", in); err != nil {
+					encErr = err
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%n == 0 {
+					st = state.New() // a fresh stream: later laps are not all duplicates
+				}
+				ev, err := Decode(events[i%n].Value, nil)
+				if err != nil {
+					b.Fatalf("event %d: %v", i, err)
+				}
+				engine.Process(st, &ev, emit)
+				if i%1024 == 0 {
+					st.Commit()
+				}
+			}
+			b.StopTimer()
+			if encErr != nil {
+				b.Fatal(encErr)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// openChannel returns a channel with one open interruption, as a contact
+// center has during a busy hour: three events seen, one open.
+func openChannel(rng *rand.Rand, at int64) *state.Channel {
+	return &state.Channel{
+		ConversationID: uuid.NewString(),
+		InteractionID:  uuid.NewString(),
+		Party:          state.Party{Role: "agent", AgentID: fmt.Sprint(1000 + rng.IntN(9000)), UserID: uuid.NewString()},
+		LastEventAt:    at,
+		Seen:           []uint64{rng.Uint64(), rng.Uint64(), rng.Uint64()},
+		Open:           []state.Ref{{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at}},
+	}
+}
+
+// BenchmarkStoreMemory reports the heap a store holds per channel with 1M
+// channels that each have one open interruption: channel ids, channel
+// state, map and deadline heap. The channels are decoded from their
+// changelog encoding, as a restore builds them. Run it with -benchtime 1x.
+func BenchmarkStoreMemory(b *testing.B) {
+	const channels = 1_000_000
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
+	keys := make([][]byte, channels)
+	values := make([][]byte, channels)
+	for j := range keys {
+		keys[j] = []byte(uuid.NewString())
+		values[j] = state.AppendChannel(nil, openChannel(rng, base+int64(j)))
+	}
+	engine := NewEngine(EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour})
+	for i := 0; i < b.N; i++ {
+		before := heapInUse()
+		st := state.New()
+		for j := range keys {
+			c, err := state.DecodeChannel(values[j])
+			if err != nil {
+				b.Fatal(err)
+			}
+			st.Restore(string(keys[j]), c)
+		}
+		engine.Restored(st, func(Interruption) {})
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/channels, "B/channel")
+		runtime.KeepAlive(st)
+	}
+	runtime.KeepAlive(keys)
+	runtime.KeepAlive(values)
+}
+
+// heapInUse returns the live heap after a full collection.
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// BenchmarkRestore measures restoring 1M open channels from a changelog
+// partition on the broker at KAFKA_BROKERS (make bench starts one).
+func BenchmarkRestore(b *testing.B) {
+	brokers := os.Getenv("KAFKA_BROKERS")
+	if brokers == "" {
+		b.Fatal("KAFKA_BROKERS is not set: run 'make kafka-up' and export the address it prints, or use 'make bench'")
+	}
+	const channels = 1_000_000
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{brokers}
+	cfg.Group = fmt.Sprintf("bench-restore-%d", time.Now().UnixNano())
+	topic := cfg.ChangelogTopic()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.ProducerLinger(10*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	compact := "compact"
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &compact}, topic); err != nil {
+		b.Fatalf("create %s: %v", topic, err)
+	}
+	defer adm.DeleteTopics(ctx, topic)
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
+	recs := make([]*kgo.Record, 0, 10_000)
+	for i := 0; i < channels; i++ {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(uuid.NewString()),
+			Value: state.AppendChannel(nil, openChannel(rng, base+int64(i)))})
+		if len(recs) == cap(recs) || i == channels-1 {
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				b.Fatalf("preload changelog: %v", err)
+			}
+			recs = recs[:0]
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		st, n, err := restore(ctx, adm, cfg, 0)
+		took := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n != channels || st.Len() != channels {
+			b.Fatalf("restored %d records into %d channels, want %d", n, st.Len(), channels)
+		}
+		b.ReportMetric(float64(n)/took.Seconds(), "records/s")
+	}
+}

@@ -1,0 +1,610 @@
+package processor
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interruptions/interruptions/state"
+)
+
+// seedResumed is the example of seed-channel.resumed.v0.txt verbatim, tab
+// characters included.
+const seedResumed = `{
+   "specversion":"1.0",
+   "type":"channel.resumed.v0",
+   "id":"2Zks0VJxXAegKlhmHygjlZRwu0F",
+   "source":"/channel",
+   "subject":"740109c1-12d5-430f-9543-131fe5c4edcb",
+   "time":"2022-08-30T14:34:36.6134321Z",
+   "datacontenttype":"application/json",
+   "data":{
+      "timestamp":"2022-08-30T14:34:36.088Z",
+      "channel":{
+		 "conversationId":"3e71f453-116a-3abc-7769-bc678ef6e080",
+         "interactionId":"1371f451-116a-4abc-8869-bc678ef67070",
+         "channelId":"740109c1-12d5-430f-9543-131fe5c4edcb",
+         "party":{
+            "role":"agent",
+            "agentId":"1544",
+            "userId":"ef71f453-556a-3abc-7769-bc678ef6e090"
+         }
+      }
+   }
+}`
+
+// seedNoSubject is seedEvent decoded from a variant without a subject.
+var seedNoSubject = func() Event { e := seedEvent; e.Subject = ""; return e }()
+
+// seedHeaders are the binary-mode headers of the seed example.
+func seedHeaders() []Header {
+	return []Header{
+		{Key: "ce_specversion", Value: []byte("1.0")},
+		{Key: "ce_type", Value: []byte("channel.resumed.v0")},
+		{Key: "ce_id", Value: []byte("2Zks0VJxXAegKlhmHygjlZRwu0F")},
+		{Key: "ce_source", Value: []byte("/channel")},
+		{Key: "ce_subject", Value: []byte("740109c1-12d5-430f-9543-131fe5c4edcb")},
+		{Key: "ce_time", Value: []byte("2022-08-30T14:34:36.6134321Z")},
+		{Key: "content-type", Value: []byte("application/json")},
+	}
+}
+
+// seedData is the data member of the seed example.
+const seedData = `{
+      "timestamp":"2022-08-30T14:34:36.088Z",
+      "channel":{
+		 "conversationId":"3e71f453-116a-3abc-7769-bc678ef6e080",
+         "interactionId":"1371f451-116a-4abc-8869-bc678ef67070",
+         "channelId":"740109c1-12d5-430f-9543-131fe5c4edcb",
+         "party":{
+            "role":"agent",
+            "agentId":"1544",
+            "userId":"ef71f453-556a-3abc-7769-bc678ef6e090"
+         }
+      }
+   }`
+
+// seedEvent is what Decode makes of the seed example.
+var seedEvent = Event{
+	ID:             "2Zks0VJxXAegKlhmHygjlZRwu0F",
+	Source:         "/channel",
+	Type:           "channel.resumed.v0",
+	Subject:        "740109c1-12d5-430f-9543-131fe5c4edcb",
+	Kind:           KindResumed,
+	Timestamp:      time.Date(2022, 8, 30, 14, 34, 36, 88e6, time.UTC).UnixNano(),
+	HasTimestamp:   true,
+	ChannelID:      "740109c1-12d5-430f-9543-131fe5c4edcb",
+	ConversationID: "3e71f453-116a-3abc-7769-bc678ef6e080",
+	InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
+	Party:          state.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
+}
+
+func TestDecodeSeed(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string
+		headers []Header
+	}{
+		{"structured, no content type", seedResumed, nil},
+		{"structured, cloudevents content type", seedResumed, []Header{{Key: "content-type", Value: []byte("application/cloudevents+json")}}},
+		{"structured, content type with charset", seedResumed, []Header{{Key: "Content-Type", Value: []byte("application/cloudevents+json; charset=utf-8")}}},
+		{"structured, unrelated headers", seedResumed, []Header{{Key: "traceparent", Value: []byte("00-x")}}},
+		{"binary", seedData, seedHeaders()},
+		{"binary, header keys in upper case", seedData, func() []Header {
+			hs := seedHeaders()
+			for i := range hs {
+				hs[i].Key = strings.ToUpper(hs[i].Key)
+			}
+			return hs
+		}()},
+		{"binary, no content type", seedData, seedHeaders()[:6]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.value), tt.headers)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got != seedEvent {
+				t.Fatalf("Decode:\n got %+v\nwant %+v", got, seedEvent)
+			}
+		})
+	}
+}
+
+// Attribute and data values of the events decodeCase builds.
+const (
+	tsDefault   = "2026-01-05T08:00:00.123Z"
+	timeDefault = "2026-01-05T08:00:00.6134321Z"
+	chDefault   = "740109c1-12d5-430f-9543-131fe5c4edcb"
+)
+
+// vccEvent returns a structured VCC CloudEvent as a map for a test to
+// change with set.
+func vccEvent(typ string) map[string]any {
+	return map[string]any{
+		"specversion":     "1.0",
+		"type":            typ,
+		"id":              "2Zks0VJxXAegKlhmHygjlZRwu0F",
+		"source":          "/channel",
+		"subject":         chDefault,
+		"time":            timeDefault,
+		"datacontenttype": "application/json",
+		"data": map[string]any{
+			"timestamp": tsDefault,
+			"channel": map[string]any{
+				"conversationId": "conv-1",
+				"interactionId":  "inter-1",
+				"channelId":      chDefault,
+				"party":          map[string]any{"role": "agent", "agentId": "1544", "userId": "user-1"},
+			},
+		},
+	}
+}
+
+// absent deletes a key in set.
+var absent = &struct{}{}
+
+// set returns a change that sets the value at a dotted path ("data.channel.
+// channelId"), or deletes it when v is absent.
+func set(path string, v any) func(map[string]any) {
+	return func(m map[string]any) {
+		keys := strings.Split(path, ".")
+		for _, k := range keys[:len(keys)-1] {
+			m = m[k].(map[string]any)
+		}
+		last := keys[len(keys)-1]
+		if v == absent {
+			delete(m, last)
+		} else {
+			m[last] = v
+		}
+	}
+}
+
+// decoded is the Event Decode makes of vccEvent(typ) unchanged.
+func decoded(typ string, k Kind) Event {
+	return Event{
+		ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: k,
+		Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
+		ChannelID: chDefault, ConversationID: "conv-1", InteractionID: "inter-1",
+		Party: state.Party{Role: "agent", AgentID: "1544", UserID: "user-1"},
+	}
+}
+
+// ignoredEvent is the Event Decode makes of an ignored vccEvent(typ).
+func ignoredEvent(typ string, hasTimestamp bool) Event {
+	e := Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: KindIgnored}
+	if hasTimestamp {
+		e.Timestamp, e.HasTimestamp = decoded(typ, 0).Timestamp, true
+	}
+	return e
+}
+
+// structuredRecord writes m as a structured-mode record value.
+func structuredRecord(t *testing.T, m map[string]any) []byte {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// binaryRecord writes m as a binary-mode record: attributes as ce_*
+// headers, datacontenttype as content-type, data as the value.
+func binaryRecord(t *testing.T, m map[string]any) ([]byte, []Header) {
+	t.Helper()
+	var hs []Header
+	var value []byte
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch v := m[k]; k {
+		case "data":
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			value = b
+		case "datacontenttype":
+			hs = append(hs, Header{Key: "content-type", Value: []byte(v.(string))})
+		default:
+			hs = append(hs, Header{Key: "ce_" + k, Value: []byte(v.(string))})
+		}
+	}
+	return value, hs
+}
+
+// decodeCase is one row of the tables run in both content modes.
+type decodeCase struct {
+	name   string
+	typ    string
+	change []func(map[string]any)
+	want   Event    // when reasons is empty
+	reason []Reason // acceptable reasons of the *DecodeError
+}
+
+// checkDecode asserts the outcome of one Decode call.
+func checkDecode(t *testing.T, got Event, err error, want Event, reasons []Reason) {
+	t.Helper()
+	if len(reasons) == 0 {
+		if err != nil {
+			t.Fatalf("Decode: unexpected error %v", err)
+		}
+		if got != want {
+			t.Fatalf("Decode:\n got %+v\nwant %+v", got, want)
+		}
+		return
+	}
+	var de *DecodeError
+	if !errors.As(err, &de) {
+		t.Fatalf("Decode = %+v, %v; want a *DecodeError with reason %v", got, err, reasons)
+	}
+	if !slices.Contains(reasons, de.Reason) {
+		t.Fatalf("Decode reason = %q (%v), want one of %v", de.Reason, de, reasons)
+	}
+	if de.Unwrap() == nil || !strings.HasPrefix(de.Error(), string(de.Reason)+": ") {
+		t.Fatalf("DecodeError %q: Unwrap %v; want the reason as prefix and a cause", de.Error(), de.Unwrap())
+	}
+	if got != (Event{}) {
+		t.Fatalf("Decode returned an error and a non-zero event %+v", got)
+	}
+}
+
+// runBothModes runs each case as a structured and as a binary record.
+func runBothModes(t *testing.T, tests []decodeCase) {
+	t.Helper()
+	for _, tt := range tests {
+		m := vccEvent(tt.typ)
+		for _, c := range tt.change {
+			c(m)
+		}
+		t.Run(tt.name+"/structured", func(t *testing.T) {
+			got, err := Decode(structuredRecord(t, m), nil)
+			checkDecode(t, got, err, tt.want, tt.reason)
+		})
+		t.Run(tt.name+"/binary", func(t *testing.T) {
+			value, hs := binaryRecord(t, m)
+			got, err := Decode(value, hs)
+			checkDecode(t, got, err, tt.want, tt.reason)
+		})
+	}
+}
+
+func reasons(r ...Reason) []Reason { return r }
+
+func TestDecodeHandledTypes(t *testing.T) {
+	var tests []decodeCase
+	for _, h := range []struct {
+		name string
+		kind Kind
+	}{
+		{"channel.interrupted", KindInterrupted},
+		{"channel.resumed", KindResumed},
+		{"channel.ended", KindEnded},
+		{"channel.disconnected", KindEnded},
+	} {
+		for _, v := range []string{"v0", "v1"} {
+			typ := h.name + "." + v
+			tests = append(tests, decodeCase{name: typ, typ: typ, want: decoded(typ, h.kind)})
+		}
+		for _, v := range []string{"", ".v2", ".v10", ".v01", ".v"} {
+			typ := h.name + v
+			tests = append(tests, decodeCase{name: "version " + typ, typ: typ, reason: reasons(ReasonUnsupportedVersion)})
+		}
+	}
+	// The version is checked before the data.
+	tests = append(tests, decodeCase{name: "unsupported version with bad data", typ: "channel.resumed.v2",
+		change: []func(map[string]any){set("data", "x")}, reason: reasons(ReasonUnsupportedVersion)})
+	runBothModes(t, tests)
+}
+
+func TestDecodeFields(t *testing.T) {
+	const typ = "channel.interrupted.v1"
+	with := func(f func(*Event)) Event {
+		e := decoded(typ, KindInterrupted)
+		f(&e)
+		return e
+	}
+	type change = func(map[string]any)
+	tests := []decodeCase{
+		{name: "subject absent", change: []change{set("subject", absent)}, want: with(func(e *Event) { e.Subject = "" })},
+		{name: "time absent", change: []change{set("time", absent)}, want: decoded(typ, KindInterrupted)},
+		{name: "time days away from data.timestamp", change: []change{set("time", "2030-12-31T23:59:59Z")}, want: decoded(typ, KindInterrupted)},
+		{name: "datacontenttype absent", change: []change{set("datacontenttype", absent)}, want: decoded(typ, KindInterrupted)},
+		{name: "unknown data fields and reason", change: []change{set("data.reason", "released"), set("data.extra", []any{1, "x"}), set("data.channel.extra", map[string]any{"a": 1})},
+			want: decoded(typ, KindInterrupted)},
+		{name: "extension attribute", change: []change{set("partitionkey", "k")}, want: decoded(typ, KindInterrupted)},
+		{name: "external party without agentId", change: []change{set("data.channel.party", map[string]any{"role": "external", "userId": "u"})},
+			want: with(func(e *Event) { e.Party = state.Party{Role: "external", UserID: "u"} })},
+		{name: "no party", change: []change{set("data.channel.party", absent)}, want: with(func(e *Event) { e.Party = state.Party{} })},
+		{name: "null party", change: []change{set("data.channel.party", nil)}, want: with(func(e *Event) { e.Party = state.Party{} })},
+		{name: "no conversation and interaction ids", change: []change{set("data.channel.conversationId", absent), set("data.channel.interactionId", absent)},
+			want: with(func(e *Event) { e.ConversationID, e.InteractionID = "", "" })},
+		{name: "offset timestamp", change: []change{set("data.timestamp", "2026-01-05T10:00:00.123+02:00")}, want: decoded(typ, KindInterrupted)},
+		{name: "other source", change: []change{set("source", "/channel/eu")}, want: with(func(e *Event) { e.Source = "/channel/eu" })},
+
+		{name: "subject differs from channelId", change: []change{set("subject", "other")}, reason: reasons(ReasonSubjectMismatch)},
+		{name: "subject differs only in case", change: []change{set("subject", strings.ToUpper(chDefault))}, reason: reasons(ReasonSubjectMismatch)},
+		{name: "channelId absent", change: []change{set("data.channel.channelId", absent)}, reason: reasons(ReasonMissingChannelID)},
+		{name: "channelId empty", change: []change{set("data.channel.channelId", "")}, reason: reasons(ReasonMissingChannelID)},
+		{name: "channelId null", change: []change{set("data.channel.channelId", nil)}, reason: reasons(ReasonMissingChannelID)},
+		{name: "channel absent", change: []change{set("data.channel", absent)}, reason: reasons(ReasonMissingChannelID)},
+		{name: "channel null", change: []change{set("data.channel", nil)}, reason: reasons(ReasonMissingChannelID)},
+		{name: "empty data object", change: []change{set("data", map[string]any{})}, reason: reasons(ReasonMissingChannelID)},
+		{name: "channelId a number", change: []change{set("data.channel.channelId", 42)}, reason: reasons(ReasonInvalidData)},
+		{name: "channel a string", change: []change{set("data.channel", "x")}, reason: reasons(ReasonInvalidData)},
+		{name: "party a string", change: []change{set("data.channel.party", "agent")}, reason: reasons(ReasonInvalidData)},
+		{name: "timestamp absent", change: []change{set("data.timestamp", absent)}, reason: reasons(ReasonInvalidTimestamp)},
+		{name: "timestamp null", change: []change{set("data.timestamp", nil)}, reason: reasons(ReasonInvalidTimestamp)},
+		{name: "timestamp empty", change: []change{set("data.timestamp", "")}, reason: reasons(ReasonInvalidTimestamp)},
+		{name: "timestamp garbage", change: []change{set("data.timestamp", "yesterday")}, reason: reasons(ReasonInvalidTimestamp)},
+		// A JSON number is a wrongly typed field, not an unparsable string.
+		{name: "timestamp a number", change: []change{set("data.timestamp", 1767600000123)}, reason: reasons(ReasonInvalidData)},
+		{name: "data a string", change: []change{set("data", "hello")}, reason: reasons(ReasonDataNotObject)},
+		{name: "data a JSON object in a string", change: []change{set("data", `{"timestamp":"2026-01-05T08:00:00Z"}`)}, reason: reasons(ReasonDataNotObject)},
+		{name: "data an array", change: []change{set("data", []any{map[string]any{"timestamp": tsDefault}})}, reason: reasons(ReasonDataNotObject)},
+		{name: "data null", change: []change{set("data", nil)}, reason: reasons(ReasonDataNotObject)},
+		{name: "data a number", change: []change{set("data", 7)}, reason: reasons(ReasonDataNotObject)},
+		{name: "data absent", change: []change{set("data", absent)}, reason: reasons(ReasonDataNotObject)},
+
+		{name: "specversion 0.3", change: []change{set("specversion", "0.3")}, reason: reasons(ReasonSpecVersion)},
+		{name: "specversion 2.0", change: []change{set("specversion", "2.0")}, reason: reasons(ReasonSpecVersion, ReasonNotCloudEvent)},
+		{name: "specversion absent", change: []change{set("specversion", absent)}, reason: reasons(ReasonNotCloudEvent, ReasonSpecVersion)},
+		{name: "id absent", change: []change{set("id", absent)}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
+		{name: "id empty", change: []change{set("id", "")}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
+		{name: "source absent", change: []change{set("source", absent)}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
+		{name: "source empty", change: []change{set("source", "")}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
+		{name: "type absent", change: []change{set("type", absent)}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
+		{name: "type empty", change: []change{set("type", "")}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
+		{name: "time not a timestamp", change: []change{set("time", "soon")}, reason: reasons(ReasonNotCloudEvent, ReasonInvalidCloudEvent)},
+	}
+	for i := range tests {
+		tests[i].typ = typ
+	}
+	runBothModes(t, tests)
+}
+
+func TestDecodeIgnored(t *testing.T) {
+	type change = func(map[string]any)
+	ign := func(typ string, ts bool) Event { return ignoredEvent(typ, ts) }
+	tests := []decodeCase{
+		{name: "held", typ: "channel.held.v0", want: ign("channel.held.v0", true)},
+		{name: "connected v1", typ: "channel.connected.v1", want: ign("channel.connected.v1", true)},
+		{name: "wrapstarted", typ: "channel.wrapstarted.v0", want: ign("channel.wrapstarted.v0", true)},
+		{name: "connectionfailed", typ: "channel.connectionfailed.v1", change: []change{set("data.reason", "released")}, want: ign("channel.connectionfailed.v1", true)},
+		{name: "unknown version of an ignored type", typ: "channel.held.v7", want: ign("channel.held.v7", true)},
+		{name: "future channel type", typ: "channel.transferred.v3", want: ign("channel.transferred.v3", true)},
+		{name: "agent.presencechanged without data.channel", typ: "agent.presencechanged.v0",
+			change: []change{set("source", "/agent"), set("subject", "1544"), set("data.channel", absent), set("data.agent", map[string]any{"agentId": "1544", "presence": "ready"})},
+			want: func() Event {
+				e := ign("agent.presencechanged.v0", true)
+				e.Source, e.Subject = "/agent", "1544"
+				return e
+			}()},
+		{name: "interruptionended output type", typ: RecordType, want: ign(RecordType, true)},
+		{name: "handled name with upper-case version", typ: "channel.resumed.V1", want: ign("channel.resumed.V1", true)},
+		{name: "handled name with a non-numeric version", typ: "channel.resumed.vX", want: ign("channel.resumed.vX", true)},
+
+		// Never rejected for odd data; a readable timestamp still counts.
+		{name: "subject mismatch", typ: "channel.held.v0", change: []change{set("subject", "other")},
+			want: func() Event { e := ign("channel.held.v0", true); e.Subject = "other"; return e }()},
+		{name: "channelId missing", typ: "channel.held.v0", change: []change{set("data.channel", absent)}, want: ign("channel.held.v0", true)},
+		{name: "channel a number", typ: "channel.held.v0", change: []change{set("data.channel", 5)}, want: ign("channel.held.v0", false)},
+		{name: "timestamp garbage", typ: "channel.held.v0", change: []change{set("data.timestamp", "later")}, want: ign("channel.held.v0", false)},
+		{name: "timestamp a number", typ: "channel.held.v0", change: []change{set("data.timestamp", 5)}, want: ign("channel.held.v0", false)},
+		{name: "timestamp absent", typ: "channel.held.v0", change: []change{set("data.timestamp", absent)}, want: ign("channel.held.v0", false)},
+		{name: "data a string", typ: "channel.parked.v0", change: []change{set("data", "x")}, want: ign("channel.parked.v0", false)},
+		{name: "data an array", typ: "channel.parked.v0", change: []change{set("data", []any{1})}, want: ign("channel.parked.v0", false)},
+		{name: "data null", typ: "channel.parked.v0", change: []change{set("data", nil)}, want: ign("channel.parked.v0", false)},
+		{name: "data absent", typ: "channel.parked.v0", change: []change{set("data", absent)}, want: ign("channel.parked.v0", false)},
+
+		// Envelope errors still apply to ignored types.
+		{name: "ignored type, specversion 0.3", typ: "channel.held.v0", change: []change{set("specversion", "0.3")}, reason: reasons(ReasonSpecVersion)},
+		{name: "ignored type, id absent", typ: "channel.held.v0", change: []change{set("id", absent)}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
+	}
+	runBothModes(t, tests)
+}
+
+func TestDecodeTimestamp(t *testing.T) {
+	utc := func(h, m, s, ns int) int64 { return time.Date(2026, 1, 5, h, m, s, ns, time.UTC).UnixNano() }
+	tests := []struct {
+		ts   string
+		want int64 // Unix nanoseconds; 0 means rejected
+	}{
+		{"2026-01-05T08:00:00Z", utc(8, 0, 0, 0)},
+		{"2026-01-05T08:00:00.1Z", utc(8, 0, 0, 100e6)},
+		{"2026-01-05T08:00:00.123Z", utc(8, 0, 0, 123e6)},
+		{"2026-01-05T08:00:00.1234567Z", utc(8, 0, 0, 123456700)},
+		{"2026-01-05T08:00:00.123456789Z", utc(8, 0, 0, 123456789)},
+		{"2026-01-05T08:00:00.123456789012Z", utc(8, 0, 0, 123456789)}, // beyond ns: truncated
+		{"2026-01-05T08:00:00.000Z", utc(8, 0, 0, 0)},
+		{"2026-01-05T10:00:00.123+02:00", utc(8, 0, 0, 123e6)},
+		{"2026-01-05T02:30:00-05:30", utc(8, 0, 0, 0)},
+		{"2026-01-05T08:00:00+00:00", utc(8, 0, 0, 0)},
+		{"2026-01-05T08:00:00.1234567-00:00", utc(8, 0, 0, 123456700)},
+		{"2026-01-06T01:00:00+17:00", utc(8, 0, 0, 0)},
+		{"2022-08-30T14:34:36.088Z", time.Date(2022, 8, 30, 14, 34, 36, 88e6, time.UTC).UnixNano()},
+		{"1970-01-01T00:00:00.000000001Z", 1},
+
+		{"", 0},
+		{"2026-01-05", 0},
+		{"2026-01-05T08:00:00", 0},           // no zone
+		{"2026-01-05T08:00:00.123", 0},       // no zone
+		{"2026-01-05 08:00:00Z", 0},          // space
+		{"2026-01-05T08:00:00+0200", 0},      // offset without colon
+		{"2026-01-05T08:00:00+02", 0},        // offset without minutes
+		{"2026-01-05T08:00Z", 0},             // no seconds
+		{"2026-01-05T08:00:00.Z", 0},         // empty fraction
+		{"2026-13-05T08:00:00Z", 0},          // month 13
+		{"2026-02-30T08:00:00Z", 0},          // February 30
+		{"2026-01-05T24:00:00Z", 0},          // hour 24
+		{"1767600000", 0},                    // Unix seconds in a string
+		{"2262-04-12T00:00:00Z", 0},          // beyond int64 nanoseconds
+		{"1677-09-21T00:00:00Z", 0},          // before int64 nanoseconds
+		{" 2026-01-05T08:00:00Z", 0},         // leading space
+		{"2026-01-05T08:00:00Z trailing", 0}, // trailing text
+	}
+	for _, tt := range tests {
+		t.Run(tt.ts, func(t *testing.T) {
+			m := vccEvent("channel.resumed.v0")
+			set("data.timestamp", tt.ts)(m)
+			got, err := Decode(structuredRecord(t, m), nil)
+			if tt.want == 0 {
+				checkDecode(t, got, err, Event{}, reasons(ReasonInvalidTimestamp))
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if !got.HasTimestamp || got.Timestamp != tt.want {
+				t.Fatalf("Timestamp = %d (%v), want %d (%v)", got.Timestamp, time.Unix(0, got.Timestamp).UTC(), tt.want, time.Unix(0, tt.want).UTC())
+			}
+		})
+	}
+}
+
+func TestDecodeRaw(t *testing.T) {
+	seedWith := func(old, new string) string {
+		if !strings.Contains(seedResumed, old) {
+			t.Fatalf("seed has no %q", old)
+		}
+		return strings.Replace(seedResumed, old, new, 1)
+	}
+	ct := func(v string) []Header { return []Header{{Key: "content-type", Value: []byte(v)}} }
+	b64 := base64.StdEncoding.EncodeToString([]byte(seedData))
+	tests := []struct {
+		name    string
+		value   string
+		headers []Header
+		want    Event
+		reason  []Reason
+	}{
+		{name: "seed with data first", value: `{"data":` + seedData + `,"specversion":"1.0","type":"channel.resumed.v0","id":"2Zks0VJxXAegKlhmHygjlZRwu0F","source":"/channel"}`,
+			want: seedNoSubject},
+		{name: "seed with data_base64", value: `{"specversion":"1.0","type":"channel.resumed.v0","id":"2Zks0VJxXAegKlhmHygjlZRwu0F","source":"/channel","data_base64":"` + b64 + `"}`,
+			want: seedNoSubject},
+		{name: "seed with data_base64 first", value: `{"data_base64":"` + b64 + `","specversion":"1.0","type":"channel.resumed.v0","id":"2Zks0VJxXAegKlhmHygjlZRwu0F","source":"/channel"}`,
+			want: seedNoSubject},
+		{name: "seed with leading and trailing space", value: "\n\t " + seedResumed + "\n ", want: seedEvent},
+
+		{name: "empty value", value: "", reason: reasons(ReasonNotCloudEvent)},
+		{name: "not JSON", value: "not json", reason: reasons(ReasonNotCloudEvent)},
+		{name: "truncated JSON", value: seedResumed[:len(seedResumed)/2], reason: reasons(ReasonNotCloudEvent)},
+		{name: "JSON null", value: "null", reason: reasons(ReasonNotCloudEvent)},
+		{name: "JSON array", value: "[" + seedResumed + "]", reason: reasons(ReasonNotCloudEvent)},
+		{name: "JSON string", value: `"channel.resumed.v0"`, reason: reasons(ReasonNotCloudEvent)},
+		{name: "empty object", value: "{}", reason: reasons(ReasonNotCloudEvent)},
+		{name: "specversion twice", value: seedWith(`"specversion":"1.0",`, `"specversion":"1.0","specversion":"1.0",`), reason: reasons(ReasonNotCloudEvent)},
+		{name: "specversion a number", value: seedWith(`"specversion":"1.0"`, `"specversion":1.0`), reason: reasons(ReasonNotCloudEvent)},
+		{name: "id a number", value: seedWith(`"id":"2Zks0VJxXAegKlhmHygjlZRwu0F"`, `"id":7`), reason: reasons(ReasonNotCloudEvent, ReasonInvalidCloudEvent)},
+		{name: "data_base64 a number", value: `{"specversion":"1.0","type":"channel.resumed.v0","id":"a","source":"/s","data_base64":1}`,
+			reason: reasons(ReasonNotCloudEvent)},
+		{name: "data_base64 a number before specversion", value: `{"data_base64":1,"specversion":"1.0","type":"channel.resumed.v0","id":"a","source":"/s"}`,
+			reason: reasons(ReasonNotCloudEvent)},
+		{name: "data_base64 not base64", value: `{"specversion":"1.0","type":"channel.resumed.v0","id":"a","source":"/s","data_base64":"!!!"}`,
+			reason: reasons(ReasonNotCloudEvent)},
+		{name: "trailing comma in data", value: seedWith(`"userId":"ef71f453-556a-3abc-7769-bc678ef6e090"`, `"userId":"ef71f453-556a-3abc-7769-bc678ef6e090",`),
+			reason: reasons(ReasonNotCloudEvent)},
+		// application/json is not a structured format: without
+		// ce_specversion the record is in neither mode.
+		{name: "structured with application/json content type", value: seedResumed, headers: ct("application/json"), reason: reasons(ReasonNotCloudEvent)},
+		{name: "structured with unknown content type", value: seedResumed, headers: ct("text/plain"), reason: reasons(ReasonNotCloudEvent)},
+		{name: "binary with ce_specversion 2.0", value: seedData, headers: func() []Header {
+			hs := seedHeaders()
+			hs[0].Value = []byte("2.0")
+			return hs
+		}(), reason: reasons(ReasonNotCloudEvent)},
+		{name: "binary with invalid JSON value", value: `{"timestamp":`, headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary with JSON object and trailing text", value: seedData + ` x`, headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary with empty value", value: "", headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary, ignored type, invalid JSON value", value: `{"timestamp":`, headers: func() []Header {
+			hs := seedHeaders()
+			hs[1].Value = []byte("channel.held.v0")
+			return hs
+		}(), want: Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: "channel.held.v0", Subject: chDefault}},
+		// A structured content type wins over ce_* headers, so the data
+		// alone is read as the whole event.
+		{name: "binary headers with structured content type", value: seedData, headers: append(seedHeaders()[:6], ct("application/cloudevents+json")...),
+			reason: reasons(ReasonNotCloudEvent)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.value), tt.headers)
+			checkDecode(t, got, err, tt.want, tt.reason)
+		})
+	}
+}
+
+// FuzzDecode: Decode never panics, and returns either a valid Event or a
+// *DecodeError with a known reason and a zero Event.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(seedResumed), "", "", "")
+	f.Add([]byte(seedResumed), "application/cloudevents+json", "", "")
+	f.Add([]byte(seedData), "application/json", "1.0", "channel.resumed.v0")
+	f.Add([]byte(seedData), "application/json", "1.0", "channel.interrupted.v1")
+	f.Add([]byte(seedData), "application/json", "0.3", "channel.ended.v2")
+	f.Add([]byte(`{"specversion":"1.0","type":"channel.held.v0","id":"a","source":"/s","data":"x"}`), "", "", "")
+	f.Add([]byte(`{"specversion":"1.0","type":"channel.resumed.v0","id":"a","source":"/s","data_base64":1}`), "", "", "")
+	f.Add([]byte(`{"specversion":"0.3","type":"channel.resumed.v0","id":"a","source":"/s","datacontentencoding":"base64","data":"e30="}`), "", "", "")
+	f.Add([]byte(`[1,{"a":null}]`), "", "1.0", "")
+	known := []Reason{ReasonNotCloudEvent, ReasonInvalidCloudEvent, ReasonSpecVersion, ReasonUnsupportedVersion,
+		ReasonDataNotObject, ReasonInvalidData, ReasonMissingChannelID, ReasonInvalidTimestamp, ReasonSubjectMismatch}
+	kinds := map[string]Kind{"channel.interrupted": KindInterrupted, "channel.resumed": KindResumed,
+		"channel.ended": KindEnded, "channel.disconnected": KindEnded}
+	f.Fuzz(func(t *testing.T, value []byte, contentType, specVersion, typ string) {
+		var hs []Header
+		if contentType != "" {
+			hs = append(hs, Header{Key: "content-type", Value: []byte(contentType)})
+		}
+		if specVersion != "" {
+			hs = append(hs,
+				Header{Key: "ce_specversion", Value: []byte(specVersion)},
+				Header{Key: "ce_id", Value: []byte("id-1")},
+				Header{Key: "ce_source", Value: []byte("/channel")},
+				Header{Key: "ce_type", Value: []byte(typ)})
+		}
+		ev, err := Decode(value, hs)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %T %v is not a *DecodeError", err, err)
+			}
+			if !slices.Contains(known, de.Reason) || de.Err == nil {
+				t.Fatalf("DecodeError with reason %q, cause %v", de.Reason, de.Err)
+			}
+			if ev != (Event{}) {
+				t.Fatalf("error %v with non-zero event %+v", err, ev)
+			}
+			return
+		}
+		if ev.ID == "" || ev.Source == "" || ev.Type == "" {
+			t.Fatalf("valid event without id, source or type: %+v", ev)
+		}
+		name, version := ev.Type, ""
+		if i := strings.LastIndexByte(ev.Type, '.'); i >= 0 {
+			name, version = ev.Type[:i], ev.Type[i+1:]
+		}
+		want := KindIgnored
+		if k, ok := kinds[name]; ok && (version == "v0" || version == "v1") {
+			want = k
+		}
+		if ev.Kind != want {
+			t.Fatalf("type %q decoded as kind %v, want %v", ev.Type, ev.Kind, want)
+		}
+		if ev.Kind != KindIgnored && (ev.ChannelID == "" || !ev.HasTimestamp) {
+			t.Fatalf("handled event without channel or timestamp: %+v", ev)
+		}
+		if !ev.HasTimestamp && ev.Timestamp != 0 {
+			t.Fatalf("timestamp %d without HasTimestamp", ev.Timestamp)
+		}
+	})
+}

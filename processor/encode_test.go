@@ -1,0 +1,487 @@
+package processor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/state"
+)
+
+// pair returns an interruption on chA opened by i1 and closed by the given
+// event (nil: expired), with the seed's party.
+func pair(o Outcome, from, to string, closedBy *state.Ref) Interruption {
+	return Interruption{
+		ChannelID:      chA,
+		ConversationID: "3e71f453-116a-3abc-7769-bc678ef6e080",
+		InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
+		Party:          state.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
+		Outcome:        o,
+		InterruptedAt:  at(from),
+		ClosedAt:       at(to),
+		OpenedBy:       state.Ref{Source: "/channel", ID: "i1", Type: "channel.interrupted.v1", At: at(from)},
+		ClosedBy:       closedBy,
+	}
+}
+
+// closer returns the ref of a closing event.
+func closer(typ, id, ts string) *state.Ref {
+	return &state.Ref{Source: "/channel", ID: id, Type: typ, At: at(ts)}
+}
+
+// Golden ids, computed independently (Python uuid.uuid5) from the
+// namespace uuid5(URL, "urn:interruptions:channel.interruptionended").
+const (
+	goldenInterruptionID = "577e7496-f1f8-5fcb-b818-43ebc33e5fe1" // /channel, i1
+	goldenRecordIDClosed = "938fbe16-272d-5b6b-ba98-620cfe667921" // i1 closed by /channel r1
+	goldenRecordIDExpiry = "5002f5ab-bf16-5bd3-b7a0-9622ac50185a" // i1 expired
+)
+
+// dataJSON decodes a record's data as generic JSON.
+func dataJSON(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("data %s: %v", b, err)
+	}
+	return m
+}
+
+func TestCloudEventData(t *testing.T) {
+	seedParty := map[string]any{"role": "agent", "agentId": "1544", "userId": "ef71f453-556a-3abc-7769-bc678ef6e090"}
+	base := func(outcome, from, to string, ms float64) map[string]any {
+		return map[string]any{
+			"interruptionId": goldenInterruptionID,
+			"channelId":      chA,
+			"conversationId": "3e71f453-116a-3abc-7769-bc678ef6e080",
+			"interactionId":  "1371f451-116a-4abc-8869-bc678ef67070",
+			"party":          seedParty,
+			"outcome":        outcome,
+			"interruptedAt":  from,
+			"closedAt":       to,
+			"durationMs":     ms,
+			"openedBy":       map[string]any{"id": "i1", "type": "channel.interrupted.v1"},
+		}
+	}
+	with := func(m map[string]any, k string, v any) map[string]any {
+		m[k] = v
+		return m
+	}
+	tests := []struct {
+		name string
+		in   Interruption
+		want map[string]any
+	}{
+		{"resumed",
+			pair(OutcomeResumed, "08:00:00.123", "08:05:00.456", closer("channel.resumed.v0", "r1", "08:05:00.456")),
+			with(base("resumed", "2026-01-05T08:00:00.123Z", "2026-01-05T08:05:00.456Z", 300333), "closedBy",
+				map[string]any{"id": "r1", "type": "channel.resumed.v0"})},
+		{"ended by disconnected",
+			pair(OutcomeEnded, "08:00", "08:30", closer("channel.disconnected.v1", "d1", "08:30")),
+			with(base("ended", "2026-01-05T08:00:00.000Z", "2026-01-05T08:30:00.000Z", 1800000), "closedBy",
+				map[string]any{"id": "d1", "type": "channel.disconnected.v1"})},
+		{"expired: no closedBy",
+			pair(OutcomeExpired, "08:00", "09:00", nil),
+			base("expired", "2026-01-05T08:00:00.000Z", "2026-01-05T09:00:00.000Z", 3600000)},
+		{"duration 0",
+			pair(OutcomeResumed, "08:00", "08:00", closer("channel.resumed.v1", "r1", "08:00")),
+			with(base("resumed", "2026-01-05T08:00:00.000Z", "2026-01-05T08:00:00.000Z", 0), "closedBy",
+				map[string]any{"id": "r1", "type": "channel.resumed.v1"})},
+		{"offset times are written in UTC",
+			pair(OutcomeResumed, "2026-01-05T10:00:00.123+02:00", "2026-01-05T03:05:00.5-05:00", closer("channel.resumed.v0", "r1", "2026-01-05T03:05:00.5-05:00")),
+			with(base("resumed", "2026-01-05T08:00:00.123Z", "2026-01-05T08:05:00.500Z", 300377), "closedBy",
+				map[string]any{"id": "r1", "type": "channel.resumed.v0"})},
+		{"sub-millisecond digits are truncated before the duration",
+			pair(OutcomeResumed, "08:00:00.0009999", "08:00:01.0001", closer("channel.resumed.v0", "r1", "08:00:01.0001")),
+			with(base("resumed", "2026-01-05T08:00:00.000Z", "2026-01-05T08:00:01.000Z", 1000), "closedBy",
+				map[string]any{"id": "r1", "type": "channel.resumed.v0"})},
+		{"duration of the printed values, not of the exact ones",
+			pair(OutcomeResumed, "08:00:00.999999999", "08:00:01.000000001", closer("channel.resumed.v0", "r1", "08:00:01.000000001")),
+			with(base("resumed", "2026-01-05T08:00:00.999Z", "2026-01-05T08:00:01.000Z", 1), "closedBy",
+				map[string]any{"id": "r1", "type": "channel.resumed.v0"})},
+		{"external party: agentId omitted",
+			func() Interruption {
+				in := pair(OutcomeExpired, "08:00", "09:00", nil)
+				in.Party = state.Party{Role: "external", UserID: "u1"}
+				return in
+			}(),
+			with(base("expired", "2026-01-05T08:00:00.000Z", "2026-01-05T09:00:00.000Z", 3600000), "party",
+				map[string]any{"role": "external", "userId": "u1"})},
+		{"party with role only",
+			func() Interruption {
+				in := pair(OutcomeExpired, "08:00", "09:00", nil)
+				in.Party = state.Party{Role: "voicemail"}
+				return in
+			}(),
+			with(base("expired", "2026-01-05T08:00:00.000Z", "2026-01-05T09:00:00.000Z", 3600000), "party",
+				map[string]any{"role": "voicemail"})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ce, err := CloudEvent(tt.in, "/interruptions")
+			if err != nil {
+				t.Fatalf("CloudEvent: %v", err)
+			}
+			if got := dataJSON(t, ce.Data()); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("data:\n got %v\nwant %v", got, tt.want)
+			}
+			// The typed view agrees with the JSON.
+			d := Data(tt.in)
+			if d.DurationMs != int64(tt.want["durationMs"].(float64)) || d.InterruptedAt != tt.want["interruptedAt"] || d.ClosedAt != tt.want["closedAt"] {
+				t.Fatalf("Data() = %+v disagrees with the record", d)
+			}
+		})
+	}
+}
+
+func TestCloudEventAttributes(t *testing.T) {
+	closed := pair(OutcomeResumed, "08:00:00.123", "08:05:00.4567", closer("channel.resumed.v0", "r1", "08:05:00.4567"))
+	ce, err := CloudEvent(closed, "/interruptions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"specversion", ce.SpecVersion(), "1.0"},
+		{"type", ce.Type(), "channel.interruptionended.v0"},
+		{"source", ce.Source(), "/interruptions"},
+		{"subject", ce.Subject(), chA},
+		{"id", ce.ID(), goldenRecordIDClosed},
+		{"time", ce.Time(), time.Date(2026, 1, 5, 8, 5, 0, 456e6, time.UTC)},
+		{"datacontenttype", ce.DataContentType(), "application/json"},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if _, err := CloudEvent(closed, ""); err == nil {
+		t.Error("CloudEvent with an empty source: no error")
+	}
+}
+
+func TestRecordIDs(t *testing.T) {
+	r1 := closer("channel.resumed.v0", "r1", "08:05")
+	base := pair(OutcomeResumed, "08:00", "08:05", r1)
+	variant := func(f func(*Interruption)) Interruption {
+		in := base
+		if in.ClosedBy != nil {
+			c := *in.ClosedBy
+			in.ClosedBy = &c
+		}
+		f(&in)
+		return in
+	}
+	tests := []struct {
+		name            string
+		in              Interruption
+		sameRecord      bool // same RecordID as base
+		sameInterrupted bool // same interruptionId as base
+	}{
+		{"identical copy", variant(func(*Interruption) {}), true, true},
+		{"other times and details", variant(func(in *Interruption) {
+			in.ClosedAt, in.InterruptedAt, in.Party, in.ConversationID = 1, 0, state.Party{}, "x"
+		}), true, true},
+		{"other closing id", variant(func(in *Interruption) { in.ClosedBy.ID = "r2" }), false, true},
+		{"other closing source", variant(func(in *Interruption) { in.ClosedBy.Source = "/channel/eu" }), false, true},
+		{"expired instead of closed", variant(func(in *Interruption) { in.Outcome, in.ClosedBy = OutcomeExpired, nil }), false, true},
+		{"other opening id", variant(func(in *Interruption) { in.OpenedBy.ID = "i2" }), false, false},
+		{"other opening source", variant(func(in *Interruption) { in.OpenedBy.Source = "/other" }), false, false},
+		{"ids shifted across the separator", variant(func(in *Interruption) {
+			in.OpenedBy.Source, in.OpenedBy.ID = "/channel\x00i", "1"
+		}), false, false},
+	}
+	baseRecord, baseInterruption := RecordID(base), Data(base).InterruptionID
+	if baseRecord != goldenRecordIDClosed || baseInterruption != goldenInterruptionID {
+		t.Fatalf("RecordID %s, interruptionId %s; want the golden %s, %s", baseRecord, baseInterruption, goldenRecordIDClosed, goldenInterruptionID)
+	}
+	if got := RecordID(pair(OutcomeExpired, "08:00", "09:00", nil)); got != goldenRecordIDExpiry {
+		t.Fatalf("expired RecordID %s, want %s", got, goldenRecordIDExpiry)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, intr := RecordID(tt.in), Data(tt.in).InterruptionID
+			for _, id := range []string{rec, intr} {
+				if u, err := uuid.Parse(id); err != nil || u.Version() != 5 {
+					t.Fatalf("id %q is not a v5 UUID: %v", id, err)
+				}
+			}
+			if (rec == baseRecord) != tt.sameRecord {
+				t.Errorf("RecordID %s vs base %s: same=%v, want %v", rec, baseRecord, rec == baseRecord, tt.sameRecord)
+			}
+			if (intr == baseInterruption) != tt.sameInterrupted {
+				t.Errorf("interruptionId %s vs base %s: same=%v, want %v", intr, baseInterruption, intr == baseInterruption, tt.sameInterrupted)
+			}
+			if intr != InterruptionID(tt.in.OpenedBy.Source, tt.in.OpenedBy.ID) {
+				t.Errorf("interruptionId %s is not InterruptionID of the opening event", intr)
+			}
+		})
+	}
+}
+
+func TestFormatMillis(t *testing.T) {
+	tests := []struct {
+		ns   int64
+		want string
+	}{
+		{0, "1970-01-01T00:00:00.000Z"},
+		{1, "1970-01-01T00:00:00.000Z"},
+		{999999, "1970-01-01T00:00:00.000Z"},
+		{1000000, "1970-01-01T00:00:00.001Z"},
+		{-1, "1969-12-31T23:59:59.999Z"},
+		{-1000000, "1969-12-31T23:59:59.999Z"},
+		{-1000001, "1969-12-31T23:59:59.998Z"},
+		{at("2022-08-30T14:34:36.0889999Z"), "2022-08-30T14:34:36.088Z"},
+		{at("2026-01-05T23:30:00.5-01:00"), "2026-01-06T00:30:00.500Z"},
+	}
+	for _, tt := range tests {
+		if got := FormatMillis(tt.ns); got != tt.want {
+			t.Errorf("FormatMillis(%d) = %s, want %s", tt.ns, got, tt.want)
+		}
+	}
+}
+
+// headerMap returns record headers by key; a repeated key fails the test.
+func headerMap(t *testing.T, hs []kgo.RecordHeader) map[string]string {
+	t.Helper()
+	m := make(map[string]string, len(hs))
+	for _, h := range hs {
+		if _, dup := m[h.Key]; dup {
+			t.Fatalf("header %q repeated", h.Key)
+		}
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}
+
+func TestEncoderRecord(t *testing.T) {
+	in := pair(OutcomeResumed, "2026-01-05T10:00:00.123+02:00", "08:05:00.456", closer("channel.resumed.v0", "r1", "08:05:00.456"))
+	want, err := CloudEvent(in, "/interruptions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		mode        Mode
+		headers     map[string]string
+		valueIsData bool
+	}{
+		{Binary, map[string]string{
+			"ce_specversion": "1.0",
+			"ce_id":          goldenRecordIDClosed,
+			"ce_type":        RecordType,
+			"ce_source":      "/interruptions",
+			"ce_subject":     chA,
+			"ce_time":        "2026-01-05T08:05:00.456Z",
+			"content-type":   "application/json",
+		}, true},
+		{Structured, map[string]string{"content-type": "application/cloudevents+json"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			rec, err := Encoder{Source: "/interruptions", Mode: tt.mode}.Record("channel-interruptions", in)
+			if err != nil {
+				t.Fatalf("Record: %v", err)
+			}
+			if rec.Topic != "channel-interruptions" || string(rec.Key) != chA {
+				t.Fatalf("topic %q key %q, want channel-interruptions and the channelId", rec.Topic, rec.Key)
+			}
+			hs := headerMap(t, rec.Headers)
+			if !reflect.DeepEqual(hs, tt.headers) {
+				t.Fatalf("headers:\n got %v\nwant %v", hs, tt.headers)
+			}
+			if tt.valueIsData {
+				if !reflect.DeepEqual(dataJSON(t, rec.Value), dataJSON(t, want.Data())) {
+					t.Fatalf("binary value %s is not the data %s", rec.Value, want.Data())
+				}
+			} else {
+				v := dataJSON(t, rec.Value)
+				for k, w := range map[string]any{"specversion": "1.0", "id": goldenRecordIDClosed, "type": RecordType,
+					"source": "/interruptions", "subject": chA, "time": "2026-01-05T08:05:00.456Z", "datacontenttype": "application/json"} {
+					if v[k] != w {
+						t.Errorf("structured %s = %v, want %v", k, v[k], w)
+					}
+				}
+				if !reflect.DeepEqual(v["data"], dataJSON(t, want.Data())) {
+					t.Errorf("structured data %v, want %s", v["data"], want.Data())
+				}
+			}
+
+			// Read back as a consumer with the sdk-go Kafka binding does.
+			hm := make(map[string][]byte, len(rec.Headers))
+			for _, h := range rec.Headers {
+				hm[h.Key] = h.Value
+			}
+			got, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessage(rec.Value, string(hm["content-type"]), hm))
+			if err != nil {
+				t.Fatalf("read back: %v", err)
+			}
+			if got.ID() != want.ID() || got.Type() != want.Type() || got.Source() != want.Source() || got.Subject() != want.Subject() ||
+				!got.Time().Equal(want.Time()) || got.DataContentType() != want.DataContentType() || got.SpecVersion() != "1.0" {
+				t.Fatalf("read back %v\nwant %v", got, want)
+			}
+			if !reflect.DeepEqual(dataJSON(t, got.Data()), dataJSON(t, want.Data())) {
+				t.Fatalf("read back data %s, want %s", got.Data(), want.Data())
+			}
+
+			// Our own input path accepts it as a valid, ignored event.
+			ev, err := Decode(rec.Value, rec.Headers)
+			if err != nil {
+				t.Fatalf("Decode of an output record: %v", err)
+			}
+			if ev.Kind != KindIgnored || ev.ID != want.ID() || ev.Type != RecordType || ev.Source != "/interruptions" {
+				t.Fatalf("Decode of an output record = %+v", ev)
+			}
+		})
+	}
+}
+
+func TestEncoderRecordDeterministic(t *testing.T) {
+	in := pair(OutcomeExpired, "08:00", "09:00", nil)
+	for _, mode := range []Mode{Binary, Structured} {
+		enc := Encoder{Source: "/interruptions", Mode: mode}
+		a, errA := enc.Record("out", in)
+		b, errB := enc.Record("out", in)
+		if errA != nil || errB != nil {
+			t.Fatalf("%v: %v %v", mode, errA, errB)
+		}
+		if !bytes.Equal(a.Value, b.Value) || !reflect.DeepEqual(headerMap(t, a.Headers), headerMap(t, b.Headers)) {
+			t.Errorf("%v: two records of one interruption differ", mode)
+		}
+	}
+	if _, err := (Encoder{Mode: Binary}).Record("out", in); err == nil {
+		t.Error("Record with an empty source: no error")
+	}
+}
+
+func TestEventRecordKeepsKey(t *testing.T) {
+	ce, err := CloudEvent(pair(OutcomeExpired, "08:00", "09:00", nil), "/interruptions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce.SetExtension("partitionkey", "not-the-key")
+	for _, mode := range []Mode{Binary, Structured} {
+		rec, err := EventRecord("t", []byte("the-key"), ce, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rec.Key) != "the-key" {
+			t.Errorf("%v: key %q, want the given key", mode, rec.Key)
+		}
+	}
+}
+
+func TestParseStructured(t *testing.T) {
+	want, err := CloudEvent(pair(OutcomeResumed, "08:00", "08:05", closer("channel.resumed.v0", "r1", "08:05")), "/interruptions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := EventRecord("t", nil, want, Structured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseStructured(rec.Value)
+	if err != nil {
+		t.Fatalf("ParseStructured: %v", err)
+	}
+	if got.ID() != want.ID() || !bytes.Equal(got.Data(), want.Data()) || !got.Time().Equal(want.Time()) {
+		t.Fatalf("ParseStructured = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "{", "[]", `{"specversion":"9"}`} {
+		if _, err := ParseStructured([]byte(bad)); err == nil {
+			t.Errorf("ParseStructured(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Mode
+		ok   bool
+	}{
+		{"binary", Binary, true},
+		{"structured", Structured, true},
+		{"", 0, false},
+		{"Binary", 0, false},
+		{"json", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseMode(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("ParseMode(%q) = %v, %v; want %v ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+		if tt.ok && got.String() != tt.in {
+			t.Errorf("%v.String() = %q, want %q", got, got.String(), tt.in)
+		}
+	}
+}
+
+func TestDeadLetter(t *testing.T) {
+	now := time.Date(2026, 1, 5, 10, 0, 0, 123456789, time.FixedZone("CEST", 2*3600))
+	cause := &DecodeError{Reason: ReasonInvalidTimestamp, Err: errors.New(`parse "x"`)}
+	tests := []struct {
+		name string
+		in   *kgo.Record
+	}{
+		{"binary record with headers", &kgo.Record{
+			Topic: "channel-events", Partition: 3, Offset: 42,
+			Key:       []byte("740109c1-12d5-430f-9543-131fe5c4edcb"),
+			Value:     []byte("{\"timestamp\":\"x\"}\xff\x00 not utf-8"),
+			Headers:   []kgo.RecordHeader{{Key: "ce_type", Value: []byte("channel.resumed.v0")}, {Key: "dup", Value: []byte("1")}, {Key: "dup", Value: nil}},
+			Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC),
+		}},
+		{"tombstone without key or headers", &kgo.Record{Topic: "in", Partition: 0, Offset: 0, Timestamp: time.UnixMilli(1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			origHeaders := append([]kgo.RecordHeader(nil), tt.in.Headers...)
+			origValue := append([]byte(nil), tt.in.Value...)
+			out := DeadLetter("channel-events.dlq", tt.in, cause, now)
+
+			if out.Topic != "channel-events.dlq" {
+				t.Errorf("topic %q", out.Topic)
+			}
+			if !bytes.Equal(out.Key, tt.in.Key) || (tt.in.Key == nil) != (out.Key == nil) {
+				t.Errorf("key %q, want %q", out.Key, tt.in.Key)
+			}
+			if !bytes.Equal(out.Value, origValue) || (tt.in.Value == nil) != (out.Value == nil) {
+				t.Errorf("value %q, want %q byte for byte", out.Value, origValue)
+			}
+			if !out.Timestamp.Equal(tt.in.Timestamp) {
+				t.Errorf("timestamp %v, want %v", out.Timestamp, tt.in.Timestamp)
+			}
+			n := len(origHeaders)
+			sameHeader := func(a, b kgo.RecordHeader) bool { return a.Key == b.Key && bytes.Equal(a.Value, b.Value) }
+			if len(out.Headers) != n+6 || !slices.EqualFunc(out.Headers[:n], origHeaders, sameHeader) {
+				t.Fatalf("headers %v: want the original %v first", out.Headers, origHeaders)
+			}
+			added := headerMap(t, out.Headers[n:])
+			wantAdded := map[string]string{
+				HeaderDLQReason:    "invalid-timestamp",
+				HeaderDLQError:     `invalid-timestamp: parse "x"`,
+				HeaderDLQTopic:     tt.in.Topic,
+				HeaderDLQPartition: map[int32]string{3: "3", 0: "0"}[tt.in.Partition],
+				HeaderDLQOffset:    map[int64]string{42: "42", 0: "0"}[tt.in.Offset],
+				HeaderDLQTime:      "2026-01-05T08:00:00.123456789Z",
+			}
+			if !reflect.DeepEqual(added, wantAdded) {
+				t.Errorf("dlq headers:\n got %v\nwant %v", added, wantAdded)
+			}
+			if !slices.EqualFunc(tt.in.Headers, origHeaders, sameHeader) {
+				t.Errorf("input headers changed to %v", tt.in.Headers)
+			}
+		})
+	}
+}

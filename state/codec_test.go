@@ -1,0 +1,231 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// fullChannel has every field set, with awkward values.
+func fullChannel() *Channel {
+	return &Channel{
+		ConversationID: "3e71f453-116a-3abc-7769-bc678ef6e080",
+		InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
+		Party:          Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
+		LastEventAt:    1661870076088000000,
+		Seen:           []uint64{0, 1, math.MaxUint64, 0xdeadbeefcafebabe},
+		Open: []Ref{
+			{Source: "/channel", ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Type: "channel.interrupted.v0", At: 1661870000000000000},
+			{Source: "/channel", ID: "2", Type: "channel.interrupted.v1", At: 1661870000000000001},
+		},
+		Held: []Ref{
+			{Source: "", ID: "", Type: "", At: math.MinInt64},
+			{Source: "/ünïcode/\x00", ID: strings.Repeat("x", 300), Type: "channel.ended.v1", At: math.MaxInt64},
+		},
+	}
+}
+
+// exported strips derived state and normalises empty lists, which decode
+// as nil.
+func exported(c *Channel) Channel {
+	n := *c
+	n.deadline, n.scheduled = 0, false
+	if len(n.Seen) == 0 {
+		n.Seen = nil
+	}
+	if len(n.Open) == 0 {
+		n.Open = nil
+	}
+	if len(n.Held) == 0 {
+		n.Held = nil
+	}
+	return n
+}
+
+func TestChannelRoundTrip(t *testing.T) {
+	scheduled := fullChannel()
+	scheduled.deadline, scheduled.scheduled = 123, true
+	tests := []struct {
+		name string
+		c    *Channel
+	}{
+		{"zero", &Channel{}},
+		{"empty lists", &Channel{Seen: []uint64{}, Open: []Ref{}, Held: []Ref{}}},
+		{"negative last event", &Channel{LastEventAt: -1}},
+		{"party only role", &Channel{Party: Party{Role: "external"}}},
+		{"seen only", &Channel{Seen: []uint64{42}}},
+		{"full", fullChannel()},
+		{"derived state is not encoded", scheduled},
+		{"many seen", &Channel{Seen: func() []uint64 {
+			s := make([]uint64, 1000)
+			for i := range s {
+				s[i] = uint64(i) * 0x9e3779b97f4a7c15
+			}
+			return s
+		}()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := AppendChannel(nil, tt.c)
+			got, err := DecodeChannel(b)
+			if err != nil {
+				t.Fatalf("DecodeChannel: %v", err)
+			}
+			if !reflect.DeepEqual(exported(got), exported(tt.c)) {
+				t.Fatalf("round trip:\n got %+v\nwant %+v", exported(got), exported(tt.c))
+			}
+			if got.deadline != 0 || got.scheduled {
+				t.Fatalf("decoded channel has derived state: deadline %d scheduled %v", got.deadline, got.scheduled)
+			}
+			if again := AppendChannel(nil, got); !bytes.Equal(again, b) {
+				t.Fatalf("re-encoding differs:\n%x\n%x", again, b)
+			}
+		})
+	}
+}
+
+func TestAppendChannelAppends(t *testing.T) {
+	prefix := []byte("prefix")
+	b := AppendChannel(append([]byte(nil), prefix...), fullChannel())
+	if !bytes.HasPrefix(b, prefix) {
+		t.Fatalf("AppendChannel overwrote dst: %q", b[:len(prefix)])
+	}
+	if want := AppendChannel(nil, fullChannel()); !bytes.Equal(b[len(prefix):], want) {
+		t.Fatal("appended encoding differs from a fresh one")
+	}
+}
+
+func TestDecodeChannelTruncatedAtEveryLength(t *testing.T) {
+	for name, c := range map[string]*Channel{"zero": {}, "full": fullChannel()} {
+		b := AppendChannel(nil, c)
+		for n := 0; n < len(b); n++ {
+			got, err := DecodeChannel(b[:n])
+			if !errors.Is(err, ErrCorrupt) || got != nil {
+				t.Fatalf("%s truncated to %d of %d bytes: got %+v, %v; want nil, ErrCorrupt", name, n, len(b), got, err)
+			}
+		}
+	}
+}
+
+func TestDecodeChannelCorrupt(t *testing.T) {
+	valid := AppendChannel(nil, fullChannel())
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"nil", nil},
+		{"unknown version 0", append([]byte{0}, valid[1:]...)},
+		{"unknown version 2", append([]byte{2}, valid[1:]...)},
+		{"trailing byte", append(append([]byte(nil), valid...), 0)},
+		{"trailing bytes of another record", append(append([]byte(nil), valid...), valid...)},
+		// version, five empty strings, LastEventAt 0, then a Seen count
+		// far larger than the input: must not allocate it.
+		{"huge seen count", []byte{1, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+		{"huge string length", []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'}},
+		{"huge open count", []byte{1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}},
+		{"varint overflow", []byte{1, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0}},
+		{"stream time record", AppendStreamTime(nil, 5)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeChannel(tt.b)
+			if !errors.Is(err, ErrCorrupt) || got != nil {
+				t.Fatalf("DecodeChannel(%x) = %+v, %v; want nil, ErrCorrupt", tt.b, got, err)
+			}
+		})
+	}
+}
+
+func TestDecodeChannelRejectsCountsBeforeAllocating(t *testing.T) {
+	// A Seen count the remaining bytes could hold one byte each but not
+	// eight: rejected before the list is allocated.
+	const n = 4 << 20
+	b := []byte{1, 0, 0, 0, 0, 0, 0}
+	b = binary.AppendUvarint(b, n)
+	b = append(b, make([]byte, n)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c, err := DecodeChannel(b)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrCorrupt) || c != nil {
+		t.Fatalf("DecodeChannel = %v, %v; want ErrCorrupt", c, err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > n {
+		t.Fatalf("DecodeChannel allocated %d bytes for a corrupt count; the %d-byte list should never be made", grew, 8*n)
+	}
+}
+
+func TestStreamTimeRoundTrip(t *testing.T) {
+	for _, v := range []int64{0, 1, -1, 1661870076088000000, math.MaxInt64, math.MinInt64} {
+		b := AppendStreamTime(nil, v)
+		got, err := DecodeStreamTime(b)
+		if err != nil || got != v {
+			t.Errorf("DecodeStreamTime(AppendStreamTime(%d)) = %d, %v", v, got, err)
+		}
+		for n := 0; n < len(b); n++ {
+			if _, err := DecodeStreamTime(b[:n]); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("stream time %d truncated to %d bytes: err %v, want ErrCorrupt", v, n, err)
+			}
+		}
+	}
+	if b := AppendStreamTime([]byte("k"), 7); b[0] != 'k' {
+		t.Errorf("AppendStreamTime overwrote dst")
+	}
+}
+
+func TestDecodeStreamTimeCorrupt(t *testing.T) {
+	valid := AppendStreamTime(nil, 12345)
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"nil", nil},
+		{"version only", []byte{1}},
+		{"unknown version", append([]byte{9}, valid[1:]...)},
+		{"trailing", append(append([]byte(nil), valid...), 0)},
+		{"varint overflow", []byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+		{"channel record", AppendChannel(nil, fullChannel())},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, err := DecodeStreamTime(tt.b); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("DecodeStreamTime(%x) = %d, %v; want ErrCorrupt", tt.b, got, err)
+			}
+		})
+	}
+}
+
+// FuzzDecodeChannel: DecodeChannel never panics; it either fails with
+// ErrCorrupt or returns a channel that survives another round trip.
+func FuzzDecodeChannel(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1})
+	f.Add(AppendChannel(nil, &Channel{}))
+	f.Add(AppendChannel(nil, fullChannel()))
+	f.Add(AppendStreamTime(nil, 42))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeChannel(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) || c != nil {
+				t.Fatalf("DecodeChannel(%x) = %+v, %v; want nil and ErrCorrupt", b, c, err)
+			}
+			if _, err := DecodeStreamTime(b); err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("DecodeStreamTime(%x): error %v is not ErrCorrupt", b, err)
+			}
+			return
+		}
+		again, err := DecodeChannel(AppendChannel(nil, c))
+		if err != nil {
+			t.Fatalf("re-decoding %+v: %v", c, err)
+		}
+		if !reflect.DeepEqual(exported(again), exported(c)) {
+			t.Fatalf("round trip changed the channel:\n got %+v\nwant %+v", again, c)
+		}
+	})
+}

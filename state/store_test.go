@@ -1,0 +1,492 @@
+package state
+
+import (
+	"reflect"
+	"testing"
+)
+
+// ref builds a Ref terse enough for table rows.
+func ref(id string, at int64) Ref {
+	return Ref{Source: "/channel", ID: id, Type: "channel.interrupted.v0", At: at}
+}
+
+// chanWith returns a channel whose fields identify it in comparisons.
+func chanWith(conv string, last int64) *Channel {
+	return &Channel{ConversationID: conv, LastEventAt: last, Seen: []uint64{uint64(last)}}
+}
+
+// put creates or overwrites channel id through Edit, as the engine does.
+func put(s *Store, id string, c *Channel) {
+	e := s.Edit(id)
+	e.ConversationID = c.ConversationID
+	e.InteractionID = c.InteractionID
+	e.Party = c.Party
+	e.LastEventAt = c.LastEventAt
+	e.Seen = append([]uint64(nil), c.Seen...)
+	e.Open = append([]Ref(nil), c.Open...)
+	e.Held = append([]Ref(nil), c.Held...)
+}
+
+// snapshot returns every channel's exported value by id.
+func snapshot(s *Store) map[string]Channel {
+	out := make(map[string]Channel)
+	s.Range(func(id string, c *Channel) bool {
+		out[id] = Channel{
+			ConversationID: c.ConversationID, InteractionID: c.InteractionID, Party: c.Party,
+			LastEventAt: c.LastEventAt, Seen: c.Seen, Open: c.Open, Held: c.Held,
+		}
+		return true
+	})
+	return out
+}
+
+// changes returns Changes as "id" or "id:deleted" in order.
+func changes(s *Store) []string {
+	var out []string
+	for _, ch := range s.Changes() {
+		if ch.Channel == nil {
+			out = append(out, ch.ChannelID+":deleted")
+		} else {
+			out = append(out, ch.ChannelID+":"+ch.Channel.ConversationID)
+		}
+	}
+	return out
+}
+
+// drain pops every id due before now, in order.
+func drain(s *Store, now int64) []string {
+	var out []string
+	for id := s.NextDue(now); id != ""; id = s.NextDue(now) {
+		out = append(out, id)
+	}
+	return out
+}
+
+func TestStoreEditGetDelete(t *testing.T) {
+	s := New()
+	if s.Get("a") != nil || s.Len() != 0 {
+		t.Fatalf("new store: Get(a)=%v Len=%d, want nil, 0", s.Get("a"), s.Len())
+	}
+	c := s.Edit("a")
+	if c == nil || s.Get("a") != c || s.Len() != 1 {
+		t.Fatalf("Edit(a) did not create a channel reachable by Get")
+	}
+	c.ConversationID = "conv"
+	if again := s.Edit("a"); again != c || again.ConversationID != "conv" {
+		t.Fatalf("second Edit(a) returned a different channel")
+	}
+	s.Delete("a")
+	if s.Get("a") != nil || s.Len() != 0 {
+		t.Fatalf("after Delete(a): Get=%v Len=%d", s.Get("a"), s.Len())
+	}
+	s.Delete("never-existed") // no panic, no change
+	if got := changes(s); !reflect.DeepEqual(got, []string{"a:deleted"}) {
+		t.Fatalf("Changes = %v, want [a:deleted] (deleting an absent channel is not a change)", got)
+	}
+}
+
+func TestStoreChangesAndCommit(t *testing.T) {
+	s := New()
+	put(s, "b", chanWith("B", 1))
+	put(s, "a", chanWith("A", 2))
+	put(s, "c", chanWith("C", 3))
+	if got, want := changes(s), []string{"a:A", "b:B", "c:C"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Changes = %v, want %v (sorted by id)", got, want)
+	}
+	s.Commit()
+	if got := s.Changes(); len(got) != 0 {
+		t.Fatalf("Changes after Commit = %v, want none", got)
+	}
+	s.Edit("b").ConversationID = "B2"
+	s.Delete("c")
+	_ = s.Get("a") // reading is not a change
+	if got, want := changes(s), []string{"b:B2", "c:deleted"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Changes = %v, want %v", got, want)
+	}
+	// Created and deleted in one epoch: reported as a deletion.
+	s.Edit("d")
+	s.Delete("d")
+	if got, want := changes(s), []string{"b:B2", "c:deleted", "d:deleted"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Changes = %v, want %v", got, want)
+	}
+}
+
+func TestStoreStreamTime(t *testing.T) {
+	s := New()
+	if s.StreamTime() != 0 || s.StreamTimeChanged() {
+		t.Fatalf("new store: stream time %d changed %v", s.StreamTime(), s.StreamTimeChanged())
+	}
+	steps := []struct {
+		advance   int64
+		moved     bool
+		wantTime  int64
+		wantDirty bool
+	}{
+		{advance: 100, moved: true, wantTime: 100, wantDirty: true},
+		{advance: 50, moved: false, wantTime: 100, wantDirty: true},
+		{advance: 100, moved: false, wantTime: 100, wantDirty: true},
+		{advance: 101, moved: true, wantTime: 101, wantDirty: true},
+	}
+	for i, st := range steps {
+		if got := s.AdvanceStreamTime(st.advance); got != st.moved {
+			t.Errorf("step %d: AdvanceStreamTime(%d) = %v, want %v", i, st.advance, got, st.moved)
+		}
+		if s.StreamTime() != st.wantTime || s.StreamTimeChanged() != st.wantDirty {
+			t.Errorf("step %d: stream time %d changed %v, want %d %v", i, s.StreamTime(), s.StreamTimeChanged(), st.wantTime, st.wantDirty)
+		}
+	}
+	s.Commit()
+	if s.StreamTimeChanged() {
+		t.Fatal("StreamTimeChanged after Commit")
+	}
+	if s.AdvanceStreamTime(90) || s.StreamTimeChanged() {
+		t.Fatal("moving back marked stream time changed")
+	}
+}
+
+func TestStoreRollback(t *testing.T) {
+	tests := []struct {
+		name string
+		// epoch mutates a committed store holding a:A, b:B at stream time 10.
+		epoch func(s *Store)
+	}{
+		{"nothing", func(s *Store) {}},
+		{"modify", func(s *Store) {
+			c := s.Edit("a")
+			c.ConversationID = "A2"
+			c.Seen = append(c.Seen, 99)
+			c.InsertOpen(ref("o", 5))
+			c.InsertHeld(ref("h", 6))
+		}},
+		{"modify twice", func(s *Store) {
+			s.Edit("a").ConversationID = "A2"
+			s.Edit("a").ConversationID = "A3"
+		}},
+		{"delete", func(s *Store) { s.Delete("b") }},
+		{"create", func(s *Store) { put(s, "c", chanWith("C", 7)) }},
+		{"modify then delete", func(s *Store) {
+			s.Edit("a").LastEventAt = 1000
+			s.Delete("a")
+		}},
+		{"delete then recreate", func(s *Store) {
+			s.Delete("a")
+			s.Edit("a").ConversationID = "new"
+		}},
+		{"stream time", func(s *Store) { s.AdvanceStreamTime(500) }},
+		{"everything", func(s *Store) {
+			s.Edit("a").Held = []Ref{ref("x", 1)}
+			s.Delete("b")
+			put(s, "c", chanWith("C", 7))
+			s.AdvanceStreamTime(20)
+			s.AdvanceStreamTime(30)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New()
+			a := chanWith("A", 1)
+			a.Open = []Ref{ref("a-open", 1)}
+			put(s, "a", a)
+			put(s, "b", chanWith("B", 2))
+			s.AdvanceStreamTime(10)
+			s.Commit()
+			before := snapshot(s)
+
+			tt.epoch(s)
+			s.Rollback()
+
+			if got := snapshot(s); !reflect.DeepEqual(got, before) {
+				t.Errorf("after Rollback:\n got %+v\nwant %+v", got, before)
+			}
+			if s.StreamTime() != 10 {
+				t.Errorf("stream time after Rollback = %d, want 10", s.StreamTime())
+			}
+			if len(s.Changes()) != 0 || s.StreamTimeChanged() {
+				t.Errorf("after Rollback: Changes %v, StreamTimeChanged %v; want none", s.Changes(), s.StreamTimeChanged())
+			}
+			// The restored values are independent of what the epoch changed.
+			s.Edit("a").Open[0].ID = "mutated"
+			s.Rollback()
+			if got := s.Get("a").Open[0].ID; got != "a-open" {
+				t.Errorf("second Rollback: a.Open[0].ID = %q, want a-open", got)
+			}
+		})
+	}
+}
+
+func TestStoreRollbackOnlyToLastCommit(t *testing.T) {
+	s := New()
+	put(s, "a", chanWith("A", 1))
+	s.Commit()
+	s.Edit("a").ConversationID = "A2"
+	s.AdvanceStreamTime(5)
+	s.Commit()
+	s.Edit("a").ConversationID = "A3"
+	s.AdvanceStreamTime(9)
+	s.Rollback()
+	if got := s.Get("a").ConversationID; got != "A2" {
+		t.Errorf("ConversationID = %q, want A2 (the last committed value)", got)
+	}
+	if s.StreamTime() != 5 {
+		t.Errorf("stream time = %d, want 5", s.StreamTime())
+	}
+}
+
+func TestStoreNextDue(t *testing.T) {
+	s := New()
+	for _, d := range []struct {
+		id string
+		at int64
+	}{{"c", 30}, {"b", 10}, {"a", 10}, {"z", 5}, {"never", 0}} {
+		s.SetDeadline(d.id, s.Edit(d.id), d.at)
+	}
+	tests := []struct {
+		now  int64
+		want []string
+	}{
+		{now: 5, want: nil},                 // strictly before now: 5 is not due at 5
+		{now: 6, want: []string{"z"}},       // earliest first
+		{now: 11, want: []string{"a", "b"}}, // ties in id order
+		{now: 30, want: nil},
+		{now: 1 << 62, want: []string{"c"}}, // a zero deadline never fires
+		{now: 1 << 62, want: nil},           // popped entries are gone
+	}
+	for _, tt := range tests {
+		if got := drain(s, tt.now); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("NextDue(%d) = %v, want %v", tt.now, got, tt.want)
+		}
+	}
+}
+
+func TestStoreSetDeadline(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(s *Store)
+		now  int64
+		want []string
+	}{
+		{"rescheduled later: old entry is stale", func(s *Store) {
+			c := s.Edit("a")
+			s.SetDeadline("a", c, 10)
+			s.SetDeadline("a", c, 50)
+		}, 20, nil},
+		{"rescheduled later fires at the new time", func(s *Store) {
+			c := s.Edit("a")
+			s.SetDeadline("a", c, 10)
+			s.SetDeadline("a", c, 50)
+		}, 51, []string{"a"}},
+		{"rescheduled earlier", func(s *Store) {
+			c := s.Edit("a")
+			s.SetDeadline("a", c, 50)
+			s.SetDeadline("a", c, 10)
+		}, 11, []string{"a"}},
+		{"same deadline twice fires once", func(s *Store) {
+			c := s.Edit("a")
+			s.SetDeadline("a", c, 10)
+			s.SetDeadline("a", c, 10)
+		}, 11, []string{"a"}},
+		{"cancelled with zero", func(s *Store) {
+			c := s.Edit("a")
+			s.SetDeadline("a", c, 10)
+			s.SetDeadline("a", c, 0)
+		}, 1 << 62, nil},
+		{"deleted channel never fires", func(s *Store) {
+			s.SetDeadline("a", s.Edit("a"), 10)
+			s.Delete("a")
+		}, 11, nil},
+		{"deleted and recreated fires by its new deadline", func(s *Store) {
+			s.SetDeadline("a", s.Edit("a"), 10)
+			s.Delete("a")
+			s.SetDeadline("a", s.Edit("a"), 20)
+		}, 21, []string{"a"}},
+		{"negative deadline", func(s *Store) {
+			s.SetDeadline("a", s.Edit("a"), -10)
+		}, -9, []string{"a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New()
+			tt.run(s)
+			if got := drain(s, tt.now); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("due before %d = %v, want %v", tt.now, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStoreDeadlineAfterNextDueIsRearmed(t *testing.T) {
+	s := New()
+	c := s.Edit("a")
+	s.SetDeadline("a", c, 10)
+	if got := drain(s, 11); !reflect.DeepEqual(got, []string{"a"}) {
+		t.Fatalf("due = %v, want [a]", got)
+	}
+	if c.Deadline() != 10 {
+		t.Fatalf("Deadline() = %d, want 10", c.Deadline())
+	}
+	// Popped, so not scheduled: setting the same deadline again re-arms it.
+	s.SetDeadline("a", c, 10)
+	if got := drain(s, 11); !reflect.DeepEqual(got, []string{"a"}) {
+		t.Fatalf("re-armed: due = %v, want [a]", got)
+	}
+}
+
+func TestStoreDeadlinesFireAfterRollback(t *testing.T) {
+	tests := []struct {
+		name string
+		// epoch runs after a:10 and b:20 were scheduled and committed.
+		epoch func(s *Store)
+		want  []string // due before 100 after the rollback
+	}{
+		{"nothing popped", func(s *Store) {}, []string{"a", "b"}},
+		{"popped and edited, as the engine does", func(s *Store) {
+			for _, id := range drain(s, 100) {
+				s.Edit(id).ConversationID = "changed"
+				s.SetDeadline(id, s.Get(id), 0)
+			}
+		}, []string{"a", "b"}},
+		{"popped, channel deleted", func(s *Store) {
+			for _, id := range drain(s, 100) {
+				s.Edit(id)
+				s.Delete(id)
+			}
+		}, []string{"a", "b"}},
+		{"popped without an edit", func(s *Store) {
+			drain(s, 100)
+		}, []string{"a", "b"}},
+		{"one popped, one rescheduled", func(s *Store) {
+			if id := s.NextDue(100); id != "a" {
+				t.Fatalf("NextDue = %q, want a", id)
+			}
+			s.SetDeadline("b", s.Edit("b"), 500)
+		}, []string{"a", "b"}},
+		{"channel created and scheduled in the epoch", func(s *Store) {
+			s.SetDeadline("c", s.Edit("c"), 5)
+		}, []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New()
+			s.SetDeadline("a", s.Edit("a"), 10)
+			s.SetDeadline("b", s.Edit("b"), 20)
+			s.Commit()
+			tt.epoch(s)
+			s.Rollback()
+			if got := drain(s, 100); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("due after Rollback = %v, want %v", got, tt.want)
+			}
+			if got := drain(s, 1<<62); got != nil {
+				t.Errorf("due again = %v, want none (each deadline fires once)", got)
+			}
+			for _, id := range tt.want {
+				if d := s.Get(id).Deadline(); d != map[string]int64{"a": 10, "b": 20}[id] {
+					t.Errorf("%s.Deadline() = %d after Rollback", id, d)
+				}
+			}
+		})
+	}
+}
+
+func TestStoreRestore(t *testing.T) {
+	s := New()
+	s.Restore("a", chanWith("A", 1))
+	s.Restore("b", chanWith("B", 2))
+	s.Restore("b", nil)
+	s.Restore("missing", nil)
+	s.RestoreStreamTime(40)
+	s.RestoreStreamTime(30) // never moves back
+	if s.Len() != 1 || s.Get("a") == nil || s.Get("b") != nil {
+		t.Fatalf("after Restore: Len %d, a %v, b %v", s.Len(), s.Get("a"), s.Get("b"))
+	}
+	if s.StreamTime() != 40 {
+		t.Fatalf("stream time = %d, want 40", s.StreamTime())
+	}
+	if len(s.Changes()) != 0 || s.StreamTimeChanged() {
+		t.Fatalf("Restore is not tracked: Changes %v, StreamTimeChanged %v", s.Changes(), s.StreamTimeChanged())
+	}
+	// Nothing is scheduled until the caller schedules it.
+	if id := s.NextDue(1 << 62); id != "" {
+		t.Fatalf("NextDue after Restore = %q, want none", id)
+	}
+}
+
+func TestStoreRange(t *testing.T) {
+	s := New()
+	for _, id := range []string{"a", "b", "c"} {
+		s.Edit(id)
+	}
+	seen := map[string]bool{}
+	s.Range(func(id string, c *Channel) bool {
+		if c != s.Get(id) {
+			t.Errorf("Range gave %s a different channel than Get", id)
+		}
+		seen[id] = true
+		return true
+	})
+	if len(seen) != 3 {
+		t.Errorf("Range visited %v, want a, b, c", seen)
+	}
+	n := 0
+	s.Range(func(string, *Channel) bool { n++; return false })
+	if n != 1 {
+		t.Errorf("Range after false visited %d channels, want 1", n)
+	}
+}
+
+func TestChannelInsertSorted(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    []Ref
+		order []string
+	}{
+		{"empty", nil, nil},
+		{"ascending", []Ref{ref("a", 1), ref("b", 2), ref("c", 3)}, []string{"a", "b", "c"}},
+		{"descending", []Ref{ref("c", 3), ref("b", 2), ref("a", 1)}, []string{"a", "b", "c"}},
+		{"middle", []Ref{ref("a", 1), ref("c", 3), ref("b", 2)}, []string{"a", "b", "c"}},
+		{"ties keep arrival order", []Ref{ref("x", 5), ref("y", 5), ref("w", 1), ref("z", 5)}, []string{"w", "x", "y", "z"}},
+		{"negative times", []Ref{ref("b", -1), ref("a", -2), ref("c", 0)}, []string{"a", "b", "c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Channel
+			for _, r := range tt.in {
+				c.InsertOpen(r)
+				c.InsertHeld(r)
+			}
+			for name, list := range map[string][]Ref{"Open": c.Open, "Held": c.Held} {
+				var got []string
+				for _, r := range list {
+					got = append(got, r.ID)
+				}
+				if !reflect.DeepEqual(got, tt.order) {
+					t.Errorf("%s order = %v, want %v", name, got, tt.order)
+				}
+			}
+		})
+	}
+}
+
+func TestChannelCloneIsDeep(t *testing.T) {
+	var nilChan *Channel
+	if nilChan.Clone() != nil {
+		t.Fatal("nil.Clone() != nil")
+	}
+	c := &Channel{ConversationID: "c", Seen: []uint64{1}, Open: []Ref{ref("o", 1)}, Held: []Ref{ref("h", 2)}}
+	d := c.Clone()
+	if !reflect.DeepEqual(c, d) {
+		t.Fatalf("clone differs: %+v vs %+v", c, d)
+	}
+	d.Seen[0], d.Open[0].ID, d.Held[0].ID = 9, "x", "y"
+	if c.Seen[0] != 1 || c.Open[0].ID != "o" || c.Held[0].ID != "h" {
+		t.Fatalf("mutating the clone changed the original: %+v", c)
+	}
+}
+
+func TestChannelHasSeen(t *testing.T) {
+	c := &Channel{Seen: []uint64{3, 1, 2}}
+	for h, want := range map[uint64]bool{1: true, 2: true, 3: true, 0: false, 4: false} {
+		if got := c.HasSeen(h); got != want {
+			t.Errorf("HasSeen(%d) = %v, want %v", h, got, want)
+		}
+	}
+}
