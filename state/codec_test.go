@@ -155,7 +155,9 @@ func TestDecodeChannelRejectsCountsBeforeAllocating(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) || c != nil {
 		t.Fatalf("DecodeChannel = %v, %v; want ErrCorrupt", c, err)
 	}
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > n {
+	// DecodeChannel copies its input once (its strings are cut from the
+	// copy); anything beyond that copy would be the list.
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 2*n {
 		t.Fatalf("DecodeChannel allocated %d bytes for a corrupt count; the %d-byte list should never be made", grew, 8*n)
 	}
 }

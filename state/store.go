@@ -35,9 +35,13 @@ type Store struct {
 }
 
 // New returns an empty store.
-func New() *Store {
+func New() *Store { return NewSized(0) }
+
+// NewSized returns an empty store with room for about n channels, as a
+// restore knows from the changelog's size.
+func NewSized(n int) *Store {
 	return &Store{
-		channels: make(map[string]*Channel),
+		channels: make(map[string]*Channel, n),
 		dirty:    make(map[string]struct{}),
 		undo:     make(map[string]*Channel),
 	}
