@@ -63,6 +63,15 @@ const structuredContentType = "application/cloudevents+json"
 // the data payload into the typed fields the matcher needs. Every failure is
 // a *DecodeError.
 func Decode(value []byte, headers []Header) (Event, error) {
+	if ev, ok := decodeFast(value, headers); ok {
+		return ev, nil
+	}
+	return decodeBinding(value, headers)
+}
+
+// decodeBinding is Decode through the sdk-go Kafka binding alone: the
+// reference the fast path (fastdecode.go) must agree with.
+func decodeBinding(value []byte, headers []Header) (Event, error) {
 	msg := bindingMessage(value, headers)
 	ce, err := toEvent(msg)
 	if err != nil {

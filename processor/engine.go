@@ -3,6 +3,7 @@ package processor
 import (
 	"hash/fnv"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/interruptions/interruptions/state"
@@ -151,15 +152,15 @@ func (e *Engine) apply(s *state.Store, ev *Event, emit Emit) Disposition {
 		c.LastEventAt = ev.Timestamp
 	}
 	if c.ConversationID == "" {
-		c.ConversationID = ev.ConversationID
+		c.ConversationID = own(ev.ConversationID)
 	}
 	if c.InteractionID == "" {
-		c.InteractionID = ev.InteractionID
+		c.InteractionID = own(ev.InteractionID)
 	}
 	if c.Party == (state.Party{}) {
-		c.Party = ev.Party
+		c.Party = state.Party{Role: own(ev.Party.Role), AgentID: own(ev.Party.AgentID), UserID: own(ev.Party.UserID)}
 	}
-	ref := ev.Ref()
+	ref := state.Ref{Source: own(ev.Source), ID: own(ev.ID), Type: own(ev.Type), At: ev.Timestamp}
 	if ev.Kind == KindInterrupted {
 		e.open(c, ev.ChannelID, ref, emit)
 	} else {
@@ -325,4 +326,14 @@ func eventHash(source, id string) uint64 {
 	h.Write([]byte{0})
 	h.Write([]byte(id))
 	return h.Sum64()
+}
+
+// own returns a string that state may keep: an interned constant, or a
+// copy. Decoded events cut their strings from one copy of the input value;
+// keeping such a substring would keep the whole value alive.
+func own(s string) string {
+	if v, ok := interned[s]; ok {
+		return v
+	}
+	return strings.Clone(s)
 }
