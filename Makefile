@@ -48,9 +48,13 @@ kafka-up: ## start the test broker; prints its address last
 kafka-down: ## stop the test broker and delete its data
 	@scripts/kafka down
 
-fuzz: ## run every fuzz target for FUZZTIME each
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./processor/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChannel$$' -fuzztime $(FUZZTIME) ./state/
+FUZZ_TARGETS = processor:FuzzDecode processor:FuzzFastDecode processor:FuzzEngine state:FuzzDecodeChannel
+
+fuzz: ## run every fuzz target for FUZZTIME each (seed corpora in */testdata/fuzz)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/; \
+	done
 
 fuzz-ci: ## every fuzz target briefly
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
