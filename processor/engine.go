@@ -249,6 +249,12 @@ func (e *Engine) Advance(s *state.Store, emit Emit) Housekeeping {
 // expire handles one due channel.
 func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Housekeeping {
 	var hk Housekeeping
+	if c := s.Get(id); e.deadline(c) >= now {
+		// An early wake-up (see state.Store.SetDeadline): nothing is due,
+		// so state is untouched and the channel is only rescheduled.
+		s.SetDeadline(id, c, e.deadline(c))
+		return hk
+	}
 	c := s.Edit(id)
 	n := 0
 	for _, op := range c.Open {

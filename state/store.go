@@ -104,8 +104,15 @@ func (s *Store) remember(id string, c *Channel) {
 
 // SetDeadline records when channel id next needs attention (in stream time)
 // and schedules it. A zero deadline means never.
+//
+// A pending wake-up at or before deadline is kept instead: the channel is
+// then handed out early by NextDue, finds nothing due and is rescheduled.
+// Deadlines move later with nearly every event (each one extends
+// retention), so this keeps one heap entry per channel instead of one per
+// event. Deadline() is therefore the pending wake-up, never later than the
+// deadline last set.
 func (s *Store) SetDeadline(id string, c *Channel, deadline int64) {
-	if c.scheduled && c.deadline == deadline {
+	if c.scheduled && deadline != 0 && c.deadline <= deadline {
 		return
 	}
 	c.deadline = deadline

@@ -265,11 +265,13 @@ func TestStoreSetDeadline(t *testing.T) {
 		now  int64
 		want []string
 	}{
-		{"rescheduled later: old entry is stale", func(s *Store) {
+		{"rescheduled later keeps the earlier wake-up", func(s *Store) {
+			// One heap entry per channel: the wake-up at 10 stays, and
+			// the engine reschedules when it finds nothing due.
 			c := s.Edit("a")
 			s.SetDeadline("a", c, 10)
 			s.SetDeadline("a", c, 50)
-		}, 20, nil},
+		}, 20, []string{"a"}},
 		{"rescheduled later fires at the new time", func(s *Store) {
 			c := s.Edit("a")
 			s.SetDeadline("a", c, 10)
