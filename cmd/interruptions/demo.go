@@ -43,9 +43,9 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	c.fs.IntVar(&partitions, "input-partitions", 3, "partitions of the embedded topics")
 	c.fs.BoolVar(&quiet, "quiet", false, "print only the summary")
 	// The demo's own defaults differ from run's: quiet logs, console format.
-	if err := c.fs.Set("log-level", "warn"); err != nil {
-		return err
-	}
+	// A default, not a Set: a set flag would hide the environment and file.
+	f.logLevel = "warn"
+	c.fs.Lookup("log-level").DefValue = "warn"
 	if err := parseOrHelp(c, args, e); err != nil {
 		return err
 	}

@@ -31,7 +31,9 @@ type command struct {
 func newCommand(name, summary string) *command {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return &command{name: name, summary: summary, fs: fs}
+	c := &command{name: name, summary: summary, fs: fs}
+	registerConfigFlag(c)
+	return c
 }
 
 // envName returns the environment variable of a flag: INTERRUPTIONS_ and
@@ -41,7 +43,8 @@ func envName(flagName string) string {
 }
 
 // parse reads flags, then fills every flag not given on the command line
-// from its environment variable. Precedence: flag > environment > default.
+// from its environment variable, then every flag still unset from the
+// --config file. Precedence: flag > environment > file > default.
 func (c *command) parse(args []string, getenv func(string) string) error {
 	if err := c.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -60,18 +63,22 @@ func (c *command) parse(args []string, getenv func(string) string) error {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
+			set[f.Name] = true
 			if err := c.fs.Set(f.Name, v); err != nil {
-				errs = append(errs, usageError("%s=%q: %v", envName(f.Name), v, err))
+				errs = append(errs, usageError("%s: %s=%s: %v", f.Name, envName(f.Name), shownValue(f, v), err))
 			}
 		}
 	})
+	if len(errs) == 0 {
+		errs = append(errs, c.applyConfigFile(set))
+	}
 	return errors.Join(errs...)
 }
 
 // usage writes the command's help: every setting with its default and its
 // environment variable.
 func (c *command) usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: interruptions %s [flags]\n\n%s\n\nFlags (each also read from its environment variable; flag > environment > default):\n", c.name, c.summary)
+	fmt.Fprintf(w, "Usage: interruptions %s [flags]\n\n%s\n\nFlags (each also read from its environment variable and from the --config YAML file, keys\nare the flag names; flag > environment > file > default):\n", c.name, c.summary)
 	var flags []*flag.Flag
 	c.fs.VisitAll(func(f *flag.Flag) { flags = append(flags, f) })
 	sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })

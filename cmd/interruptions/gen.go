@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,7 +33,13 @@ func cmdGen(ctx context.Context, args []string, e env) error {
 	c.fs.Float64Var(&rate, "rate", 0, "events per second when producing; 0: as fast as possible")
 	c.fs.Float64Var(&badRate, "bad-rate", 0, "fraction of events replaced by malformed input (to exercise the dead-letter topic)")
 	c.fs.Var(mode, "mode", "CloudEvents content mode when producing: structured or binary")
+	var sec securityFlags
+	sec.register(c)
 	if err := parseOrHelp(c, args, e); err != nil {
+		return err
+	}
+	secOpts, err := sec.clientOpts()
+	if err != nil {
 		return err
 	}
 	switch {
@@ -62,7 +69,7 @@ func cmdGen(ctx context.Context, args []string, e env) error {
 		return nil
 	}
 	m, _ := processor.ParseMode(mode.value)
-	return produce(ctx, brokers, topic, m, events, rate, src)
+	return authError(produce(ctx, brokers, topic, m, events, rate, src, secOpts...))
 }
 
 // source is the generator plus optional malformed input.
@@ -114,12 +121,18 @@ func replaceOnce(s, old, new string) string {
 
 // produce sends events to a topic, paced at rate per second when positive,
 // and waits for every ack.
-func produce(ctx context.Context, brokers []string, topic string, mode processor.Mode, events int, rate float64, src *source) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
+// extra are more client options (TLS, SASL).
+func produce(ctx context.Context, brokers []string, topic string, mode processor.Mode, events int, rate float64, src *source, extra ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5 * time.Millisecond)}, extra...)...)
 	if err != nil {
 		return fmt.Errorf("producer client: %w", err)
 	}
 	defer cl.Close()
+	// The producer retries failed metadata loads forever, wrong
+	// credentials included: check them first.
+	if err := cl.Ping(ctx); processor.IsAuthenticationError(err) {
+		return fmt.Errorf("brokers %s: %w", strings.Join(brokers, ","), err)
+	}
 	var (
 		start   = time.Now()
 		failed  error
