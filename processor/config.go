@@ -92,6 +92,15 @@ type Config struct {
 	// ClientOpts are extra franz-go options for every client (TLS, SASL,
 	// test hooks). Applied after the runner's own.
 	ClientOpts []kgo.Opt
+	// GroupClientOpts are extra franz-go options for the group client only
+	// (the consumer and producer of the processing loop, rebuilt after a
+	// client failure), applied after ClientOpts: for example kprom's
+	// metrics hooks, which must not see the admin and restore clients.
+	GroupClientOpts []kgo.Opt
+	// ShutdownTimeout bounds the work done once Run's context ends:
+	// finishing, committing the batch in flight and leaving the group.
+	// Default 30s.
+	ShutdownTimeout time.Duration
 }
 
 // Hooks are optional callbacks from the processing loop. They run on the
@@ -107,6 +116,17 @@ type Hooks struct {
 	// OnCommit is called after each successful commit with the number of
 	// input records it covered.
 	OnCommit func(records int)
+	// OnOutput is called for every interruption record produced, with the
+	// Kafka timestamp of the input record whose processing closed it. Like
+	// OnEvent, it is followed by OnCommit or OnAbort.
+	OnOutput func(partition int32, in *Interruption, input time.Time)
+	// OnAbort is called when a transaction (exactly-once) or a batch
+	// (at-least-once) did not commit: what was seen since the last commit
+	// is processed again. records may be 0.
+	OnAbort func(records int)
+	// OnRestore is called after a partition's state was restored from the
+	// changelog: the changelog records read and how long it took.
+	OnRestore func(partition int32, records int, took time.Duration)
 }
 
 // DefaultConfig returns the defaults described on each Config field.
@@ -126,6 +146,7 @@ func DefaultConfig() Config {
 		ReplicationFactor: -1,
 		StartTimeout:      30 * time.Second,
 		MaxPollRecords:    10000,
+		ShutdownTimeout:   30 * time.Second,
 	}
 }
 
@@ -155,6 +176,7 @@ func (c Config) Validate() error {
 		{c.ReplicationFactor == 0 || c.ReplicationFactor < -1, "replication-factor: must be positive or -1 for the broker default"},
 		{c.StartTimeout <= 0, "start-timeout: must be positive"},
 		{c.MaxPollRecords <= 0, "max-poll-records: must be positive"},
+		{c.ShutdownTimeout <= 0, "shutdown-timeout: must be positive"},
 	}
 	var errs []error
 	for _, ch := range checks {

@@ -11,31 +11,47 @@ import (
 	"github.com/interruptions/interruptions/state"
 )
 
+// inputOffsetKey is the changelog key under which a partition's next input
+// offset is kept (encoded as a stream time is): the first input record the
+// state written with it has not seen.
+const inputOffsetKey = "\x00input-offset"
+
 // restore reads partition p of the changelog from its start to its last
 // stable offset (read_committed) into a new store. It returns the store and
 // the number of changelog records applied.
 func restore(ctx context.Context, adm *kadm.Client, cfg Config, p int32) (*state.Store, int, error) {
+	st, _, n, err := restoreResume(ctx, adm, cfg, p)
+	return st, n, err
+}
+
+// restoreResume is restore that also returns the partition's next input
+// offset as of the restored state (0 when the changelog has none). Under
+// at-least-once the changelog is written before the input offsets are
+// committed, so it can be ahead of them: the records in between are in the
+// state already, and their outputs were produced before it was written.
+func restoreResume(ctx context.Context, adm *kadm.Client, cfg Config, p int32) (*state.Store, int64, int, error) {
 	topic := cfg.ChangelogTopic()
 	st := state.New()
+	var resume int64
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
+		return nil, 0, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
 	}
 	// ListCommittedOffsets asks with read_committed: the last stable offset.
 	ends, err := adm.ListCommittedOffsets(ctx, topic)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list stable offsets of %s: %w", topic, err)
+		return nil, 0, 0, fmt.Errorf("list stable offsets of %s: %w", topic, err)
 	}
 	so, ok1 := starts.Lookup(topic, p)
 	eo, ok2 := ends.Lookup(topic, p)
 	if !ok1 || !ok2 {
-		return nil, 0, fmt.Errorf("changelog %s has no partition %d", topic, p)
+		return nil, 0, 0, fmt.Errorf("changelog %s has no partition %d", topic, p)
 	}
 	if err := errors.Join(so.Err, eo.Err); err != nil {
-		return nil, 0, fmt.Errorf("offsets of %s[%d]: %w", topic, p, err)
+		return nil, 0, 0, fmt.Errorf("offsets of %s[%d]: %w", topic, p, err)
 	}
 	if eo.Offset <= so.Offset {
-		return st, 0, nil
+		return st, 0, 0, nil
 	}
 	// Compaction keeps about one record per channel; the offset range
 	// bounds the count from above. Pre-sizing saves rehashing a big map.
@@ -52,17 +68,17 @@ func restore(ctx context.Context, adm *kadm.Client, cfg Config, p int32) (*state
 	}, cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("changelog client: %w", err)
+		return nil, 0, 0, fmt.Errorf("changelog client: %w", err)
 	}
 	defer cl.Close()
 	n := 0
 	for {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, n, fmt.Errorf("read %s[%d]: %w", topic, p, err)
+			return nil, 0, n, fmt.Errorf("read %s[%d]: %w", topic, p, err)
 		}
 		if err := fetchError(fetches); err != nil {
-			return nil, n, err
+			return nil, 0, n, err
 		}
 		done := false
 		var applyErr error
@@ -71,17 +87,24 @@ func restore(ctx context.Context, adm *kadm.Client, cfg Config, p int32) (*state
 				done = true
 				return
 			}
-			if !rec.Attrs.IsControl() {
+			switch {
+			case rec.Attrs.IsControl():
+			case string(rec.Key) == inputOffsetKey:
+				if resume, applyErr = state.DecodeStreamTime(rec.Value); applyErr != nil {
+					applyErr = fmt.Errorf("changelog offset %d: input offset: %w", rec.Offset, applyErr)
+				}
+				n++
+			default:
 				applyErr = apply(st, rec)
 				n++
 			}
 			done = rec.Offset >= end-1
 		})
 		if applyErr != nil {
-			return nil, n, applyErr
+			return nil, 0, n, applyErr
 		}
 		if done {
-			return st, n, nil
+			return st, resume, n, nil
 		}
 	}
 }

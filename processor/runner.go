@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/interruptions/interruptions/state"
@@ -19,7 +20,8 @@ import (
 
 // Runner is the Kafka loop: it consumes the input topic in a consumer group,
 // keeps one state.Store per assigned partition (restored from the changelog
-// before the partition's first record is processed), and produces output,
+// once the partition is assigned, or before its first record is processed if
+// that comes first; see restoreAssigned), and produces output,
 // dead-letter and changelog records, committing them with the input offsets
 // as the configured Guarantee says.
 //
@@ -36,12 +38,21 @@ type Runner struct {
 	// drop holds partitions revoked or lost since the last safe point;
 	// their tasks are dropped there, and restored again if they return.
 	drop map[int32]struct{}
+	// ops is the assignment, readiness and status (ops.go).
+	ops opsState
 }
 
 // task is one assigned input partition and its state.
 type task struct {
 	partition int32
 	store     *state.Store
+	// resume is the first input offset the restored state has not seen:
+	// records before it are skipped (see restoreResume).
+	resume int64
+	// next is the input offset after the last record processed, written
+	// to the changelog with the state; committed is next at the last
+	// commit, where a rollback returns it.
+	next, committed int64
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -73,6 +84,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 // backoff; only fatal errors (authentication, authorization, fencing, bad
 // topics) are returned.
 func (r *Runner) Run(ctx context.Context) error {
+	ctx, unwatch := r.watchShutdown(ctx)
+	defer unwatch()
 	adminCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(r.cfg.Brokers...)}, r.cfg.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
@@ -118,7 +131,7 @@ func (r *Runner) Run(ctx context.Context) error {
 func isFatal(err error) bool {
 	var missing *MissingTopicError
 	return errors.As(err, &missing) ||
-		errors.Is(err, kerr.SaslAuthenticationFailed) ||
+		IsAuthenticationError(err) ||
 		errors.Is(err, kerr.TopicAuthorizationFailed) ||
 		errors.Is(err, kerr.GroupAuthorizationFailed) ||
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
@@ -136,11 +149,12 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		kgo.DisableAutoCommit(),
 		kgo.RecordPartitioner(partitioner{changelog: r.cfg.ChangelogTopic(), keyed: kgo.StickyKeyPartitioner(nil)}),
 		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
-		kgo.OnPartitionsLost(r.onRevoked),
+		kgo.OnPartitionsLost(r.onLost),
 		kgo.WithLogger(kzapLogger{r.log}),
 	}
-	return append(opts, r.cfg.ClientOpts...)
+	return append(append(opts, r.cfg.ClientOpts...), r.cfg.GroupClientOpts...)
 }
 
 // onRevoked marks partitions whose state must be dropped at the next safe
@@ -150,6 +164,7 @@ func (r *Runner) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 	defer r.mu.Unlock()
 	for _, p := range revoked[r.cfg.InputTopic] {
 		r.drop[p] = struct{}{}
+		delete(r.ops.assigned, p)
 	}
 	r.log.Info("partitions revoked", zap.Int32s("partitions", revoked[r.cfg.InputTopic]))
 }
@@ -170,6 +185,7 @@ func (r *Runner) dropAll() {
 	defer r.mu.Unlock()
 	clear(r.tasks)
 	clear(r.drop)
+	r.resetOpsLocked()
 }
 
 // session runs one client until ctx is done or the client fails.
@@ -181,10 +197,64 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 	return r.exactlyOnce(ctx, adm)
 }
 
+// staleMemberWait bounds the retries of a failed leave: the client's group
+// session timeout (kgo's default, 45s), after which the coordinator has
+// removed the member by itself.
+const staleMemberWait = 45 * time.Second
+
+// leaveGroup leaves the group within cctx. A session torn down because the
+// brokers went away (a restart, an outage) cannot leave at once; its member
+// would stay in the group until its session timed out (45s), and the next
+// session's join would wait for it all that time. So while Run goes on (ctx
+// live), the leave is retried with backoff until the coordinator answers,
+// ctx ends, or staleMemberWait passes: waiting here is waiting for the
+// brokers, which the next session needs anyway.
+func (r *Runner) leaveGroup(ctx, cctx context.Context, cl *kgo.Client) {
+	memberID, _ := cl.GroupMetadata()
+	err := cl.LeaveGroupContext(cctx)
+	if err == nil || memberID == "" || ctx.Err() != nil {
+		if err != nil {
+			r.log.Warn("leave group", zap.Error(err))
+		}
+		return
+	}
+	r.log.Warn("leave group failed; retrying until the coordinator answers", zap.String("member", memberID), zap.Error(err))
+	lctx, cancel := context.WithTimeout(ctx, staleMemberWait)
+	defer cancel()
+	backoff := 250 * time.Millisecond
+	for {
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.Group = r.cfg.Group
+		req.MemberID = memberID
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID = memberID
+		req.Members = append(req.Members, m)
+		resp, err := req.RequestWith(lctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+			for _, m := range resp.Members {
+				err = errors.Join(err, kerr.ErrorForCode(m.ErrorCode))
+			}
+		}
+		if err == nil || errors.Is(err, kerr.UnknownMemberID) {
+			r.log.Info("left the group", zap.String("member", memberID))
+			return // left, or the group forgot the member already
+		}
+		select {
+		case <-lctx.Done():
+			r.log.Warn("leave group", zap.Error(err))
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
 // shutdownCtx bounds the work done after ctx was cancelled: finishing and
-// committing the batch in flight.
+// committing the batch in flight, leaving the group. All of it ends within
+// Config.ShutdownTimeout of the cancellation (see shutdownDeadline).
 func shutdownCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	return context.WithDeadline(context.WithoutCancel(ctx), shutdownDeadline(ctx))
 }
 
 // atLeastOnce: poll (rebalances blocked), process, produce outputs and wait
@@ -199,23 +269,30 @@ func (r *Runner) atLeastOnce(ctx context.Context, adm *kadm.Client) error {
 	defer func() {
 		cctx, cancel := shutdownCtx(ctx)
 		defer cancel()
-		if err := cl.LeaveGroupContext(cctx); err != nil {
-			r.log.Warn("leave group", zap.Error(err))
-		}
+		r.leaveGroup(ctx, cctx, cl)
 		cl.Close()
 	}()
 	for {
 		r.dropRevoked()
-		fetches := cl.PollRecords(ctx, r.cfg.MaxPollRecords)
+		if err := r.restoreAssigned(ctx, adm); err != nil {
+			return err
+		}
+		// Wake up now and then without input: newly assigned partitions
+		// are restored at the top of the loop.
+		pctx, pcancel := context.WithTimeout(ctx, idlePoll)
+		fetches := cl.PollRecords(pctx, r.cfg.MaxPollRecords)
+		pcancel()
 		if err := fetchError(fetches); err != nil {
 			cl.AllowRebalance()
 			return err
 		}
+		r.noteLag(fetches)
 		wctx, cancel := shutdownCtx(ctx)
 		err := r.commitAtLeastOnce(wctx, cl, adm, fetches)
 		cancel()
 		cl.AllowRebalance()
 		if err != nil {
+			r.aborted(fetches.NumRecords())
 			return err
 		}
 		if ctx.Err() != nil {
@@ -244,9 +321,7 @@ func (r *Runner) commitAtLeastOnce(ctx context.Context, cl *kgo.Client, adm *kad
 	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 		return fmt.Errorf("commit offsets: %w", err)
 	}
-	if h := r.cfg.Hooks.OnCommit; h != nil {
-		h(n)
-	}
+	r.committed(n)
 	return nil
 }
 
@@ -265,9 +340,19 @@ func (r *Runner) exactlyOnce(ctx context.Context, adm *kadm.Client) error {
 	if err != nil {
 		return fmt.Errorf("transact session: %w", err)
 	}
-	defer sess.Close() // leaves the group
+	defer func() {
+		// Leave within the shutdown budget: Close alone waits for the
+		// leave as long as the broker takes.
+		cctx, cancel := shutdownCtx(ctx)
+		defer cancel()
+		r.leaveGroup(ctx, cctx, sess.Client())
+		sess.Close()
+	}()
 	for {
 		r.dropRevoked()
+		if err := r.restoreAssigned(ctx, adm); err != nil {
+			return err
+		}
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
@@ -305,11 +390,12 @@ func (r *Runner) exactlyOnce(ctx context.Context, adm *kadm.Client) error {
 		produceMu.Unlock()
 		if committed && perr == nil {
 			r.commitStores()
-			if h := r.cfg.Hooks.OnCommit; h != nil && n > 0 {
-				h(n)
+			if n > 0 {
+				r.committed(n)
 			}
 		} else {
 			r.rollbackStores()
+			r.aborted(n)
 			if n > 0 {
 				r.log.Info("transaction aborted; state rolled back", zap.Int("records", n), zap.NamedError("produce", perr))
 			}
@@ -338,6 +424,7 @@ func (r *Runner) collect(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		if err := fetchError(fetches); err != nil {
 			return total, err
 		}
+		r.noteLag(fetches)
 		wctx, wcancel := shutdownCtx(ctx)
 		n, err := r.process(wctx, adm, fetches, produce)
 		wcancel()
@@ -351,11 +438,18 @@ func (r *Runner) collect(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	}
 }
 
-// fetchError returns the first fetch error that is not a context ending.
+// fetchError returns the first fetch error that is not a context ending or
+// a *kgo.ErrGroupSession. The latter only informs (the client logs it and
+// rejoins by itself; the lost partitions went through onRevoked, and a
+// transact session aborts its transaction): tearing the client down for it
+// would make this member leave and rejoin, one more rebalance, and the
+// client delivers it late, after a broker outage it reports is long over.
 func fetchError(fetches kgo.Fetches) error {
 	var first error
 	fetches.EachError(func(topic string, p int32, err error) {
-		if first != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		var session *kgo.ErrGroupSession
+		if first != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+			errors.As(err, &session) {
 			return
 		}
 		first = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
@@ -378,9 +472,13 @@ func (r *Runner) process(ctx context.Context, adm *kadm.Client, fetches kgo.Fetc
 			return
 		}
 		for _, rec := range fp.Records {
+			if rec.Offset < t.resume {
+				continue // in the restored state already
+			}
 			if err = r.processRecord(t, rec, produce); err != nil {
 				return
 			}
+			t.next = rec.Offset + 1
 			n++
 		}
 	})
@@ -409,6 +507,9 @@ func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Recor
 			return
 		}
 		produce(out)
+		if h := r.cfg.Hooks.OnOutput; h != nil {
+			h(rec.Partition, &in, rec.Timestamp)
+		}
 	})
 	if encErr != nil {
 		return fmt.Errorf("encode output for %s[%d]@%d: %w", rec.Topic, rec.Partition, rec.Offset, encErr)
@@ -432,24 +533,26 @@ func (r *Runner) task(ctx context.Context, adm *kadm.Client, p int32) (*task, er
 		return t, nil
 	}
 	start := time.Now()
-	st, n, err := restore(ctx, adm, r.cfg, p)
+	st, resume, n, err := restoreResume(ctx, adm, r.cfg, p)
 	if err != nil {
 		return nil, fmt.Errorf("restore partition %d: %w", p, err)
 	}
 	// Nothing can be due: the changelog was written after Advance ran.
 	r.engine.Restored(st, func(Interruption) {})
 	st.Commit()
-	t = &task{partition: p, store: st}
+	t = &task{partition: p, store: st, resume: resume, next: resume, committed: resume}
 	r.mu.Lock()
 	r.tasks[p] = t
 	r.mu.Unlock()
 	r.log.Info("partition restored", zap.Int32("partition", p), zap.Int("records", n),
 		zap.Int("channels", st.Len()), zap.Duration("took", time.Since(start)))
+	r.restored(p, st, n, time.Since(start))
 	return t, nil
 }
 
-// changelog appends to dst one record per state change of every task, and
-// one for each moved stream time.
+// changelog appends to dst one record per state change of every task, one
+// for each moved stream time, and last one for each task's next input
+// offset.
 func (r *Runner) changelog(dst []*kgo.Record) []*kgo.Record {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -466,6 +569,10 @@ func (r *Runner) changelog(dst []*kgo.Record) []*kgo.Record {
 			dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(state.StreamTimeKey),
 				Value: state.AppendStreamTime(nil, t.store.StreamTime())})
 		}
+		if t.next != t.committed {
+			dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(inputOffsetKey),
+				Value: state.AppendStreamTime(nil, t.next)})
+		}
 	}
 	return dst
 }
@@ -475,6 +582,7 @@ func (r *Runner) commitStores() {
 	defer r.mu.Unlock()
 	for _, t := range r.tasks {
 		t.store.Commit()
+		t.committed = t.next
 	}
 }
 
@@ -483,6 +591,7 @@ func (r *Runner) rollbackStores() {
 	defer r.mu.Unlock()
 	for _, t := range r.tasks {
 		t.store.Rollback()
+		t.next = t.committed
 	}
 }
 

@@ -40,6 +40,10 @@ func waitForBrokers(ctx context.Context, adm *kadm.Client, brokers []string, tim
 		if err == nil {
 			return nil
 		}
+		// Wrong credentials or an untrusted certificate: fail at once.
+		if IsAuthenticationError(err) {
+			return fmt.Errorf("%w at %s: %w", ErrAuthentication, strings.Join(brokers, ","), err)
+		}
 		log.Info("waiting for brokers", zap.Strings("brokers", brokers), zap.Int("attempt", attempt), zap.Error(err))
 		select {
 		case <-ctx.Done():
@@ -62,7 +66,12 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, log *zap.Lo
 		if err := createTopic(ctx, adm, cfg, cfg.InputTopic, cfg.Partitions, nil, log); err != nil {
 			return 0, err
 		}
-		input = cfg.Partitions
+		// Read the count back: when someone else created the topic
+		// first (TopicAlreadyExists), theirs is the count, not ours, and
+		// the changelog must match it.
+		if input, err = topicPartitions(ctx, adm, cfg.InputTopic); err != nil {
+			return 0, err
+		}
 	}
 	compact := "compact"
 	for _, t := range []struct {
@@ -92,8 +101,12 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, log *zap.Lo
 }
 
 // topicPartitions returns a topic's partition count, 0 when it is missing.
+// It asks the broker, bypassing kadm's metadata cache (WithAuthorizedOps
+// does that): a cached "unknown topic" answer would otherwise outlive the
+// topic's creation for MetadataMinAge (5s), and the changelog restore, which
+// lists offsets through the same cache, would find no partitions.
 func topicPartitions(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
-	md, err := adm.Metadata(ctx, topic)
+	md, err := adm.Metadata(kadm.WithAuthorizedOps(ctx), topic)
 	if err != nil {
 		return 0, fmt.Errorf("metadata of topic %q: %w", topic, err)
 	}
@@ -117,6 +130,20 @@ func createTopic(ctx context.Context, adm *kadm.Client, cfg Config, topic string
 	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("create topic %q: %w", topic, err)
+	}
+	// Wait until the broker's metadata shows the topic: it is used at once
+	// (restore lists the changelog's offsets), and the uncached answer also
+	// refreshes the admin client's cache.
+	for {
+		n, err := topicPartitions(ctx, adm, topic)
+		if err == nil && n > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %q was created but its metadata did not appear: %w", topic, context.Cause(ctx))
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	log.Info("created topic", zap.String("topic", topic), zap.Int32("partitions", partitions))
 	return nil

@@ -32,6 +32,9 @@ type Store struct {
 	popped []deadlineEntry
 
 	deadlines deadlineHeap
+
+	// counts are the committed state's totals, for Stats (stats.go).
+	counts counts
 }
 
 // New returns an empty store.
@@ -159,6 +162,14 @@ func (s *Store) StreamTimeChanged() bool { return s.streamTimeDirty }
 
 // Commit makes the current state the point that Rollback returns to.
 func (s *Store) Commit() {
+	for id := range s.dirty {
+		s.counts.replace(s.undo[id], s.channels[id])
+	}
+	s.reset()
+}
+
+// reset starts a new epoch.
+func (s *Store) reset() {
 	clear(s.dirty)
 	clear(s.undo)
 	s.streamTimeDirty = false
@@ -190,12 +201,13 @@ func (s *Store) Rollback() {
 	if s.streamTimeDirty {
 		s.streamTime = s.undoStreamTime
 	}
-	s.Commit()
+	s.reset()
 }
 
 // Restore loads a channel read from the changelog, bypassing change tracking.
 // A nil channel deletes. The caller schedules deadlines afterwards.
 func (s *Store) Restore(id string, c *Channel) {
+	s.counts.replace(s.channels[id], c)
 	if c == nil {
 		delete(s.channels, id)
 		return

@@ -100,11 +100,18 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	c := newCommand("run", "Consume VCC channel CloudEvents from Kafka, pair each interruption with the event that ends it,\nand publish one interruption record per interruption.")
 	var f kafkaFlags
 	f.register(c)
+	var sec securityFlags
+	sec.register(c)
+	var of opsFlags
+	of.register(c)
 	if err := parseOrHelp(c, args, e); err != nil {
 		return err
 	}
 	cfg, err := f.config()
 	if err != nil {
+		return err
+	}
+	if err := sec.apply(&cfg); err != nil {
 		return err
 	}
 	log, err := newLogger(f.logLevel, false, e.stderr)
@@ -113,11 +120,13 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	}
 	defer log.Sync()
 	cfg.Logger = log
+	log.Info("broker connection", sec.logFields(cfg.Brokers)...)
+	op := of.apply(&cfg)
 	r, err := processor.NewRunner(cfg)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if err := r.Run(ctx); err != nil {
+	if err := op.run(ctx, r, log); err != nil {
 		log.Error("processor stopped", zapError(err))
 		return err
 	}

@@ -1,0 +1,423 @@
+// Package metrics defines the Prometheus metrics of the interruptions
+// processor: domain metrics fed by the runner's hooks, per-partition gauges
+// read from the runner's status at scrape time, and franz-go's client
+// metrics (kprom).
+//
+// One Processor per process, registered on a registry the caller owns
+// (nothing is registered on Prometheus' default registry):
+//
+//	reg := prometheus.NewRegistry()
+//	m := metrics.New(reg)
+//	cfg.Hooks = m.Hooks()
+//	cfg.GroupClientOpts = append(cfg.GroupClientOpts, m.KafkaHooks())
+//	r, _ := processor.NewRunner(cfg)
+//	m.ObserveRunner(r.Status)
+//
+// Counters count committed work only: the per-event hooks add to plain
+// counters owned by the processing loop, which are added to the Prometheus
+// metrics when the transaction (or at-least-once batch) commits and
+// discarded when it aborts, so records processed again after an abort are
+// not counted twice, and the per-event cost is an array increment.
+package metrics
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/interruptions/interruptions/processor"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "interruptions"
+
+// Label values, in the order of the arrays below.
+var (
+	// typeNames are the input event types: the kinds the matcher
+	// handles, "other" for every other valid type and "invalid" for
+	// input that went to the dead-letter topic.
+	typeNames   = [...]string{"interrupted", "resumed", "ended", "other", "invalid"}
+	resultNames = [...]string{"processed", "ignored", "duplicate", "dlq"}
+	reasonNames = [...]string{
+		string(processor.ReasonNotCloudEvent), string(processor.ReasonInvalidCloudEvent),
+		string(processor.ReasonSpecVersion), string(processor.ReasonUnsupportedVersion),
+		string(processor.ReasonDataNotObject), string(processor.ReasonInvalidData),
+		string(processor.ReasonMissingChannelID), string(processor.ReasonInvalidTimestamp),
+		string(processor.ReasonSubjectMismatch), "other",
+	}
+	outcomeNames = [...]string{"resumed", "ended", "expired"}
+	// roleNames are the party roles VCC documents, and "other".
+	roleNames   = [...]string{"agent", "external", "monitor", "voicemail", "other"}
+	actionNames = [...]string{"expired", "dropped_close", "deleted_channel"}
+)
+
+const (
+	typeInvalid  = len(typeNames) - 1
+	resultDLQ    = len(resultNames) - 1
+	reasonOther  = len(reasonNames) - 1
+	roleOther    = len(roleNames) - 1
+	nTypes       = len(typeNames)
+	nResults     = len(resultNames)
+	nReasons     = len(reasonNames)
+	nOutcomes    = len(outcomeNames)
+	nRoles       = len(roleNames)
+	nActions     = len(actionNames)
+	actionExpire = 0
+	actionDrop   = 1
+	actionDelete = 2
+)
+
+// durationBuckets are the interruption duration histogram's upper bounds,
+// in seconds: from seconds to the default max-interruption, a day.
+var durationBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400}
+
+// latencyBuckets are the event-to-output histogram's upper bounds, in
+// seconds: commits come every commit interval (100ms by default).
+var latencyBuckets = []float64{.01, .025, .05, .1, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60, 300}
+
+// Processor holds the processor's metrics. Its hooks must be used by one
+// runner; ObserveRunner adds that runner's status.
+type Processor struct {
+	reg prometheus.Registerer
+
+	// Children resolved once: the hooks index arrays, no label lookups.
+	inputs       [nTypes][nResults]prometheus.Counter
+	deadLetters  [nReasons]prometheus.Counter
+	records      [nOutcomes]prometheus.Counter
+	housekeeping [nActions]prometheus.Counter
+	durations    [nRoles][nOutcomes]prometheus.Observer
+	latency      prometheus.Observer
+	commits      prometheus.Counter
+	aborts       prometheus.Counter
+	restores     prometheus.Observer
+	restoreRecs  prometheus.Counter
+
+	// now is the clock of the latency histogram.
+	now func() time.Time
+	// pending is what the loop saw since the last commit; touched only by
+	// the hooks, which run on the loop's goroutine.
+	pending pending
+}
+
+// pending counts work not committed yet.
+type pending struct {
+	inputs       [nTypes][nResults]int
+	deadLetters  [nReasons]int
+	housekeeping [nActions]int
+	outputs      []output
+}
+
+// output is one interruption record produced.
+type output struct {
+	role, outcome uint8
+	seconds       float64 // its duration
+	input         int64   // the input record's Kafka timestamp, Unix ns
+}
+
+// New creates the processor's metrics and registers them on reg.
+func New(reg prometheus.Registerer) *Processor {
+	m := &Processor{reg: reg, now: time.Now}
+	inputs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "input_events_total",
+		Help: "Input records committed, by event type (interrupted, resumed, ended, other, invalid) and result (processed, ignored, duplicate, dlq).",
+	}, []string{"type", "result"})
+	deadLetters := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "dead_letters_total",
+		Help: "Input records sent to the dead-letter topic, by reason (the dlq-reason header).",
+	}, []string{"reason"})
+	records := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "records_total",
+		Help: "Interruption records committed to the output topic, by outcome.",
+	}, []string{"outcome"})
+	housekeeping := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "housekeeping_total",
+		Help: "What stream time did: interruptions expired, held closes dropped unpaired, channels deleted after retention.",
+	}, []string{"action"})
+	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "interruption_duration_seconds",
+		Help:    "Durations of the interruptions committed (closedAt - interruptedAt, event time), by party role and outcome.",
+		Buckets: durationBuckets,
+	}, []string{"role", "outcome"})
+	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "event_to_output_seconds",
+		Help:    "Wall-clock time from the Kafka timestamp of the input record that closed an interruption to the commit that made its record visible.",
+		Buckets: latencyBuckets,
+	})
+	transactions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "transactions_total",
+		Help: "Transactions (exactly-once) or batches (at-least-once) with input, by result: committed, aborted.",
+	}, []string{"result"})
+	restores := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "restore_duration_seconds",
+		Help:    "Time to restore one partition's state from the changelog.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 4, 9), // 10ms .. 11min
+	})
+	restoreRecs := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "restore_records_total",
+		Help: "Changelog records read to restore partition state.",
+	})
+	reg.MustRegister(inputs, deadLetters, records, housekeeping, durations, latency, transactions, restores, restoreRecs)
+
+	// The combinations that occur: handled types are processed or
+	// duplicates, other types ignored, invalid input dead-lettered.
+	for _, c := range [][2]int{{0, 0}, {0, 2}, {1, 0}, {1, 2}, {2, 0}, {2, 2}, {3, 1}, {typeInvalid, resultDLQ}} {
+		m.inputs[c[0]][c[1]] = inputs.WithLabelValues(typeNames[c[0]], resultNames[c[1]])
+	}
+	for i, r := range reasonNames {
+		m.deadLetters[i] = deadLetters.WithLabelValues(r)
+	}
+	for i, o := range outcomeNames {
+		m.records[i] = records.WithLabelValues(o)
+		for j, r := range roleNames {
+			m.durations[j][i] = durations.WithLabelValues(r, o)
+		}
+	}
+	for i, a := range actionNames {
+		m.housekeeping[i] = housekeeping.WithLabelValues(a)
+	}
+	m.latency = latency
+	m.commits = transactions.WithLabelValues("committed")
+	m.aborts = transactions.WithLabelValues("aborted")
+	m.restores = restores
+	m.restoreRecs = restoreRecs
+	return m
+}
+
+// Hooks returns the runner hooks that feed the domain metrics.
+func (m *Processor) Hooks() processor.Hooks {
+	return processor.Hooks{
+		OnEvent:        m.onEvent,
+		OnDeadLetter:   m.onDeadLetter,
+		OnHousekeeping: m.onHousekeeping,
+		OnOutput:       m.onOutput,
+		OnCommit:       m.onCommit,
+		OnAbort:        m.onAbort,
+		OnRestore:      m.onRestore,
+	}
+}
+
+func (m *Processor) onEvent(_ int32, ev *processor.Event, d processor.Disposition) {
+	t := 3 // other
+	switch ev.Kind {
+	case processor.KindInterrupted:
+		t = 0
+	case processor.KindResumed:
+		t = 1
+	case processor.KindEnded:
+		t = 2
+	}
+	r := 0
+	switch d {
+	case processor.Ignored:
+		r = 1
+	case processor.Duplicate:
+		r = 2
+	}
+	m.pending.inputs[t][r]++
+}
+
+func (m *Processor) onDeadLetter(_ int32, err *processor.DecodeError) {
+	m.pending.inputs[typeInvalid][resultDLQ]++
+	m.pending.deadLetters[reasonIndex(err.Reason)]++
+}
+
+func reasonIndex(r processor.Reason) int {
+	for i, name := range reasonNames[:reasonOther] {
+		if string(r) == name {
+			return i
+		}
+	}
+	return reasonOther
+}
+
+func (m *Processor) onHousekeeping(_ int32, hk processor.Housekeeping) {
+	m.pending.housekeeping[actionExpire] += hk.Expired
+	m.pending.housekeeping[actionDrop] += hk.DroppedCloses
+	m.pending.housekeeping[actionDelete] += hk.Deleted
+}
+
+func (m *Processor) onOutput(_ int32, in *processor.Interruption, input time.Time) {
+	o := 0
+	switch in.Outcome {
+	case processor.OutcomeEnded:
+		o = 1
+	case processor.OutcomeExpired:
+		o = 2
+	}
+	m.pending.outputs = append(m.pending.outputs, output{
+		role:    roleIndex(in.Party.Role),
+		outcome: uint8(o),
+		seconds: float64(in.ClosedAt-in.InterruptedAt) / 1e9,
+		input:   input.UnixNano(),
+	})
+}
+
+func roleIndex(role string) uint8 {
+	for i, name := range roleNames[:roleOther] {
+		if role == name {
+			return uint8(i)
+		}
+	}
+	return uint8(roleOther)
+}
+
+// onCommit adds what the committed transaction covered.
+func (m *Processor) onCommit(int) {
+	p := &m.pending
+	for t := range nTypes {
+		for r := range nResults {
+			if n := p.inputs[t][r]; n > 0 && m.inputs[t][r] != nil {
+				m.inputs[t][r].Add(float64(n))
+			}
+		}
+	}
+	for i, n := range p.deadLetters {
+		if n > 0 {
+			m.deadLetters[i].Add(float64(n))
+		}
+	}
+	for i, n := range p.housekeeping {
+		if n > 0 {
+			m.housekeeping[i].Add(float64(n))
+		}
+	}
+	now := m.now().UnixNano()
+	var outcomes [nOutcomes]int
+	for _, o := range p.outputs {
+		outcomes[o.outcome]++
+		m.durations[o.role][o.outcome].Observe(o.seconds)
+		if o.input > 0 {
+			m.latency.Observe(max(0, float64(now-o.input)/1e9))
+		}
+	}
+	for i, n := range outcomes {
+		if n > 0 {
+			m.records[i].Add(float64(n))
+		}
+	}
+	m.commits.Inc()
+	m.reset()
+}
+
+// onAbort forgets what the aborted transaction covered: it is processed
+// (and counted) again.
+func (m *Processor) onAbort(records int) {
+	if records > 0 {
+		m.aborts.Inc()
+	}
+	m.reset()
+}
+
+func (m *Processor) reset() {
+	outs := m.pending.outputs[:0]
+	m.pending = pending{outputs: outs}
+}
+
+func (m *Processor) onRestore(_ int32, records int, took time.Duration) {
+	m.restoreRecs.Add(float64(records))
+	m.restores.Observe(took.Seconds())
+}
+
+// KafkaHooks returns the option that adds franz-go's client metrics (kprom,
+// names interruptions_kafka_*) to the group client: connections, bytes,
+// records and batches produced and fetched per topic, request latency per
+// broker, buffered records. Pass it in processor.Config.GroupClientOpts: a
+// client registers the metrics when created and removes them when closed,
+// so only one client at a time may use it.
+func (m *Processor) KafkaHooks() kgo.Opt {
+	return kgo.WithHooks(kprom.NewMetrics(Namespace,
+		kprom.Subsystem("kafka"),
+		kprom.Registerer(replacing{m.reg}),
+		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Records, kprom.Batches,
+			kprom.UncompressedBytes, kprom.ConsistentNaming),
+		kprom.Histograms(kprom.RequestDurationE2E),
+	))
+}
+
+// replacing registers collectors, replacing one already registered under
+// the same descriptors instead of panicking: a group client rebuilt after a
+// failure registers kprom's metrics again, and must not crash the process
+// if the old client's are still there.
+type replacing struct{ prometheus.Registerer }
+
+func (r replacing) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+			r.Unregister(are.ExistingCollector)
+			if err := r.Register(c); err != nil {
+				panic(err)
+			}
+		}
+	}
+}
+
+// ObserveRunner registers the gauges read from the runner's status at each
+// scrape: readiness, assigned and restoring partitions, and per owned
+// partition the open interruptions, held closes, channels, stream time, the
+// oldest open interruption's age in stream time and the consumer lag.
+func (m *Processor) ObserveRunner(status func() processor.Status) {
+	m.reg.MustRegister(&statusCollector{status: status})
+}
+
+type statusCollector struct {
+	status func() processor.Status
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
+}
+
+var (
+	readyDesc     = desc("ready", "1 when the processor is in its group with every assigned partition restored and processing (as /readyz), else 0.")
+	assignedDesc  = desc("partitions_assigned", "Input partitions assigned to this instance.")
+	restoringDesc = desc("partitions_restoring", "Assigned input partitions whose state is not restored yet.")
+	openDesc      = desc("open_interruptions", "Interruptions open (not yet closed), as of the partition's last commit.", "partition")
+	heldDesc      = desc("held_closes", "Closing events held for a late interruption, as of the partition's last commit.", "partition")
+	channelsDesc  = desc("channels", "Channels held in the partition's state.", "partition")
+	streamDesc    = desc("stream_time_seconds", "The partition's stream time: the largest data.timestamp seen, Unix seconds.", "partition")
+	oldestDesc    = desc("oldest_open_interruption_age_seconds", "Stream time minus the interruptedAt of the partition's oldest open interruption; 0 when none is open.", "partition")
+	lagDesc       = desc("consumer_lag_records", "Input records after the last one fetched (high watermark, or last stable offset under exactly-once), at the last fetch.", "partition")
+)
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{readyDesc, assignedDesc, restoringDesc, openDesc, heldDesc, channelsDesc, streamDesc, oldestDesc, lagDesc} {
+		ch <- d
+	}
+}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.status()
+	ready := 0.0
+	if s.Ready {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, ready)
+	ch <- prometheus.MustNewConstMetric(assignedDesc, prometheus.GaugeValue, float64(s.Assigned))
+	ch <- prometheus.MustNewConstMetric(restoringDesc, prometheus.GaugeValue, float64(s.Restoring))
+	for _, p := range s.Partitions {
+		l := strconv.Itoa(int(p.Partition))
+		gauge := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l)
+		}
+		gauge(openDesc, float64(p.Open))
+		gauge(heldDesc, float64(p.Held))
+		gauge(channelsDesc, float64(p.Channels))
+		gauge(streamDesc, float64(p.StreamTime)/1e9)
+		age := 0.0
+		if p.HasOpen && p.StreamTime > p.OldestOpen {
+			age = float64(p.StreamTime-p.OldestOpen) / 1e9
+		}
+		gauge(oldestDesc, age)
+		if p.Lag >= 0 {
+			gauge(lagDesc, float64(p.Lag))
+		}
+	}
+}

@@ -1,0 +1,224 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/state"
+)
+
+// value returns the value of the series name{labels} in reg (a counter or
+// gauge, or a histogram's sample count), and whether it exists.
+func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string) (float64, bool) {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(want) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if want[l.GetName()] != l.GetValue() {
+					continue series
+				}
+			}
+			return sample(m), true
+		}
+	}
+	return 0, false
+}
+
+func sample(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return 0
+}
+
+func must(t *testing.T, reg *prometheus.Registry, want float64, name string, labels ...string) {
+	t.Helper()
+	got, ok := value(t, reg, name, labels...)
+	if !ok {
+		t.Errorf("%s%v: no such series", name, labels)
+		return
+	}
+	if got != want {
+		t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+	}
+}
+
+// TestCountsCommittedWork feeds the hooks as the loop does: nothing shows
+// before the commit, everything after it, and an aborted transaction's
+// events are not counted.
+func TestCountsCommittedWork(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	now := time.Unix(1_800_000_000, 0)
+	m.now = func() time.Time { return now }
+	h := m.Hooks()
+
+	feed := func() {
+		h.OnEvent(0, &processor.Event{Kind: processor.KindInterrupted}, processor.Processed)
+		h.OnEvent(0, &processor.Event{Kind: processor.KindResumed}, processor.Processed)
+		h.OnEvent(1, &processor.Event{Kind: processor.KindEnded}, processor.Duplicate)
+		h.OnEvent(1, &processor.Event{Kind: processor.KindIgnored}, processor.Ignored)
+		h.OnDeadLetter(2, &processor.DecodeError{Reason: processor.ReasonMissingChannelID, Err: errors.New("x")})
+		h.OnDeadLetter(2, &processor.DecodeError{Reason: "something-new", Err: errors.New("x")})
+		h.OnHousekeeping(1, processor.Housekeeping{Expired: 1, DroppedCloses: 2})
+		h.OnOutput(0, &processor.Interruption{Party: state.Party{Role: "agent"}, Outcome: processor.OutcomeResumed,
+			InterruptedAt: 0, ClosedAt: int64(90 * time.Second)}, now.Add(-2*time.Second))
+		h.OnOutput(1, &processor.Interruption{Party: state.Party{Role: "robot"}, Outcome: processor.OutcomeExpired,
+			InterruptedAt: 0, ClosedAt: int64(24 * time.Hour)}, now.Add(-time.Second))
+	}
+	feed()
+	must(t, reg, 0, "interruptions_input_events_total", "type", "interrupted", "result", "processed")
+	must(t, reg, 0, "interruptions_event_to_output_seconds")
+
+	h.OnCommit(6)
+	must(t, reg, 1, "interruptions_input_events_total", "type", "interrupted", "result", "processed")
+	must(t, reg, 1, "interruptions_input_events_total", "type", "resumed", "result", "processed")
+	must(t, reg, 1, "interruptions_input_events_total", "type", "ended", "result", "duplicate")
+	must(t, reg, 1, "interruptions_input_events_total", "type", "other", "result", "ignored")
+	must(t, reg, 2, "interruptions_input_events_total", "type", "invalid", "result", "dlq")
+	must(t, reg, 1, "interruptions_dead_letters_total", "reason", "missing-channel-id")
+	must(t, reg, 1, "interruptions_dead_letters_total", "reason", "other")
+	must(t, reg, 1, "interruptions_housekeeping_total", "action", "expired")
+	must(t, reg, 2, "interruptions_housekeeping_total", "action", "dropped_close")
+	must(t, reg, 1, "interruptions_records_total", "outcome", "resumed")
+	must(t, reg, 1, "interruptions_records_total", "outcome", "expired")
+	must(t, reg, 0, "interruptions_records_total", "outcome", "ended")
+	must(t, reg, 1, "interruptions_interruption_duration_seconds", "role", "agent", "outcome", "resumed")
+	must(t, reg, 1, "interruptions_interruption_duration_seconds", "role", "other", "outcome", "expired")
+	must(t, reg, 2, "interruptions_event_to_output_seconds")
+	must(t, reg, 1, "interruptions_transactions_total", "result", "committed")
+	if _, ok := value(t, reg, "interruptions_input_events_total", "type", "interrupted", "result", "ignored"); ok {
+		t.Error("a series for a combination that cannot occur")
+	}
+
+	// Latency: 2s and 1s; duration sum 90s + 1 day.
+	fams, _ := reg.Gather()
+	for _, f := range fams {
+		switch f.GetName() {
+		case "interruptions_event_to_output_seconds":
+			if s := f.GetMetric()[0].GetHistogram().GetSampleSum(); s != 3 {
+				t.Errorf("latency sum %v, want 3", s)
+			}
+		}
+	}
+
+	feed()
+	h.OnAbort(6)
+	h.OnCommit(0) // an empty commit after the abort adds nothing
+	must(t, reg, 1, "interruptions_input_events_total", "type", "interrupted", "result", "processed")
+	must(t, reg, 1, "interruptions_records_total", "outcome", "resumed")
+	must(t, reg, 1, "interruptions_transactions_total", "result", "aborted")
+
+	h.OnRestore(3, 120, 250*time.Millisecond)
+	must(t, reg, 120, "interruptions_restore_records_total")
+	must(t, reg, 1, "interruptions_restore_duration_seconds")
+}
+
+// TestRunnerStatusGauges: the status collector turns a snapshot into
+// gauges, one series per owned partition.
+func TestRunnerStatusGauges(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	st := processor.Status{Ready: true, Assigned: 2, Restoring: 1, Partitions: []processor.PartitionStatus{{
+		Partition: 4, Lag: 17,
+		Stats: state.Stats{Channels: 9, Open: 3, Held: 2, HasOpen: true,
+			OldestOpen: int64(100 * time.Second), StreamTime: int64(160 * time.Second)},
+	}, {Partition: 5, Lag: -1}}}
+	m.ObserveRunner(func() processor.Status { return st })
+	must(t, reg, 1, "interruptions_ready")
+	must(t, reg, 2, "interruptions_partitions_assigned")
+	must(t, reg, 1, "interruptions_partitions_restoring")
+	must(t, reg, 3, "interruptions_open_interruptions", "partition", "4")
+	must(t, reg, 2, "interruptions_held_closes", "partition", "4")
+	must(t, reg, 9, "interruptions_channels", "partition", "4")
+	must(t, reg, 60, "interruptions_oldest_open_interruption_age_seconds", "partition", "4")
+	must(t, reg, 0, "interruptions_oldest_open_interruption_age_seconds", "partition", "5")
+	must(t, reg, 160, "interruptions_stream_time_seconds", "partition", "4")
+	must(t, reg, 17, "interruptions_consumer_lag_records", "partition", "4")
+	if _, ok := value(t, reg, "interruptions_consumer_lag_records", "partition", "5"); ok {
+		t.Error("a lag for a partition never fetched")
+	}
+}
+
+// TestKafkaHooksSurviveClientRebuilds creates group clients one after the
+// other and overlapping, as a rebuilt session may: no registration panic,
+// and the registry still gathers.
+func TestKafkaHooksSurviveClientRebuilds(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	hooks := m.KafkaHooks()
+	newClient := func() *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), hooks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	a := newClient()
+	b := newClient() // overlaps a
+	a.Close()
+	b.Close()
+	c := newClient()
+	defer c.Close()
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	if _, ok := value(t, reg, "interruptions_kafka_buffered_produce_records_total"); !ok {
+		t.Error("kprom metrics missing while a client is open")
+	}
+}
+
+func BenchmarkEventHook(b *testing.B) {
+	m := New(prometheus.NewRegistry())
+	h := m.Hooks()
+	ev := &processor.Event{Kind: processor.KindResumed}
+	b.ReportAllocs()
+	for i := range b.N {
+		h.OnEvent(int32(i%3), ev, processor.Processed)
+		if i%1000 == 999 {
+			h.OnCommit(1000)
+		}
+	}
+}
+
+func ExampleNew() {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	cfg := processor.DefaultConfig()
+	cfg.Hooks = m.Hooks()
+	cfg.GroupClientOpts = append(cfg.GroupClientOpts, m.KafkaHooks())
+	r, err := processor.NewRunner(cfg)
+	if err != nil {
+		panic(err)
+	}
+	m.ObserveRunner(r.Status)
+	fmt.Println(r.Ready())
+	// Output: false not started
+}
