@@ -8,7 +8,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
 FUZZTIME  ?= 30s
 
 .PHONY: build demo test test-unit test-integration test-short deps vet fmt-check \
-        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-smoke chaos clean
+        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-smoke chaos chaos-run clean
 
 build: ## build bin/interruptions
 	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
@@ -17,7 +17,7 @@ demo: ## the product on its embedded default: kfake + generated traffic
 	$(GO) run ./cmd/interruptions demo
 
 test: deps vet fmt-check compose-check ## the whole suite: unit tests, then integration tests on a real broker
-	scripts/kafka run -- $(MAKE) --no-print-directory test-unit test-integration fuzz-ci
+	scripts/kafka run -- $(MAKE) --no-print-directory test-unit test-integration fuzz-ci bench-smoke
 
 test-unit: ## unit and kfake tests, race detector on
 	$(GO) test -race -count=1 $(UNIT_PKGS)
@@ -58,6 +58,29 @@ fuzz: ## run every fuzz target for FUZZTIME each (seed corpora in */testdata/fuz
 
 fuzz-ci: ## every fuzz target briefly
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+chaos: ## the full chaos test (200k events, SIGKILLs, a broker restart) on a real broker
+	scripts/kafka run -- $(MAKE) --no-print-directory chaos-run
+
+chaos-run:
+	$(GO) build -o $(BIN) ./cmd/interruptions
+	CHAOS_FULL=1 INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -run 'TestChaos' -timeout 30m ./integration/
+
+BENCH_OUT ?= bench.txt
+
+bench: ## every benchmark (engine, memory, restore, end to end, latency) on a real broker; results in $(BENCH_OUT)
+	scripts/kafka run -- $(MAKE) --no-print-directory bench-run
+
+bench-run:
+	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: use 'make bench', or 'make kafka-up' and export the address"; exit 1; }
+	( $(GO) test -run '^$$' -bench 'BenchmarkPipeline' -benchtime 400000x -count 5 ./processor/ && \
+	  $(GO) test -run '^$$' -bench 'BenchmarkStoreMemory|BenchmarkRestore' -benchtime 1x -count 3 ./processor/ && \
+	  $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd|BenchmarkLatency' -benchtime 1x -count 3 -timeout 20m ./processor/ ) | tee $(BENCH_OUT)
+
+bench-smoke: ## the benchmark harness runs (tiny sizes, one iteration each)
+	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set"; exit 1; }
+	$(GO) test -run '^$$' -bench 'BenchmarkPipeline' -benchtime 1000x ./processor/
+	E2E_EVENTS=20000 LATENCY_SECONDS=4 LATENCY_WARMUP=1 $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd|BenchmarkLatency' -benchtime 1x -timeout 5m ./processor/
 
 clean:
 	rm -rf bin
