@@ -2,7 +2,10 @@ package processor
 
 import (
 	"bytes"
+	"strings"
 	"time"
+
+	"github.com/interruptions/interruptions/state"
 )
 
 // The fast path decodes the common case — a well-formed VCC event with
@@ -113,7 +116,7 @@ func decodeFastStructured(value []byte) (Event, bool) {
 	if !ok || !s.end() || seen&keysRequired != keysRequired {
 		return Event{}, false
 	}
-	return fastEvent(value, env)
+	return fastEvent(env)
 }
 
 func decodeFastBinary(value []byte, headers []Header) (Event, bool) {
@@ -169,32 +172,15 @@ func decodeFastBinary(value []byte, headers []Header) (Event, bool) {
 	if !s.end() {
 		return Event{}, false
 	}
-	// Headers are not part of the value: copy the attributes into it so
-	// one allocation holds every string.
-	buf := make([]byte, 0, len(env.id)+len(env.source)+len(env.typ)+len(env.subject)+len(env.data))
-	buf = append(append(append(append(append(buf, env.id...), env.source...), env.typ...), env.subject...), env.data...)
-	o := 0
-	cut := func(n int) []byte { b := buf[o : o+n]; o += n; return b }
-	env.id, env.source, env.typ = cut(len(env.id)), cut(len(env.source)), cut(len(env.typ))
-	env.subject, env.data = cut(len(env.subject)), cut(len(env.data))
-	return fastEvent(buf, env)
+	return fastEvent(env)
 }
 
-// fastEvent applies the same rules as fromCloudEvent to an envelope whose
-// spans all lie in src, declining wherever fromCloudEvent would reject.
-func fastEvent(src []byte, env envelope) (Event, bool) {
-	str := string(src) // the one allocation: every string is cut from it
-	cut := func(b []byte) string {
-		if len(b) == 0 {
-			return ""
-		}
-		// Every span is a subslice of src reaching to its end, so its
-		// capacity gives its offset.
-		off := cap(src) - cap(b)
-		return str[off : off+len(b)]
-	}
-	ev := Event{ID: cut(env.id), Source: internSource(cut(env.source)), Type: internType(cut(env.typ)), Subject: cut(env.subject)}
-	name, version := splitType(ev.Type)
+// fastEvent applies the same rules as fromCloudEvent to an envelope,
+// declining wherever fromCloudEvent would reject. The strings of the Event
+// are cut from one allocation holding only the fields it keeps; values
+// every event repeats (source, type, role) are interned instead.
+func fastEvent(env envelope) (Event, bool) {
+	name, version := splitType(string(env.typ))
 	kind, isHandled := handled[name]
 	if isHandled && !supportedVersion(version) {
 		return Event{}, false
@@ -208,33 +194,90 @@ func fastEvent(src []byte, env envelope) (Event, bool) {
 	if !p.parse(&s) || !s.end() {
 		return Event{}, false
 	}
-	if !isHandled {
-		if p.timestamp != nil {
-			if ts, err := parseTimestamp(string(p.timestamp)); err == nil {
-				ev.Timestamp, ev.HasTimestamp = ts, true
-			}
+	var ts int64
+	hasTS := false
+	if p.timestamp != nil {
+		var err error
+		ts, err = parseTimestamp(string(p.timestamp))
+		hasTS = err == nil
+	}
+	if isHandled {
+		if !p.hasChannel || len(p.channelID) == 0 || !hasTS ||
+			(env.hasSubject && !bytes.Equal(env.subject, p.channelID)) {
+			return Event{}, false
 		}
-		return ev, true
 	}
-	ev.Kind = kind
-	if !p.hasChannel || len(p.channelID) == 0 || p.timestamp == nil {
-		return Event{}, false
+	var sb spanBuilder
+	id, source, typ, subject := sb.add(env.id), sb.add(env.source), sb.add(env.typ), sb.add(env.subject)
+	var channel, conversation, interaction, role, agent, user strRef
+	if isHandled {
+		channel = subject
+		if !env.hasSubject {
+			channel = sb.add(p.channelID)
+		}
+		conversation, interaction = sb.add(p.conversationID), sb.add(p.interactionID)
+		role, agent, user = sb.add(p.role), sb.add(p.agentID), sb.add(p.userID)
 	}
-	ts, err := parseTimestamp(string(p.timestamp))
-	if err != nil {
-		return Event{}, false
+	sb.finish()
+	ev := Event{ID: sb.get(id), Source: sb.get(source), Type: sb.get(typ), Subject: sb.get(subject),
+		Timestamp: ts, HasTimestamp: hasTS}
+	if isHandled {
+		ev.Kind = kind
+		ev.ChannelID, ev.ConversationID, ev.InteractionID = sb.get(channel), sb.get(conversation), sb.get(interaction)
+		ev.Party = state.Party{Role: sb.get(role), AgentID: sb.get(agent), UserID: sb.get(user)}
 	}
-	ev.ChannelID = cut(p.channelID)
-	if env.hasSubject && ev.Subject != ev.ChannelID {
-		return Event{}, false
-	}
-	ev.Timestamp, ev.HasTimestamp = ts, true
-	ev.ConversationID = cut(p.conversationID)
-	ev.InteractionID = cut(p.interactionID)
-	ev.Party.Role = internRole(cut(p.role))
-	ev.Party.AgentID = cut(p.agentID)
-	ev.Party.UserID = cut(p.userID)
 	return ev, true
+}
+
+// spanBuilder gathers byte spans into one string: one allocation for all
+// the strings of an Event. Values every event repeats (source, type, role)
+// are interned instead of copied.
+type spanBuilder struct {
+	spans [10][]byte
+	n     int
+	offs  [11]int
+	str   string
+}
+
+// strRef is a string to be: a final value s when i < 0, else span i.
+type strRef struct {
+	s string
+	i int
+}
+
+func (b *spanBuilder) add(v []byte) strRef {
+	if len(v) == 0 {
+		return strRef{i: -1}
+	}
+	if s, ok := interned[string(v)]; ok {
+		return strRef{s: s, i: -1}
+	}
+	b.spans[b.n] = v
+	b.n++
+	return strRef{i: b.n - 1}
+}
+
+// finish builds the string; get may be called after it.
+func (b *spanBuilder) finish() {
+	total := 0
+	for _, v := range b.spans[:b.n] {
+		total += len(v)
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for i, v := range b.spans[:b.n] {
+		b.offs[i] = sb.Len()
+		sb.Write(v)
+	}
+	b.offs[b.n] = sb.Len()
+	b.str = sb.String()
+}
+
+func (b *spanBuilder) get(r strRef) string {
+	if r.i < 0 {
+		return r.s
+	}
+	return b.str[b.offs[r.i]:b.offs[r.i+1]]
 }
 
 // Attribute keys of the envelope, as bits.
@@ -515,7 +558,7 @@ func (s *scanner) plainString() ([]byte, bool) {
 		c := s.b[j]
 		if c == '"' {
 			s.i = j + 1
-			return s.b[start:j], true // capacity to the end: see fastEvent
+			return s.b[start:j], true
 		}
 		if c < 0x20 || c > 0x7e || c == '\\' {
 			return nil, false
