@@ -1,0 +1,879 @@
+// Package integration runs the real interruptions binary, as a user runs it,
+// against a real Kafka broker.
+//
+//	make kafka-up                        # prints 127.0.0.1:PORT
+//	export KAFKA_BROKERS=127.0.0.1:PORT
+//	go test -count=1 ./integration/      # or: make test-integration
+//
+// The binary is INTERRUPTIONS_BIN, or built once by TestMain. Without
+// KAFKA_BROKERS every test fails saying how to start a broker, except under
+// go test -short, where they skip. Tests run one after the other: some stop
+// and restart the shared broker through scripts/kafka.
+//
+// The harness (this file) gives each test its own topics and group, runs
+// the binary's commands as subprocesses (killed in t.Cleanup; their output
+// logged when the test fails, or always with INTEGRATION_LOGS=1), and reads
+// topics back read_committed.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/processor"
+)
+
+// Set by TestMain.
+var (
+	// binPath is the interruptions binary under test.
+	binPath string
+	// binErr is why there is no binary, if building it failed.
+	binErr error
+	// repoRoot is the module root (the parent of integration/).
+	repoRoot string
+)
+
+// howToStart says how to get a broker; every "no broker" failure ends with it.
+const howToStart = "start a broker with `make kafka-up` (it prints 127.0.0.1:PORT), then " +
+	"`export KAFKA_BROKERS=127.0.0.1:PORT` and run the tests again; or run everything with " +
+	"`scripts/kafka run -- make test-integration`. Use `go test -short` to skip these tests"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: repo root: %v\n", err)
+		return 1
+	}
+	repoRoot = root
+	if testing.Short() || os.Getenv("KAFKA_BROKERS") == "" {
+		// Every test skips or fails before it needs the binary.
+		return m.Run()
+	}
+	if bin := os.Getenv("INTERRUPTIONS_BIN"); bin != "" {
+		if binPath, err = filepath.Abs(bin); err == nil {
+			_, err = os.Stat(binPath)
+		}
+		if err != nil {
+			binErr = fmt.Errorf("INTERRUPTIONS_BIN=%s: %w", bin, err)
+		}
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "interruptions-it-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: temp dir: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binPath = filepath.Join(dir, "interruptions")
+	start := time.Now()
+	build := exec.Command("go", "build", "-o", binPath, "./cmd/interruptions")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		binErr = fmt.Errorf("go build ./cmd/interruptions: %v\n%s", err, out)
+	} else {
+		fmt.Fprintf(os.Stderr, "integration: built %s in %s\n", binPath, time.Since(start).Round(time.Millisecond))
+	}
+	return m.Run()
+}
+
+// brokerList is KAFKA_BROKERS split on commas.
+func brokerList() []string {
+	var out []string
+	for _, b := range strings.Split(os.Getenv("KAFKA_BROKERS"), ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// testTimeout bounds each test's waits; the suite must stay far below it.
+const testTimeout = 2 * time.Minute
+
+// harness is one test's view of the broker: its own topics and group, an
+// admin client, and the subprocesses it started.
+type harness struct {
+	t       *testing.T
+	ctx     context.Context
+	brokers []string
+	cl      *kgo.Client
+	adm     *kadm.Client
+
+	// Unique per test: input, output, dead-letter topics, consumer group.
+	Input, Output, DLQ, Group string
+}
+
+// setup fails the test when no broker is configured or answering (skips
+// under -short) and returns a harness with unique names. Topics are not
+// created: see createTopic.
+func setup(t *testing.T) *harness {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs a Kafka broker (skipped with -short)")
+	}
+	brokers := brokerList()
+	if len(brokers) == 0 {
+		t.Fatalf("KAFKA_BROKERS is not set: %s", howToStart)
+	}
+	if binErr != nil {
+		t.Fatalf("no interruptions binary: %v", binErr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	// kadm answers from the client's metadata cache for MetadataMinAge
+	// (default 5s), "unknown topic" included: keep it short, as the tests
+	// watch topics the processor creates.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("kafka client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	h := &harness{t: t, ctx: ctx, brokers: brokers, cl: cl, adm: kadm.NewClient(cl)}
+	pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer pcancel()
+	if _, err := h.adm.BrokerMetadata(pctx); err != nil {
+		t.Fatalf("the broker at KAFKA_BROKERS=%s does not answer: %v\n%s", os.Getenv("KAFKA_BROKERS"), err, howToStart)
+	}
+	base := "it-" + sanitize(t.Name()) + "-" + fmt.Sprint(rand.IntN(1_000_000_000))
+	h.Input, h.Output, h.DLQ, h.Group = base+"-in", base+"-out", base+"-dlq", base
+	t.Cleanup(h.deleteTopics)
+	return h
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
+
+// sanitize turns a test name into a valid part of a topic name.
+func sanitize(s string) string {
+	s = unsafeChars.ReplaceAllString(s, "-")
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	return s
+}
+
+// Changelog is the state changelog topic of the test's group.
+func (h *harness) Changelog() string { return h.Group + "-state-changelog" }
+
+// deleteTopics removes the test's topics, best effort, to keep the broker
+// light for the tests after it.
+func (h *harness) deleteTopics() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = h.adm.DeleteTopics(ctx, h.Input, h.Output, h.DLQ, h.Changelog())
+}
+
+// createTopic creates a topic with n partitions (replication factor 1).
+func (h *harness) createTopic(topic string, n int32) {
+	h.t.Helper()
+	resp, err := h.adm.CreateTopic(h.ctx, n, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		h.t.Fatalf("create topic %s: %v", topic, err)
+	}
+	// The broker's metadata shows a new topic a moment after the create
+	// returns; wait, so a processor started next sees it.
+	h.waitFor("topic "+topic+" in the metadata", 20*time.Millisecond, nil, func() (bool, error) {
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+		defer cancel()
+		// WithAuthorizedOps bypasses kadm's metadata cache.
+		td, err := h.adm.ListTopics(kadm.WithAuthorizedOps(ctx), topic)
+		if err != nil {
+			return false, err
+		}
+		return td[topic].Err == nil && len(td[topic].Partitions) == int(n), nil
+	})
+}
+
+// ---------------------------------------------------------------- subprocesses
+
+// syncBuffer is a bytes.Buffer safe for a subprocess writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a running interruptions subprocess.
+type proc struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	stdout syncBuffer
+	stderr syncBuffer
+	done   chan struct{} // closed when the process has exited
+	err    error         // Wait's error, set before done closes
+}
+
+// command returns an exec.Cmd of the binary that dies with the test process.
+// Its environment has no INTERRUPTIONS_* settings from the caller's (tests
+// pass what they mean as flags), and the metrics endpoint on a free port, so
+// processors never compete for the default one.
+func command(args ...string) *exec.Cmd {
+	cmd := exec.Command(binPath, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "INTERRUPTIONS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "INTERRUPTIONS_METRICS_ADDR=127.0.0.1:0")
+	// If the test binary dies (a -timeout panic skips t.Cleanup), the
+	// kernel kills the subprocess too: no orphans.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// start runs `interruptions ARGS...` in the background. It is killed in
+// t.Cleanup if still running; its output is logged if the test failed.
+func (h *harness) start(name string, args ...string) *proc {
+	h.t.Helper()
+	p := &proc{t: h.t, name: name, cmd: command(args...), done: make(chan struct{})}
+	p.cmd.Stdout = &p.stdout
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		h.t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	h.t.Cleanup(func() {
+		if !p.exited() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if h.t.Failed() || os.Getenv("INTEGRATION_LOGS") != "" {
+			h.t.Logf("%s: interruptions %s\nexit: %v\n--- stdout\n%s--- stderr\n%s", name,
+				strings.Join(args, " "), p.err, tail(p.stdout.String()), tail(p.stderr.String()))
+		}
+	})
+	return p
+}
+
+// tail keeps the end of a long log.
+func tail(s string) string {
+	const max = 64 << 10
+	if len(s) > max {
+		return "[...]\n" + s[len(s)-max:]
+	}
+	return s
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// exitCode is the exit code once exited; -1 when killed by a signal.
+func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
+
+// wait waits up to d for the process to exit by itself and returns its exit
+// code; it fails the test if the process is still running.
+func (p *proc) wait(d time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.exitCode()
+	case <-time.After(d):
+		p.t.Fatalf("%s still running after %s", p.name, d)
+		return -1
+	}
+}
+
+// stop sends SIGTERM and waits up to d for the exit; it returns the exit
+// code and how long the process took to stop.
+func (p *proc) stop(d time.Duration) (int, time.Duration) {
+	p.t.Helper()
+	if p.exited() {
+		p.t.Fatalf("%s exited before it was stopped: %v", p.name, p.err)
+	}
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatalf("SIGTERM %s: %v", p.name, err)
+	}
+	select {
+	case <-p.done:
+		return p.exitCode(), time.Since(start)
+	case <-time.After(d):
+		p.t.Fatalf("%s still running %s after SIGTERM", p.name, d)
+		return -1, 0
+	}
+}
+
+// stopClean stops a processor and fails the test unless it exits 0 within
+// stopBound.
+func (p *proc) stopClean() {
+	p.t.Helper()
+	code, took := p.stop(stopBound)
+	if code != 0 {
+		p.t.Fatalf("%s exited %d after SIGTERM (took %s), want 0", p.name, code, took)
+	}
+	if !strings.Contains(p.stderr.String(), "processor stopped cleanly") {
+		p.t.Errorf("%s exited 0 after SIGTERM without logging a clean stop", p.name)
+	}
+}
+
+// stopBound is how long a processor may take to finish its batch, commit
+// and leave the group after SIGTERM.
+const stopBound = 20 * time.Second
+
+// runArgs are the arguments of `interruptions run` on the test's topics and
+// group, followed by extra.
+func (h *harness) runArgs(extra ...string) []string {
+	args := []string{"run",
+		"--brokers", strings.Join(h.brokers, ","),
+		"--input-topic", h.Input, "--output-topic", h.Output, "--dlq-topic", h.DLQ,
+		"--group", h.Group}
+	return append(args, extra...)
+}
+
+// startRun starts `interruptions run` on the test's topics and group.
+func (h *harness) startRun(name string, extra ...string) *proc {
+	h.t.Helper()
+	return h.start(name, h.runArgs(extra...)...)
+}
+
+// cli runs `interruptions ARGS...` to completion with stdin and returns its
+// stdout, stderr and exit code. It fails the test if the command does not
+// end before the test's deadline.
+func (h *harness) cli(stdin []byte, args ...string) (stdout []byte, stderr string, code int) {
+	h.t.Helper()
+	cmd := command(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		h.t.Fatalf("start interruptions %s: %v", args[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-h.ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		h.t.Fatalf("interruptions %s did not end: %v\nstderr:\n%s", strings.Join(args, " "), h.ctx.Err(), tail(errb.String()))
+	}
+	return out.Bytes(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+// mustCLI is cli that fails the test on a non-zero exit.
+func (h *harness) mustCLI(stdin []byte, args ...string) []byte {
+	h.t.Helper()
+	out, stderr, code := h.cli(stdin, args...)
+	if code != 0 {
+		h.t.Fatalf("interruptions %s: exit %d\nstderr:\n%s", strings.Join(args, " "), code, tail(stderr))
+	}
+	return out
+}
+
+// ---------------------------------------------------------------- expectations
+
+// genNDJSON returns `interruptions gen --events n --seed seed`: the same
+// events `gen --brokers` produces with that seed.
+func (h *harness) genNDJSON(n int, seed int64) []byte {
+	h.t.Helper()
+	return h.mustCLI(nil, "gen", "--events", fmt.Sprint(n), "--seed", fmt.Sprint(seed))
+}
+
+// produceGen runs `interruptions gen --brokers` into the input topic and
+// waits for it to end.
+func (h *harness) produceGen(n int, seed int64, mode string) {
+	h.t.Helper()
+	h.mustCLI(nil, "gen", "--brokers", strings.Join(h.brokers, ","), "--topic", h.Input,
+		"--events", fmt.Sprint(n), "--seed", fmt.Sprint(seed), "--mode", mode)
+}
+
+// startGenStream starts `interruptions gen --brokers --events 0` into the
+// input topic: structured events at rate per second until stopped with
+// stopGen. Tests that stop or restart things mid-stream use it, so the
+// stream outlasts whatever they do however slow the machine is, and they
+// compute the expected output from what the input topic holds at the end
+// (expectedFromInput).
+func (h *harness) startGenStream(seed int64, rate int) *proc {
+	h.t.Helper()
+	return h.start("gen", "gen", "--brokers", strings.Join(h.brokers, ","), "--topic", h.Input,
+		"--events", "0", "--seed", fmt.Sprint(seed), "--mode", "structured", "--rate", fmt.Sprint(rate))
+}
+
+// stopGen stops a generator with SIGTERM: it must flush what it produced
+// and exit 0.
+func (h *harness) stopGen(gen *proc) {
+	h.t.Helper()
+	if code, took := gen.stop(stopBound); code != 0 {
+		h.t.Fatalf("gen exited %d after SIGTERM (took %s), want 0", code, took)
+	}
+}
+
+// expectedFromInput returns what `run` must produce from the input topic as
+// it is: its structured events, each partition in offset order, through
+// `interruptions replay --partitions` (which keeps one state and stream time
+// per partition, as run does).
+func (h *harness) expectedFromInput(partitions, min int) records {
+	h.t.Helper()
+	in := h.readTopic(h.Input)
+	sort.SliceStable(in, func(i, j int) bool {
+		if in[i].Partition != in[j].Partition {
+			return in[i].Partition < in[j].Partition
+		}
+		return in[i].Offset < in[j].Offset
+	})
+	var ndjson bytes.Buffer
+	for _, r := range in {
+		if recordMode(r) != processor.Structured || bytes.ContainsAny(r.Value, "\n") {
+			h.t.Fatalf("input record %d@%d is not one structured event", r.Partition, r.Offset)
+		}
+		ndjson.Write(r.Value)
+		ndjson.WriteByte('\n')
+	}
+	h.t.Logf("input: %d events", len(in))
+	return h.replay(ndjson.Bytes(), partitions, min)
+}
+
+// records maps output CloudEvent ids to their data (JSON).
+type records map[string]string
+
+// replay returns what `run` must produce from the NDJSON events on an
+// input topic with partitions partitions: `interruptions replay
+// --partitions P`. It fails the test if there are fewer than min records.
+func (h *harness) replay(ndjson []byte, partitions, min int) records {
+	h.t.Helper()
+	out := h.mustCLI(ndjson, "replay", "--partitions", fmt.Sprint(partitions))
+	want := records{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		ce, err := processor.ParseStructured(sc.Bytes())
+		if err != nil {
+			h.t.Fatalf("replay output line %q: %v", sc.Text(), err)
+		}
+		if _, dup := want[ce.ID()]; dup {
+			h.t.Fatalf("replay gave id %s twice", ce.ID())
+		}
+		want[ce.ID()] = string(ce.Data())
+	}
+	if len(want) < min {
+		h.t.Fatalf("replay gave %d records, want at least %d: the test input is too small", len(want), min)
+	}
+	return want
+}
+
+// ---------------------------------------------------------------- reading Kafka
+
+// waitFor polls cond every interval until it returns true, the test's
+// deadline passes, or one of the watched processes exits.
+func (h *harness) waitFor(what string, interval time.Duration, watch []*proc, cond func() (bool, error)) {
+	h.t.Helper()
+	if err := h.poll(h.ctx, interval, watch, cond); err != nil {
+		h.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// waitUpTo is waitFor with its own bound d: it reports false when d passes
+// first instead of failing the test.
+func (h *harness) waitUpTo(d time.Duration, what string, interval time.Duration, watch []*proc, cond func() (bool, error)) bool {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx, d)
+	defer cancel()
+	err := h.poll(ctx, interval, watch, cond)
+	if err != nil && (h.ctx.Err() != nil || ctx.Err() == nil) {
+		h.t.Fatalf("waiting for %s: %v", what, err)
+	}
+	return err == nil
+}
+
+// poll calls cond every interval until it returns true (nil), ctx ends or a
+// watched process exits (an error).
+func (h *harness) poll(ctx context.Context, interval time.Duration, watch []*proc, cond func() (bool, error)) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			lastErr = err
+		}
+		for _, p := range watch {
+			if p.exited() {
+				return fmt.Errorf("%s exited: %v", p.name, p.err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), lastErr)
+		case <-tick.C:
+		}
+	}
+}
+
+// waitCaughtUp waits until the group's committed offsets reach the input
+// topic's end offsets on every partition, failing if a watched process
+// exits first. Producers must be done.
+func (h *harness) waitCaughtUp(watch ...*proc) {
+	h.t.Helper()
+	h.waitFor("the processor to commit the whole input", 200*time.Millisecond, watch, func() (bool, error) {
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+		defer cancel()
+		ends, err := h.adm.ListEndOffsets(ctx, h.Input)
+		if err != nil {
+			return false, err
+		}
+		if err := ends.Error(); err != nil {
+			return false, err
+		}
+		committed, err := h.adm.FetchOffsets(ctx, h.Group)
+		if err != nil {
+			return false, err
+		}
+		done := true
+		ends.Each(func(o kadm.ListedOffset) {
+			c, ok := committed.Lookup(h.Input, o.Partition)
+			if o.Offset > 0 && (!ok || c.Err != nil || c.At < o.Offset) {
+				done = false
+			}
+		})
+		return done, nil
+	})
+}
+
+// committedCount is the number of input records the group has committed.
+func (h *harness) committedCount() int64 {
+	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+	defer cancel()
+	committed, err := h.adm.FetchOffsets(ctx, h.Group)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	committed.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == h.Input && o.Err == nil && o.At > 0 {
+			n += o.At
+		}
+	})
+	return n
+}
+
+// stableCount is the number of offsets below the last stable offset of every
+// partition of topic: committed records and transaction markers.
+func (h *harness) stableCount(topic string) int64 {
+	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+	defer cancel()
+	ends, err := h.adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			n += o.Offset
+		}
+	})
+	return n
+}
+
+// readTopic reads topic read_committed from its start to its last stable
+// offsets as they are when called (committed records only, markers left
+// out).
+func (h *harness) readTopic(topic string) []*kgo.Record {
+	h.t.Helper()
+	starts, err := h.adm.ListStartOffsets(h.ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		h.t.Fatalf("start offsets of %s: %v", topic, err)
+	}
+	ends, err := h.adm.ListCommittedOffsets(h.ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		h.t.Fatalf("stable offsets of %s: %v", topic, err)
+	}
+	end := map[int32]int64{}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, ok := starts.Lookup(topic, o.Partition); ok && o.Offset > s.Offset {
+			end[o.Partition] = o.Offset
+			from[o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	if len(end) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Markers are kept so a partition ending in one is seen to end.
+		kgo.KeepControlRecords())
+	if err != nil {
+		h.t.Fatalf("reader of %s: %v", topic, err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	left := len(end)
+	reached := map[int32]bool{}
+	for left > 0 {
+		fs := cl.PollFetches(h.ctx)
+		if h.ctx.Err() != nil {
+			h.t.Fatalf("read %s: %v; %d records read, partitions at end: %v of %v", topic, h.ctx.Err(), len(out), reached, end)
+		}
+		fs.EachError(func(t string, p int32, err error) { h.t.Logf("read %s[%d]: %v", t, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			e, ok := end[r.Partition]
+			if !ok || r.Offset >= e {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+			if r.Offset == e-1 && !reached[r.Partition] {
+				reached[r.Partition] = true
+				left--
+			}
+		})
+	}
+	return out
+}
+
+// ---------------------------------------------------------------- comparing
+
+// decodeOutput decodes output records with the sdk-go binding into id ->
+// data, checking each record's mode, key and attributes. It returns the
+// records and the ids seen more than once with their count; a repeat with
+// different data fails the test.
+func decodeOutput(t *testing.T, recs []*kgo.Record, mode processor.Mode) (records, map[string]int) {
+	t.Helper()
+	got := records{}
+	dups := map[string]int{}
+	for _, r := range recs {
+		ce, err := processor.DecodeRecord(r)
+		if err != nil {
+			t.Fatalf("decode output record %s[%d]@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		}
+		if err := ce.Validate(); err != nil {
+			t.Errorf("output record %s: invalid cloudevent: %v", ce.ID(), err)
+		}
+		if ce.Type() != processor.RecordType || ce.Source() != "/interruptions" || ce.DataContentType() != "application/json" {
+			t.Errorf("output record %s: type %q source %q datacontenttype %q", ce.ID(), ce.Type(), ce.Source(), ce.DataContentType())
+		}
+		if string(r.Key) != ce.Subject() {
+			t.Errorf("output record %s: key %q, subject %q", ce.ID(), r.Key, ce.Subject())
+		}
+		if m := recordMode(r); m != mode {
+			t.Errorf("output record %s: %s mode (headers %v), want %s", ce.ID(), m, r.Headers, mode)
+		}
+		data := string(ce.Data())
+		if prev, dup := got[ce.ID()]; dup {
+			dups[ce.ID()]++
+			if !jsonEqual(prev, data) {
+				t.Errorf("output record %s repeated with different data:\n%s\n%s", ce.ID(), prev, data)
+			}
+		}
+		got[ce.ID()] = data
+	}
+	return got, dups
+}
+
+// recordMode tells a record's CloudEvents content mode from its headers.
+func recordMode(r *kgo.Record) processor.Mode {
+	for _, h := range r.Headers {
+		if strings.EqualFold(h.Key, "ce_specversion") {
+			return processor.Binary
+		}
+	}
+	return processor.Structured
+}
+
+func jsonEqual(a, b string) bool {
+	var av, bv any
+	if json.Unmarshal([]byte(a), &av) != nil || json.Unmarshal([]byte(b), &bv) != nil {
+		return a == b
+	}
+	return reflect.DeepEqual(av, bv)
+}
+
+// sameRecords fails the test unless got and want hold the same ids with
+// equal data.
+func sameRecords(t *testing.T, got, want records) {
+	t.Helper()
+	missing, extra, differ := 0, 0, 0
+	for id, w := range want {
+		g, ok := got[id]
+		switch {
+		case !ok:
+			if missing++; missing <= 5 {
+				t.Errorf("missing record %s: %s", id, w)
+			}
+		case !jsonEqual(g, w):
+			if differ++; differ <= 5 {
+				t.Errorf("record %s:\n got %s\nwant %s", id, g, w)
+			}
+		}
+	}
+	for id, g := range got {
+		if _, ok := want[id]; !ok {
+			if extra++; extra <= 5 {
+				t.Errorf("unexpected record %s: %s", id, g)
+			}
+		}
+	}
+	if missing+extra+differ > 0 {
+		t.Errorf("got %d records, want %d: %d missing, %d unexpected, %d with different data", len(got), len(want), missing, extra, differ)
+	}
+}
+
+// checkExactlyOnce reads the whole output and fails unless it is want with
+// no id twice.
+func (h *harness) checkExactlyOnce(want records, mode processor.Mode) {
+	h.t.Helper()
+	recs := h.readTopic(h.Output)
+	got, dups := decodeOutput(h.t, recs, mode)
+	if len(dups) > 0 {
+		h.t.Errorf("%d of %d output records repeat an id (exactly-once): %v", len(recs)-len(got), len(recs), firstKeys(dups, 5))
+	}
+	sameRecords(h.t, got, want)
+	h.t.Logf("output: %d records, %d distinct, as replay computed", len(recs), len(got))
+}
+
+// checkAtLeastOnce reads the whole output and fails unless every record of
+// want is there; repeats must be identical.
+func (h *harness) checkAtLeastOnce(want records, mode processor.Mode) {
+	h.t.Helper()
+	recs := h.readTopic(h.Output)
+	got, dups := decodeOutput(h.t, recs, mode)
+	sameRecords(h.t, got, want)
+	h.t.Logf("output: %d records, %d distinct, %d ids repeated (allowed at-least-once)", len(recs), len(got), len(dups))
+}
+
+func firstKeys(m map[string]int, n int) []string {
+	var out []string
+	for k := range m {
+		if len(out) == n {
+			break
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// ---------------------------------------------------------------- the broker
+
+// kafkaScript runs scripts/kafka ARGS and returns its last stdout line (the
+// address, for up/start/restart/status).
+func kafkaScript(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(repoRoot, "scripts", "kafka"), args...)
+	cmd.Dir = repoRoot
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if err != nil {
+		return last, fmt.Errorf("scripts/kafka %s: %w\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return last, nil
+}
+
+// requireScriptBroker skips the test unless KAFKA_BROKERS is the broker
+// scripts/kafka manages (the tests that stop and restart it need that), and
+// makes sure the broker is up again when the test ends, also on failure.
+func (h *harness) requireScriptBroker() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx, 60*time.Second)
+	defer cancel()
+	addr, err := kafkaScript(ctx, "status")
+	if err != nil || !strings.Contains(","+os.Getenv("KAFKA_BROKERS")+",", ","+addr+",") {
+		h.t.Skipf("KAFKA_BROKERS=%s is not the broker scripts/kafka runs (status: %q, %v): this test stops and restarts it",
+			os.Getenv("KAFKA_BROKERS"), addr, err)
+	}
+	h.t.Cleanup(func() { ensureBroker(h.t) })
+}
+
+// ensureBroker starts the scripts/kafka broker again unless it answers.
+func ensureBroker(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := kafkaScript(ctx, "status"); err == nil {
+		return
+	}
+	t.Logf("the broker is down after the test: starting it again")
+	if _, err := kafkaScript(ctx, "start"); err != nil {
+		t.Errorf("restart the broker for the next tests: %v", err)
+	}
+}
+
+// kafkaCtl runs scripts/kafka CMD (stop, start, restart) and logs how long it
+// took.
+func (h *harness) kafkaCtl(cmd string) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	if _, err := kafkaScript(h.ctx, cmd); err != nil {
+		h.t.Fatal(err)
+	}
+	took := time.Since(start)
+	h.t.Logf("scripts/kafka %s: %s", cmd, took.Round(time.Millisecond))
+	return took
+}
+
+// header returns the value of a record's first header named key.
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// must fails the test on err.
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
