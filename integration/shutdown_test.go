@@ -1,0 +1,530 @@
+package integration
+
+// Graceful shutdown of `interruptions run`, with real signals on the real
+// binary:
+//
+//   - SIGTERM with a transaction in flight: exit 0 quickly, that transaction
+//     committed (offsets at the input's end, every record out), the group
+//     left (no members right after the exit);
+//   - SIGINT, then SIGINT again while the first shutdown is stuck: the
+//     process ends at once, killed by the signal.
+//
+// Self-contained (helpers prefixed shutdown, also used by metrics_test.go):
+// the binary is INTERRUPTIONS_BIN or built here.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/interruptions/interruptions/processor"
+)
+
+// shutdownHowTo says how to get a broker.
+const shutdownHowTo = "start one with `scripts/kafka up` (it prints 127.0.0.1:PORT last), " +
+	"`export KAFKA_BROKERS=127.0.0.1:PORT`, and run the tests again (go test -short skips them)"
+
+// shutdownBrokers returns KAFKA_BROKERS, failing the test (skipping it
+// under -short) when it is not set or the broker does not answer.
+func shutdownBrokers(t *testing.T) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs a Kafka broker (skipped with -short)")
+	}
+	var brokers []string
+	for _, b := range strings.Split(os.Getenv("KAFKA_BROKERS"), ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	if len(brokers) == 0 {
+		t.Fatalf("KAFKA_BROKERS is not set: %s", shutdownHowTo)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).BrokerMetadata(ctx); err != nil {
+		t.Fatalf("the broker at KAFKA_BROKERS=%s does not answer: %v; %s", os.Getenv("KAFKA_BROKERS"), err, shutdownHowTo)
+	}
+	return brokers
+}
+
+// shutdownBinary returns INTERRUPTIONS_BIN, or a binary built into a
+// temporary directory of the test.
+func shutdownBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("INTERRUPTIONS_BIN"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		if err != nil {
+			t.Fatalf("INTERRUPTIONS_BIN=%s: %v", bin, err)
+		}
+		return abs
+	}
+	bin := filepath.Join(t.TempDir(), "interruptions")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/interruptions").CombinedOutput(); err != nil {
+		t.Fatalf("go build ../cmd/interruptions: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// shutdownNames returns unique topic and group names for one test.
+type shutdownNames struct{ Input, Output, DLQ, Group string }
+
+func newShutdownNames(t *testing.T) shutdownNames {
+	base := fmt.Sprintf("it-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), rand.IntN(1_000_000_000))
+	return shutdownNames{base + "-in", base + "-out", base + "-dlq", base}
+}
+
+// shutdownBuffer is a bytes.Buffer for a subprocess's output.
+type shutdownBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *shutdownBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *shutdownBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// shutdownProc is a running interruptions subprocess.
+type shutdownProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr shutdownBuffer
+	done   chan struct{}
+}
+
+// shutdownStart starts `bin args...`; it is killed at the end of the test
+// if still running, and its log shown if the test failed.
+func shutdownStart(t *testing.T, bin string, args ...string) *shutdownProc {
+	t.Helper()
+	p := &shutdownProc{t: t, cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Stdout = &p.stderr
+	p.cmd.Stderr = &p.stderr
+	// The kernel kills it if the test binary dies first.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start interruptions %s: %v", args[0], err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			log := p.stderr.String()
+			if len(log) > 32<<10 {
+				log = "[...]\n" + log[len(log)-32<<10:]
+			}
+			t.Logf("interruptions %s: %v\n%s", strings.Join(args, " "), p.cmd.ProcessState, log)
+		}
+	})
+	return p
+}
+
+func (p *shutdownProc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *shutdownProc) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("send %v: %v", sig, err)
+	}
+}
+
+// waitExit waits up to d for the process to exit and returns how long it
+// took; it fails the test if the process is still running.
+func (p *shutdownProc) waitExit(d time.Duration) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	select {
+	case <-p.done:
+		return time.Since(start)
+	case <-time.After(d):
+		p.t.Fatalf("still running %s later", d)
+		return 0
+	}
+}
+
+// shutdownFreePort returns a loopback address with a port free right now.
+func shutdownFreePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// shutdownGet GETs http://addr/path and returns the status and body; status
+// 0 when the endpoint does not answer.
+func shutdownGet(addr, path string) (int, string) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// shutdownWaitFor polls cond every 100ms until it holds; it fails the test
+// after d or when p exits.
+func shutdownWaitFor(t *testing.T, p *shutdownProc, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if !p.running() {
+			t.Fatalf("waiting for %s: the process exited (%v); last: %s", what, p.cmd.ProcessState, last)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: not after %s; last: %s", what, d, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// shutdownWaitReady waits until /readyz answers 200.
+func shutdownWaitReady(t *testing.T, p *shutdownProc, addr string) {
+	t.Helper()
+	shutdownWaitFor(t, p, 90*time.Second, "/readyz 200", func() (bool, string) {
+		code, body := shutdownGet(addr, "/readyz")
+		return code == http.StatusOK, fmt.Sprintf("%d %s", code, strings.TrimSpace(body))
+	})
+}
+
+// TestShutdownSIGTERMCommitsAndLeaves stops a processor with SIGTERM while
+// its transaction holds the whole input (--commit-interval 10s): it must
+// commit that transaction, leave the group and exit 0, quickly.
+func TestShutdownSIGTERMCommitsAndLeaves(t *testing.T) {
+	brokers := shutdownBrokers(t)
+	bin := shutdownBinary(t)
+	n := newShutdownNames(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	t.Cleanup(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer dcancel()
+		_, _ = adm.DeleteTopics(dctx, n.Input, n.Output, n.DLQ, n.Group+"-state-changelog")
+	})
+	const parts, events = 3, 800
+	if resp, err := adm.CreateTopic(ctx, parts, 1, nil, n.Input); err != nil || resp.Err != nil {
+		t.Fatalf("create %s: %v %v", n.Input, err, resp.Err)
+	}
+	if out, err := exec.CommandContext(ctx, bin, "gen", "--brokers", strings.Join(brokers, ","), "--topic", n.Input,
+		"--events", fmt.Sprint(events), "--seed", "17", "--mode", "structured").CombinedOutput(); err != nil {
+		t.Fatalf("gen: %v\n%s", err, out)
+	}
+
+	addr := shutdownFreePort(t)
+	p := shutdownStart(t, bin, "run", "--brokers", strings.Join(brokers, ","),
+		"--input-topic", n.Input, "--output-topic", n.Output, "--dlq-topic", n.DLQ, "--group", n.Group,
+		"--partitions", fmt.Sprint(parts), "--commit-interval", "10s", "--shutdown-timeout", "20s",
+		"--metrics-addr", addr)
+	shutdownWaitReady(t, p, addr)
+	// Everything fetched: the group client's fetch counter (kprom) reaches
+	// the input's size while the transaction still collects.
+	shutdownWaitFor(t, p, 60*time.Second, "the whole input fetched", func() (bool, string) {
+		s, err := metricsScrape(addr)
+		if err != nil {
+			return false, err.Error()
+		}
+		got := s.sum("interruptions_kafka_fetch_records_total", "topic", n.Input)
+		return got >= events, fmt.Sprintf("%v of %d fetched", got, events)
+	})
+	committedBefore := shutdownCommitted(ctx, t, adm, n)
+
+	p.signal(syscall.SIGTERM)
+	took := p.waitExit(20 * time.Second)
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	if took > 10*time.Second {
+		t.Errorf("took %s to stop after SIGTERM, want under 10s", took)
+	}
+	log := p.stderr.String()
+	for _, want := range []string{`"msg":"stopping: finishing the batch in flight`, `"msg":"processor stopped cleanly"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	t.Logf("stopped %s after SIGTERM; %d input records were committed before it", took.Round(time.Millisecond), committedBefore)
+	if committedBefore >= events {
+		t.Logf("note: the transaction had committed before SIGTERM; the test is weaker this time")
+	}
+
+	// The group is left: no members right away (not after a session timeout).
+	var state string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		gs, err := adm.DescribeGroups(ctx, n.Group)
+		if err == nil {
+			g := gs[n.Group]
+			state = fmt.Sprintf("state %s, %d members, err %v", g.State, len(g.Members), g.Err)
+			if g.Err == nil && len(g.Members) == 0 {
+				break
+			}
+		} else {
+			state = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s still has members 5s after the exit: %s", n.Group, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The transaction in flight committed: offsets at the end of every
+	// partition, and every record replay computes is in the output.
+	if got := shutdownCommitted(ctx, t, adm, n); got != events {
+		t.Errorf("committed offsets cover %d input records, want all %d", got, events)
+	}
+	want := shutdownReplay(ctx, t, bin, brokers, n.Input, parts)
+	got := shutdownReadIDs(ctx, t, brokers, n.Output)
+	if len(want) == 0 {
+		t.Fatal("replay expects no records: the test input is too small")
+	}
+	missing, extra := 0, 0
+	for id := range want {
+		if !got[id] {
+			missing++
+		}
+	}
+	for id := range got {
+		if !want[id] {
+			extra++
+		}
+	}
+	if missing > 0 || extra > 0 || len(got) != len(want) {
+		t.Errorf("output: %d records, want %d: %d missing, %d unexpected", len(got), len(want), missing, extra)
+	}
+}
+
+// shutdownCommitted sums the group's committed offsets on the input.
+func shutdownCommitted(ctx context.Context, t *testing.T, adm *kadm.Client, n shutdownNames) int64 {
+	t.Helper()
+	offs, err := adm.FetchOffsets(ctx, n.Group)
+	if err != nil {
+		t.Fatalf("fetch offsets of %s: %v", n.Group, err)
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == n.Input && o.Err == nil && o.At > 0 {
+			sum += o.At
+		}
+	})
+	return sum
+}
+
+// shutdownReadAll reads a topic read_committed from its start to its last
+// stable offsets.
+func shutdownReadAll(ctx context.Context, t *testing.T, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	acl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acl.Close()
+	ends, err := kadm.NewClient(acl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	// Transaction markers are kept, so that the record at end-1 is seen
+	// also when it is one; they are not returned.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: %v with %v left", topic, ctx.Err(), left)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return out
+}
+
+// shutdownReadIDs returns the CloudEvent ids of a topic's records.
+func shutdownReadIDs(ctx context.Context, t *testing.T, brokers []string, topic string) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, r := range shutdownReadAll(ctx, t, brokers, topic) {
+		ce, err := processor.DecodeRecord(r)
+		if err != nil {
+			t.Fatalf("output record: %v", err)
+		}
+		if ids[ce.ID()] {
+			t.Errorf("output record id %s twice", ce.ID())
+		}
+		ids[ce.ID()] = true
+	}
+	return ids
+}
+
+// shutdownReplay returns the ids `interruptions replay --partitions`
+// computes from the input topic's events, each partition in offset order.
+func shutdownReplay(ctx context.Context, t *testing.T, bin string, brokers []string, topic string, parts int) map[string]bool {
+	t.Helper()
+	in := shutdownReadAll(ctx, t, brokers, topic)
+	sort.SliceStable(in, func(i, j int) bool {
+		if in[i].Partition != in[j].Partition {
+			return in[i].Partition < in[j].Partition
+		}
+		return in[i].Offset < in[j].Offset
+	})
+	var ndjson bytes.Buffer
+	for _, r := range in {
+		ndjson.Write(r.Value)
+		ndjson.WriteByte('\n')
+	}
+	cmd := exec.CommandContext(ctx, bin, "replay", "--partitions", fmt.Sprint(parts))
+	cmd.Stdin = &ndjson
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("replay: %v\n%s", err, errb.String())
+	}
+	ids := map[string]bool{}
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		ce, err := processor.ParseStructured(sc.Bytes())
+		if err != nil {
+			t.Fatalf("replay output %q: %v", sc.Text(), err)
+		}
+		ids[ce.ID()] = true
+	}
+	return ids
+}
+
+// TestShutdownSecondSignalExitsAtOnce: after a first SIGINT the processor
+// shuts down gracefully; when that is stuck (here: the broker never answers
+// the leave-group request), a second SIGINT ends the process at once, by
+// the signal. The broker is an in-process kfake cluster, whose control
+// functions can hold a request; the real broker is not needed.
+func TestShutdownSecondSignalExitsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test (skipped with -short)")
+	}
+	bin := shutdownBinary(t)
+	n := newShutdownNames(t)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, n.Input, n.Output, n.DLQ))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	addr := shutdownFreePort(t)
+	p := shutdownStart(t, bin, "run", "--brokers", strings.Join(cluster.ListenAddrs(), ","),
+		"--input-topic", n.Input, "--output-topic", n.Output, "--dlq-topic", n.DLQ, "--group", n.Group,
+		"--partitions", "3", "--shutdown-timeout", "60s", "--metrics-addr", addr)
+	shutdownWaitReady(t, p, addr)
+
+	// From now on, leaving the group hangs: no answer (classic LeaveGroup,
+	// or a KIP-848 heartbeat with a negative member epoch).
+	hang := func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		switch r := req.(type) {
+		case *kmsg.LeaveGroupRequest:
+			return nil, nil, true
+		case *kmsg.ConsumerGroupHeartbeatRequest:
+			return nil, nil, r.MemberEpoch < 0
+		}
+		return nil, nil, false
+	}
+	cluster.ControlKey(int16(kmsg.LeaveGroup), hang)
+	cluster.ControlKey(int16(kmsg.ConsumerGroupHeartbeat), hang)
+
+	p.signal(syscall.SIGINT)
+	shutdownWaitFor(t, p, 10*time.Second, "the first SIGINT to start the shutdown", func() (bool, string) {
+		return strings.Contains(p.stderr.String(), `"msg":"stopping:`), "no stopping log line"
+	})
+	// The first signal's handler restores default handling right after it;
+	// and the shutdown must still be stuck for the test to mean anything.
+	time.Sleep(500 * time.Millisecond)
+	if !p.running() {
+		t.Fatalf("exited (%v) before the second signal: the leave did not hang", p.cmd.ProcessState)
+	}
+	p.signal(syscall.SIGINT)
+	took := p.waitExit(3 * time.Second)
+	ps := p.cmd.ProcessState
+	ws, _ := ps.Sys().(syscall.WaitStatus)
+	if ps.Success() || !(ws.Signaled() && ws.Signal() == syscall.SIGINT || ps.ExitCode() > 0) {
+		t.Errorf("after the second SIGINT: %v, want killed by SIGINT (or a non-zero exit)", ps)
+	}
+	t.Logf("second SIGINT: %v after %s", ps, took.Round(time.Millisecond))
+}
