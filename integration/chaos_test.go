@@ -1,0 +1,918 @@
+package integration
+
+// The chaos test: three `interruptions run` processes share one input topic
+// while the input is produced; every 2-4 s one of them is SIGKILLed and
+// started again (and, in the exactly-once test, the broker restarts once).
+// At the end the committed output must be what `replay` computes from the
+// same input:
+//
+//	exactly-once   the same multiset of (id, data): nothing missing, nothing
+//	               extra, nothing twice;
+//	at-least-once  every expected record, repeats only as identical copies.
+//
+// The default is the short version CI runs; CHAOS_FULL=1 runs the full one
+// (200,000 events). CHAOS_SEED fixes the seed of the events and the kill
+// schedule (default: the clock; the seed is logged). CHAOS_LOG_DIR keeps
+// the processes' logs in that directory (default: a temporary one, whose
+// tails are printed when the test fails); CHAOS_LOG_LEVEL sets the
+// processors' --log-level (default info).
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/processor"
+)
+
+const (
+	// chaosPartitions of the input topic (and of every topic of the test).
+	chaosPartitions = 6
+	// chaosInstances is the number of `interruptions run` processes.
+	chaosInstances = 3
+)
+
+// chaosEngineFlags are given to run and replay alike. Short bounds make
+// expiry, dropped held closes and state deletion happen within the
+// generated hours of traffic, so deadlines are exercised across restarts.
+var chaosEngineFlags = []string{"--max-interruption", "5m", "--retention", "10m"}
+
+// chaosSize is how big a run is.
+type chaosSize struct {
+	name     string
+	events   int
+	rate     int // events per second the producer sends
+	minKills int
+	// killMidway: one more kill while the group catches up after the
+	// chaos, in big batches (see chaosWaitCommitted).
+	killMidway bool
+	// catchUp bounds the wait for the group to commit the whole input
+	// once the chaos is over.
+	catchUp time.Duration
+	// budget bounds the whole test.
+	budget time.Duration
+}
+
+func chaosSizeFromEnv() chaosSize {
+	if os.Getenv("CHAOS_FULL") == "1" {
+		return chaosSize{name: "full", events: 200_000, rate: 4000, minKills: 6, killMidway: true,
+			catchUp: 4 * time.Minute, budget: 9 * time.Minute}
+	}
+	return chaosSize{name: "short", events: 25_000, rate: 2500, minKills: 3,
+		catchUp: 3 * time.Minute, budget: 5 * time.Minute}
+}
+
+// chaosOptions distinguish the two tests.
+type chaosOptions struct {
+	guarantee     string // exactly-once or at-least-once
+	inputMode     string // content mode of the produced input
+	brokerRestart bool
+}
+
+func TestChaosExactlyOnce(t *testing.T) {
+	chaosRun(t, chaosOptions{guarantee: "exactly-once", inputMode: "binary", brokerRestart: true})
+}
+
+func TestChaosAtLeastOnce(t *testing.T) {
+	chaosRun(t, chaosOptions{guarantee: "at-least-once", inputMode: "structured"})
+}
+
+// chaosRun is one chaos test.
+func chaosRun(t *testing.T, opts chaosOptions) {
+	if testing.Short() {
+		t.Skip("chaos test: needs a Kafka broker (skipped with -short)")
+	}
+	brokers := os.Getenv("KAFKA_BROKERS")
+	if brokers == "" {
+		t.Fatal("KAFKA_BROKERS is not set: start a broker with `scripts/kafka up` (it prints 127.0.0.1:PORT), " +
+			"`export KAFKA_BROKERS=127.0.0.1:PORT` and run the test again, or run " +
+			"`scripts/kafka run -- go test -run TestChaos ./integration/`; `go test -short` skips it")
+	}
+	size := chaosSizeFromEnv()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("CHAOS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOS_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	eventSeed := int64(seed % (1 << 62))
+	t.Logf("chaos %s (%s): %d events at %d/s, %d instances, %d partitions, seed %d (CHAOS_SEED to repeat)",
+		opts.guarantee, size.name, size.events, size.rate, chaosInstances, chaosPartitions, seed)
+
+	deadline := time.Now().Add(size.budget)
+	if d, ok := t.Deadline(); ok && d.Add(-20*time.Second).Before(deadline) {
+		deadline = d.Add(-20 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	began := time.Now()
+	dir := t.TempDir()
+	bin := chaosBinary(t, dir)
+	logDir := dir
+	if d := os.Getenv("CHAOS_LOG_DIR"); d != "" {
+		logDir = filepath.Join(d, t.Name())
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("chaos: logs in %s", logDir)
+	}
+	logLevel := cmp.Or(os.Getenv("CHAOS_LOG_LEVEL"), "info")
+	brokerList := strings.Split(brokers, ",")
+
+	// The broker restart needs the broker scripts/kafka runs.
+	broker := chaosScriptBroker{brokers: brokers}
+	if opts.brokerRestart {
+		if err := broker.check(ctx); err != nil {
+			t.Logf("chaos: NO broker restart in this run: %v", err)
+			opts.brokerRestart = false
+		} else {
+			t.Cleanup(func() { broker.ensureUp(t) })
+		}
+	}
+
+	// Names of this run.
+	short := map[string]string{"exactly-once": "eos", "at-least-once": "alo"}[opts.guarantee]
+	runID := fmt.Sprintf("chaos-%s-%d", short, time.Now().UnixNano()%1_000_000_000)
+	input, output, dlq, group := runID+"-input", runID+"-output", runID+"-dlq", runID
+	changelog := group + "-state-changelog"
+
+	adminCl, err := kgo.NewClient(kgo.SeedBrokers(brokerList...))
+	if err != nil {
+		t.Fatalf("admin client: %v", err)
+	}
+	t.Cleanup(adminCl.Close)
+	adm := kadm.NewClient(adminCl)
+	for _, topic := range []string{input, output, dlq} {
+		resp, err := adm.CreateTopic(ctx, chaosPartitions, 1, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatalf("create topic %s: %v (is the broker at KAFKA_BROKERS=%s up?)", topic, err, brokers)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("chaos: topics kept for inspection: %s, %s, %s, %s", input, output, dlq, changelog)
+			return
+		}
+		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer dcancel()
+		adm.DeleteTopics(dctx, input, output, dlq, changelog)
+	})
+
+	// The input as NDJSON, and what replay makes of it.
+	inFile := filepath.Join(dir, "input.ndjson")
+	wantFile := filepath.Join(dir, "expected.ndjson")
+	chaosCLI(t, ctx, bin, inFile, "gen", "--events", strconv.Itoa(size.events), "--seed", strconv.FormatInt(eventSeed, 10))
+	replayArgs := append([]string{"replay", "--partitions", strconv.Itoa(chaosPartitions),
+		"--input", inFile, "--output", wantFile}, chaosEngineFlags...)
+	chaosCLI(t, ctx, bin, "", replayArgs...)
+	want, perPartition := chaosExpected(t, inFile, wantFile)
+	t.Logf("chaos: replay expects %d records", chaosTotal(want))
+
+	// The processors.
+	cluster := &chaosCluster{t: t, bin: bin, dir: logDir, began: began, procs: make([]*chaosProc, chaosInstances)}
+	cluster.args = func(slot int) []string {
+		return append([]string{"run",
+			"--brokers", brokers,
+			"--input-topic", input, "--output-topic", output, "--dlq-topic", dlq,
+			"--group", group,
+			"--guarantee", opts.guarantee,
+			// Stable per slot: a restarted instance fences its predecessor.
+			"--transactional-id", fmt.Sprintf("%s-%d", runID, slot),
+			"--commit-interval", "100ms",
+			"--partitions", strconv.Itoa(chaosPartitions), "--replication-factor", "1",
+			"--log-level", logLevel,
+			// Three instances on one host: each its own metrics port.
+			"--metrics-addr", "127.0.0.1:0",
+		}, chaosEngineFlags...)
+	}
+	t.Cleanup(cluster.dumpOnFailure)
+	t.Cleanup(cluster.killAll)
+	for slot := range chaosInstances {
+		cluster.start(slot)
+	}
+
+	// The producer, while the processors run.
+	genLog := filepath.Join(logDir, "gen.log")
+	gen := chaosStart(t, bin, genLog, "gen", "--brokers", brokers, "--topic", input,
+		"--events", strconv.Itoa(size.events), "--seed", strconv.FormatInt(eventSeed, 10),
+		"--mode", opts.inputMode, "--rate", strconv.Itoa(size.rate))
+	cluster.extraLogs = append(cluster.extraLogs, genLog)
+	genDone := make(chan error, 1)
+	go func() { genDone <- gen.Wait() }()
+	t.Cleanup(func() {
+		if gen.ProcessState == nil {
+			gen.Process.Kill()
+			<-genDone
+		}
+	})
+
+	// The chaos: a kill every 2-4 s while the input is produced (and until
+	// minKills), the broker restart in place of the kill at about the
+	// middle of production.
+	rng := rand.New(rand.NewPCG(seed, 0xc4a05))
+	productionTicks := max(2, size.events/size.rate/3)
+	brokerTick := productionTicks / 2
+	var (
+		kills, brokerRestarts int
+		producing             = true
+		genErr                error
+	)
+	brokerRestartDue := func() bool { return opts.brokerRestart && brokerRestarts == 0 }
+	for tick := 0; producing || kills < size.minKills || brokerRestartDue(); tick++ {
+		timer := time.NewTimer(2*time.Second + time.Duration(rng.Int64N(int64(2*time.Second))))
+		for waiting := true; waiting; {
+			select {
+			case <-timer.C:
+				waiting = false
+			case genErr = <-genDone:
+				producing = false
+				t.Logf("chaos: +%s producer done (err %v)", cluster.since(), genErr)
+			case <-ctx.Done():
+				t.Fatalf("chaos: out of time during the chaos (kills %d): %v", kills, ctx.Err())
+			}
+		}
+		cluster.revive()
+		if brokerRestartDue() && tick >= brokerTick {
+			t.Logf("chaos: +%s broker restart", cluster.since())
+			took, err := broker.restart(ctx)
+			if err != nil {
+				t.Fatalf("chaos: broker restart: %v", err)
+			}
+			brokerRestarts++
+			t.Logf("chaos: +%s broker back after %s", cluster.since(), took.Round(time.Millisecond))
+			continue
+		}
+		slot := rng.IntN(chaosInstances)
+		cluster.kill(slot)
+		kills++
+	}
+	if producing {
+		select {
+		case genErr = <-genDone:
+		case <-ctx.Done():
+			t.Fatalf("chaos: producer not done: %v", ctx.Err())
+		}
+	}
+	if genErr != nil {
+		t.Fatalf("chaos: producer failed: %v\n%s", genErr, chaosTail(genLog, 20))
+	}
+
+	// The input must be what replay read: every event once, on the
+	// partition its key hashes to.
+	ends, err := adm.ListEndOffsets(ctx, input)
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", input, err)
+	}
+	for p := range int32(chaosPartitions) {
+		o, _ := ends.Lookup(input, p)
+		if o.Err != nil || o.Offset != perPartition[p] {
+			t.Errorf("input %s[%d]: %d records (%v), replay assumed %d", input, p, o.Offset, o.Err, perPartition[p])
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Wait until the group committed the whole input.
+	catchUpCtx, catchUpCancel := context.WithTimeout(ctx, size.catchUp)
+	defer catchUpCancel()
+	if chaosWaitCommitted(t, catchUpCtx, adm, cluster, group, input, ends, size.killMidway, rng) {
+		kills++
+	}
+	t.Logf("chaos: +%s group %s committed the whole input", cluster.since(), group)
+	cluster.stopAll()
+
+	// Read the committed output and dead letters.
+	outRecs := chaosReadCommitted(t, ctx, brokerList, adm, output)
+	dlqRecs := chaosReadCommitted(t, ctx, brokerList, adm, dlq)
+	got := make(map[chaosRecord]int)
+	for _, rec := range outRecs {
+		ce, err := processor.DecodeRecord(rec)
+		if err != nil {
+			t.Fatalf("output %s[%d]@%d: %v", rec.Topic, rec.Partition, rec.Offset, err)
+		}
+		got[chaosRecord{id: ce.ID(), data: chaosCanonical(t, ce.Data())}]++
+	}
+	if len(dlqRecs) > 0 {
+		t.Errorf("chaos: %d dead letters, want none (the input has no malformed events)", len(dlqRecs))
+	}
+
+	var duplicates int
+	if opts.guarantee == "exactly-once" {
+		chaosCompareExact(t, want, got)
+	} else {
+		duplicates = chaosCompareAtLeastOnce(t, want, got)
+	}
+	result := "PASS"
+	if t.Failed() {
+		result = "FAIL"
+	}
+	t.Logf("chaos %s (%s) %s: events %d, kills %d, restarts %d, unexpected exits %d, broker restarts %d, "+
+		"expected records %d, output records %d, duplicates %d, dead letters %d, took %s",
+		opts.guarantee, size.name, result, size.events, kills, cluster.restarts, len(cluster.unexpected),
+		brokerRestarts, chaosTotal(want), len(outRecs), duplicates, len(dlqRecs), cluster.since())
+	for _, u := range cluster.unexpected {
+		t.Errorf("chaos: a processor exited on its own: %s", u)
+	}
+}
+
+// chaosBinary returns INTERRUPTIONS_BIN or a binary built into dir.
+func chaosBinary(t *testing.T, dir string) string {
+	t.Helper()
+	if bin := os.Getenv("INTERRUPTIONS_BIN"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		if err != nil {
+			t.Fatalf("INTERRUPTIONS_BIN=%s: %v", bin, err)
+		}
+		return abs
+	}
+	bin := filepath.Join(dir, "interruptions")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/interruptions").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ../cmd/interruptions: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// chaosCLI runs one command of the binary to completion, its stdout going
+// to the file stdout (when not empty).
+func chaosCLI(t *testing.T, ctx context.Context, bin, stdout string, args ...string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if stdout != "" {
+		f, err := os.Create(stdout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stdout = f
+	}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("interruptions %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+}
+
+// chaosStart starts a command of the binary with stdout and stderr
+// appended to logFile.
+func chaosStart(t *testing.T, bin, logFile string, args ...string) *exec.Cmd {
+	t.Helper()
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "===== %s interruptions %s\n", time.Now().Format("15:04:05.000"), strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start interruptions %s: %v", args[0], err)
+	}
+	// The child has its own copy of the descriptor.
+	f.Close()
+	return cmd
+}
+
+// chaosRecord is one output record as compared: its id and its data as
+// canonical JSON.
+type chaosRecord struct {
+	id, data string
+}
+
+// chaosExpected reads replay's output, and counts the input events per
+// partition as a producer keying by subject puts them.
+func chaosExpected(t *testing.T, inFile, wantFile string) (map[chaosRecord]int, map[int32]int64) {
+	t.Helper()
+	want := make(map[chaosRecord]int)
+	chaosLines(t, wantFile, func(line []byte) {
+		ce, err := processor.ParseStructured(line)
+		if err != nil {
+			t.Fatalf("replay output: %v", err)
+		}
+		want[chaosRecord{id: ce.ID(), data: chaosCanonical(t, ce.Data())}]++
+	})
+	perPartition := make(map[int32]int64)
+	chaosLines(t, inFile, func(line []byte) {
+		ev, err := processor.Decode(line, nil)
+		if err != nil {
+			t.Fatalf("generated input: %v", err)
+		}
+		key := ev.ChannelID
+		if key == "" {
+			key = ev.Subject
+		}
+		perPartition[int32(processor.KeyPartition([]byte(key), chaosPartitions))]++
+	})
+	return want, perPartition
+}
+
+func chaosLines(t *testing.T, file string, fn func([]byte)) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+			fn(sc.Bytes())
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read %s: %v", file, err)
+	}
+}
+
+// chaosCanonical re-encodes JSON with sorted keys and no spaces.
+func chaosCanonical(t *testing.T, b []byte) string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("record data %q: %v", b, err)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func chaosTotal(m map[chaosRecord]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
+	}
+	return n
+}
+
+// chaosCompareExact: got must equal want as multisets.
+func chaosCompareExact(t *testing.T, want, got map[chaosRecord]int) {
+	t.Helper()
+	var missing, twice, unexpected []string
+	byID := make(map[string]string, len(want))
+	for r := range want {
+		byID[r.id] = r.data
+	}
+	for r, n := range want {
+		if got[r] < n {
+			missing = append(missing, fmt.Sprintf("%s (%d of %d)", r.id, got[r], n))
+		}
+	}
+	for r, n := range got {
+		switch w, ok := want[r]; {
+		case !ok && byID[r.id] != "":
+			unexpected = append(unexpected, fmt.Sprintf("%s ×%d with other data:\n  got  %s\n  want %s", r.id, n, r.data, byID[r.id]))
+		case !ok:
+			unexpected = append(unexpected, fmt.Sprintf("%s ×%d: %s", r.id, n, r.data))
+		case n > w:
+			twice = append(twice, fmt.Sprintf("%s ×%d (want %d)", r.id, n, w))
+		}
+	}
+	chaosReport(t, "missing", missing)
+	chaosReport(t, "more than once", twice)
+	chaosReport(t, "not expected", unexpected)
+	if len(missing)+len(twice)+len(unexpected) == 0 {
+		t.Logf("chaos: output equals replay's: %d records, none missing, none extra, none twice", chaosTotal(got))
+	}
+}
+
+// chaosCompareAtLeastOnce: every expected record at least once, and every
+// repeat identical to the expected record. It returns the number of repeats.
+func chaosCompareAtLeastOnce(t *testing.T, want, got map[chaosRecord]int) int {
+	t.Helper()
+	byID := make(map[string]string, len(want))
+	for r := range want {
+		byID[r.id] = r.data
+	}
+	var missing, unexpected []string
+	duplicates := 0
+	for r := range want {
+		if got[r] == 0 {
+			missing = append(missing, r.id)
+		}
+	}
+	for r, n := range got {
+		w, ok := want[r]
+		switch {
+		case !ok && byID[r.id] != "":
+			unexpected = append(unexpected, fmt.Sprintf("%s ×%d with other data:\n  got  %s\n  want %s", r.id, n, r.data, byID[r.id]))
+		case !ok:
+			unexpected = append(unexpected, fmt.Sprintf("%s ×%d: %s", r.id, n, r.data))
+		case n > w:
+			duplicates += n - w
+		}
+	}
+	chaosReport(t, "missing", missing)
+	chaosReport(t, "not expected", unexpected)
+	if len(missing)+len(unexpected) == 0 {
+		t.Logf("chaos: output covers replay's %d records, none missing, none unexpected; %d identical repeats",
+			chaosTotal(want), duplicates)
+	}
+	return duplicates
+}
+
+func chaosReport(t *testing.T, what string, items []string) {
+	t.Helper()
+	if len(items) == 0 {
+		return
+	}
+	slices.Sort(items)
+	show := items[:min(len(items), 10)]
+	t.Errorf("chaos: %d records %s, e.g.:\n%s", len(items), what, strings.Join(show, "\n"))
+}
+
+// chaosWaitCommitted waits until the group's committed offsets reach the
+// input's end offsets, restarting processors that exit on their own. With
+// killMidway, once the group has caught up a fifth of what it lagged when
+// the wait began (it processes big batches then), it SIGKILLs an instance
+// (with rng) and restarts it; it reports whether it did.
+func chaosWaitCommitted(t *testing.T, ctx context.Context, adm *kadm.Client, cluster *chaosCluster, group, input string,
+	ends kadm.ListedOffsets, killMidway bool, rng *rand.Rand) (killed bool) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var lag, startLag int64 = -1, -1
+	lastLog := time.Now()
+	for {
+		cluster.revive()
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err == nil {
+			lag = 0
+			for p := range int32(chaosPartitions) {
+				end, _ := ends.Lookup(input, p)
+				c, ok := committed.Lookup(input, p)
+				switch {
+				case !ok || c.Err != nil:
+					lag += end.Offset
+				case c.At < end.Offset:
+					lag += end.Offset - c.At
+				}
+			}
+			if lag == 0 {
+				if killMidway && !killed {
+					t.Logf("chaos: +%s no kill during the catch-up: it was over between two looks", cluster.since())
+				}
+				return killed
+			}
+			if startLag < 0 {
+				startLag = lag
+			}
+			if killMidway && !killed && lag < startLag*4/5 {
+				t.Logf("chaos: +%s catching up, %d of %d records left: one more kill", cluster.since(), lag, startLag)
+				cluster.kill(rng.IntN(chaosInstances))
+				killed = true
+			}
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			t.Logf("chaos: +%s waiting for the group: %d input records not committed (err %v)", cluster.since(), lag, err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("chaos: the group did not commit the whole input in time: %d records behind (last error %v)", lag, err)
+		}
+	}
+}
+
+// chaosReadCommitted reads a whole topic read_committed, once no
+// transaction on it is open.
+func chaosReadCommitted(t *testing.T, ctx context.Context, brokers []string, adm *kadm.Client, topic string) []*kgo.Record {
+	t.Helper()
+	// Open transactions (of processes killed without a successor) end by
+	// the transaction timeout at the latest.
+	var ends kadm.ListedOffsets
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var err error
+		ends, err = adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			var stable kadm.ListedOffsets
+			if stable, err = adm.ListCommittedOffsets(ctx, topic); err == nil {
+				settled := true
+				ends.Each(func(o kadm.ListedOffset) {
+					s, _ := stable.Lookup(o.Topic, o.Partition)
+					settled = settled && o.Err == nil && s.Err == nil && s.Offset == o.Offset
+				})
+				if settled {
+					break
+				}
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("chaos: %s still has open transactions (last error %v)", topic, err)
+		}
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("start offsets of %s: %v", topic, err)
+	}
+	// Partitions still to read, up to the last offset (a transaction
+	// marker on a transactional topic, hence KeepControlRecords).
+	last := make(map[int32]int64)
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, _ := starts.Lookup(topic, o.Partition); o.Offset > s.Offset {
+			last[o.Partition] = o.Offset - 1
+		}
+	})
+	if len(last) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(last) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("chaos: read %s: %v (partitions left: %v)", topic, ctx.Err(), last)
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			t.Fatalf("chaos: read %s[%d]: %v", topic, p, err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+			if l, ok := last[r.Partition]; ok && r.Offset >= l {
+				delete(last, r.Partition)
+			}
+		})
+	}
+	return out
+}
+
+// chaosCluster is the processors: one slot per instance.
+type chaosCluster struct {
+	t         *testing.T
+	bin, dir  string
+	args      func(slot int) []string
+	began     time.Time
+	extraLogs []string
+
+	mu         sync.Mutex
+	procs      []*chaosProc
+	kills      int
+	restarts   int
+	unexpected []string
+}
+
+// chaosProc is one incarnation of an instance.
+type chaosProc struct {
+	slot    int
+	cmd     *exec.Cmd
+	started time.Time
+	done    chan struct{} // closed when the process ended
+	err     error         // Wait's result, set before done closes
+	// ending is set before the test kills or stops it.
+	ending bool
+}
+
+func (c *chaosCluster) since() time.Duration {
+	return time.Since(c.began).Round(100 * time.Millisecond)
+}
+
+func (c *chaosCluster) logFile(slot int) string {
+	return filepath.Join(c.dir, fmt.Sprintf("run-%d.log", slot))
+}
+
+// start starts an instance in slot.
+func (c *chaosCluster) start(slot int) *chaosProc {
+	cmd := chaosStart(c.t, c.bin, c.logFile(slot), c.args(slot)...)
+	p := &chaosProc{slot: slot, cmd: cmd, started: time.Now(), done: make(chan struct{})}
+	c.mu.Lock()
+	c.procs[slot] = p
+	c.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		c.mu.Lock()
+		p.err = err
+		if !p.ending {
+			c.unexpected = append(c.unexpected, fmt.Sprintf("instance %d (pid %d) at +%s: %v",
+				slot, cmd.Process.Pid, c.since(), err))
+		}
+		c.mu.Unlock()
+		close(p.done)
+	}()
+	return p
+}
+
+// kill SIGKILLs the instance in slot and starts a new one.
+func (c *chaosCluster) kill(slot int) {
+	c.mu.Lock()
+	p := c.procs[slot]
+	p.ending = true
+	c.mu.Unlock()
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("chaos: instance %d (pid %d) still running 10s after SIGKILL", slot, p.cmd.Process.Pid)
+	}
+	n := c.start(slot)
+	c.mu.Lock()
+	c.kills++
+	c.restarts++
+	kills := c.kills
+	c.mu.Unlock()
+	c.t.Logf("chaos: +%s kill #%d: SIGKILL instance %d (pid %d, up %s), restarted as pid %d",
+		c.since(), kills, slot, p.cmd.Process.Pid, time.Since(p.started).Round(100*time.Millisecond), n.cmd.Process.Pid)
+}
+
+// revive starts again every instance that exited on its own (recorded as
+// unexpected: the test fails at its end).
+func (c *chaosCluster) revive() {
+	for slot := range c.procs {
+		c.mu.Lock()
+		p := c.procs[slot]
+		c.mu.Unlock()
+		select {
+		case <-p.done:
+		default:
+			continue
+		}
+		c.mu.Lock()
+		ending := p.ending
+		p.ending = true
+		c.mu.Unlock()
+		if ending {
+			continue
+		}
+		c.t.Logf("chaos: +%s instance %d (pid %d) exited on its own (%v); starting it again:\n%s",
+			c.since(), slot, p.cmd.Process.Pid, p.err, chaosTail(c.logFile(slot), 10))
+		c.mu.Lock()
+		exits := len(c.unexpected)
+		c.mu.Unlock()
+		if exits > 5 {
+			c.t.Fatalf("chaos: %d processors exited on their own; giving up", exits)
+		}
+		c.start(slot)
+		c.mu.Lock()
+		c.restarts++
+		c.mu.Unlock()
+	}
+}
+
+// stopAll stops every instance with SIGTERM; each must exit cleanly.
+func (c *chaosCluster) stopAll() {
+	c.mu.Lock()
+	procs := slices.Clone(c.procs)
+	for _, p := range procs {
+		p.ending = true
+	}
+	c.mu.Unlock()
+	for _, p := range procs {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range procs {
+		select {
+		case <-p.done:
+			if p.err != nil {
+				c.t.Errorf("chaos: instance %d (pid %d) did not stop cleanly on SIGTERM: %v\n%s",
+					p.slot, p.cmd.Process.Pid, p.err, chaosTail(c.logFile(p.slot), 10))
+			}
+		case <-time.After(60 * time.Second):
+			p.cmd.Process.Kill()
+			c.t.Errorf("chaos: instance %d (pid %d) still running 60s after SIGTERM", p.slot, p.cmd.Process.Pid)
+		}
+	}
+}
+
+// killAll kills whatever still runs (cleanup).
+func (c *chaosCluster) killAll() {
+	c.mu.Lock()
+	procs := slices.Clone(c.procs)
+	for _, p := range procs {
+		if p != nil {
+			p.ending = true
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range procs {
+		if p == nil {
+			continue
+		}
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// dumpOnFailure prints the end of every log when the test failed.
+func (c *chaosCluster) dumpOnFailure() {
+	if !c.t.Failed() {
+		return
+	}
+	for slot := range c.procs {
+		c.t.Logf("chaos: last lines of instance %d's log (%s):\n%s", slot, c.logFile(slot), chaosTail(c.logFile(slot), 40))
+	}
+	for _, f := range c.extraLogs {
+		c.t.Logf("chaos: last lines of %s:\n%s", f, chaosTail(f, 20))
+	}
+}
+
+// chaosTail returns the last n lines of a file.
+func chaosTail(file string, n int) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// chaosScriptBroker drives the broker that scripts/kafka runs.
+type chaosScriptBroker struct {
+	brokers string
+}
+
+func (b chaosScriptBroker) script(ctx context.Context, args ...string) (string, error) {
+	path, err := filepath.Abs(filepath.Join("..", "scripts", "kafka"))
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = os.Environ()
+	if _, port, err := net.SplitHostPort(strings.Split(b.brokers, ",")[0]); err == nil {
+		cmd.Env = append(cmd.Env, "KAFKA_PORT="+port)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if err != nil {
+		return last, fmt.Errorf("scripts/kafka %s: %w\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return last, nil
+}
+
+// check tells whether KAFKA_BROKERS is the scripts/kafka broker.
+func (b chaosScriptBroker) check(ctx context.Context) error {
+	addr, err := b.script(ctx, "status")
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(strings.Split(b.brokers, ","), addr) {
+		return fmt.Errorf("KAFKA_BROKERS=%s is not the broker scripts/kafka runs (%s)", b.brokers, addr)
+	}
+	return nil
+}
+
+func (b chaosScriptBroker) restart(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	_, err := b.script(ctx, "restart")
+	return time.Since(start), err
+}
+
+// ensureUp starts the broker again if it does not answer (cleanup).
+func (b chaosScriptBroker) ensureUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := b.script(ctx, "status"); err == nil {
+		return
+	}
+	t.Logf("chaos: the broker is down after the test: starting it again")
+	if _, err := b.script(ctx, "start"); err != nil {
+		t.Errorf("chaos: start the broker again: %v", err)
+	}
+}
