@@ -165,7 +165,20 @@ type Encoder struct {
 }
 
 // Record returns the Kafka record for an interruption, keyed by channelId.
+//
+// Records whose strings need no JSON escaping are written by fastRecord,
+// byte for byte what the binding writes (a test holds them equal); the
+// rest go through the sdk-go binding.
 func (enc Encoder) Record(topic string, in Interruption) (*kgo.Record, error) {
+	if r, ok := enc.fastRecord(topic, in); ok {
+		return r, nil
+	}
+	return enc.bindingRecord(topic, in)
+}
+
+// bindingRecord is Record through the sdk-go binding alone: the reference
+// fastRecord must equal.
+func (enc Encoder) bindingRecord(topic string, in Interruption) (*kgo.Record, error) {
 	ce, err := CloudEvent(in, enc.Source)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,119 @@
+package processor
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// fastRecord writes an output record without the sdk-go event model: the
+// same headers in the same order and the same JSON as the binding writes
+// (TestFastRecordEqualsBinding holds them byte-equal). It declines, and
+// the binding writes the record, when any string would need JSON escaping.
+func (enc Encoder) fastRecord(topic string, in Interruption) (*kgo.Record, bool) {
+	// A source that is not plainly a valid URI reference is left to the
+	// binding, which validates it.
+	if !isURIPath([]byte(enc.Source)) || !plainJSON(in.ChannelID) || !plainJSON(in.ConversationID) ||
+		!plainJSON(in.InteractionID) || !plainJSON(in.Party.Role) || !plainJSON(in.Party.AgentID) ||
+		!plainJSON(in.Party.UserID) || !plainJSON(in.OpenedBy.ID) || !plainJSON(in.OpenedBy.Type) ||
+		in.ChannelID == "" || (in.ClosedBy != nil && (!plainJSON(in.ClosedBy.ID) || !plainJSON(in.ClosedBy.Type))) {
+		return nil, false
+	}
+	id := RecordID(in)
+	ceTime := time.UnixMilli(truncMillis(in.ClosedAt)).UTC().Format(time.RFC3339Nano)
+	r := &kgo.Record{Topic: topic, Key: []byte(in.ChannelID)}
+	if enc.Mode == Structured {
+		b := make([]byte, 0, 1024)
+		b = append(b, `{"specversion":"1.0","id":"`...)
+		b = append(b, id...)
+		b = append(b, `","source":"`...)
+		b = append(b, enc.Source...)
+		b = append(b, `","type":"`+RecordType+`","subject":"`...)
+		b = append(b, in.ChannelID...)
+		b = append(b, `","datacontenttype":"application/json","time":"`...)
+		b = append(b, ceTime...)
+		b = append(b, `","data":`...)
+		b = appendData(b, in)
+		b = append(b, '}')
+		r.Value = b
+		r.Headers = []kgo.RecordHeader{{Key: "content-type", Value: []byte(structuredContentType)}}
+		return r, true
+	}
+	r.Value = appendData(make([]byte, 0, 640), in)
+	r.Headers = []kgo.RecordHeader{
+		{Key: "ce_id", Value: []byte(id)},
+		{Key: "ce_source", Value: []byte(enc.Source)},
+		{Key: "ce_specversion", Value: []byte("1.0")},
+		{Key: "ce_type", Value: []byte(RecordType)},
+		{Key: "content-type", Value: []byte("application/json")},
+		{Key: "ce_subject", Value: []byte(in.ChannelID)},
+		{Key: "ce_time", Value: []byte(ceTime)},
+	}
+	return r, true
+}
+
+// appendData appends the record data as encoding/json writes RecordData.
+func appendData(b []byte, in Interruption) []byte {
+	opened, closed := truncMillis(in.InterruptedAt), truncMillis(in.ClosedAt)
+	field := func(b []byte, key, v string) []byte {
+		b = append(b, `"`...)
+		b = append(b, key...)
+		b = append(b, `":"`...)
+		b = append(b, v...)
+		return append(b, '"')
+	}
+	b = append(b, '{')
+	b = field(b, "interruptionId", InterruptionID(in.OpenedBy.Source, in.OpenedBy.ID))
+	b = append(b, ',')
+	b = field(b, "channelId", in.ChannelID)
+	b = append(b, ',')
+	b = field(b, "conversationId", in.ConversationID)
+	b = append(b, ',')
+	b = field(b, "interactionId", in.InteractionID)
+	b = append(b, `,"party":{`...)
+	b = field(b, "role", in.Party.Role)
+	if in.Party.AgentID != "" {
+		b = append(b, ',')
+		b = field(b, "agentId", in.Party.AgentID)
+	}
+	if in.Party.UserID != "" {
+		b = append(b, ',')
+		b = field(b, "userId", in.Party.UserID)
+	}
+	b = append(b, "},"...)
+	b = field(b, "outcome", in.Outcome.String())
+	b = append(b, ',')
+	b = field(b, "interruptedAt", "")
+	b = time.UnixMilli(opened).UTC().AppendFormat(b[:len(b)-1], millisLayout)
+	b = append(b, `","closedAt":"`...)
+	b = time.UnixMilli(closed).UTC().AppendFormat(b, millisLayout)
+	b = append(b, `","durationMs":`...)
+	b = strconv.AppendInt(b, closed-opened, 10)
+	b = append(b, `,"openedBy":{`...)
+	b = field(b, "id", in.OpenedBy.ID)
+	b = append(b, ',')
+	b = field(b, "type", in.OpenedBy.Type)
+	b = append(b, '}')
+	if in.ClosedBy != nil {
+		b = append(b, `,"closedBy":{`...)
+		b = field(b, "id", in.ClosedBy.ID)
+		b = append(b, ',')
+		b = field(b, "type", in.ClosedBy.Type)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// plainJSON reports whether encoding/json writes s as is between quotes:
+// printable ASCII without quote, backslash or the HTML characters it
+// escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
