@@ -127,7 +127,7 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 	defer cancel()
 	began := time.Now()
 	dir := t.TempDir()
-	bin := chaosBinary(t, dir)
+	bin := testBinary(t)
 	logDir := dir
 	if d := os.Getenv("CHAOS_LOG_DIR"); d != "" {
 		logDir = filepath.Join(d, t.Name())
@@ -337,27 +337,6 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 	for _, u := range cluster.unexpected {
 		t.Errorf("chaos: a processor exited on its own: %s", u)
 	}
-}
-
-// chaosBinary returns INTERRUPTIONS_BIN or a binary built into dir.
-func chaosBinary(t *testing.T, dir string) string {
-	t.Helper()
-	if bin := os.Getenv("INTERRUPTIONS_BIN"); bin != "" {
-		abs, err := filepath.Abs(bin)
-		if err == nil {
-			_, err = os.Stat(abs)
-		}
-		if err != nil {
-			t.Fatalf("INTERRUPTIONS_BIN=%s: %v", bin, err)
-		}
-		return abs
-	}
-	bin := filepath.Join(dir, "interruptions")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/interruptions").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ../cmd/interruptions: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // chaosCLI runs one command of the binary to completion, its stdout going

@@ -100,6 +100,37 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
+// buildOnce builds the binary for tests that run without KAFKA_BROKERS
+// (TestMain builds it only when a broker is configured).
+var buildOnce sync.Once
+
+// testBinary returns the interruptions binary under test: INTERRUPTIONS_BIN,
+// the one TestMain built, or one built now.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	if binPath == "" && binErr == nil {
+		buildOnce.Do(func() {
+			dir, err := os.MkdirTemp("", "interruptions-it-")
+			if err != nil {
+				binErr = fmt.Errorf("temp dir: %w", err)
+				return
+			}
+			bin := filepath.Join(dir, "interruptions")
+			build := exec.Command("go", "build", "-o", bin, "./cmd/interruptions")
+			build.Dir = repoRoot
+			if out, err := build.CombinedOutput(); err != nil {
+				binErr = fmt.Errorf("go build ./cmd/interruptions: %v\n%s", err, out)
+				return
+			}
+			binPath = bin
+		})
+	}
+	if binErr != nil {
+		t.Fatalf("no interruptions binary: %v", binErr)
+	}
+	return binPath
+}
+
 // brokerList is KAFKA_BROKERS split on commas.
 func brokerList() []string {
 	var out []string
@@ -378,7 +409,14 @@ func (h *harness) startRun(name string, extra ...string) *proc {
 // end before the test's deadline.
 func (h *harness) cli(stdin []byte, args ...string) (stdout []byte, stderr string, code int) {
 	h.t.Helper()
+	return h.cliEnv(nil, stdin, args...)
+}
+
+// cliEnv is cli with extra environment variables (NAME=value).
+func (h *harness) cliEnv(env []string, stdin []byte, args ...string) (stdout []byte, stderr string, code int) {
+	h.t.Helper()
 	cmd := command(args...)
+	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -108,7 +108,7 @@ func metricsEvent(id, typ, channelID, role string, at time.Time) []byte {
 // metrics to show them.
 func TestMetricsEndpoint(t *testing.T) {
 	brokers := shutdownBrokers(t)
-	bin := shutdownBinary(t)
+	bin := testBinary(t)
 	n := newShutdownNames(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

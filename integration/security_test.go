@@ -103,23 +103,8 @@ func securityPasswordFile(t *testing.T, password string) string {
 // environment variables and returns its stderr and exit code.
 func securityCLI(h *harness, env []string, args ...string) (string, int) {
 	h.t.Helper()
-	cmd := command(args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		h.t.Fatalf("start interruptions %s: %v", args[0], err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-h.ctx.Done():
-		_ = cmd.Process.Kill()
-		<-done
-		h.t.Fatalf("interruptions %s did not end: %v\nstderr:\n%s", strings.Join(args, " "), h.ctx.Err(), tail(errb.String()))
-	}
-	return errb.String(), cmd.ProcessState.ExitCode()
+	_, stderr, code := h.cliEnv(env, nil, args...)
+	return stderr, code
 }
 
 // TestSecurityTLSAndSASL runs the processor against the broker's SASL_SSL

@@ -23,10 +23,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -72,27 +70,6 @@ func shutdownBrokers(t *testing.T) []string {
 	return brokers
 }
 
-// shutdownBinary returns INTERRUPTIONS_BIN, or a binary built into a
-// temporary directory of the test.
-func shutdownBinary(t *testing.T) string {
-	t.Helper()
-	if bin := os.Getenv("INTERRUPTIONS_BIN"); bin != "" {
-		abs, err := filepath.Abs(bin)
-		if err == nil {
-			_, err = os.Stat(abs)
-		}
-		if err != nil {
-			t.Fatalf("INTERRUPTIONS_BIN=%s: %v", bin, err)
-		}
-		return abs
-	}
-	bin := filepath.Join(t.TempDir(), "interruptions")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/interruptions").CombinedOutput(); err != nil {
-		t.Fatalf("go build ../cmd/interruptions: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // shutdownNames returns unique topic and group names for one test.
 type shutdownNames struct{ Input, Output, DLQ, Group string }
 
@@ -101,29 +78,11 @@ func newShutdownNames(t *testing.T) shutdownNames {
 	return shutdownNames{base + "-in", base + "-out", base + "-dlq", base}
 }
 
-// shutdownBuffer is a bytes.Buffer for a subprocess's output.
-type shutdownBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *shutdownBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *shutdownBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // shutdownProc is a running interruptions subprocess.
 type shutdownProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr shutdownBuffer
+	stderr syncBuffer
 	done   chan struct{}
 }
 
@@ -251,7 +210,7 @@ func shutdownWaitReady(t *testing.T, p *shutdownProc, addr string) {
 // commit that transaction, leave the group and exit 0, quickly.
 func TestShutdownSIGTERMCommitsAndLeaves(t *testing.T) {
 	brokers := shutdownBrokers(t)
-	bin := shutdownBinary(t)
+	bin := testBinary(t)
 	n := newShutdownNames(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -481,7 +440,7 @@ func TestShutdownSecondSignalExitsAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test (skipped with -short)")
 	}
-	bin := shutdownBinary(t)
+	bin := testBinary(t)
 	n := newShutdownNames(t)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, n.Input, n.Output, n.DLQ))
 	if err != nil {

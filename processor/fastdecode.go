@@ -338,23 +338,14 @@ func (p *fastPayload) parse(s *scanner) bool {
 
 func (p *fastPayload) parseChannel(s *scanner) bool {
 	var seen uint8
-	field := func(bit uint8, dst *[]byte) bool {
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		v, ok := s.plainString()
-		*dst = v
-		return ok
-	}
 	return s.object(func(key []byte) bool {
 		switch string(key) {
 		case "conversationId":
-			return field(1, &p.conversationID)
+			return s.field(&seen, 1, &p.conversationID)
 		case "interactionId":
-			return field(2, &p.interactionID)
+			return s.field(&seen, 2, &p.interactionID)
 		case "channelId":
-			return field(4, &p.channelID)
+			return s.field(&seen, 4, &p.channelID)
 		case "party":
 			if seen&8 != 0 {
 				return false
@@ -371,29 +362,32 @@ func (p *fastPayload) parseChannel(s *scanner) bool {
 
 func (p *fastPayload) parseParty(s *scanner) bool {
 	var seen uint8
-	field := func(bit uint8, dst *[]byte) bool {
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		v, ok := s.plainString()
-		*dst = v
-		return ok
-	}
 	return s.object(func(key []byte) bool {
 		switch string(key) {
 		case "role":
-			return field(1, &p.role)
+			return s.field(&seen, 1, &p.role)
 		case "agentId":
-			return field(2, &p.agentID)
+			return s.field(&seen, 2, &p.agentID)
 		case "userId":
-			return field(4, &p.userID)
+			return s.field(&seen, 4, &p.userID)
 		}
 		if foldsTo(key, "role", "agentId", "userId") {
 			return false
 		}
 		return s.value(3)
 	})
+}
+
+// field scans a plain string value into dst; a key seen before (its bit
+// already in seen) declines, as encoding/json's last-wins would differ.
+func (s *scanner) field(seen *uint8, bit uint8, dst *[]byte) bool {
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	v, ok := s.plainString()
+	*dst = v
+	return ok
 }
 
 // foldsTo reports whether key equals one of names ignoring case, as
