@@ -108,14 +108,19 @@ func (r *Runner) Run(ctx context.Context) error {
 		zap.String("changelog", r.cfg.ChangelogTopic()), zap.String("group", r.cfg.Group),
 		zap.Stringer("guarantee", r.cfg.Guarantee))
 
-	backoff := time.Second
+	const minBackoff = time.Second
+	backoff := minBackoff
 	for {
+		began := time.Now()
 		err := r.session(ctx, adm)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err == nil || isFatal(err) {
 			return err
+		}
+		if time.Since(began) > time.Minute {
+			backoff = minBackoff // a session that ran well is not a repeat failure
 		}
 		r.log.Warn("client failed; restarting from the last commit", zap.Error(err), zap.Duration("backoff", backoff))
 		select {
