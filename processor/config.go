@@ -101,6 +101,11 @@ type Config struct {
 	// finishing, committing the batch in flight and leaving the group.
 	// Default 30s.
 	ShutdownTimeout time.Duration
+	// SessionTimeout is how long the group coordinator waits for a silent
+	// member (a crashed instance) before moving its partitions. Default 45s
+	// (session.timeout.ms); the broker bounds it by
+	// group.min.session.timeout.ms and group.max.session.timeout.ms.
+	SessionTimeout time.Duration
 }
 
 // Hooks are optional callbacks from the processing loop. They run on the
@@ -147,6 +152,7 @@ func DefaultConfig() Config {
 		StartTimeout:      30 * time.Second,
 		MaxPollRecords:    10000,
 		ShutdownTimeout:   30 * time.Second,
+		SessionTimeout:    45 * time.Second,
 	}
 }
 
@@ -177,6 +183,7 @@ func (c Config) Validate() error {
 		{c.StartTimeout <= 0, "start-timeout: must be positive"},
 		{c.MaxPollRecords <= 0, "max-poll-records: must be positive"},
 		{c.ShutdownTimeout <= 0, "shutdown-timeout: must be positive"},
+		{c.SessionTimeout < time.Second, "session-timeout: must be at least 1s"},
 	}
 	var errs []error
 	for _, ch := range checks {

@@ -149,6 +149,7 @@ func (r *Runner) clientOpts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(r.cfg.Brokers...),
 		kgo.ConsumerGroup(r.cfg.Group),
+		kgo.SessionTimeout(r.cfg.SessionTimeout),
 		kgo.ConsumeTopics(r.cfg.InputTopic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
@@ -202,17 +203,13 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 	return r.exactlyOnce(ctx, adm)
 }
 
-// staleMemberWait bounds the retries of a failed leave: the client's group
-// session timeout (kgo's default, 45s), after which the coordinator has
-// removed the member by itself.
-const staleMemberWait = 45 * time.Second
-
 // leaveGroup leaves the group within cctx. A session torn down because the
 // brokers went away (a restart, an outage) cannot leave at once; its member
 // would stay in the group until its session timed out (45s), and the next
 // session's join would wait for it all that time. So while Run goes on (ctx
 // live), the leave is retried with backoff until the coordinator answers,
-// ctx ends, or staleMemberWait passes: waiting here is waiting for the
+// ctx ends, or the session timeout passes (the coordinator has removed the
+// member by itself then): waiting here is waiting for the
 // brokers, which the next session needs anyway.
 func (r *Runner) leaveGroup(ctx, cctx context.Context, cl *kgo.Client) {
 	memberID, _ := cl.GroupMetadata()
@@ -224,7 +221,7 @@ func (r *Runner) leaveGroup(ctx, cctx context.Context, cl *kgo.Client) {
 		return
 	}
 	r.log.Warn("leave group failed; retrying until the coordinator answers", zap.String("member", memberID), zap.Error(err))
-	lctx, cancel := context.WithTimeout(ctx, staleMemberWait)
+	lctx, cancel := context.WithTimeout(ctx, r.cfg.SessionTimeout)
 	defer cancel()
 	backoff := 250 * time.Millisecond
 	for {

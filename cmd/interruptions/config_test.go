@@ -69,7 +69,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		want []string
 	}{
 		{"run", []string{"brokers", "input-topic", "output-topic", "dlq-topic", "group", "max-interruption", "retention",
-			"output-mode", "source", "guarantee", "transactional-id", "commit-interval", "create-topics", "partitions",
+			"output-mode", "source", "guarantee", "transactional-id", "commit-interval", "session-timeout", "create-topics", "partitions",
 			"replication-factor", "start-timeout", "log-level", "config", "tls", "tls-ca-file", "tls-cert-file",
 			"tls-key-file", "tls-server-name", "tls-insecure-skip-verify", "sasl-mechanism", "sasl-username",
 			"sasl-password", "sasl-password-file"}},
@@ -231,6 +231,7 @@ func TestSettingErrors(t *testing.T) {
 		{"bad duration in the environment", []string{"run"}, map[string]string{"INTERRUPTIONS_START_TIMEOUT": "soon"},
 			[]string{"start-timeout", "INTERRUPTIONS_START_TIMEOUT", `"soon"`}},
 		{"bad duration as a flag", []string{"run", "--commit-interval", "0s"}, nil, []string{"commit-interval", "must be positive"}},
+		{"session timeout below a second", []string{"run", "--session-timeout", "500ms"}, nil, []string{"session-timeout", "at least 1s"}},
 		{"unknown key", []string{"run", "--config", file("brokers: a:1\ninput_topic: x\n")}, nil,
 			[]string{`unknown setting "input_topic"`, "line 2"}},
 		{"key of another command", []string{"gen", "--config", file("input-topic: x\n")}, nil, []string{`unknown setting "input-topic"`}},

@@ -38,6 +38,7 @@ type kafkaFlags struct {
 	guarantee         *enumFlag
 	transactionalID   string
 	commitInterval    positiveDuration
+	sessionTimeout    positiveDuration
 	createTopics      bool
 	partitions        int
 	replicationFactor int
@@ -52,6 +53,7 @@ func (f *kafkaFlags) register(c *command) {
 	f.outputMode = &enumFlag{value: "binary", allowed: []string{"binary", "structured"}}
 	f.guarantee = &enumFlag{value: "exactly-once", allowed: []string{"exactly-once", "at-least-once"}}
 	f.commitInterval = positiveDuration(def.CommitInterval)
+	f.sessionTimeout = positiveDuration(def.SessionTimeout)
 	f.startTimeout = positiveDuration(def.StartTimeout)
 	c.fs.Var(&f.brokers, "brokers", "Kafka seed brokers, comma separated")
 	c.fs.StringVar(&f.input, "input-topic", def.InputTopic, "topic of VCC channel CloudEvents")
@@ -62,6 +64,7 @@ func (f *kafkaFlags) register(c *command) {
 	c.fs.Var(f.guarantee, "guarantee", "exactly-once (Kafka transactions) or at-least-once")
 	c.fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id for exactly-once; empty: <group>-<hostname>-<pid>. Give each instance a stable one")
 	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction collects input before it commits")
+	c.fs.Var(&f.sessionTimeout, "session-timeout", "how long the group waits for a crashed instance before moving its partitions (session.timeout.ms; the broker bounds it)")
 	c.fs.BoolVar(&f.createTopics, "create-topics", def.CreateTopics, "create missing topics; when false a missing topic is an error")
 	c.fs.IntVar(&f.partitions, "partitions", int(def.Partitions), "partitions of topics created by the processor (the changelog gets the input's count)")
 	c.fs.IntVar(&f.replicationFactor, "replication-factor", int(def.ReplicationFactor), "replication factor of created topics; -1: the broker's default")
@@ -86,6 +89,7 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	cfg.Guarantee = g
 	cfg.TransactionalID = f.transactionalID
 	cfg.CommitInterval = time.Duration(f.commitInterval)
+	cfg.SessionTimeout = time.Duration(f.sessionTimeout)
 	cfg.CreateTopics = f.createTopics
 	cfg.Partitions = int32(f.partitions)
 	cfg.ReplicationFactor = int16(f.replicationFactor)
