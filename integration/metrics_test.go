@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -112,17 +111,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	n := newShutdownNames(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer dcancel()
-		_, _ = adm.DeleteTopics(dctx, n.Input, n.Output, n.DLQ, n.Group+"-state-changelog")
-	})
+	cl, adm := n.clients(t, brokers)
 	const parts = 3
 	if resp, err := adm.CreateTopic(ctx, parts, 1, nil, n.Input); err != nil || resp.Err != nil {
 		t.Fatalf("create %s: %v %v", n.Input, err, resp.Err)

@@ -78,6 +78,25 @@ func newShutdownNames(t *testing.T) shutdownNames {
 	return shutdownNames{base + "-in", base + "-out", base + "-dlq", base}
 }
 
+// clients returns a client and an admin client for the test's brokers.
+// When the test ends its topics are deleted, then the client closes (in
+// that order: a deferred Close would run before the cleanup).
+func (n shutdownNames) clients(t *testing.T, brokers []string) (*kgo.Client, *kadm.Client) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	t.Cleanup(func() {
+		defer cl.Close()
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer dcancel()
+		_, _ = adm.DeleteTopics(dctx, n.Input, n.Output, n.DLQ, n.Group+"-state-changelog")
+	})
+	return cl, adm
+}
+
 // shutdownProc is a running interruptions subprocess.
 type shutdownProc struct {
 	t      *testing.T
@@ -214,17 +233,7 @@ func TestShutdownSIGTERMCommitsAndLeaves(t *testing.T) {
 	n := newShutdownNames(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer dcancel()
-		_, _ = adm.DeleteTopics(dctx, n.Input, n.Output, n.DLQ, n.Group+"-state-changelog")
-	})
+	_, adm := n.clients(t, brokers)
 	const parts, events = 3, 800
 	if resp, err := adm.CreateTopic(ctx, parts, 1, nil, n.Input); err != nil || resp.Err != nil {
 		t.Fatalf("create %s: %v %v", n.Input, err, resp.Err)
