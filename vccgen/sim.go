@@ -357,17 +357,7 @@ func (s *sim) step() {
 		}
 
 	case actCallHangup:
-		c.state = convWrap
-		agentFirst := s.r.chance(0.5)
-		if agentFirst {
-			s.emit(evDisconnected, c.agt, "")
-			s.emit(evWrapStarted, c.agt, "")
-		}
-		s.endNow(c.ext)
-		if !agentFirst {
-			s.emit(evDisconnected, c.agt, "")
-			s.emit(evWrapStarted, c.agt, "")
-		}
+		s.startWrap(c)
 		if c.mon != nil {
 			s.endNow(c.mon)
 		}
@@ -441,17 +431,7 @@ func (s *sim) step() {
 			c.endPending = true
 			return
 		}
-		c.state = convWrap
-		agentFirst := s.r.chance(0.5)
-		if agentFirst {
-			s.emit(evDisconnected, c.agt, "")
-			s.emit(evWrapStarted, c.agt, "")
-		}
-		s.endNow(c.ext)
-		if !agentFirst {
-			s.emit(evDisconnected, c.agt, "")
-			s.emit(evWrapStarted, c.agt, "")
-		}
+		s.startWrap(c)
 		s.after(10*second+s.r.exp(45*second), actBgWrapEnd, ag, c)
 
 	case actBgWrapEnd:
@@ -526,6 +506,23 @@ func (s *sim) callConnect(ag *agent, c *conversation) {
 		s.after(10*second+s.r.intn(talk/3), actMonitorJoin, ag, c)
 	}
 	s.after(talk, actCallHangup, ag, c)
+}
+
+// startWrap ends a conversation's connected phase: the customer's channel
+// disconnects and ends, the agent's disconnects and starts wrap-up, at the
+// same instant and in either order (VCC sends both orders).
+func (s *sim) startWrap(c *conversation) {
+	c.state = convWrap
+	agentFirst := s.r.chance(0.5)
+	if agentFirst {
+		s.emit(evDisconnected, c.agt, "")
+		s.emit(evWrapStarted, c.agt, "")
+	}
+	s.endNow(c.ext)
+	if !agentFirst {
+		s.emit(evDisconnected, c.agt, "")
+		s.emit(evWrapStarted, c.agt, "")
+	}
 }
 
 // callWrapEnd ends the agent's call channel after wrap-up; an interrupted
