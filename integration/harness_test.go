@@ -290,27 +290,33 @@ func command(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// start runs `interruptions ARGS...` in the background. It is killed in
-// t.Cleanup if still running; its output is logged if the test failed.
+// start runs `interruptions ARGS...` in the background; see startProc.
 func (h *harness) start(name string, args ...string) *proc {
 	h.t.Helper()
-	p := &proc{t: h.t, name: name, cmd: command(args...), done: make(chan struct{})}
+	return startProc(h.t, name, args...)
+}
+
+// startProc runs `interruptions ARGS...` in the background. It is killed in
+// t.Cleanup if still running; its output is logged if the test failed.
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: command(args...), done: make(chan struct{})}
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
-		h.t.Fatalf("start %s: %v", name, err)
+		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
-	h.t.Cleanup(func() {
+	t.Cleanup(func() {
 		if !p.exited() {
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
-		if h.t.Failed() || os.Getenv("INTEGRATION_LOGS") != "" {
-			h.t.Logf("%s: interruptions %s\nexit: %v\n--- stdout\n%s--- stderr\n%s", name,
+		if t.Failed() || os.Getenv("INTEGRATION_LOGS") != "" {
+			t.Logf("%s: interruptions %s\nexit: %v\n--- stdout\n%s--- stderr\n%s", name,
 				strings.Join(args, " "), p.err, tail(p.stdout.String()), tail(p.stderr.String()))
 		}
 	})
@@ -358,15 +364,28 @@ func (p *proc) stop(d time.Duration) (int, time.Duration) {
 	if p.exited() {
 		p.t.Fatalf("%s exited before it was stopped: %v", p.name, p.err)
 	}
-	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatalf("SIGTERM %s: %v", p.name, err)
+	return p.interrupt(syscall.SIGTERM, d)
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("%v %s: %v", sig, p.name, err)
 	}
+}
+
+// interrupt sends sig and waits up to d for the exit; it returns the exit
+// code (-1 when killed by a signal) and how long the exit took.
+func (p *proc) interrupt(sig syscall.Signal, d time.Duration) (int, time.Duration) {
+	p.t.Helper()
+	start := time.Now()
+	p.signal(sig)
 	select {
 	case <-p.done:
 		return p.exitCode(), time.Since(start)
 	case <-time.After(d):
-		p.t.Fatalf("%s still running %s after SIGTERM", p.name, d)
+		p.t.Fatalf("%s still running %s after %v", p.name, d, sig)
 		return -1, 0
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -107,7 +106,7 @@ func metricsEvent(id, typ, channelID, role string, at time.Time) []byte {
 // metrics to show them.
 func TestMetricsEndpoint(t *testing.T) {
 	brokers := shutdownBrokers(t)
-	bin := testBinary(t)
+	testBinary(t) // command() runs binPath
 	n := newShutdownNames(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -118,7 +117,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 
 	addr := shutdownFreePort(t)
-	p := shutdownStart(t, bin, "run", "--brokers", strings.Join(brokers, ","),
+	p := startProc(t, "processor", "run", "--brokers", strings.Join(brokers, ","),
 		"--input-topic", n.Input, "--output-topic", n.Output, "--dlq-topic", n.DLQ, "--group", n.Group,
 		"--partitions", fmt.Sprint(parts), "--metrics-addr", addr)
 	shutdownWaitFor(t, p, 30*time.Second, "/healthz 200", func() (bool, string) {
@@ -216,9 +215,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("kprom fetch records from %s: %v, want >= %d", n.Input, got, len(in))
 	}
 
-	p.signal(syscall.SIGTERM)
-	p.waitExit(20 * time.Second)
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+	if code, _ := p.stop(20 * time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM", code)
 	}
 }

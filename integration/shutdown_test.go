@@ -97,78 +97,6 @@ func (n shutdownNames) clients(t *testing.T, brokers []string) (*kgo.Client, *ka
 	return cl, adm
 }
 
-// shutdownProc is a running interruptions subprocess.
-type shutdownProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stderr syncBuffer
-	done   chan struct{}
-}
-
-// shutdownStart starts `bin args...`; it is killed at the end of the test
-// if still running, and its log shown if the test failed.
-func shutdownStart(t *testing.T, bin string, args ...string) *shutdownProc {
-	t.Helper()
-	p := &shutdownProc{t: t, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Stdout = &p.stderr
-	p.cmd.Stderr = &p.stderr
-	// The kernel kills it if the test binary dies first.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start interruptions %s: %v", args[0], err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			log := p.stderr.String()
-			if len(log) > 32<<10 {
-				log = "[...]\n" + log[len(log)-32<<10:]
-			}
-			t.Logf("interruptions %s: %v\n%s", strings.Join(args, " "), p.cmd.ProcessState, log)
-		}
-	})
-	return p
-}
-
-func (p *shutdownProc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *shutdownProc) signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("send %v: %v", sig, err)
-	}
-}
-
-// waitExit waits up to d for the process to exit and returns how long it
-// took; it fails the test if the process is still running.
-func (p *shutdownProc) waitExit(d time.Duration) time.Duration {
-	p.t.Helper()
-	start := time.Now()
-	select {
-	case <-p.done:
-		return time.Since(start)
-	case <-time.After(d):
-		p.t.Fatalf("still running %s later", d)
-		return 0
-	}
-}
-
 // shutdownFreePort returns a loopback address with a port free right now.
 func shutdownFreePort(t *testing.T) string {
 	t.Helper()
@@ -194,29 +122,33 @@ func shutdownGet(addr, path string) (int, string) {
 }
 
 // shutdownWaitFor polls cond every 100ms until it holds; it fails the test
-// after d or when p exits.
-func shutdownWaitFor(t *testing.T, p *shutdownProc, d time.Duration, what string, cond func() (bool, string)) {
+// after d or when p (if not nil) exits.
+func shutdownWaitFor(t *testing.T, p *proc, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
+	var exited <-chan struct{} // nil: never
+	if p != nil {
+		exited = p.done
+	}
+	deadline := time.After(d)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		ok, state := cond()
+		ok, last := cond()
 		if ok {
 			return
 		}
-		last = state
-		if !p.running() {
+		select {
+		case <-exited:
 			t.Fatalf("waiting for %s: the process exited (%v); last: %s", what, p.cmd.ProcessState, last)
-		}
-		if time.Now().After(deadline) {
+		case <-deadline:
 			t.Fatalf("waiting for %s: not after %s; last: %s", what, d, last)
+		case <-tick.C:
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // shutdownWaitReady waits until /readyz answers 200.
-func shutdownWaitReady(t *testing.T, p *shutdownProc, addr string) {
+func shutdownWaitReady(t *testing.T, p *proc, addr string) {
 	t.Helper()
 	shutdownWaitFor(t, p, 90*time.Second, "/readyz 200", func() (bool, string) {
 		code, body := shutdownGet(addr, "/readyz")
@@ -244,7 +176,7 @@ func TestShutdownSIGTERMCommitsAndLeaves(t *testing.T) {
 	}
 
 	addr := shutdownFreePort(t)
-	p := shutdownStart(t, bin, "run", "--brokers", strings.Join(brokers, ","),
+	p := startProc(t, "processor", "run", "--brokers", strings.Join(brokers, ","),
 		"--input-topic", n.Input, "--output-topic", n.Output, "--dlq-topic", n.DLQ, "--group", n.Group,
 		"--partitions", fmt.Sprint(parts), "--commit-interval", "10s", "--shutdown-timeout", "20s",
 		"--metrics-addr", addr)
@@ -261,9 +193,8 @@ func TestShutdownSIGTERMCommitsAndLeaves(t *testing.T) {
 	})
 	committedBefore := shutdownCommitted(ctx, t, adm, n)
 
-	p.signal(syscall.SIGTERM)
-	took := p.waitExit(20 * time.Second)
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+	code, took := p.stop(20 * time.Second)
+	if code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 	if took > 10*time.Second {
@@ -281,23 +212,14 @@ func TestShutdownSIGTERMCommitsAndLeaves(t *testing.T) {
 	}
 
 	// The group is left: no members right away (not after a session timeout).
-	var state string
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	shutdownWaitFor(t, nil, 5*time.Second, "group "+n.Group+" to have no members after the exit", func() (bool, string) {
 		gs, err := adm.DescribeGroups(ctx, n.Group)
-		if err == nil {
-			g := gs[n.Group]
-			state = fmt.Sprintf("state %s, %d members, err %v", g.State, len(g.Members), g.Err)
-			if g.Err == nil && len(g.Members) == 0 {
-				break
-			}
-		} else {
-			state = err.Error()
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s still has members 5s after the exit: %s", n.Group, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		g := gs[n.Group]
+		return g.Err == nil && len(g.Members) == 0, fmt.Sprintf("state %s, %d members, err %v", g.State, len(g.Members), g.Err)
+	})
 
 	// The transaction in flight committed: offsets at the end of every
 	// partition, and every record replay computes is in the output.
@@ -449,7 +371,7 @@ func TestShutdownSecondSignalExitsAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test (skipped with -short)")
 	}
-	bin := testBinary(t)
+	testBinary(t) // command() runs binPath
 	n := newShutdownNames(t)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, n.Input, n.Output, n.DLQ))
 	if err != nil {
@@ -457,7 +379,7 @@ func TestShutdownSecondSignalExitsAtOnce(t *testing.T) {
 	}
 	defer cluster.Close()
 	addr := shutdownFreePort(t)
-	p := shutdownStart(t, bin, "run", "--brokers", strings.Join(cluster.ListenAddrs(), ","),
+	p := startProc(t, "processor", "run", "--brokers", strings.Join(cluster.ListenAddrs(), ","),
 		"--input-topic", n.Input, "--output-topic", n.Output, "--dlq-topic", n.DLQ, "--group", n.Group,
 		"--partitions", "3", "--shutdown-timeout", "60s", "--metrics-addr", addr)
 	shutdownWaitReady(t, p, addr)
@@ -483,12 +405,12 @@ func TestShutdownSecondSignalExitsAtOnce(t *testing.T) {
 	})
 	// The first signal's handler restores default handling right after it;
 	// and the shutdown must still be stuck for the test to mean anything.
-	time.Sleep(500 * time.Millisecond)
-	if !p.running() {
+	select {
+	case <-p.done:
 		t.Fatalf("exited (%v) before the second signal: the leave did not hang", p.cmd.ProcessState)
+	case <-time.After(500 * time.Millisecond):
 	}
-	p.signal(syscall.SIGINT)
-	took := p.waitExit(3 * time.Second)
+	_, took := p.interrupt(syscall.SIGINT, 3*time.Second)
 	ps := p.cmd.ProcessState
 	ws, _ := ps.Sys().(syscall.WaitStatus)
 	if ps.Success() || !(ws.Signaled() && ws.Signal() == syscall.SIGINT || ps.ExitCode() > 0) {
