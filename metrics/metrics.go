@@ -23,6 +23,7 @@ package metrics
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,9 +99,30 @@ type Processor struct {
 
 	// now is the clock of the latency histogram.
 	now func() time.Time
-	// pending is what the loop saw since the last commit; touched only by
-	// the hooks, which run on the loop's goroutine.
-	pending pending
+	// shards hold what the runner saw since the last commit, by input
+	// partition: the event hooks run on the partition workers, one
+	// goroutine per partition at a time, and OnCommit / OnAbort on the
+	// loop's goroutine once the workers settled.
+	shards [nShards]shard
+}
+
+// nShards spreads partitions over locks so that workers of different
+// partitions rarely share one.
+const nShards = 16
+
+// shard is the pending work of the partitions p with p % nShards equal to
+// its index.
+type shard struct {
+	mu sync.Mutex
+	p  pending
+	_  [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+// shard returns partition p's shard, locked.
+func (m *Processor) shard(p int32) *shard {
+	s := &m.shards[uint32(p)%nShards]
+	s.mu.Lock()
+	return s
 }
 
 // pending counts work not committed yet.
@@ -200,7 +222,7 @@ func (m *Processor) Hooks() processor.Hooks {
 	}
 }
 
-func (m *Processor) onEvent(_ int32, ev *processor.Event, d processor.Disposition) {
+func (m *Processor) onEvent(part int32, ev *processor.Event, d processor.Disposition) {
 	t := 3 // other
 	switch ev.Kind {
 	case processor.KindInterrupted:
@@ -217,12 +239,17 @@ func (m *Processor) onEvent(_ int32, ev *processor.Event, d processor.Dispositio
 	case processor.Duplicate:
 		r = 2
 	}
-	m.pending.inputs[t][r]++
+	s := m.shard(part)
+	s.p.inputs[t][r]++
+	s.mu.Unlock()
 }
 
-func (m *Processor) onDeadLetter(_ int32, err *processor.DecodeError) {
-	m.pending.inputs[typeInvalid][resultDLQ]++
-	m.pending.deadLetters[reasonIndex(err.Reason)]++
+func (m *Processor) onDeadLetter(part int32, err *processor.DecodeError) {
+	reason := reasonIndex(err.Reason)
+	s := m.shard(part)
+	s.p.inputs[typeInvalid][resultDLQ]++
+	s.p.deadLetters[reason]++
+	s.mu.Unlock()
 }
 
 func reasonIndex(r processor.Reason) int {
@@ -234,13 +261,15 @@ func reasonIndex(r processor.Reason) int {
 	return reasonOther
 }
 
-func (m *Processor) onHousekeeping(_ int32, hk processor.Housekeeping) {
-	m.pending.housekeeping[actionExpire] += hk.Expired
-	m.pending.housekeeping[actionDrop] += hk.DroppedCloses
-	m.pending.housekeeping[actionDelete] += hk.Deleted
+func (m *Processor) onHousekeeping(part int32, hk processor.Housekeeping) {
+	s := m.shard(part)
+	s.p.housekeeping[actionExpire] += hk.Expired
+	s.p.housekeeping[actionDrop] += hk.DroppedCloses
+	s.p.housekeeping[actionDelete] += hk.Deleted
+	s.mu.Unlock()
 }
 
-func (m *Processor) onOutput(_ int32, in *processor.Interruption, input time.Time) {
+func (m *Processor) onOutput(part int32, in *processor.Interruption, input time.Time) {
 	o := 0
 	switch in.Outcome {
 	case processor.OutcomeEnded:
@@ -248,12 +277,15 @@ func (m *Processor) onOutput(_ int32, in *processor.Interruption, input time.Tim
 	case processor.OutcomeExpired:
 		o = 2
 	}
-	m.pending.outputs = append(m.pending.outputs, output{
+	out := output{
 		role:    roleIndex(in.Party.Role),
 		outcome: uint8(o),
 		seconds: float64(in.ClosedAt-in.InterruptedAt) / 1e9,
 		input:   input.UnixNano(),
-	})
+	}
+	s := m.shard(part)
+	s.p.outputs = append(s.p.outputs, out)
+	s.mu.Unlock()
 }
 
 func roleIndex(role string) uint8 {
@@ -267,31 +299,38 @@ func roleIndex(role string) uint8 {
 
 // onCommit adds what the committed transaction covered.
 func (m *Processor) onCommit(int) {
-	p := &m.pending
+	var total pending
+	now := m.now().UnixNano()
+	var outcomes [nOutcomes]int
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		total.add(&s.p)
+		for _, o := range s.p.outputs {
+			outcomes[o.outcome]++
+			m.durations[o.role][o.outcome].Observe(o.seconds)
+			if o.input > 0 {
+				m.latency.Observe(max(0, float64(now-o.input)/1e9))
+			}
+		}
+		s.p.reset()
+		s.mu.Unlock()
+	}
 	for t := range nTypes {
 		for r := range nResults {
-			if n := p.inputs[t][r]; n > 0 && m.inputs[t][r] != nil {
+			if n := total.inputs[t][r]; n > 0 && m.inputs[t][r] != nil {
 				m.inputs[t][r].Add(float64(n))
 			}
 		}
 	}
-	for i, n := range p.deadLetters {
+	for i, n := range total.deadLetters {
 		if n > 0 {
 			m.deadLetters[i].Add(float64(n))
 		}
 	}
-	for i, n := range p.housekeeping {
+	for i, n := range total.housekeeping {
 		if n > 0 {
 			m.housekeeping[i].Add(float64(n))
-		}
-	}
-	now := m.now().UnixNano()
-	var outcomes [nOutcomes]int
-	for _, o := range p.outputs {
-		outcomes[o.outcome]++
-		m.durations[o.role][o.outcome].Observe(o.seconds)
-		if o.input > 0 {
-			m.latency.Observe(max(0, float64(now-o.input)/1e9))
 		}
 	}
 	for i, n := range outcomes {
@@ -300,7 +339,6 @@ func (m *Processor) onCommit(int) {
 		}
 	}
 	m.commits.Inc()
-	m.reset()
 }
 
 // onAbort forgets what the aborted transaction covered: it is processed
@@ -309,12 +347,32 @@ func (m *Processor) onAbort(records int) {
 	if records > 0 {
 		m.aborts.Inc()
 	}
-	m.reset()
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		s.p.reset()
+		s.mu.Unlock()
+	}
 }
 
-func (m *Processor) reset() {
-	outs := m.pending.outputs[:0]
-	m.pending = pending{outputs: outs}
+// add adds o's counts (not its outputs) to p.
+func (p *pending) add(o *pending) {
+	for t := range nTypes {
+		for r := range nResults {
+			p.inputs[t][r] += o.inputs[t][r]
+		}
+	}
+	for i, n := range o.deadLetters {
+		p.deadLetters[i] += n
+	}
+	for i, n := range o.housekeeping {
+		p.housekeeping[i] += n
+	}
+}
+
+// reset empties p, keeping the outputs' storage.
+func (p *pending) reset() {
+	*p = pending{outputs: p.outputs[:0]}
 }
 
 func (m *Processor) onRestore(_ int32, records int, took time.Duration) {

@@ -108,8 +108,12 @@ type Config struct {
 	SessionTimeout time.Duration
 }
 
-// Hooks are optional callbacks from the processing loop. They run on the
-// loop's goroutine and must be fast.
+// Hooks are optional callbacks from the processing loop; they must be fast.
+// OnEvent, OnDeadLetter, OnHousekeeping and OnOutput run on the partition
+// workers: calls for one partition are sequential and in input order, calls
+// for different partitions may run concurrently. OnCommit, OnAbort and
+// OnRestore run on the loop's goroutine, and OnCommit and OnAbort only once
+// every worker has finished what the commit or abort covers.
 type Hooks struct {
 	// OnEvent is called for every decoded input with its disposition.
 	OnEvent func(partition int32, ev *Event, d Disposition)

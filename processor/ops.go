@@ -329,7 +329,3 @@ func shutdownDeadline(ctx context.Context) time.Time {
 	}
 	return time.Unix(0, b.begin()).Add(b.timeout)
 }
-
-// idlePoll bounds an at-least-once poll that finds no input, so that the
-// loop restores newly assigned partitions without waiting for records.
-const idlePoll = time.Second

@@ -40,6 +40,13 @@ type Runner struct {
 	drop map[int32]struct{}
 	// ops is the assignment, readiness and status (ops.go).
 	ops opsState
+
+	// work counts record batches handed to partition workers and not yet
+	// processed; settle waits for it (workers.go).
+	work sync.WaitGroup
+	// sink produces the output and dead-letter records of the current
+	// session; set before the session's first task exists.
+	sink *sink
 }
 
 // task is one assigned input partition and its state.
@@ -53,6 +60,17 @@ type task struct {
 	// to the changelog with the state; committed is next at the last
 	// commit, where a rollback returns it.
 	next, committed int64
+
+	// The partition's worker (workers.go). Between settle points the
+	// worker owns store, next, processed and err; the loop touches them
+	// only after settle.
+	in   chan job
+	done chan struct{}
+	// processed counts the records processed since the last settle.
+	processed int
+	// err is the first error of the partition's worker; it processes
+	// nothing more once set.
+	err error
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -175,20 +193,29 @@ func (r *Runner) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 	r.log.Info("partitions revoked", zap.Int32s("partitions", revoked[r.cfg.InputTopic]))
 }
 
-// dropRevoked drops the tasks of revoked partitions; called between batches.
+// dropRevoked drops the tasks of revoked partitions and stops their
+// workers; called between batches, after settle.
 func (r *Runner) dropRevoked() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for p := range r.drop {
+		if t := r.tasks[p]; t != nil {
+			stopWorker(t)
+		}
 		delete(r.tasks, p)
 		delete(r.drop, p)
 	}
 }
 
-// dropAll forgets every task, so state is restored from the changelog again.
+// dropAll forgets every task and stops its worker, so state is restored
+// from the changelog again.
 func (r *Runner) dropAll() {
+	r.work.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, t := range r.tasks {
+		stopWorker(t)
+	}
 	clear(r.tasks)
 	clear(r.drop)
 	r.resetOpsLocked()
@@ -259,10 +286,11 @@ func shutdownCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(context.WithoutCancel(ctx), shutdownDeadline(ctx))
 }
 
-// atLeastOnce: poll (rebalances blocked), process, produce outputs and wait
-// for their acks, then the changelog and wait, then commit offsets, then
-// allow rebalancing. A crash between the steps repeats outputs with the same
-// ids; it never loses one.
+// atLeastOnce: poll for CommitInterval with rebalances blocked, the
+// partition workers producing outputs and dead letters as they go; then wait
+// for their acks, produce the changelog and wait for its acks, commit the
+// offsets, and allow rebalancing. A crash between the steps repeats outputs
+// with the same ids; it never loses one.
 func (r *Runner) atLeastOnce(ctx context.Context, adm *kadm.Client) error {
 	cl, err := kgo.NewClient(append(r.clientOpts(), kgo.BlockRebalanceOnPoll())...)
 	if err != nil {
@@ -274,27 +302,26 @@ func (r *Runner) atLeastOnce(ctx context.Context, adm *kadm.Client) error {
 		r.leaveGroup(ctx, cctx, cl)
 		cl.Close()
 	}()
+	// Records outlive a cancelled ctx: the batch in flight is finished on
+	// shutdown, and Flush bounds the wait.
+	pctx := context.WithoutCancel(ctx)
+	r.sink = newSink(func(rec *kgo.Record, done func(*kgo.Record, error)) { cl.Produce(pctx, rec, done) })
+	defer r.work.Wait() // no worker is busy once the client closes
 	for {
 		r.dropRevoked()
 		if err := r.restoreAssigned(ctx, adm); err != nil {
 			return err
 		}
-		// Wake up now and then without input: newly assigned partitions
-		// are restored at the top of the loop.
-		pctx, pcancel := context.WithTimeout(ctx, idlePoll)
-		fetches := cl.PollRecords(pctx, r.cfg.MaxPollRecords)
-		pcancel()
-		if err := fetchError(fetches); err != nil {
-			cl.AllowRebalance()
-			return err
+		polled, err := r.collect(ctx, cl.PollRecords, adm)
+		n, werr := r.settle()
+		if err = errors.Join(err, werr); err == nil && polled > 0 {
+			wctx, cancel := shutdownCtx(ctx)
+			err = r.commitAtLeastOnce(wctx, cl, n)
+			cancel()
 		}
-		r.noteLag(fetches)
-		wctx, cancel := shutdownCtx(ctx)
-		err := r.commitAtLeastOnce(wctx, cl, adm, fetches)
-		cancel()
 		cl.AllowRebalance()
 		if err != nil {
-			r.aborted(fetches.NumRecords())
+			r.aborted(n)
 			return err
 		}
 		if ctx.Err() != nil {
@@ -303,27 +330,30 @@ func (r *Runner) atLeastOnce(ctx context.Context, adm *kadm.Client) error {
 	}
 }
 
-func (r *Runner) commitAtLeastOnce(ctx context.Context, cl *kgo.Client, adm *kadm.Client, fetches kgo.Fetches) error {
-	if fetches.NumRecords() == 0 {
-		return nil
+// commitAtLeastOnce commits n settled records: it waits for the acks of the
+// outputs and dead letters the workers produced, produces the changelog and
+// waits for its acks, and commits the offsets.
+func (r *Runner) commitAtLeastOnce(ctx context.Context, cl *kgo.Client, n int) error {
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush output and dead-letter records: %w", err)
 	}
-	var out []*kgo.Record
-	n, err := r.process(ctx, adm, fetches, func(rec *kgo.Record) { out = append(out, rec) })
-	if err != nil {
-		return err
+	if err := r.sink.take(); err != nil {
+		return fmt.Errorf("produce output and dead-letter records: %w", err)
 	}
-	if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
-		return fmt.Errorf("produce %d output and dead-letter records: %w", len(out), err)
+	r.produceChangelogs()
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush changelog records: %w", err)
 	}
-	changes := r.changelog(nil)
-	if err := cl.ProduceSync(ctx, changes...).FirstErr(); err != nil {
-		return fmt.Errorf("produce %d changelog records: %w", len(changes), err)
+	if err := r.sink.take(); err != nil {
+		return fmt.Errorf("produce changelog records: %w", err)
 	}
 	r.commitStores()
 	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 		return fmt.Errorf("commit offsets: %w", err)
 	}
-	r.committed(n)
+	if n > 0 {
+		r.committed(n)
+	}
 	return nil
 }
 
@@ -350,6 +380,11 @@ func (r *Runner) exactlyOnce(ctx context.Context, adm *kadm.Client) error {
 		r.leaveGroup(ctx, cctx, sess.Client())
 		sess.Close()
 	}()
+	// Produce outlives a cancelled ctx: the batch in flight is finished
+	// and committed on shutdown.
+	pctx := context.WithoutCancel(ctx)
+	r.sink = newSink(func(rec *kgo.Record, done func(*kgo.Record, error)) { sess.Produce(pctx, rec, done) })
+	defer r.work.Wait() // no worker is busy once the session closes
 	for {
 		r.dropRevoked()
 		if err := r.restoreAssigned(ctx, adm); err != nil {
@@ -358,27 +393,11 @@ func (r *Runner) exactlyOnce(ctx context.Context, adm *kadm.Client) error {
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
-		var (
-			produceMu  sync.Mutex
-			produceErr error
-		)
-		// Produce outlives a cancelled ctx: the batch in flight is
-		// finished and committed on shutdown.
-		pctx := context.WithoutCancel(ctx)
-		produce := func(rec *kgo.Record) {
-			sess.Produce(pctx, rec, func(_ *kgo.Record, err error) {
-				if err != nil {
-					produceMu.Lock()
-					produceErr = errors.Join(produceErr, err)
-					produceMu.Unlock()
-				}
-			})
-		}
-		n, fetchErr := r.collect(ctx, sess, adm, produce)
+		_, fetchErr := r.collect(ctx, sess.PollRecords, adm)
+		n, werr := r.settle()
+		fetchErr = errors.Join(fetchErr, werr)
 		if fetchErr == nil {
-			for _, rec := range r.changelog(nil) {
-				produce(rec)
-			}
+			r.produceChangelogs()
 		}
 		wctx, cancel := shutdownCtx(ctx)
 		try := kgo.TryCommit
@@ -387,9 +406,8 @@ func (r *Runner) exactlyOnce(ctx context.Context, adm *kadm.Client) error {
 		}
 		committed, endErr := sess.End(wctx, try)
 		cancel()
-		produceMu.Lock()
-		perr := produceErr
-		produceMu.Unlock()
+		// End flushed every record: all their promises have run.
+		perr := r.sink.take()
 		if committed && perr == nil {
 			r.commitStores()
 			if n > 0 {
@@ -415,27 +433,28 @@ func (r *Runner) exactlyOnce(ctx context.Context, adm *kadm.Client) error {
 	}
 }
 
-// collect polls and processes input for one commit interval.
-func (r *Runner) collect(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client, produce func(*kgo.Record)) (int, error) {
+// collect polls input for one commit interval and hands it to the
+// partition workers. It returns the number of records polled.
+func (r *Runner) collect(ctx context.Context, poll func(context.Context, int) kgo.Fetches, adm *kadm.Client) (int, error) {
 	deadline := time.Now().Add(r.cfg.CommitInterval)
-	total := 0
+	polled := 0
 	for {
 		pctx, cancel := context.WithDeadline(ctx, deadline)
-		fetches := sess.PollRecords(pctx, r.cfg.MaxPollRecords)
+		fetches := poll(pctx, r.cfg.MaxPollRecords)
 		cancel()
 		if err := fetchError(fetches); err != nil {
-			return total, err
+			return polled, err
 		}
+		polled += fetches.NumRecords()
 		r.noteLag(fetches)
 		wctx, wcancel := shutdownCtx(ctx)
-		n, err := r.process(wctx, adm, fetches, produce)
+		err := r.dispatch(wctx, adm, fetches)
 		wcancel()
-		total += n
 		if err != nil {
-			return total, err
+			return polled, err
 		}
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
-			return total, nil
+			return polled, nil
 		}
 	}
 }
@@ -457,34 +476,6 @@ func fetchError(fetches kgo.Fetches) error {
 		first = fmt.Errorf("fetch %s[%d]: %w", topic, p, err)
 	})
 	return first
-}
-
-// process runs every fetched record through decode and the engine, handing
-// output and dead-letter records to produce. It returns how many input
-// records it consumed.
-func (r *Runner) process(ctx context.Context, adm *kadm.Client, fetches kgo.Fetches, produce func(*kgo.Record)) (int, error) {
-	n := 0
-	var err error
-	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if err != nil || len(fp.Records) == 0 {
-			return
-		}
-		var t *task
-		if t, err = r.task(ctx, adm, fp.Partition); err != nil {
-			return
-		}
-		for _, rec := range fp.Records {
-			if rec.Offset < t.resume {
-				continue // in the restored state already
-			}
-			if err = r.processRecord(t, rec, produce); err != nil {
-				return
-			}
-			t.next = rec.Offset + 1
-			n++
-		}
-	})
-	return n, err
 }
 
 func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Record)) error {
@@ -543,6 +534,7 @@ func (r *Runner) task(ctx context.Context, adm *kadm.Client, p int32) (*task, er
 	r.engine.Restored(st, func(Interruption) {})
 	st.Commit()
 	t = &task{partition: p, store: st, resume: resume, next: resume, committed: resume}
+	r.startWorker(t)
 	r.mu.Lock()
 	r.tasks[p] = t
 	r.mu.Unlock()
@@ -552,29 +544,26 @@ func (r *Runner) task(ctx context.Context, adm *kadm.Client, p int32) (*task, er
 	return t, nil
 }
 
-// changelog appends to dst one record per state change of every task, one
-// for each moved stream time, and last one for each task's next input
-// offset.
-func (r *Runner) changelog(dst []*kgo.Record) []*kgo.Record {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// changelogRecords appends to dst one record per state change of t's
+// store, one if its stream time moved, and last one for its next input
+// offset. Only t's worker (or the loop after settle) may call it.
+func (r *Runner) changelogRecords(t *task, dst []*kgo.Record) []*kgo.Record {
 	topic := r.cfg.ChangelogTopic()
-	for p, t := range r.tasks {
-		for _, ch := range t.store.Changes() {
-			rec := &kgo.Record{Topic: topic, Partition: p, Key: []byte(ch.ChannelID)}
-			if ch.Channel != nil {
-				rec.Value = state.AppendChannel(nil, ch.Channel)
-			}
-			dst = append(dst, rec)
+	p := t.partition
+	for _, ch := range t.store.Changes() {
+		rec := &kgo.Record{Topic: topic, Partition: p, Key: []byte(ch.ChannelID)}
+		if ch.Channel != nil {
+			rec.Value = state.AppendChannel(nil, ch.Channel)
 		}
-		if t.store.StreamTimeChanged() {
-			dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(state.StreamTimeKey),
-				Value: state.AppendStreamTime(nil, t.store.StreamTime())})
-		}
-		if t.next != t.committed {
-			dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(inputOffsetKey),
-				Value: state.AppendStreamTime(nil, t.next)})
-		}
+		dst = append(dst, rec)
+	}
+	if t.store.StreamTimeChanged() {
+		dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(state.StreamTimeKey),
+			Value: state.AppendStreamTime(nil, t.store.StreamTime())})
+	}
+	if t.next != t.committed {
+		dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(inputOffsetKey),
+			Value: state.AppendStreamTime(nil, t.next)})
 	}
 	return dst
 }
