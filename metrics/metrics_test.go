@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,6 +194,34 @@ func TestKafkaHooksSurviveClientRebuilds(t *testing.T) {
 	if _, ok := value(t, reg, "interruptions_kafka_buffered_produce_records_total"); !ok {
 		t.Error("kprom metrics missing while a client is open")
 	}
+}
+
+// TestHooksFromConcurrentWorkers calls the event hooks as the runner's
+// partition workers do, one goroutine per partition at once (run with
+// -race), then commits: every call is counted exactly once.
+func TestHooksFromConcurrentWorkers(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	h := m.Hooks()
+	const parts, perPart = 20, 500 // more partitions than shards
+	var wg sync.WaitGroup
+	for p := range int32(parts) {
+		wg.Go(func() {
+			for range perPart {
+				h.OnEvent(p, &processor.Event{Kind: processor.KindInterrupted}, processor.Processed)
+				h.OnOutput(p, &processor.Interruption{Party: state.Party{Role: "agent"}, Outcome: processor.OutcomeEnded}, time.Now())
+				h.OnHousekeeping(p, processor.Housekeeping{Deleted: 1})
+			}
+		})
+	}
+	wg.Wait()
+	h.OnCommit(parts * perPart)
+	must(t, reg, parts*perPart, "interruptions_input_events_total", "type", "interrupted", "result", "processed")
+	must(t, reg, parts*perPart, "interruptions_records_total", "outcome", "ended")
+	must(t, reg, parts*perPart, "interruptions_housekeeping_total", "action", "deleted_channel")
+	// The commit emptied every shard: a second one adds nothing.
+	h.OnCommit(0)
+	must(t, reg, parts*perPart, "interruptions_input_events_total", "type", "interrupted", "result", "processed")
 }
 
 func BenchmarkEventHook(b *testing.B) {

@@ -113,7 +113,8 @@ type Config struct {
 // workers: calls for one partition are sequential and in input order, calls
 // for different partitions may run concurrently. OnCommit, OnAbort and
 // OnRestore run on the loop's goroutine, and OnCommit and OnAbort only once
-// every worker has finished what the commit or abort covers.
+// every worker has finished what the commit or abort covers. Pointers
+// passed to a hook are valid only during the call.
 type Hooks struct {
 	// OnEvent is called for every decoded input with its disposition.
 	OnEvent func(partition int32, ev *Event, d Disposition)

@@ -71,6 +71,10 @@ type task struct {
 	// err is the first error of the partition's worker; it processes
 	// nothing more once set.
 	err error
+	// ev and out hold the record being processed and the interruption
+	// being emitted, for the hooks.
+	ev  Event
+	out Interruption
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -479,7 +483,11 @@ func fetchError(fetches kgo.Fetches) error {
 }
 
 func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Record)) error {
-	ev, err := Decode(rec.Value, rec.Headers)
+	// The event and the interruption live in the task, not on the heap
+	// per record: the hooks receive pointers to them.
+	ev := &t.ev
+	var err error
+	*ev, err = Decode(rec.Value, rec.Headers)
 	if err != nil {
 		var derr *DecodeError
 		if !errors.As(err, &derr) {
@@ -493,7 +501,7 @@ func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Recor
 		return nil
 	}
 	var encErr error
-	d, hk := r.engine.Process(t.store, &ev, func(in Interruption) {
+	d, hk := r.engine.Process(t.store, ev, func(in Interruption) {
 		out, err := r.cfg.Encoder.Record(r.cfg.OutputTopic, in)
 		if err != nil {
 			encErr = errors.Join(encErr, err)
@@ -501,14 +509,15 @@ func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Recor
 		}
 		produce(out)
 		if h := r.cfg.Hooks.OnOutput; h != nil {
-			h(rec.Partition, &in, rec.Timestamp)
+			t.out = in
+			h(rec.Partition, &t.out, rec.Timestamp)
 		}
 	})
 	if encErr != nil {
 		return fmt.Errorf("encode output for %s[%d]@%d: %w", rec.Topic, rec.Partition, rec.Offset, encErr)
 	}
 	if h := r.cfg.Hooks.OnEvent; h != nil {
-		h(rec.Partition, &ev, d)
+		h(rec.Partition, ev, d)
 	}
 	if h := r.cfg.Hooks.OnHousekeeping; h != nil && hk != (Housekeeping{}) {
 		h(rec.Partition, hk)
