@@ -63,7 +63,7 @@ func (f *kafkaFlags) register(c *command) {
 	c.fs.Var(f.outputMode, "output-mode", "CloudEvents content mode of output records: binary or structured")
 	c.fs.Var(f.guarantee, "guarantee", "exactly-once (Kafka transactions) or at-least-once")
 	c.fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id for exactly-once; empty: <group>-<hostname>-<pid>. Give each instance a stable one")
-	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction collects input before it commits")
+	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction (at-least-once: a commit batch) collects input before it commits")
 	c.fs.Var(&f.sessionTimeout, "session-timeout", "how long the group waits for a crashed instance before moving its partitions (session.timeout.ms; the broker bounds it)")
 	c.fs.BoolVar(&f.createTopics, "create-topics", def.CreateTopics, "create missing topics; when false a missing topic is an error")
 	c.fs.IntVar(&f.partitions, "partitions", int(def.Partitions), "partitions of topics created by the processor (the changelog gets the input's count)")
