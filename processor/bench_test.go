@@ -64,14 +64,14 @@ func BenchmarkPipeline(b *testing.B) {
 // openChannel returns a channel with one open interruption, as a contact
 // center has during a busy hour: three events seen, one open.
 func openChannel(rng *rand.Rand, at int64) *state.Channel {
-	return &state.Channel{
+	return state.NewChannel(state.ChannelData{
 		ConversationID: uuid.NewString(),
 		InteractionID:  uuid.NewString(),
 		Party:          state.Party{Role: "agent", AgentID: fmt.Sprint(1000 + rng.IntN(9000)), UserID: uuid.NewString()},
 		LastEventAt:    at,
 		Seen:           []uint64{rng.Uint64(), rng.Uint64(), rng.Uint64()},
 		Open:           []state.Ref{{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at}},
-	}
+	})
 }
 
 // BenchmarkStoreMemory reports the memory a store holds per channel with 1M

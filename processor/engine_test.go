@@ -572,7 +572,7 @@ func TestEngineChannelStateDeleted(t *testing.T) {
 	for _, x := range []Event{ev("interrupted", "i1", chA, "08:00"), ev("resumed", "r1", chA, "08:05")} {
 		e.Process(s, &x, func(Interruption) {})
 	}
-	if c := s.Get(chA); c == nil || len(c.Seen) != 2 || len(c.Open) != 0 || len(c.Held) != 0 || c.LastEventAt != at("08:05") {
+	if c := s.Get(chA); c == nil || c.NumSeen() != 2 || c.NumOpen() != 0 || c.NumHeld() != 0 || c.LastEventAt != at("08:05") {
 		t.Fatalf("channel state %+v: want 2 seen ids, nothing open or held, last event 08:05", c)
 	}
 	s.Commit()
@@ -728,15 +728,15 @@ func TestEngineRestoredFromChangelog(t *testing.T) {
 
 func TestEngineRestoredRunsWhatIsDue(t *testing.T) {
 	s := state.New()
-	s.Restore(chA, &state.Channel{
+	s.Restore(chA, state.NewChannel(state.ChannelData{
 		LastEventAt: at("08:00"),
 		Seen:        []uint64{eventHash("/channel", "i1")},
 		Open:        []state.Ref{{Source: "/channel", ID: "i1", Type: "channel.interrupted.v0", At: at("08:00")}},
-	})
-	s.Restore(chB, &state.Channel{
+	}))
+	s.Restore(chB, state.NewChannel(state.ChannelData{
 		LastEventAt: at("08:00"),
 		Held:        []state.Ref{{Source: "/channel", ID: "r1", Type: "channel.resumed.v0", At: at("08:00")}},
-	})
+	}))
 	s.RestoreStreamTime(at("09:30"))
 	var r recorder
 	hk := NewEngine(defaultConfig).Restored(s, r.emit)

@@ -22,19 +22,53 @@ var ErrCorrupt = errors.New("corrupt state record")
 // AppendChannel appends the encoding of c to dst.
 func AppendChannel(dst []byte, c *Channel) []byte {
 	dst = append(dst, codecVersion)
-	dst = appendString(dst, c.ConversationID)
-	dst = appendString(dst, c.InteractionID)
-	dst = appendString(dst, c.Party.Role)
-	dst = appendString(dst, c.Party.AgentID)
-	dst = appendString(dst, c.Party.UserID)
+	dst = appendIdentField(dst, c, fieldConversation)
+	dst = appendIdentField(dst, c, fieldInteraction)
+	role := c.roleString()
+	dst = binary.AppendUvarint(dst, uint64(len(role)))
+	dst = append(dst, role...)
+	dst = binary.AppendUvarint(dst, uint64(c.agentLen()))
+	dst = c.appendAgent(dst)
+	dst = appendIdentField(dst, c, fieldUser)
 	dst = binary.AppendVarint(dst, c.LastEventAt)
-	dst = binary.AppendUvarint(dst, uint64(len(c.Seen)))
-	for _, h := range c.Seen {
+	dst = binary.AppendUvarint(dst, uint64(c.NumSeen()))
+	for _, h := range c.seen[:c.nSeen] {
 		dst = binary.LittleEndian.AppendUint64(dst, h)
 	}
-	dst = appendRefs(dst, c.Open)
-	dst = appendRefs(dst, c.Held)
-	return dst
+	if c.ext != nil {
+		for _, h := range c.ext.seen {
+			dst = binary.LittleEndian.AppendUint64(dst, h)
+		}
+	}
+	if c.flags&flagOpenInline != 0 {
+		dst = binary.AppendUvarint(dst, 1)
+		dst = appendPackedRef(dst, &c.open)
+	} else {
+		dst = appendRefs(dst, c.opens())
+	}
+	var held []Ref
+	if c.ext != nil {
+		held = c.ext.held
+	}
+	return appendRefs(dst, held)
+}
+
+func appendIdentField(dst []byte, c *Channel, f int) []byte {
+	dst = binary.AppendUvarint(dst, uint64(c.identLen(f)))
+	return c.appendIdent(dst, f)
+}
+
+func appendPackedRef(dst []byte, p *packedRef) []byte {
+	dst = appendString(dst, sourceTable[p.src])
+	if p.idk == refKSUID {
+		dst = binary.AppendUvarint(dst, ksuidLen)
+		dst = appendKSUID(dst, &p.id)
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(p.idk))
+		dst = append(dst, p.id[:p.idk]...)
+	}
+	dst = appendString(dst, typeTable[p.typ])
+	return binary.AppendVarint(dst, p.at)
 }
 
 func appendRefs(dst []byte, refs []Ref) []byte {
@@ -55,11 +89,10 @@ func appendString(dst []byte, s string) []byte {
 
 // DecodeChannel decodes a value written by AppendChannel.
 //
-// All strings of the channel are substrings of one copy of b: one
-// allocation instead of one per field, which is what makes restoring a
-// large changelog fast and a channel's state small.
+// The channel is packed straight from b: identifiers that pack take no
+// allocation, and only strings that do not pack are copied.
 func DecodeChannel(b []byte) (*Channel, error) {
-	d := decoder{b: b, s: string(b)}
+	d := decoder{b: b}
 	if v := d.byte(); v != codecVersion {
 		if d.err != nil {
 			return nil, d.err
@@ -67,26 +100,46 @@ func DecodeChannel(b []byte) (*Channel, error) {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
 	c := &Channel{}
-	c.ConversationID = d.string()
-	c.InteractionID = d.string()
-	c.Party.Role = d.string()
-	c.Party.AgentID = d.string()
-	c.Party.UserID = d.string()
+	setIdent(c, fieldConversation, d.bytes())
+	setIdent(c, fieldInteraction, d.bytes())
+	role, agent, user := d.bytes(), d.bytes(), d.bytes()
+	setParty(c, role, agent, user)
 	c.LastEventAt = d.varint()
-	if n := d.count(8); n > 0 {
-		c.Seen = make([]uint64, n)
-		for i := range c.Seen {
-			c.Seen[i] = d.uint64()
+	n := d.count(8)
+	for range n {
+		c.AddSeen(d.uint64())
+	}
+	if d.err == nil && len(d.b) > 0 && d.b[0] == 1 {
+		// One open interruption, the common case: packed without
+		// building a Ref first.
+		rest := d.b
+		d.b = d.b[1:]
+		if len(d.b) < 4 { // as count(4) checks
+			d.fail("list")
+		}
+		src, id, typ, at := d.bytes(), d.bytes(), d.bytes(), d.varint()
+		if p, ok := packRefOf(src, id, typ, at); ok && d.err == nil {
+			c.open = p
+			c.flags |= flagOpenInline
+		} else if d.err == nil {
+			d.b = rest
 		}
 	}
-	c.Open = d.refs()
-	c.Held = d.refs()
+	if c.flags&flagOpenInline == 0 {
+		if open := d.refs(); d.err == nil {
+			c.setOpen(open)
+		}
+	}
+	if held := d.refs(); d.err == nil && len(held) > 0 {
+		c.ensureExt().held = held
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
 	if d.err != nil {
 		return nil, d.err
 	}
+	c.tidy()
 	return c, nil
 }
 
@@ -112,7 +165,6 @@ func DecodeStreamTime(b []byte) (int64, error) {
 // return zero values.
 type decoder struct {
 	b   []byte
-	s   string // when set, a copy of the whole input: strings are cut from it
 	err error
 }
 
@@ -174,20 +226,25 @@ func (d *decoder) count(min int) int {
 	return int(n)
 }
 
-func (d *decoder) string() string {
+// bytes reads a length-prefixed string; the result aliases the input.
+func (d *decoder) bytes() []byte {
 	n := d.count(1)
 	if d.err != nil {
-		return ""
+		return nil
 	}
-	var s string
-	if d.s != "" {
-		off := len(d.s) - len(d.b)
-		s = d.s[off : off+n]
-	} else {
-		s = string(d.b[:n])
-	}
+	v := d.b[:n:n]
 	d.b = d.b[n:]
-	return s
+	return v
+}
+
+// string reads a length-prefixed string as a Ref keeps it: a table entry
+// or a copy.
+func (d *decoder) string(table []string) string {
+	b := d.bytes()
+	if i := tableIndex(table, b); i != notInTable {
+		return table[i]
+	}
+	return string(b)
 }
 
 func (d *decoder) uint64() uint64 {
@@ -207,7 +264,7 @@ func (d *decoder) refs() []Ref {
 	}
 	refs := make([]Ref, n)
 	for i := range refs {
-		refs[i] = Ref{Source: d.string(), ID: d.string(), Type: d.string(), At: d.varint()}
+		refs[i] = Ref{Source: d.string(sourceTable), ID: d.string(nil), Type: d.string(typeTable), At: d.varint()}
 	}
 	return refs
 }
