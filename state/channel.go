@@ -289,7 +289,10 @@ func (c *Channel) appendID(dst []byte) []byte {
 
 // ID returns the channel id under which the channel is stored ("" for a
 // channel that was never in a store).
-func (c *Channel) ID() string { return string(c.appendID(nil)) }
+func (c *Channel) ID() string {
+	b := c.appendID(make([]byte, 0, 36))
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
+}
 
 // identLen returns the length of ident field f's string.
 func (c *Channel) identLen(f int) int { return identLen(c.kinds[f], c.long(f)) }

@@ -2,7 +2,6 @@ package state
 
 import (
 	"bytes"
-	"container/heap"
 	"sort"
 )
 
@@ -155,7 +154,7 @@ func (s *Store) SetDeadline(c *Channel, deadline int64) {
 	c.flags &^= flagScheduled
 	if deadline != 0 {
 		c.flags |= flagScheduled
-		heap.Push(&s.deadlines, deadlineEntry{at: deadline, c: c})
+		s.deadlines.push(deadlineEntry{at: deadline, c: c})
 	}
 }
 
@@ -163,12 +162,12 @@ func (s *Store) SetDeadline(c *Channel, deadline int64) {
 // strictly before now, or "" when none is due. Ties are returned in channel
 // id order, so the result is deterministic.
 func (s *Store) NextDue(now int64) string {
-	for s.deadlines.Len() > 0 {
+	for len(s.deadlines) > 0 {
 		e := s.deadlines[0]
 		if e.at >= now {
 			return ""
 		}
-		heap.Pop(&s.deadlines)
+		s.deadlines.pop()
 		if c := e.c; c.flags&(flagLive|flagScheduled) == flagLive|flagScheduled && c.deadline == e.at {
 			c.flags &^= flagScheduled
 			s.popped = append(s.popped, e)
@@ -237,14 +236,14 @@ func (s *Store) Rollback() {
 			// The heap entry may have been popped during the epoch;
 			// a second entry for the same deadline is skipped as stale.
 			u.c.flags |= flagScheduled
-			heap.Push(&s.deadlines, deadlineEntry{at: u.c.deadline, c: u.c})
+			s.deadlines.push(deadlineEntry{at: u.c.deadline, c: u.c})
 		}
 	}
 	// A channel NextDue popped without an Edit is not in undo: re-arm it.
 	for _, e := range s.popped {
 		if c := e.c; c.flags&(flagLive|flagScheduled) == flagLive && c.deadline == e.at {
 			c.flags |= flagScheduled
-			heap.Push(&s.deadlines, e)
+			s.deadlines.push(e)
 		}
 	}
 	if s.streamTimeDirty {
@@ -299,23 +298,52 @@ type deadlineEntry struct {
 	c  *Channel
 }
 
+// deadlineHeap is a min-heap by (at, channel id). Its own push and pop
+// avoid boxing each entry in an interface, as container/heap would.
 type deadlineHeap []deadlineEntry
 
-func (h deadlineHeap) Len() int { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool {
+func (h deadlineHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
 	return compareIDs(h[i].c, h[j].c) < 0
 }
-func (h deadlineHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)   { *h = append(*h, x.(deadlineEntry)) }
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = deadlineEntry{}
-	*h = old[:len(old)-1]
-	return e
+
+func (h *deadlineHeap) push(e deadlineEntry) {
+	*h = append(*h, e)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !a.less(i, p) {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+// pop removes the smallest entry.
+func (h *deadlineHeap) pop() {
+	a := *h
+	n := len(a) - 1
+	a[0] = a[n]
+	a[n] = deadlineEntry{} // drop the reference for the collector
+	a = a[:n]
+	*h = a
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && a.less(l, m) {
+			m = l
+		}
+		if r := l + 1; r < n && a.less(r, m) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
 }
 
 // compareIDs compares the ids of a and b as strings.
