@@ -75,6 +75,9 @@ const (
 	flagScheduled
 	// flagLive: the channel is in a store's index.
 	flagLive
+	// flagExtShared: the overflow is shared with a saved copy (the store's
+	// undo); it is copied before its first change.
+	flagExtShared
 )
 
 // Channel is everything the matcher remembers about one channel, packed to
@@ -108,15 +111,39 @@ type Channel struct {
 	flags uint8
 }
 
-// channelExt is the overflow of a Channel.
+// channelExt is the overflow of a Channel. Its long array and the Refs its
+// storedRefs point at are never changed once made, so copies may share them.
 type channelExt struct {
 	// long holds the strings of fields that do not pack, by field.
-	long [numFields]string
+	long *[numFields]string
 	// seen are the seen hashes after the inline ones.
 	seen []uint64
 	// open are the open interruptions when they are not inline.
-	open []Ref
-	held []Ref
+	open []storedRef
+	held []storedRef
+}
+
+// storedRef is a Ref in a channel's overflow: packed, or as given when it
+// does not pack (raw; the packed time is set either way).
+type storedRef struct {
+	packedRef
+	raw *Ref
+}
+
+// storeRef returns r as kept in an overflow list.
+func storeRef(r Ref) storedRef {
+	if p, ok := packRef(r); ok {
+		return storedRef{packedRef: p}
+	}
+	c := cloneRef(r)
+	return storedRef{packedRef: packedRef{at: r.At}, raw: &c}
+}
+
+func (r *storedRef) ref() Ref {
+	if r.raw != nil {
+		return *r.raw
+	}
+	return r.packedRef.ref()
 }
 
 // packedRef is a Ref with a packed id, source and type.
@@ -178,24 +205,33 @@ func (c *Channel) Set(d ChannelData) {
 	id, kind := c.ids[fieldID], c.kinds[fieldID]
 	*c = Channel{
 		deadline:    c.deadline,
-		flags:       c.flags &^ flagOpenInline,
+		flags:       c.flags &^ (flagOpenInline | flagExtShared),
 		LastEventAt: d.LastEventAt,
 	}
 	c.ids[fieldID], c.kinds[fieldID] = id, kind
-	if idLong != "" {
-		c.ensureExt().long[fieldID] = idLong
-	}
+	c.setLong(fieldID, idLong)
 	c.setIdent(fieldConversation, d.ConversationID)
 	c.setIdent(fieldInteraction, d.InteractionID)
 	c.setParty(d.Party)
 	for _, h := range d.Seen {
 		c.AddSeen(h)
 	}
-	c.setOpen(slices.Clone(d.Open))
+	c.setOpen(storeRefs(d.Open))
 	if len(d.Held) > 0 {
-		c.ensureExt().held = cloneRefs(d.Held)
+		c.ownExt().held = storeRefs(d.Held)
 	}
 	c.tidy()
+}
+
+func storeRefs(list []Ref) []storedRef {
+	if len(list) == 0 {
+		return nil
+	}
+	out := make([]storedRef, len(list))
+	for i, r := range list {
+		out[i] = storeRef(r)
+	}
+	return out
 }
 
 // Data returns the channel's value spelled out. The result shares nothing
@@ -226,6 +262,7 @@ func (c *Channel) Clone() *Channel {
 	}
 	n := *c
 	n.ext = c.ext.clone()
+	n.flags &^= flagExtShared
 	return &n
 }
 
@@ -240,34 +277,58 @@ func (x *channelExt) clone() *channelExt {
 	return &n
 }
 
-func (c *Channel) ensureExt() *channelExt {
-	if c.ext == nil {
+// ownExt returns the channel's overflow ready to be changed: created when
+// absent, copied when shared.
+func (c *Channel) ownExt() *channelExt {
+	switch {
+	case c.ext == nil:
 		c.ext = &channelExt{}
+	case c.flags&flagExtShared != 0:
+		c.ext = c.ext.clone()
 	}
+	c.flags &^= flagExtShared
 	return c.ext
+}
+
+// shareExt marks the overflow as shared with a copy of c just made.
+func (c *Channel) shareExt() {
+	if c.ext != nil {
+		c.flags |= flagExtShared
+	}
 }
 
 // tidy drops an empty overflow.
 func (c *Channel) tidy() {
-	if x := c.ext; x != nil && x.long == [numFields]string{} && len(x.seen) == 0 && len(x.open) == 0 && len(x.held) == 0 {
+	if x := c.ext; x != nil && x.long == nil && len(x.seen) == 0 && len(x.open) == 0 && len(x.held) == 0 {
 		c.ext = nil
+		c.flags &^= flagExtShared
 	}
 }
 
 func (c *Channel) long(f int) string {
-	if c.ext == nil {
+	if c.ext == nil || c.ext.long == nil {
 		return ""
 	}
 	return c.ext.long[f]
 }
 
-// setLong keeps s (copied) as field f's string, or forgets it when s is
-// empty.
+// setLong keeps s (copied) as field f's string; "" forgets it. The array
+// is replaced, never changed: copies of the channel may share it.
 func (c *Channel) setLong(f int, s string) {
-	if s == "" && c.ext == nil {
+	if s == c.long(f) {
 		return
 	}
-	c.ensureExt().long[f] = string([]byte(s))
+	x := c.ownExt()
+	var n [numFields]string
+	if x.long != nil {
+		n = *x.long
+	}
+	n[f] = string([]byte(s))
+	x.long = nil
+	if n != ([numFields]string{}) {
+		x.long = &n
+	}
+	c.tidy()
 }
 
 func (c *Channel) setIdent(f int, s string) { setIdent(c, f, s) }
@@ -277,8 +338,8 @@ func setIdent[T string | []byte](c *Channel, f int, s T) {
 	c.ids[f], c.kinds[f] = packIdent(s, len(ident{}))
 	if c.kinds[f] == kindLong {
 		c.setLong(f, string(s))
-	} else if c.ext != nil {
-		c.ext.long[f] = ""
+	} else {
+		c.setLong(f, "")
 	}
 }
 
@@ -363,8 +424,8 @@ func setParty[T string | []byte](c *Channel, role, agent, user T) {
 	c.role = tableIndex(roleTable, role)
 	if c.role == notInTable {
 		c.setLong(fieldRole, string(role))
-	} else if c.ext != nil {
-		c.ext.long[fieldRole] = ""
+	} else {
+		c.setLong(fieldRole, "")
 	}
 	var a ident
 	a, c.kinds[numIdents] = packIdent(agent, agentInline)
@@ -374,8 +435,8 @@ func setParty[T string | []byte](c *Channel, role, agent, user T) {
 	}
 	if c.kinds[numIdents] == kindLong {
 		c.setLong(fieldAgent, string(agent))
-	} else if c.ext != nil {
-		c.ext.long[fieldAgent] = ""
+	} else {
+		c.setLong(fieldAgent, "")
 	}
 	setIdent(c, fieldUser, user)
 }
@@ -406,7 +467,7 @@ func (c *Channel) AddSeen(h uint64) {
 		c.nSeen++
 		return
 	}
-	x := c.ensureExt()
+	x := c.ownExt()
 	x.seen = append(x.seen, h)
 }
 
@@ -427,7 +488,7 @@ func (c *Channel) OpenAt(i int) int64 {
 		_ = [1]int{}[i] // bounds check
 		return c.open.at
 	}
-	return c.ext.open[i].At
+	return c.ext.open[i].at
 }
 
 // Open returns open interruption i (in At order).
@@ -436,47 +497,36 @@ func (c *Channel) Open(i int) Ref {
 		_ = [1]int{}[i]
 		return c.open.ref()
 	}
-	return c.ext.open[i]
-}
-
-// opens returns the open interruptions as a new slice.
-func (c *Channel) opens() []Ref {
-	if c.flags&flagOpenInline != 0 {
-		return []Ref{c.open.ref()}
-	}
-	if c.ext == nil {
-		return nil
-	}
-	return c.ext.open
+	return c.ext.open[i].ref()
 }
 
 // setOpen makes list the open interruptions; the channel keeps list.
-func (c *Channel) setOpen(list []Ref) {
+func (c *Channel) setOpen(list []storedRef) {
 	c.flags &^= flagOpenInline
-	if len(list) == 1 {
-		if p, ok := packRef(list[0]); ok {
-			c.open = p
-			c.flags |= flagOpenInline
-			list = nil
-		}
+	if len(list) == 1 && list[0].raw == nil {
+		c.open = list[0].packedRef
+		c.flags |= flagOpenInline
+		list = nil
 	}
-	if len(list) > 0 || c.ext != nil {
-		c.ensureExt().open = list
+	if len(list) > 0 || (c.ext != nil && len(c.ext.open) > 0) {
+		c.ownExt().open = list
 	}
+	c.tidy()
 }
 
 // InsertOpen adds r to the open interruptions, keeping them sorted by At;
 // equal times keep arrival order.
 func (c *Channel) InsertOpen(r Ref) {
-	if c.NumOpen() == 0 {
-		if p, ok := packRef(r); ok {
-			c.open = p
-			c.flags |= flagOpenInline
-			return
-		}
+	sr := storeRef(r)
+	switch {
+	case c.NumOpen() == 0:
+		c.setOpen([]storedRef{sr})
+	case c.flags&flagOpenInline != 0:
+		c.setOpen(insertSorted([]storedRef{{packedRef: c.open}}, sr))
+	default:
+		x := c.ownExt()
+		x.open = insertSorted(x.open, sr)
 	}
-	c.setOpen(insertSorted(c.opens(), cloneRef(r)))
-	c.tidy()
 }
 
 // RemoveOpen removes open interruption i.
@@ -487,8 +537,8 @@ func (c *Channel) RemoveOpen(i int) {
 		c.open = packedRef{}
 		return
 	}
-	c.setOpen(slices.Delete(c.ext.open, i, i+1))
-	c.tidy()
+	x := c.ownExt()
+	c.setOpen(slices.Delete(x.open, i, i+1))
 }
 
 // NumHeld returns the number of held closes.
@@ -500,27 +550,28 @@ func (c *Channel) NumHeld() int {
 }
 
 // HeldAt returns the time of held close i (in At order).
-func (c *Channel) HeldAt(i int) int64 { return c.ext.held[i].At }
+func (c *Channel) HeldAt(i int) int64 { return c.ext.held[i].at }
 
 // Held returns held close i (in At order).
-func (c *Channel) Held(i int) Ref { return c.ext.held[i] }
+func (c *Channel) Held(i int) Ref { return c.ext.held[i].ref() }
 
 // InsertHeld adds r to the held closes, keeping them sorted by At; equal
 // times keep arrival order.
 func (c *Channel) InsertHeld(r Ref) {
-	x := c.ensureExt()
-	x.held = insertSorted(x.held, cloneRef(r))
+	x := c.ownExt()
+	x.held = insertSorted(x.held, storeRef(r))
 }
 
 // RemoveHeld removes held close i.
 func (c *Channel) RemoveHeld(i int) {
-	c.ext.held = slices.Delete(c.ext.held, i, i+1)
+	x := c.ownExt()
+	x.held = slices.Delete(x.held, i, i+1)
 	c.tidy()
 }
 
-func insertSorted(list []Ref, r Ref) []Ref {
-	i, _ := slices.BinarySearchFunc(list, r.At, func(e Ref, at int64) int {
-		if e.At <= at {
+func insertSorted(list []storedRef, r storedRef) []storedRef {
+	i, _ := slices.BinarySearchFunc(list, r.at, func(e storedRef, at int64) int {
+		if e.at <= at {
 			return -1
 		}
 		return 1
@@ -545,24 +596,11 @@ func cloneRef(r Ref) Ref {
 	return r
 }
 
-func cloneRefs(list []Ref) []Ref {
-	out := make([]Ref, len(list))
-	for i, r := range list {
-		out[i] = cloneRef(r)
-	}
-	return out
-}
-
 // Deadline returns the derived next-attention time set by SetDeadline.
 func (c *Channel) Deadline() int64 { return c.deadline }
 
 // setKey makes the channel's id the packed key k.
 func (c *Channel) setKey(k *key) {
 	c.ids[fieldID], c.kinds[fieldID] = k.id, k.kind
-	if k.kind == kindLong {
-		c.setLong(fieldID, k.long)
-	} else if c.ext != nil {
-		c.ext.long[fieldID] = ""
-		c.tidy()
-	}
+	c.setLong(fieldID, k.long)
 }

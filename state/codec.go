@@ -43,14 +43,15 @@ func AppendChannel(dst []byte, c *Channel) []byte {
 	if c.flags&flagOpenInline != 0 {
 		dst = binary.AppendUvarint(dst, 1)
 		dst = appendPackedRef(dst, &c.open)
+	} else if c.ext != nil {
+		dst = appendRefs(dst, c.ext.open)
 	} else {
-		dst = appendRefs(dst, c.opens())
+		dst = appendRefs(dst, nil)
 	}
-	var held []Ref
-	if c.ext != nil {
-		held = c.ext.held
+	if c.ext == nil {
+		return appendRefs(dst, nil)
 	}
-	return appendRefs(dst, held)
+	return appendRefs(dst, c.ext.held)
 }
 
 func appendIdentField(dst []byte, c *Channel, f int) []byte {
@@ -71,9 +72,14 @@ func appendPackedRef(dst []byte, p *packedRef) []byte {
 	return binary.AppendVarint(dst, p.at)
 }
 
-func appendRefs(dst []byte, refs []Ref) []byte {
+func appendRefs(dst []byte, refs []storedRef) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(refs)))
-	for _, r := range refs {
+	for i := range refs {
+		if refs[i].raw == nil {
+			dst = appendPackedRef(dst, &refs[i].packedRef)
+			continue
+		}
+		r := refs[i].raw
 		dst = appendString(dst, r.Source)
 		dst = appendString(dst, r.ID)
 		dst = appendString(dst, r.Type)
@@ -109,29 +115,9 @@ func DecodeChannel(b []byte) (*Channel, error) {
 	for range n {
 		c.AddSeen(d.uint64())
 	}
-	if d.err == nil && len(d.b) > 0 && d.b[0] == 1 {
-		// One open interruption, the common case: packed without
-		// building a Ref first.
-		rest := d.b
-		d.b = d.b[1:]
-		if len(d.b) < 4 { // as count(4) checks
-			d.fail("list")
-		}
-		src, id, typ, at := d.bytes(), d.bytes(), d.bytes(), d.varint()
-		if p, ok := packRefOf(src, id, typ, at); ok && d.err == nil {
-			c.open = p
-			c.flags |= flagOpenInline
-		} else if d.err == nil {
-			d.b = rest
-		}
-	}
-	if c.flags&flagOpenInline == 0 {
-		if open := d.refs(); d.err == nil {
-			c.setOpen(open)
-		}
-	}
+	d.openRefs(c)
 	if held := d.refs(); d.err == nil && len(held) > 0 {
-		c.ensureExt().held = held
+		c.ownExt().held = held
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
@@ -237,16 +223,6 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-// string reads a length-prefixed string as a Ref keeps it: a table entry
-// or a copy.
-func (d *decoder) string(table []string) string {
-	b := d.bytes()
-	if i := tableIndex(table, b); i != notInTable {
-		return table[i]
-	}
-	return string(b)
-}
-
 func (d *decoder) uint64() uint64 {
 	if d.err != nil || len(d.b) < 8 {
 		d.fail("hash")
@@ -257,14 +233,54 @@ func (d *decoder) uint64() uint64 {
 	return v
 }
 
-func (d *decoder) refs() []Ref {
+// refs reads a list of Refs, packed where they pack.
+func (d *decoder) refs() []storedRef {
 	n := d.count(4)
 	if d.err != nil || n == 0 {
 		return nil
 	}
-	refs := make([]Ref, n)
+	refs := make([]storedRef, n)
 	for i := range refs {
-		refs[i] = Ref{Source: d.string(sourceTable), ID: d.string(nil), Type: d.string(typeTable), At: d.varint()}
+		refs[i] = d.ref()
 	}
 	return refs
+}
+
+// openRefs reads the list of open interruptions into c. The common single
+// one that packs is read without allocating a list.
+func (d *decoder) openRefs(c *Channel) {
+	if len(d.b) > 0 && d.b[0] == 1 {
+		d.b = d.b[1:]
+		if len(d.b) < 4 { // as count(4) checks
+			d.fail("list")
+			return
+		}
+		if r := d.ref(); r.raw == nil {
+			c.open = r.packedRef
+			c.flags |= flagOpenInline
+		} else {
+			c.setOpen([]storedRef{r})
+		}
+		return
+	}
+	if open := d.refs(); d.err == nil {
+		c.setOpen(open)
+	}
+}
+
+func (d *decoder) ref() storedRef {
+	src, id, typ, at := d.bytes(), d.bytes(), d.bytes(), d.varint()
+	if p, ok := packRefOf(src, id, typ, at); ok {
+		return storedRef{packedRef: p}
+	}
+	return storedRef{packedRef: packedRef{at: at}, raw: &Ref{
+		Source: internBytes(sourceTable, src), ID: string(id), Type: internBytes(typeTable, typ), At: at}}
+}
+
+// internBytes returns b as a string: a table entry, or a copy.
+func internBytes(table []string, b []byte) string {
+	if i := tableIndex(table, b); i != notInTable {
+		return table[i]
+	}
+	return string(b)
 }

@@ -20,7 +20,7 @@ func makeKey(id string) key {
 }
 
 func (k *key) matches(c *Channel) bool {
-	return c.kinds[fieldID] == k.kind && c.ids[fieldID] == k.id && (k.kind != kindLong || c.ext.long[fieldID] == k.long)
+	return c.kinds[fieldID] == k.kind && c.ids[fieldID] == k.id && (k.kind != kindLong || c.long(fieldID) == k.long)
 }
 
 // index is a hash set of channels by id: open addressing with linear probing

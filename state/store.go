@@ -131,8 +131,9 @@ func (s *Store) remember(id string, c *Channel) {
 	s.dirty[id] = len(s.undo)
 	u := undoEntry{id: id, c: c}
 	if c != nil {
+		// The copy shares c's overflow until c changes it.
 		u.saved = *c
-		u.saved.ext = c.ext.clone()
+		c.shareExt()
 	}
 	s.undo = append(s.undo, u)
 }
@@ -202,6 +203,9 @@ func (s *Store) Commit() {
 			old = &u.saved
 		}
 		s.counts.replace(old, s.Get(u.id))
+		if u.c != nil && u.c.ext == u.saved.ext {
+			u.c.flags &^= flagExtShared // the saved copy is dropped
+		}
 	}
 	s.reset()
 	s.compactOpens()

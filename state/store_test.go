@@ -520,3 +520,50 @@ func TestChannelHasSeen(t *testing.T) {
 		t.Errorf("NumSeen = %d, want 5", c.NumSeen())
 	}
 }
+
+// TestStoreUndoSharesOverflowSafely checks the copy-on-write overflow:
+// the value saved by an epoch's first Edit shares the channel's overflow,
+// so every change to the overflow must leave the saved value intact, in
+// this epoch and in later ones.
+func TestStoreUndoSharesOverflowSafely(t *testing.T) {
+	changes := map[string]func(c *Channel){
+		"add seen":    func(c *Channel) { c.AddSeen(77) },
+		"insert open": func(c *Channel) { c.InsertOpen(ref("n", 3)) },
+		"remove open": func(c *Channel) {
+			if c.NumOpen() > 0 {
+				c.RemoveOpen(0)
+			}
+		},
+		"insert held": func(c *Channel) { c.InsertHeld(ref("n", 3)) },
+		"remove held": func(c *Channel) {
+			if c.NumHeld() > 0 {
+				c.RemoveHeld(0)
+			}
+		},
+		"long identity": func(c *Channel) { c.Set(ChannelData{ConversationID: strings.Repeat("z", 50)}) },
+		"fill identity": func(c *Channel) { c.FillIdentity("a", "b", Party{Role: "odd", AgentID: strings.Repeat("9", 20)}) },
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			s := New()
+			d := ChannelData{ConversationID: strings.Repeat("c", 40), Seen: []uint64{1, 2, 3, 4},
+				Open: []Ref{ref("o1", 1), ref("o2", 2)}, Held: []Ref{ref("h1", 1), ref("h2", 2)}}
+			put(s, "a", d)
+			s.Commit()
+			committed := snapshot(s)
+			for epoch := range 3 {
+				change(s.Edit("a"))
+				change(s.Edit("a"))
+				if epoch == 1 {
+					s.Commit()
+					committed = snapshot(s)
+					continue
+				}
+				s.Rollback()
+				if got := snapshot(s); !reflect.DeepEqual(got, committed) {
+					t.Fatalf("epoch %d: after Rollback\n got %+v\nwant %+v", epoch, got, committed)
+				}
+			}
+		})
+	}
+}
