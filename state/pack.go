@@ -63,31 +63,29 @@ func parseUUID[T string | []byte](s T, u *ident) bool {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, lo := unhex(s[i]), unhex(s[i+1])
-		if hi > 15 || lo > 15 {
-			return false
-		}
+	var bad byte
+	for j, p := range uuidHexAt {
+		hi, lo := hexValue[s[p]], hexValue[s[p+1]]
+		bad |= hi | lo
 		u[j] = hi<<4 | lo
-		j++
 	}
-	return true
+	return bad < 16
 }
 
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
+// uuidHexAt are the offsets of a canonical UUID's 16 hex pairs.
+var uuidHexAt = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexValue maps a lowercase hex digit to its value and anything else to
+// 0xff.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 255
-}
+	for i, c := range hexDigits {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 
@@ -116,14 +114,24 @@ func parseKSUID[T string | []byte](s T, out *[ksuidBytes]byte) bool {
 		return false
 	}
 	var w [5]uint32 // big endian words
-	for i := 0; i < ksuidLen; i++ {
-		d := base62Value(s[i])
-		if d > 61 {
-			return false
+	// Five digits at a time (62^5 < 2^32): 27 = 2 + 5*5.
+	for i := 0; i < ksuidLen; {
+		n, mul := 5, uint64(62*62*62*62*62)
+		if i == 0 {
+			n, mul = 2, 62*62
 		}
-		carry := uint64(d)
+		var chunk uint64
+		for k := i; k < i+n; k++ {
+			d := base62Value[s[k]]
+			if d > 61 {
+				return false
+			}
+			chunk = chunk*62 + uint64(d)
+		}
+		i += n
+		carry := chunk
 		for j := len(w) - 1; j >= 0; j-- {
-			acc := uint64(w[j])*62 + carry
+			acc := uint64(w[j])*mul + carry
 			w[j] = uint32(acc)
 			carry = acc >> 32
 		}
@@ -137,17 +145,16 @@ func parseKSUID[T string | []byte](s T, out *[ksuidBytes]byte) bool {
 	return true
 }
 
-func base62Value(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'A' <= c && c <= 'Z':
-		return c - 'A' + 10
-	case 'a' <= c && c <= 'z':
-		return c - 'a' + 36
+// base62Value maps a base62 digit to its value and anything else to 0xff.
+var base62Value = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 255
-}
+	for i, c := range base62 {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // appendKSUID appends the 27 base62 digits of the 160-bit number k.
 func appendKSUID(dst []byte, k *[ksuidBytes]byte) []byte {

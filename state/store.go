@@ -38,6 +38,19 @@ type Store struct {
 
 	// counts are the committed state's totals, for Stats (stats.go).
 	counts counts
+
+	// lastKey is the packed lastID: the engine looks a channel up a few
+	// times in a row (Get, then Edit).
+	lastID  string
+	lastKey key
+}
+
+// key returns id packed (valid until the next call).
+func (s *Store) key(id string) *key {
+	if id != s.lastID {
+		s.lastID, s.lastKey = id, makeKey(id)
+	}
+	return &s.lastKey
 }
 
 // undoEntry is a channel's state at the last commit.
@@ -83,20 +96,17 @@ func (s *Store) AdvanceStreamTime(t int64) bool {
 
 // Get returns the channel for id, or nil. The result must not be modified;
 // use Edit for that.
-func (s *Store) Get(id string) *Channel {
-	k := makeKey(id)
-	return s.channels.get(&k)
-}
+func (s *Store) Get(id string) *Channel { return s.channels.get(s.key(id)) }
 
 // Edit returns the channel for id ready to be modified, creating an empty one
 // when absent, and marks it changed.
 func (s *Store) Edit(id string) *Channel {
-	k := makeKey(id)
-	c := s.channels.get(&k)
+	k := s.key(id)
+	c := s.channels.get(k)
 	s.remember(id, c)
 	if c == nil {
 		c = &Channel{}
-		c.setKey(&k)
+		c.setKey(k)
 		s.insert(c)
 	}
 	return c
@@ -104,8 +114,7 @@ func (s *Store) Edit(id string) *Channel {
 
 // Delete removes the channel for id (a tombstone in Changes).
 func (s *Store) Delete(id string) {
-	k := makeKey(id)
-	c := s.channels.get(&k)
+	c := s.Get(id)
 	if c == nil {
 		return
 	}
@@ -260,14 +269,14 @@ func (s *Store) Rollback() {
 // A nil channel deletes. The caller schedules deadlines afterwards. The store
 // keeps c, which must not be in a store already.
 func (s *Store) Restore(id string, c *Channel) {
-	k := makeKey(id)
-	old := s.channels.get(&k)
+	k := s.key(id)
+	old := s.channels.get(k)
 	s.counts.replace(old, c)
 	if old != nil {
 		s.drop(old)
 	}
 	if c != nil {
-		c.setKey(&k)
+		c.setKey(k)
 		c.flags &^= flagScheduled
 		s.insert(c)
 	}
