@@ -81,12 +81,13 @@ const (
 )
 
 // Channel is everything the matcher remembers about one channel, packed to
-// keep a million open channels in a few hundred megabytes: identifiers are
-// held as binary UUIDs and KSUIDs or inline bytes (see pack.go), the common
-// case of at most three seen events and one open interruption needs no other
-// allocation, and everything else (long or unusual strings, more seen
-// events, more open interruptions, held closes) is in an overflow that most
-// channels do not have. Every string reads back exactly as it was given.
+// keep a million open channels in about 200 MB: identifiers are held as
+// binary UUIDs and KSUIDs or inline bytes (see pack.go), a channel with at
+// most three seen events and one open interruption needs no other
+// allocation, and everything else (strings that do not pack, more seen
+// events, more open interruptions, held closes) is in an overflow
+// (channelExt) allocated only when needed. Every string reads back exactly
+// as it was given.
 //
 // The zero Channel is empty. Read it with the accessors, change it with the
 // mutators; Data and Set convert from and to the spelled-out ChannelData.
