@@ -3,7 +3,6 @@ package processor
 import (
 	"hash/fnv"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/interruptions/interruptions/state"
@@ -147,26 +146,20 @@ func (e *Engine) apply(s *state.Store, ev *Event, emit Emit) Disposition {
 		return Duplicate
 	}
 	c := s.Edit(ev.ChannelID)
-	c.Seen = append(c.Seen, h)
-	if c.LastEventAt < ev.Timestamp || len(c.Seen) == 1 {
+	c.AddSeen(h)
+	if c.LastEventAt < ev.Timestamp || c.NumSeen() == 1 {
 		c.LastEventAt = ev.Timestamp
 	}
-	if c.ConversationID == "" {
-		c.ConversationID = own(ev.ConversationID)
-	}
-	if c.InteractionID == "" {
-		c.InteractionID = own(ev.InteractionID)
-	}
-	if c.Party == (state.Party{}) {
-		c.Party = state.Party{Role: own(ev.Party.Role), AgentID: own(ev.Party.AgentID), UserID: own(ev.Party.UserID)}
-	}
-	ref := state.Ref{Source: own(ev.Source), ID: own(ev.ID), Type: own(ev.Type), At: ev.Timestamp}
+	c.FillIdentity(ev.ConversationID, ev.InteractionID, ev.Party)
+	// The channel packs or copies what it keeps of ref; the strings in
+	// an emitted close are the event's own.
+	ref := state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: ev.Timestamp}
 	if ev.Kind == KindInterrupted {
 		e.open(c, ev.ChannelID, ref, emit)
 	} else {
 		e.close(c, ev.ChannelID, ref, outcomeOf(ev.Kind), emit)
 	}
-	s.SetDeadline(ev.ChannelID, c, e.deadline(c))
+	s.SetDeadline(c, e.deadline(c))
 	return Processed
 }
 
@@ -180,16 +173,17 @@ func outcomeOf(k Kind) Outcome {
 // open pairs an interruption with the earliest held close at or after it
 // (within MaxInterruption), or keeps it open.
 func (e *Engine) open(c *state.Channel, id string, r state.Ref, emit Emit) {
-	for i, h := range c.Held {
-		if h.At < r.At {
+	for i := range c.NumHeld() {
+		at := c.HeldAt(i)
+		if at < r.At {
 			continue
 		}
-		if h.At > addSat(r.At, e.maxNanos) {
+		if at > addSat(r.At, e.maxNanos) {
 			break
 		}
-		c.Held = append(c.Held[:i], c.Held[i+1:]...)
-		closed := h
-		emit(interruption(id, c, r, closeOutcome(h.Type), h.At, &closed))
+		closed := c.Held(i)
+		c.RemoveHeld(i)
+		emit(interruption(id, c, r, closeOutcome(closed.Type), closed.At, &closed))
 		return
 	}
 	c.InsertOpen(r)
@@ -198,15 +192,16 @@ func (e *Engine) open(c *state.Channel, id string, r state.Ref, emit Emit) {
 // close pairs a closing event with the latest open interruption at or before
 // it (within MaxInterruption), or holds it for a late interruption.
 func (e *Engine) close(c *state.Channel, id string, r state.Ref, o Outcome, emit Emit) {
-	for i := len(c.Open) - 1; i >= 0; i-- {
-		op := c.Open[i]
-		if op.At > r.At {
+	for i := c.NumOpen() - 1; i >= 0; i-- {
+		at := c.OpenAt(i)
+		if at > r.At {
 			continue
 		}
-		if r.At > addSat(op.At, e.maxNanos) {
+		if r.At > addSat(at, e.maxNanos) {
 			break
 		}
-		c.Open = append(c.Open[:i], c.Open[i+1:]...)
+		op := c.Open(i)
+		c.RemoveOpen(i)
 		closed := r
 		emit(interruption(id, c, op, o, r.At, &closed))
 		return
@@ -221,11 +216,12 @@ func closeOutcome(typ string) Outcome {
 }
 
 func interruption(id string, c *state.Channel, open state.Ref, o Outcome, closedAt int64, by *state.Ref) Interruption {
+	conv, inter, party := c.Identity()
 	return Interruption{
 		ChannelID:      id,
-		ConversationID: c.ConversationID,
-		InteractionID:  c.InteractionID,
-		Party:          c.Party,
+		ConversationID: conv,
+		InteractionID:  inter,
+		Party:          party,
 		Outcome:        o,
 		InterruptedAt:  open.At,
 		ClosedAt:       closedAt,
@@ -252,38 +248,34 @@ func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Houseke
 	if c := s.Get(id); e.deadline(c) >= now {
 		// An early wake-up (see state.Store.SetDeadline): nothing is due,
 		// so state is untouched and the channel is only rescheduled.
-		s.SetDeadline(id, c, e.deadline(c))
+		s.SetDeadline(c, e.deadline(c))
 		return hk
 	}
 	c := s.Edit(id)
-	n := 0
-	for _, op := range c.Open {
-		if bound := addSat(op.At, e.maxNanos); bound < now {
-			emit(interruption(id, c, op, OutcomeExpired, bound, nil))
+	for i := 0; i < c.NumOpen(); {
+		if bound := addSat(c.OpenAt(i), e.maxNanos); bound < now {
+			emit(interruption(id, c, c.Open(i), OutcomeExpired, bound, nil))
+			c.RemoveOpen(i)
 			hk.Expired++
 			continue
 		}
-		c.Open[n] = op
-		n++
+		i++
 	}
-	c.Open = c.Open[:n]
-	n = 0
-	for _, h := range c.Held {
-		if addSat(h.At, e.maxNanos) < now {
+	for i := 0; i < c.NumHeld(); {
+		if addSat(c.HeldAt(i), e.maxNanos) < now {
+			c.RemoveHeld(i)
 			hk.DroppedCloses++
 			continue
 		}
-		c.Held[n] = h
-		n++
+		i++
 	}
-	c.Held = c.Held[:n]
-	if len(c.Open) == 0 && addSat(c.LastEventAt, e.retentionNanos) < now {
-		hk.DroppedCloses += len(c.Held)
+	if c.NumOpen() == 0 && addSat(c.LastEventAt, e.retentionNanos) < now {
+		hk.DroppedCloses += c.NumHeld()
 		hk.Deleted++
 		s.Delete(id)
 		return hk
 	}
-	s.SetDeadline(id, c, e.deadline(c))
+	s.SetDeadline(c, e.deadline(c))
 	return hk
 }
 
@@ -293,11 +285,11 @@ func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Houseke
 // once stream time is beyond the bound.
 func (e *Engine) deadline(c *state.Channel) int64 {
 	d := addSat(c.LastEventAt, e.retentionNanos)
-	if len(c.Open) > 0 {
-		d = addSat(c.Open[0].At, e.maxNanos)
+	if c.NumOpen() > 0 {
+		d = addSat(c.OpenAt(0), e.maxNanos)
 	}
-	if len(c.Held) > 0 {
-		d = min(d, addSat(c.Held[0].At, e.maxNanos))
+	if c.NumHeld() > 0 {
+		d = min(d, addSat(c.HeldAt(0), e.maxNanos))
 	}
 	return d
 }
@@ -317,8 +309,8 @@ func addSat(t, d int64) int64 {
 // Restored schedules every channel of a store just loaded from the changelog
 // and runs what is already due.
 func (e *Engine) Restored(s *state.Store, emit Emit) Housekeeping {
-	s.Range(func(id string, c *state.Channel) bool {
-		s.SetDeadline(id, c, e.deadline(c))
+	s.Range(func(c *state.Channel) bool {
+		s.SetDeadline(c, e.deadline(c))
 		return true
 	})
 	return e.Advance(s, emit)
@@ -332,14 +324,4 @@ func eventHash(source, id string) uint64 {
 	h.Write([]byte{0})
 	h.Write([]byte(id))
 	return h.Sum64()
-}
-
-// own returns a string that state may keep: an interned constant, or a
-// copy. Decoded events cut their strings from one copy of the input value;
-// keeping such a substring would keep the whole value alive.
-func own(s string) string {
-	if v, ok := interned[s]; ok {
-		return v
-	}
-	return strings.Clone(s)
 }

@@ -572,7 +572,7 @@ func TestEngineChannelStateDeleted(t *testing.T) {
 	for _, x := range []Event{ev("interrupted", "i1", chA, "08:00"), ev("resumed", "r1", chA, "08:05")} {
 		e.Process(s, &x, func(Interruption) {})
 	}
-	if c := s.Get(chA); c == nil || len(c.Seen) != 2 || len(c.Open) != 0 || len(c.Held) != 0 || c.LastEventAt != at("08:05") {
+	if c := s.Get(chA); c == nil || c.NumSeen() != 2 || c.NumOpen() != 0 || c.NumHeld() != 0 || c.LastEventAt != at("08:05") {
 		t.Fatalf("channel state %+v: want 2 seen ids, nothing open or held, last event 08:05", c)
 	}
 	s.Commit()
@@ -728,15 +728,15 @@ func TestEngineRestoredFromChangelog(t *testing.T) {
 
 func TestEngineRestoredRunsWhatIsDue(t *testing.T) {
 	s := state.New()
-	s.Restore(chA, &state.Channel{
+	s.Restore(chA, state.NewChannel(state.ChannelData{
 		LastEventAt: at("08:00"),
 		Seen:        []uint64{eventHash("/channel", "i1")},
 		Open:        []state.Ref{{Source: "/channel", ID: "i1", Type: "channel.interrupted.v0", At: at("08:00")}},
-	})
-	s.Restore(chB, &state.Channel{
+	}))
+	s.Restore(chB, state.NewChannel(state.ChannelData{
 		LastEventAt: at("08:00"),
 		Held:        []state.Ref{{Source: "/channel", ID: "r1", Type: "channel.resumed.v0", At: at("08:00")}},
-	})
+	}))
 	s.RestoreStreamTime(at("09:30"))
 	var r recorder
 	hk := NewEngine(defaultConfig).Restored(s, r.emit)
@@ -872,5 +872,77 @@ func TestEventHashIsStable(t *testing.T) {
 			t.Errorf("eventHash%q collides with %s", p, prev)
 		}
 		distinct[h] = fmt.Sprintf("%q", p)
+	}
+}
+
+// TestEngineKeepsIdentifiersExact runs interruptions whose identifiers are
+// in every form the state packs differently (canonical UUIDs and KSUIDs,
+// near misses, short and long ids, unknown roles and sources) through the
+// engine, through a held close and through a changelog round trip, and
+// checks that the emitted interruptions carry the exact strings.
+func TestEngineKeepsIdentifiersExact(t *testing.T) {
+	idents := []struct {
+		channel, conv, inter string
+		party                state.Party
+		source, open, close  string
+	}{
+		{"3e71f453-116a-4abc-8769-bc678ef6e080", "1371f451-116a-4abc-8869-bc678ef67070", "ef71f453-556a-4abc-9769-bc678ef6e090",
+			state.Party{Role: "agent", AgentID: "1544", UserID: "aa71f453-556a-4abc-9769-bc678ef6e090"},
+			"/channel", "2Zks0VJxXAegKlhmHygjlZRwu0F", "37pWERwB5Qk7iMmAEo7JfMDL5Js"},
+		{"3E71F453-116A-4ABC-8769-BC678EF6E080", "1371F451-116A-4ABC-8869-BC678EF67070", "{ef71f453-556a-4abc-9769-bc678ef6e090}",
+			state.Party{Role: "Supervisor", AgentID: "aa71f453-556a-4abc-9769-bc678ef6e090", UserID: "u"},
+			"/channel/eu", "zzzzzzzzzzzzzzzzzzzzzzzzzzz", "37pWERwB5Qk7iMmAEo7JfMDL5J-"},
+		{"c", "", "x", state.Party{Role: "external"}, "/channel", "i", "an-event-id-longer-than-twenty-bytes"},
+	}
+	for _, id := range idents {
+		mk := func(typ, eid, ts string) Event {
+			x := ev(typ, eid, id.channel, ts)
+			x.Source, x.ConversationID, x.InteractionID, x.Party = id.source, id.conv, id.inter, id.party
+			return x
+		}
+		check := func(what string, got []Interruption, opened, closed string) {
+			t.Helper()
+			if len(got) != 1 {
+				t.Fatalf("%s %s: emitted %d interruptions, want 1", id.channel, what, len(got))
+			}
+			in := got[0]
+			if in.ChannelID != id.channel || in.ConversationID != id.conv || in.InteractionID != id.inter || in.Party != id.party ||
+				in.OpenedBy.Source != id.source || in.OpenedBy.ID != opened {
+				t.Errorf("%s %s: emitted %+v", id.channel, what, in)
+			}
+			if closed == "" && in.ClosedBy != nil || closed != "" && (in.ClosedBy == nil || in.ClosedBy.ID != closed || in.ClosedBy.Source != id.source) {
+				t.Errorf("%s %s: closed by %+v, want %q", id.channel, what, in.ClosedBy, closed)
+			}
+		}
+		e := NewEngine(defaultConfig)
+		var got []Interruption
+		collect := func(in Interruption) { got = append(got, in) }
+
+		s := state.New()
+		for _, x := range []Event{mk("interrupted", id.open, "08:00"), mk("resumed", id.close, "08:01")} {
+			e.Process(s, &x, collect)
+		}
+		check("resumed", got, id.open, id.close)
+
+		got, s = nil, state.New()
+		for _, x := range []Event{mk("resumed", id.close, "08:01"), mk("interrupted", id.open, "08:00")} {
+			e.Process(s, &x, collect)
+		}
+		check("held close", got, id.open, id.close)
+
+		got, s = nil, state.New()
+		x := mk("interrupted", id.open, "08:00")
+		e.Process(s, &x, collect)
+		restored := state.New()
+		for _, ch := range s.Changes() {
+			c, err := state.DecodeChannel(state.AppendChannel(nil, ch.Channel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			restored.Restore(ch.ChannelID, c)
+		}
+		restored.RestoreStreamTime(at("09:30"))
+		e.Restored(restored, collect)
+		check("expired after restore", got, id.open, "")
 	}
 }

@@ -22,24 +22,64 @@ var ErrCorrupt = errors.New("corrupt state record")
 // AppendChannel appends the encoding of c to dst.
 func AppendChannel(dst []byte, c *Channel) []byte {
 	dst = append(dst, codecVersion)
-	dst = appendString(dst, c.ConversationID)
-	dst = appendString(dst, c.InteractionID)
-	dst = appendString(dst, c.Party.Role)
-	dst = appendString(dst, c.Party.AgentID)
-	dst = appendString(dst, c.Party.UserID)
+	dst = appendIdentField(dst, c, fieldConversation)
+	dst = appendIdentField(dst, c, fieldInteraction)
+	role := c.roleString()
+	dst = binary.AppendUvarint(dst, uint64(len(role)))
+	dst = append(dst, role...)
+	dst = binary.AppendUvarint(dst, uint64(c.agentLen()))
+	dst = c.appendAgent(dst)
+	dst = appendIdentField(dst, c, fieldUser)
 	dst = binary.AppendVarint(dst, c.LastEventAt)
-	dst = binary.AppendUvarint(dst, uint64(len(c.Seen)))
-	for _, h := range c.Seen {
+	dst = binary.AppendUvarint(dst, uint64(c.NumSeen()))
+	for _, h := range c.seen[:c.nSeen] {
 		dst = binary.LittleEndian.AppendUint64(dst, h)
 	}
-	dst = appendRefs(dst, c.Open)
-	dst = appendRefs(dst, c.Held)
-	return dst
+	if c.ext != nil {
+		for _, h := range c.ext.seen {
+			dst = binary.LittleEndian.AppendUint64(dst, h)
+		}
+	}
+	if c.flags&flagOpenInline != 0 {
+		dst = binary.AppendUvarint(dst, 1)
+		dst = appendPackedRef(dst, &c.open)
+	} else if c.ext != nil {
+		dst = appendRefs(dst, c.ext.open)
+	} else {
+		dst = appendRefs(dst, nil)
+	}
+	if c.ext == nil {
+		return appendRefs(dst, nil)
+	}
+	return appendRefs(dst, c.ext.held)
 }
 
-func appendRefs(dst []byte, refs []Ref) []byte {
+func appendIdentField(dst []byte, c *Channel, f int) []byte {
+	dst = binary.AppendUvarint(dst, uint64(c.identLen(f)))
+	return c.appendIdent(dst, f)
+}
+
+func appendPackedRef(dst []byte, p *packedRef) []byte {
+	dst = appendString(dst, sourceTable[p.src])
+	if p.idk == refKSUID {
+		dst = binary.AppendUvarint(dst, ksuidLen)
+		dst = appendKSUID(dst, &p.id)
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(p.idk))
+		dst = append(dst, p.id[:p.idk]...)
+	}
+	dst = appendString(dst, typeTable[p.typ])
+	return binary.AppendVarint(dst, p.at)
+}
+
+func appendRefs(dst []byte, refs []storedRef) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(refs)))
-	for _, r := range refs {
+	for i := range refs {
+		if refs[i].raw == nil {
+			dst = appendPackedRef(dst, &refs[i].packedRef)
+			continue
+		}
+		r := refs[i].raw
 		dst = appendString(dst, r.Source)
 		dst = appendString(dst, r.ID)
 		dst = appendString(dst, r.Type)
@@ -55,11 +95,10 @@ func appendString(dst []byte, s string) []byte {
 
 // DecodeChannel decodes a value written by AppendChannel.
 //
-// All strings of the channel are substrings of one copy of b: one
-// allocation instead of one per field, which is what makes restoring a
-// large changelog fast and a channel's state small.
+// The channel is packed straight from b: identifiers that pack take no
+// allocation, and only strings that do not pack are copied.
 func DecodeChannel(b []byte) (*Channel, error) {
-	d := decoder{b: b, s: string(b)}
+	d := decoder{b: b}
 	if v := d.byte(); v != codecVersion {
 		if d.err != nil {
 			return nil, d.err
@@ -67,26 +106,26 @@ func DecodeChannel(b []byte) (*Channel, error) {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
 	c := &Channel{}
-	c.ConversationID = d.string()
-	c.InteractionID = d.string()
-	c.Party.Role = d.string()
-	c.Party.AgentID = d.string()
-	c.Party.UserID = d.string()
+	setIdent(c, fieldConversation, d.bytes())
+	setIdent(c, fieldInteraction, d.bytes())
+	role, agent, user := d.bytes(), d.bytes(), d.bytes()
+	setParty(c, role, agent, user)
 	c.LastEventAt = d.varint()
-	if n := d.count(8); n > 0 {
-		c.Seen = make([]uint64, n)
-		for i := range c.Seen {
-			c.Seen[i] = d.uint64()
-		}
+	n := d.count(8)
+	for range n {
+		c.AddSeen(d.uint64())
 	}
-	c.Open = d.refs()
-	c.Held = d.refs()
+	d.openRefs(c)
+	if held := d.refs(); d.err == nil && len(held) > 0 {
+		c.ownExt().held = held
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
 	if d.err != nil {
 		return nil, d.err
 	}
+	c.tidy()
 	return c, nil
 }
 
@@ -112,7 +151,6 @@ func DecodeStreamTime(b []byte) (int64, error) {
 // return zero values.
 type decoder struct {
 	b   []byte
-	s   string // when set, a copy of the whole input: strings are cut from it
 	err error
 }
 
@@ -174,20 +212,15 @@ func (d *decoder) count(min int) int {
 	return int(n)
 }
 
-func (d *decoder) string() string {
+// bytes reads a length-prefixed string; the result aliases the input.
+func (d *decoder) bytes() []byte {
 	n := d.count(1)
 	if d.err != nil {
-		return ""
+		return nil
 	}
-	var s string
-	if d.s != "" {
-		off := len(d.s) - len(d.b)
-		s = d.s[off : off+n]
-	} else {
-		s = string(d.b[:n])
-	}
+	v := d.b[:n:n]
 	d.b = d.b[n:]
-	return s
+	return v
 }
 
 func (d *decoder) uint64() uint64 {
@@ -200,14 +233,54 @@ func (d *decoder) uint64() uint64 {
 	return v
 }
 
-func (d *decoder) refs() []Ref {
+// refs reads a list of Refs, packed where they pack.
+func (d *decoder) refs() []storedRef {
 	n := d.count(4)
 	if d.err != nil || n == 0 {
 		return nil
 	}
-	refs := make([]Ref, n)
+	refs := make([]storedRef, n)
 	for i := range refs {
-		refs[i] = Ref{Source: d.string(), ID: d.string(), Type: d.string(), At: d.varint()}
+		refs[i] = d.ref()
 	}
 	return refs
+}
+
+// openRefs reads the list of open interruptions into c. The common single
+// one that packs is read without allocating a list.
+func (d *decoder) openRefs(c *Channel) {
+	if len(d.b) > 0 && d.b[0] == 1 {
+		d.b = d.b[1:]
+		if len(d.b) < 4 { // as count(4) checks
+			d.fail("list")
+			return
+		}
+		if r := d.ref(); r.raw == nil {
+			c.open = r.packedRef
+			c.flags |= flagOpenInline
+		} else {
+			c.setOpen([]storedRef{r})
+		}
+		return
+	}
+	if open := d.refs(); d.err == nil {
+		c.setOpen(open)
+	}
+}
+
+func (d *decoder) ref() storedRef {
+	src, id, typ, at := d.bytes(), d.bytes(), d.bytes(), d.varint()
+	if p, ok := packRefOf(src, id, typ, at); ok {
+		return storedRef{packedRef: p}
+	}
+	return storedRef{packedRef: packedRef{at: at}, raw: &Ref{
+		Source: internBytes(sourceTable, src), ID: string(id), Type: internBytes(typeTable, typ), At: at}}
+}
+
+// internBytes returns b as a string: a table entry, or a copy.
+func internBytes(table []string, b []byte) string {
+	if i := tableIndex(table, b); i != notInTable {
+		return table[i]
+	}
+	return string(b)
 }

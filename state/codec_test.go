@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math"
 	"reflect"
@@ -11,9 +12,9 @@ import (
 	"testing"
 )
 
-// fullChannel has every field set, with awkward values.
-func fullChannel() *Channel {
-	return &Channel{
+// fullData has every field set, with awkward values.
+func fullData() ChannelData {
+	return ChannelData{
 		ConversationID: "3e71f453-116a-3abc-7769-bc678ef6e080",
 		InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
 		Party:          Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
@@ -30,44 +31,37 @@ func fullChannel() *Channel {
 	}
 }
 
-// exported strips derived state and normalises empty lists, which decode
-// as nil.
-func exported(c *Channel) Channel {
-	n := *c
-	n.deadline, n.scheduled = 0, false
-	if len(n.Seen) == 0 {
-		n.Seen = nil
-	}
-	if len(n.Open) == 0 {
-		n.Open = nil
-	}
-	if len(n.Held) == 0 {
-		n.Held = nil
-	}
-	return n
-}
+// fullChannel is fullData packed.
+func fullChannel() *Channel { return NewChannel(fullData()) }
+
+// exported returns the channel's value without derived state.
+func exported(c *Channel) ChannelData { return c.Data() }
 
 func TestChannelRoundTrip(t *testing.T) {
 	scheduled := fullChannel()
-	scheduled.deadline, scheduled.scheduled = 123, true
+	scheduled.deadline = 123
+	scheduled.flags |= flagScheduled
 	tests := []struct {
 		name string
 		c    *Channel
 	}{
 		{"zero", &Channel{}},
-		{"empty lists", &Channel{Seen: []uint64{}, Open: []Ref{}, Held: []Ref{}}},
-		{"negative last event", &Channel{LastEventAt: -1}},
-		{"party only role", &Channel{Party: Party{Role: "external"}}},
-		{"seen only", &Channel{Seen: []uint64{42}}},
+		{"empty lists", NewChannel(ChannelData{Seen: []uint64{}, Open: []Ref{}, Held: []Ref{}})},
+		{"negative last event", NewChannel(ChannelData{LastEventAt: -1})},
+		{"party only role", NewChannel(ChannelData{Party: Party{Role: "external"}})},
+		{"seen only", NewChannel(ChannelData{Seen: []uint64{42}})},
 		{"full", fullChannel()},
 		{"derived state is not encoded", scheduled},
-		{"many seen", &Channel{Seen: func() []uint64 {
+		{"many seen", NewChannel(ChannelData{Seen: func() []uint64 {
 			s := make([]uint64, 1000)
 			for i := range s {
 				s[i] = uint64(i) * 0x9e3779b97f4a7c15
 			}
 			return s
-		}()}},
+		}()})},
+		{"one packed open", NewChannel(ChannelData{Open: []Ref{ref("2Zks0VJxXAegKlhmHygjlZRwu0F", 5)}})},
+		{"one open that does not pack", NewChannel(ChannelData{Open: []Ref{{Source: "/other", ID: "x", Type: "t", At: 5}}})},
+		{"unpackable strings", NewChannel(awkwardData())},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,8 +73,8 @@ func TestChannelRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(exported(got), exported(tt.c)) {
 				t.Fatalf("round trip:\n got %+v\nwant %+v", exported(got), exported(tt.c))
 			}
-			if got.deadline != 0 || got.scheduled {
-				t.Fatalf("decoded channel has derived state: deadline %d scheduled %v", got.deadline, got.scheduled)
+			if got.deadline != 0 || got.flags&flagScheduled != 0 {
+				t.Fatalf("decoded channel has derived state: deadline %d flags %b", got.deadline, got.flags)
 			}
 			if again := AppendChannel(nil, got); !bytes.Equal(again, b) {
 				t.Fatalf("re-encoding differs:\n%x\n%x", again, b)
@@ -101,7 +95,7 @@ func TestAppendChannelAppends(t *testing.T) {
 }
 
 func TestDecodeChannelTruncatedAtEveryLength(t *testing.T) {
-	for name, c := range map[string]*Channel{"zero": {}, "full": fullChannel()} {
+	for name, c := range map[string]*Channel{"zero": {}, "full": fullChannel(), "awkward": NewChannel(awkwardData())} {
 		b := AppendChannel(nil, c)
 		for n := 0; n < len(b); n++ {
 			got, err := DecodeChannel(b[:n])
@@ -155,8 +149,8 @@ func TestDecodeChannelRejectsCountsBeforeAllocating(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) || c != nil {
 		t.Fatalf("DecodeChannel = %v, %v; want ErrCorrupt", c, err)
 	}
-	// DecodeChannel copies its input once (its strings are cut from the
-	// copy); anything beyond that copy would be the list.
+	// Allowing for a copy of the input, anything beyond it would be the
+	// list.
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 2*n {
 		t.Fatalf("DecodeChannel allocated %d bytes for a corrupt count; the %d-byte list should never be made", grew, 8*n)
 	}
@@ -230,4 +224,67 @@ func FuzzDecodeChannel(f *testing.F) {
 			t.Fatalf("round trip changed the channel:\n got %+v\nwant %+v", again, c)
 		}
 	})
+}
+
+// awkwardData has strings that look like what the channel packs but must
+// not be packed: uppercase or malformed UUIDs, KSUIDs out of range or with
+// invalid digits, ids just over the inline sizes, unknown roles, sources
+// and types.
+func awkwardData() ChannelData {
+	return ChannelData{
+		ConversationID: "3E71F453-116A-3ABC-7769-BC678EF6E080",
+		InteractionID:  "1371f451-116a-4abc-8869-bc678ef6707g",
+		Party:          Party{Role: "Agent", AgentID: "123456789", UserID: "ef71f453x556a-3abc-7769-bc678ef6e090"},
+		Seen:           []uint64{1, 2, 3, 4, 5},
+		Open: []Ref{
+			{Source: "/channel", ID: "zzzzzzzzzzzzzzzzzzzzzzzzzzz", Type: "channel.interrupted.v0", At: 1},
+		},
+		Held: []Ref{
+			{Source: "/channel", ID: "2Zks0VJxXAegKlhmHygjlZRwu0-", Type: "channel.resumed.v2", At: 2},
+			{Source: "/channel", ID: "123456789012345678901", Type: "channel.resumed.v0", At: 3},
+		},
+	}
+}
+
+// TestDecodeChannelOldEncodings decodes values written by the encoder
+// before channels were packed (same version, same format) and checks that
+// they decode to the same value and encode to the same bytes.
+func TestDecodeChannelOldEncodings(t *testing.T) {
+	typical := ChannelData{
+		ConversationID: "3e71f453-116a-4abc-8769-bc678ef6e080",
+		InteractionID:  "1371F451-116A-4ABC-8869-BC678EF67070",
+		Party:          Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-4abc-9769-bc678ef6e090"},
+		LastEventAt:    1661870076088000000,
+		Seen:           []uint64{7, 8, 9},
+		Open:           []Ref{{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: 1661870000000000000}},
+	}
+	tests := []struct {
+		name string
+		hex  string
+		want ChannelData
+	}{
+		{"full", "012433653731663435332d313136612d336162632d373736392d6263363738656636653038302431333731663435312d313136612d346162632d383836392d626336373865663637303730056167656e7404313534342465663731663435332d353536612d336162632d373736392d62633637386566366530393080f89cc1ef8193902e0400000000000000000100000000000000ffffffffffffffffbebafecaefbeadde02082f6368616e6e656c1b325a6b7330564a78584165674b6c686d4879676a6c5a5277753046166368616e6e656c2e696e7465727275707465642e7630808087ceb8fd92902e082f6368616e6e656c0132166368616e6e656c2e696e7465727275707465642e7631828087ceb8fd92902e02000000ffffffffffffffffff010c2fc3bc6ec3af636f64652f00ac02" + strings.Repeat("78", 300) + "106368616e6e656c2e656e6465642e7631feffffffffffffffff01", fullData()},
+		{"typical", "012433653731663435332d313136612d346162632d383736392d6263363738656636653038302431333731463435312d313136412d344142432d383836392d424336373845463637303730056167656e7404313534342465663731663435332d353536612d346162632d393736392d62633637386566366530393080f89cc1ef8193902e0307000000000000000800000000000000090000000000000001082f6368616e6e656c1b333770574552774235516b37694d6d41456f374a664d444c354a73166368616e6e656c2e696e7465727275707465642e7630808087ceb8fd92902e00", typical},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := hex.DecodeString(tt.hex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := DecodeChannel(b)
+			if err != nil {
+				t.Fatalf("DecodeChannel: %v", err)
+			}
+			if got := c.Data(); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("decoded:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if again := AppendChannel(nil, c); !bytes.Equal(again, b) {
+				t.Fatalf("re-encoding differs:\n%x\n%x", again, b)
+			}
+			if again := AppendChannel(nil, NewChannel(tt.want)); !bytes.Equal(again, b) {
+				t.Fatalf("encoding the value differs:\n%x\n%x", again, b)
+			}
+		})
+	}
 }

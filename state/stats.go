@@ -1,7 +1,5 @@
 package state
 
-import "container/heap"
-
 // Stats describes a store's committed state, for metrics.
 type Stats struct {
 	// Channels held (as of the last Commit or restore).
@@ -45,98 +43,141 @@ type counts struct {
 func (c *counts) replace(old, new *Channel) {
 	if old != nil {
 		c.channels--
-		c.open -= len(old.Open)
-		c.held -= len(old.Held)
+		c.open -= old.NumOpen()
+		c.held -= old.NumHeld()
 	}
 	if new != nil {
 		c.channels++
-		c.open += len(new.Open)
-		c.held += len(new.Held)
+		c.open += new.NumOpen()
+		c.held += new.NumHeld()
 	}
-	if old != nil && new != nil && sameTimes(old.Open, new.Open) {
+	if old != nil && new != nil && sameTimes(old, new) {
 		return // the common case: the open interruptions did not change
 	}
 	if old != nil {
-		for _, r := range old.Open {
-			c.opens.remove(r.At)
+		for i := range old.NumOpen() {
+			c.opens.remove(old.OpenAt(i))
 		}
 	}
 	if new != nil {
-		for _, r := range new.Open {
-			c.opens.add(r.At)
+		for i := range new.NumOpen() {
+			c.opens.add(new.OpenAt(i))
 		}
 	}
 }
 
-func sameTimes(a, b []Ref) bool {
-	if len(a) != len(b) {
+func sameTimes(a, b *Channel) bool {
+	if a.NumOpen() != b.NumOpen() {
 		return false
 	}
-	for i := range a {
-		if a[i].At != b[i].At {
+	for i := range a.NumOpen() {
+		if a.OpenAt(i) != b.OpenAt(i) {
 			return false
 		}
 	}
 	return true
 }
 
-// timeSet is a multiset of times with a cheap minimum: a count per time and
-// a min-heap of the times, from which removed times are dropped lazily when
-// they reach the top. The heap is rebuilt when stale entries outnumber the
-// live ones, so its size stays within twice the number of distinct times.
-type timeSet struct {
-	n    map[int64]int
-	heap int64Heap
-}
-
-func (t *timeSet) add(at int64) {
-	if t.n == nil {
-		t.n = make(map[int64]int)
-	}
-	t.n[at]++
-	if t.n[at] > 1 {
+// compactOpens rebuilds the set of open times from the channels when
+// removed times make up most of it. It must only run when the channels are
+// the committed state: after Commit, or while restoring.
+func (s *Store) compactOpens() {
+	t := &s.counts.opens
+	if len(t.removed) <= len(t.added)/2+64 {
 		return
 	}
-	if len(t.heap) > 2*len(t.n)+64 {
-		t.heap = t.heap[:0]
-		for v := range t.n {
-			t.heap = append(t.heap, v)
+	t.added = t.added[:0]
+	t.removed = t.removed[:0]
+	s.Range(func(c *Channel) bool {
+		for i := range c.NumOpen() {
+			t.added = append(t.added, c.OpenAt(i))
 		}
-		heap.Init(&t.heap)
-		return // at is in n, so now in the heap
-	}
-	heap.Push(&t.heap, at)
+		return true
+	})
+	t.added.init()
 }
 
-func (t *timeSet) remove(at int64) {
-	switch c := t.n[at]; {
-	case c > 1:
-		t.n[at] = c - 1
-	case c == 1:
-		delete(t.n, at)
-	}
+// timeSet is a multiset of times with a cheap minimum: a min-heap of the
+// times added and one of the times removed (each removed time was added).
+// While both heaps have the same smallest time, that time was removed and
+// both drop it. This costs one int64 per open interruption (a map of
+// counts would cost five times that); the owner rebuilds the heaps when
+// removed times pile up (Store.compactOpens).
+type timeSet struct {
+	added, removed int64Heap
 }
+
+func (t *timeSet) add(at int64) { t.added.push(at) }
+
+func (t *timeSet) remove(at int64) { t.removed.push(at) }
 
 // min returns the smallest time held, and false when the set is empty.
 func (t *timeSet) min() (int64, bool) {
-	for len(t.heap) > 0 {
-		if at := t.heap[0]; t.n[at] > 0 {
-			return at, true
-		}
-		heap.Pop(&t.heap)
+	for len(t.removed) > 0 && len(t.added) > 0 && t.added[0] == t.removed[0] {
+		t.added.pop()
+		t.removed.pop()
 	}
-	return 0, false
+	if len(t.added) == 0 {
+		return 0, false
+	}
+	return t.added[0], true
 }
 
+// int64Heap is a min-heap of times. Its own push and pop avoid boxing
+// each time in an interface, as container/heap would.
 type int64Heap []int64
 
-func (h int64Heap) Len() int           { return len(h) }
-func (h int64Heap) Less(i, j int) bool { return h[i] < h[j] }
-func (h int64Heap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *int64Heap) Push(x any)        { *h = append(*h, x.(int64)) }
-func (h *int64Heap) Pop() any {
-	old := *h
-	v := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return v
+func (h *int64Heap) push(v int64) {
+	*h = append(*h, v)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if a[p] <= a[i] {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+func (h *int64Heap) pop() {
+	a := *h
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	*h = a
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && a[l] < a[m] {
+			m = l
+		}
+		if r := l + 1; r < n && a[r] < a[m] {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+}
+
+// init establishes the heap order of any slice.
+func (h int64Heap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		for j := i; ; {
+			l, m := 2*j+1, j
+			if l < len(h) && h[l] < h[m] {
+				m = l
+			}
+			if r := l + 1; r < len(h) && h[r] < h[m] {
+				m = r
+			}
+			if m == j {
+				break
+			}
+			h[j], h[m] = h[m], h[j]
+			j = m
+		}
+	}
 }

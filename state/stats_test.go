@@ -9,11 +9,12 @@ import (
 // recount computes Stats the slow way, from every channel.
 func recount(s *Store) Stats {
 	st := Stats{StreamTime: s.StreamTime()}
-	s.Range(func(_ string, c *Channel) bool {
+	s.Range(func(c *Channel) bool {
 		st.Channels++
-		st.Open += len(c.Open)
-		st.Held += len(c.Held)
-		for _, r := range c.Open {
+		d := c.Data()
+		st.Open += len(d.Open)
+		st.Held += len(d.Held)
+		for _, r := range d.Open {
 			if !st.HasOpen || r.At < st.OldestOpen {
 				st.OldestOpen, st.HasOpen = r.At, true
 			}
@@ -46,23 +47,22 @@ func TestStatsFollowCommits(t *testing.T) {
 			c := s.Edit(id)
 			c.InsertOpen(ref(fmt.Sprint(step), int64(rng.IntN(50))))
 		case op < 60: // close the oldest open interruption
-			if c := s.Get(id); c != nil && len(c.Open) > 0 {
-				e := s.Edit(id)
-				e.Open = e.Open[1:]
+			if c := s.Get(id); c != nil && c.NumOpen() > 0 {
+				s.Edit(id).RemoveOpen(0)
 			}
 		case op < 70:
 			s.Edit(id).InsertHeld(ref(fmt.Sprint(step), int64(rng.IntN(50))))
 		case op < 75:
-			if c := s.Get(id); c != nil && len(c.Held) > 0 {
+			if c := s.Get(id); c != nil && c.NumHeld() > 0 {
 				e := s.Edit(id)
-				e.Held = e.Held[:len(e.Held)-1]
+				e.RemoveHeld(e.NumHeld() - 1)
 			}
 		case op < 80:
 			s.Delete(id)
 		case op < 83: // a changelog record: bypasses change tracking, so
 			// only on a store with no changes pending, as in a restore
 			s.Commit()
-			s.Restore(id, &Channel{Open: []Ref{ref("r", int64(rng.IntN(50)))}, Held: []Ref{ref("h", 1)}})
+			s.Restore(id, NewChannel(ChannelData{Open: []Ref{ref("r", int64(rng.IntN(50)))}, Held: []Ref{ref("h", 1)}}))
 			check(step, "restore")
 		case op < 85:
 			s.Commit()
@@ -80,23 +80,48 @@ func TestStatsFollowCommits(t *testing.T) {
 	}
 }
 
-// TestTimeSetCompacts checks that many adds and removes above a long-lived
-// minimum keep the heap small.
-func TestTimeSetCompacts(t *testing.T) {
+// TestOpenTimesCompact checks that many opens and closes above a
+// long-lived oldest open interruption keep the set of open times small.
+func TestOpenTimesCompact(t *testing.T) {
+	s := New()
+	s.Edit("old").InsertOpen(ref("o", 1))
+	s.Commit()
+	for i := int64(2); i < 20_000; i++ {
+		s.Edit("x").InsertOpen(ref("i", i))
+		s.Commit()
+		s.Edit("x").RemoveOpen(0)
+		s.Commit()
+	}
+	if st := s.Stats(); !st.HasOpen || st.OldestOpen != 1 || st.Open != 1 {
+		t.Fatalf("Stats = %+v, want one open interruption at 1", st)
+	}
+	if n := len(s.counts.opens.added) + len(s.counts.opens.removed); n > 300 {
+		t.Fatalf("the set of open times holds %d entries for one open interruption", n)
+	}
+	s.Edit("old").RemoveOpen(0)
+	s.Commit()
+	if st := s.Stats(); st.HasOpen {
+		t.Fatalf("Stats = %+v, want nothing open", st)
+	}
+}
+
+func TestTimeSetMin(t *testing.T) {
 	var ts timeSet
-	ts.add(1)
-	for i := int64(2); i < 100_000; i++ {
-		ts.add(i)
-		ts.remove(i)
-	}
-	if m, ok := ts.min(); !ok || m != 1 {
-		t.Fatalf("min = %d, %v; want 1, true", m, ok)
-	}
-	if len(ts.heap) > 2*len(ts.n)+65 {
-		t.Fatalf("heap holds %d entries for %d live times", len(ts.heap), len(ts.n))
-	}
-	ts.remove(1)
 	if _, ok := ts.min(); ok {
 		t.Fatal("min of an empty set reports a time")
+	}
+	for _, v := range []int64{5, 3, 3, 9, -2} {
+		ts.add(v)
+	}
+	steps := []struct {
+		remove int64
+		min    int64
+		ok     bool
+	}{{-2, 3, true}, {3, 3, true}, {3, 5, true}, {9, 5, true}, {5, 0, false}}
+	for _, st := range steps {
+		ts.remove(st.remove)
+		if m, ok := ts.min(); m != st.min || ok != st.ok {
+			t.Fatalf("after removing %d: min = %d, %v; want %d, %v", st.remove, m, ok, st.min, st.ok)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 package state
 
 import (
-	"container/heap"
+	"bytes"
 	"sort"
 )
 
@@ -15,16 +15,19 @@ type Change struct {
 // Store is the state of one input partition. It is not safe for concurrent
 // use: one partition task owns it.
 //
-// Every mutation goes through Edit, Put or Delete, so the store knows which
-// channels changed since the last Commit (Changes) and what they were before
-// (Rollback). The first Edit of a channel in an epoch saves a copy of it.
+// Every mutation goes through Edit, Delete or Restore, so the store knows
+// which channels changed since the last Commit (Changes) and what they were
+// before (Rollback). The first Edit of a channel in an epoch saves a copy of
+// it. A *Channel stays the same object for as long as the channel exists:
+// Rollback copies saved values back into it.
 type Store struct {
-	channels   map[string]*Channel
+	channels   index
 	streamTime int64
 
-	// Epoch bookkeeping, reset by Commit.
-	dirty           map[string]struct{}
-	undo            map[string]*Channel // value at the last commit; nil: absent
+	// Epoch bookkeeping, reset by Commit: the channels changed in the
+	// epoch (by id, as an index into undo) and their saved values.
+	dirty           map[string]int
+	undo            []undoEntry
 	undoStreamTime  int64
 	streamTimeDirty bool
 	// popped are the deadlines NextDue handed out this epoch; Rollback
@@ -35,6 +38,27 @@ type Store struct {
 
 	// counts are the committed state's totals, for Stats (stats.go).
 	counts counts
+
+	// lastKey is the packed lastID: the engine looks a channel up a few
+	// times in a row (Get, then Edit).
+	lastID  string
+	lastKey key
+}
+
+// key returns id packed (valid until the next call).
+func (s *Store) key(id string) *key {
+	if id != s.lastID {
+		s.lastID, s.lastKey = id, makeKey(id)
+	}
+	return &s.lastKey
+}
+
+// undoEntry is a channel's state at the last commit.
+type undoEntry struct {
+	id string
+	// c is the channel object then; nil: the channel was absent.
+	c     *Channel
+	saved Channel // a deep copy of *c then
 }
 
 // New returns an empty store.
@@ -44,14 +68,13 @@ func New() *Store { return NewSized(0) }
 // restore knows from the changelog's size.
 func NewSized(n int) *Store {
 	return &Store{
-		channels: make(map[string]*Channel, n),
-		dirty:    make(map[string]struct{}),
-		undo:     make(map[string]*Channel),
+		channels: newIndex(n),
+		dirty:    make(map[string]int),
 	}
 }
 
 // Len returns the number of channels held.
-func (s *Store) Len() int { return len(s.channels) }
+func (s *Store) Len() int { return s.channels.n }
 
 // StreamTime returns the partition's stream time: the largest data.timestamp
 // seen, in Unix nanoseconds (0 before any event).
@@ -73,39 +96,58 @@ func (s *Store) AdvanceStreamTime(t int64) bool {
 
 // Get returns the channel for id, or nil. The result must not be modified;
 // use Edit for that.
-func (s *Store) Get(id string) *Channel { return s.channels[id] }
+func (s *Store) Get(id string) *Channel { return s.channels.get(s.key(id)) }
 
 // Edit returns the channel for id ready to be modified, creating an empty one
 // when absent, and marks it changed.
 func (s *Store) Edit(id string) *Channel {
-	c := s.channels[id]
+	k := s.key(id)
+	c := s.channels.get(k)
 	s.remember(id, c)
 	if c == nil {
 		c = &Channel{}
-		s.channels[id] = c
+		c.setKey(k)
+		s.insert(c)
 	}
 	return c
 }
 
 // Delete removes the channel for id (a tombstone in Changes).
 func (s *Store) Delete(id string) {
-	c, ok := s.channels[id]
-	if !ok {
+	c := s.Get(id)
+	if c == nil {
 		return
 	}
 	s.remember(id, c)
-	delete(s.channels, id)
+	s.drop(c)
+}
+
+func (s *Store) insert(c *Channel) {
+	s.channels.insert(c)
+	c.flags |= flagLive
+}
+
+// drop takes c out of the index; its pending deadline entries go stale.
+func (s *Store) drop(c *Channel) {
+	s.channels.remove(c)
+	c.flags &^= flagLive | flagScheduled
 }
 
 func (s *Store) remember(id string, c *Channel) {
 	if _, ok := s.dirty[id]; ok {
 		return
 	}
-	s.dirty[id] = struct{}{}
-	s.undo[id] = c.Clone()
+	s.dirty[id] = len(s.undo)
+	u := undoEntry{id: id, c: c}
+	if c != nil {
+		// The copy shares c's overflow until c changes it.
+		u.saved = *c
+		c.shareExt()
+	}
+	s.undo = append(s.undo, u)
 }
 
-// SetDeadline records when channel id next needs attention (in stream time)
+// SetDeadline records when channel c next needs attention (in stream time)
 // and schedules it. A zero deadline means never.
 //
 // A pending wake-up at or before deadline is kept instead: the channel is
@@ -114,14 +156,15 @@ func (s *Store) remember(id string, c *Channel) {
 // retention), so this keeps one heap entry per channel instead of one per
 // event. Deadline() is therefore the pending wake-up, never later than the
 // deadline last set.
-func (s *Store) SetDeadline(id string, c *Channel, deadline int64) {
-	if c.scheduled && deadline != 0 && c.deadline <= deadline {
+func (s *Store) SetDeadline(c *Channel, deadline int64) {
+	if c.flags&flagScheduled != 0 && deadline != 0 && c.deadline <= deadline {
 		return
 	}
 	c.deadline = deadline
-	c.scheduled = deadline != 0
-	if c.scheduled {
-		heap.Push(&s.deadlines, deadlineEntry{at: deadline, id: id})
+	c.flags &^= flagScheduled
+	if deadline != 0 {
+		c.flags |= flagScheduled
+		s.deadlines.push(deadlineEntry{at: deadline, c: c})
 	}
 }
 
@@ -129,16 +172,16 @@ func (s *Store) SetDeadline(id string, c *Channel, deadline int64) {
 // strictly before now, or "" when none is due. Ties are returned in channel
 // id order, so the result is deterministic.
 func (s *Store) NextDue(now int64) string {
-	for s.deadlines.Len() > 0 {
+	for len(s.deadlines) > 0 {
 		e := s.deadlines[0]
 		if e.at >= now {
 			return ""
 		}
-		heap.Pop(&s.deadlines)
-		if c := s.channels[e.id]; c != nil && c.scheduled && c.deadline == e.at {
-			c.scheduled = false
+		s.deadlines.pop()
+		if c := e.c; c.flags&(flagLive|flagScheduled) == flagLive|flagScheduled && c.deadline == e.at {
+			c.flags &^= flagScheduled
 			s.popped = append(s.popped, e)
-			return e.id
+			return c.ID()
 		}
 		// Stale entry: the channel was deleted or rescheduled.
 	}
@@ -149,9 +192,9 @@ func (s *Store) NextDue(now int64) string {
 // order. A nil Channel is a deletion. Channels that were created and deleted
 // again within the epoch are reported as deletions, which is harmless.
 func (s *Store) Changes() []Change {
-	out := make([]Change, 0, len(s.dirty))
-	for id := range s.dirty {
-		out = append(out, Change{ChannelID: id, Channel: s.channels[id]})
+	out := make([]Change, 0, len(s.undo))
+	for _, u := range s.undo {
+		out = append(out, Change{ChannelID: u.id, Channel: s.Get(u.id)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ChannelID < out[j].ChannelID })
 	return out
@@ -162,40 +205,58 @@ func (s *Store) StreamTimeChanged() bool { return s.streamTimeDirty }
 
 // Commit makes the current state the point that Rollback returns to.
 func (s *Store) Commit() {
-	for id := range s.dirty {
-		s.counts.replace(s.undo[id], s.channels[id])
+	for i := range s.undo {
+		u := &s.undo[i]
+		var old *Channel
+		if u.c != nil {
+			old = &u.saved
+		}
+		s.counts.replace(old, s.Get(u.id))
+		if u.c != nil && u.c.ext == u.saved.ext {
+			u.c.flags &^= flagExtShared // the saved copy is dropped
+		}
 	}
 	s.reset()
+	s.compactOpens()
 }
 
 // reset starts a new epoch.
 func (s *Store) reset() {
 	clear(s.dirty)
-	clear(s.undo)
+	clear(s.undo) // drop references for the collector
+	s.undo = s.undo[:0]
 	s.streamTimeDirty = false
 	s.popped = s.popped[:0]
 }
 
 // Rollback returns the store to its state at the last Commit.
 func (s *Store) Rollback() {
-	for id, c := range s.undo {
-		if c == nil {
-			delete(s.channels, id)
+	for i := range s.undo {
+		u := &s.undo[i]
+		cur := s.Get(u.id)
+		if cur != nil && cur != u.c {
+			s.drop(cur) // created in the epoch
+		}
+		if u.c == nil {
 			continue
 		}
-		s.channels[id] = c
-		if c.deadline != 0 {
+		*u.c = u.saved
+		if cur != u.c {
+			s.channels.insert(u.c) // deleted in the epoch
+		}
+		u.c.flags |= flagLive
+		if u.c.deadline != 0 {
 			// The heap entry may have been popped during the epoch;
 			// a second entry for the same deadline is skipped as stale.
-			c.scheduled = true
-			heap.Push(&s.deadlines, deadlineEntry{at: c.deadline, id: id})
+			u.c.flags |= flagScheduled
+			s.deadlines.push(deadlineEntry{at: u.c.deadline, c: u.c})
 		}
 	}
 	// A channel NextDue popped without an Edit is not in undo: re-arm it.
 	for _, e := range s.popped {
-		if c := s.channels[e.id]; c != nil && !c.scheduled && c.deadline == e.at {
-			c.scheduled = true
-			heap.Push(&s.deadlines, e)
+		if c := e.c; c.flags&(flagLive|flagScheduled) == flagLive && c.deadline == e.at {
+			c.flags |= flagScheduled
+			s.deadlines.push(e)
 		}
 	}
 	if s.streamTimeDirty {
@@ -205,14 +266,23 @@ func (s *Store) Rollback() {
 }
 
 // Restore loads a channel read from the changelog, bypassing change tracking.
-// A nil channel deletes. The caller schedules deadlines afterwards.
+// A nil channel deletes. The caller schedules deadlines afterwards. The store
+// keeps c, which must not be in a store already.
 func (s *Store) Restore(id string, c *Channel) {
-	s.counts.replace(s.channels[id], c)
-	if c == nil {
-		delete(s.channels, id)
-		return
+	k := s.key(id)
+	old := s.channels.get(k)
+	s.counts.replace(old, c)
+	if old != nil {
+		s.drop(old)
 	}
-	s.channels[id] = c
+	if c != nil {
+		c.setKey(k)
+		c.flags &^= flagScheduled
+		s.insert(c)
+	}
+	if len(s.undo) == 0 {
+		s.compactOpens()
+	}
 }
 
 // RestoreStreamTime sets stream time from the changelog.
@@ -223,34 +293,79 @@ func (s *Store) RestoreStreamTime(t int64) {
 }
 
 // Range calls fn for every channel until fn returns false. The order is
-// unspecified. fn must not modify the store.
-func (s *Store) Range(fn func(id string, c *Channel) bool) {
-	for id, c := range s.channels {
-		if !fn(id, c) {
+// unspecified. fn must not add or delete channels; Channel.ID gives a
+// channel's id.
+func (s *Store) Range(fn func(c *Channel) bool) {
+	for _, c := range s.channels.slots {
+		if c != nil && !fn(c) {
 			return
 		}
 	}
 }
 
+// deadlineEntry is a wake-up of channel c at stream time at. Entries of
+// deleted or rescheduled channels stay in the heap until popped; they are
+// recognised as stale then.
 type deadlineEntry struct {
 	at int64
-	id string
+	c  *Channel
 }
 
+// deadlineHeap is a min-heap by (at, channel id). Its own push and pop
+// avoid boxing each entry in an interface, as container/heap would.
 type deadlineHeap []deadlineEntry
 
-func (h deadlineHeap) Len() int { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool {
+func (h deadlineHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
-	return h[i].id < h[j].id
+	return compareIDs(h[i].c, h[j].c) < 0
 }
-func (h deadlineHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)   { *h = append(*h, x.(deadlineEntry)) }
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+
+func (h *deadlineHeap) push(e deadlineEntry) {
+	*h = append(*h, e)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !a.less(i, p) {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+// pop removes the smallest entry.
+func (h *deadlineHeap) pop() {
+	a := *h
+	n := len(a) - 1
+	a[0] = a[n]
+	a[n] = deadlineEntry{} // drop the reference for the collector
+	a = a[:n]
+	*h = a
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && a.less(l, m) {
+			m = l
+		}
+		if r := l + 1; r < n && a.less(r, m) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+}
+
+// compareIDs compares the ids of a and b as strings.
+func compareIDs(a, b *Channel) int {
+	if a.kinds[fieldID] == kindUUID && b.kinds[fieldID] == kindUUID {
+		// Hex digits sort as the nibbles they stand for, and the
+		// dashes are at the same places.
+		return bytes.Compare(a.ids[fieldID][:], b.ids[fieldID][:])
+	}
+	var x, y [64]byte
+	return bytes.Compare(a.appendID(x[:0]), b.appendID(y[:0]))
 }

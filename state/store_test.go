@@ -2,6 +2,7 @@ package state
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -10,31 +11,27 @@ func ref(id string, at int64) Ref {
 	return Ref{Source: "/channel", ID: id, Type: "channel.interrupted.v0", At: at}
 }
 
-// chanWith returns a channel whose fields identify it in comparisons.
-func chanWith(conv string, last int64) *Channel {
-	return &Channel{ConversationID: conv, LastEventAt: last, Seen: []uint64{uint64(last)}}
+// chanWith returns a channel value whose fields identify it in comparisons.
+func chanWith(conv string, last int64) ChannelData {
+	return ChannelData{ConversationID: conv, LastEventAt: last, Seen: []uint64{uint64(last)}}
 }
 
 // put creates or overwrites channel id through Edit, as the engine does.
-func put(s *Store, id string, c *Channel) {
-	e := s.Edit(id)
-	e.ConversationID = c.ConversationID
-	e.InteractionID = c.InteractionID
-	e.Party = c.Party
-	e.LastEventAt = c.LastEventAt
-	e.Seen = append([]uint64(nil), c.Seen...)
-	e.Open = append([]Ref(nil), c.Open...)
-	e.Held = append([]Ref(nil), c.Held...)
+func put(s *Store, id string, d ChannelData) { s.Edit(id).Set(d) }
+
+// edit changes channel id's value through Edit.
+func edit(s *Store, id string, f func(d *ChannelData)) {
+	c := s.Edit(id)
+	d := c.Data()
+	f(&d)
+	c.Set(d)
 }
 
-// snapshot returns every channel's exported value by id.
-func snapshot(s *Store) map[string]Channel {
-	out := make(map[string]Channel)
-	s.Range(func(id string, c *Channel) bool {
-		out[id] = Channel{
-			ConversationID: c.ConversationID, InteractionID: c.InteractionID, Party: c.Party,
-			LastEventAt: c.LastEventAt, Seen: c.Seen, Open: c.Open, Held: c.Held,
-		}
+// snapshot returns every channel's value by id.
+func snapshot(s *Store) map[string]ChannelData {
+	out := make(map[string]ChannelData)
+	s.Range(func(c *Channel) bool {
+		out[c.ID()] = c.Data()
 		return true
 	})
 	return out
@@ -47,7 +44,7 @@ func changes(s *Store) []string {
 		if ch.Channel == nil {
 			out = append(out, ch.ChannelID+":deleted")
 		} else {
-			out = append(out, ch.ChannelID+":"+ch.Channel.ConversationID)
+			out = append(out, ch.ChannelID+":"+ch.Channel.Data().ConversationID)
 		}
 	}
 	return out
@@ -71,8 +68,8 @@ func TestStoreEditGetDelete(t *testing.T) {
 	if c == nil || s.Get("a") != c || s.Len() != 1 {
 		t.Fatalf("Edit(a) did not create a channel reachable by Get")
 	}
-	c.ConversationID = "conv"
-	if again := s.Edit("a"); again != c || again.ConversationID != "conv" {
+	c.FillIdentity("conv", "", Party{})
+	if again := s.Edit("a"); again != c || again.Data().ConversationID != "conv" {
 		t.Fatalf("second Edit(a) returned a different channel")
 	}
 	s.Delete("a")
@@ -97,7 +94,7 @@ func TestStoreChangesAndCommit(t *testing.T) {
 	if got := s.Changes(); len(got) != 0 {
 		t.Fatalf("Changes after Commit = %v, want none", got)
 	}
-	s.Edit("b").ConversationID = "B2"
+	edit(s, "b", func(d *ChannelData) { d.ConversationID = "B2" })
 	s.Delete("c")
 	_ = s.Get("a") // reading is not a change
 	if got, want := changes(s), []string{"b:B2", "c:deleted"}; !reflect.DeepEqual(got, want) {
@@ -152,15 +149,25 @@ func TestStoreRollback(t *testing.T) {
 	}{
 		{"nothing", func(s *Store) {}},
 		{"modify", func(s *Store) {
+			edit(s, "a", func(d *ChannelData) { d.ConversationID = "A2" })
 			c := s.Edit("a")
-			c.ConversationID = "A2"
-			c.Seen = append(c.Seen, 99)
+			c.AddSeen(99)
+			c.AddSeen(100)
+			c.AddSeen(101)
 			c.InsertOpen(ref("o", 5))
 			c.InsertHeld(ref("h", 6))
+			c.RemoveOpen(0)
+			c.RemoveHeld(0)
 		}},
 		{"modify twice", func(s *Store) {
-			s.Edit("a").ConversationID = "A2"
-			s.Edit("a").ConversationID = "A3"
+			edit(s, "a", func(d *ChannelData) { d.ConversationID = "A2" })
+			edit(s, "a", func(d *ChannelData) { d.ConversationID = "A3" })
+		}},
+		{"modify the overflow", func(s *Store) {
+			edit(s, "b", func(d *ChannelData) {
+				d.Party = Party{Role: "unusual", AgentID: "a-very-long-agent-id", UserID: "u"}
+				d.Held = []Ref{ref("x", 1)}
+			})
 		}},
 		{"delete", func(s *Store) { s.Delete("b") }},
 		{"create", func(s *Store) { put(s, "c", chanWith("C", 7)) }},
@@ -170,11 +177,11 @@ func TestStoreRollback(t *testing.T) {
 		}},
 		{"delete then recreate", func(s *Store) {
 			s.Delete("a")
-			s.Edit("a").ConversationID = "new"
+			s.Edit("a").FillIdentity("new", "", Party{})
 		}},
 		{"stream time", func(s *Store) { s.AdvanceStreamTime(500) }},
 		{"everything", func(s *Store) {
-			s.Edit("a").Held = []Ref{ref("x", 1)}
+			edit(s, "a", func(d *ChannelData) { d.Held = []Ref{ref("x", 1)} })
 			s.Delete("b")
 			put(s, "c", chanWith("C", 7))
 			s.AdvanceStreamTime(20)
@@ -187,7 +194,10 @@ func TestStoreRollback(t *testing.T) {
 			a := chanWith("A", 1)
 			a.Open = []Ref{ref("a-open", 1)}
 			put(s, "a", a)
-			put(s, "b", chanWith("B", 2))
+			b := chanWith("B", 2)
+			b.Seen = []uint64{1, 2, 3, 4, 5}
+			b.Held = []Ref{ref("b-held", 2)}
+			put(s, "b", b)
 			s.AdvanceStreamTime(10)
 			s.Commit()
 			before := snapshot(s)
@@ -205,10 +215,12 @@ func TestStoreRollback(t *testing.T) {
 				t.Errorf("after Rollback: Changes %v, StreamTimeChanged %v; want none", s.Changes(), s.StreamTimeChanged())
 			}
 			// The restored values are independent of what the epoch changed.
-			s.Edit("a").Open[0].ID = "mutated"
+			edit(s, "a", func(d *ChannelData) { d.Open[0].ID = "mutated" })
+			s.Edit("b").AddSeen(6)
+			s.Edit("b").InsertHeld(ref("b-held-2", 3))
 			s.Rollback()
-			if got := s.Get("a").Open[0].ID; got != "a-open" {
-				t.Errorf("second Rollback: a.Open[0].ID = %q, want a-open", got)
+			if got := snapshot(s); !reflect.DeepEqual(got, before) {
+				t.Errorf("after second Rollback:\n got %+v\nwant %+v", got, before)
 			}
 		})
 	}
@@ -218,13 +230,13 @@ func TestStoreRollbackOnlyToLastCommit(t *testing.T) {
 	s := New()
 	put(s, "a", chanWith("A", 1))
 	s.Commit()
-	s.Edit("a").ConversationID = "A2"
+	edit(s, "a", func(d *ChannelData) { d.ConversationID = "A2" })
 	s.AdvanceStreamTime(5)
 	s.Commit()
-	s.Edit("a").ConversationID = "A3"
+	edit(s, "a", func(d *ChannelData) { d.ConversationID = "A3" })
 	s.AdvanceStreamTime(9)
 	s.Rollback()
-	if got := s.Get("a").ConversationID; got != "A2" {
+	if got := s.Get("a").Data().ConversationID; got != "A2" {
 		t.Errorf("ConversationID = %q, want A2 (the last committed value)", got)
 	}
 	if s.StreamTime() != 5 {
@@ -238,7 +250,7 @@ func TestStoreNextDue(t *testing.T) {
 		id string
 		at int64
 	}{{"c", 30}, {"b", 10}, {"a", 10}, {"z", 5}, {"never", 0}} {
-		s.SetDeadline(d.id, s.Edit(d.id), d.at)
+		s.SetDeadline(s.Edit(d.id), d.at)
 	}
 	tests := []struct {
 		now  int64
@@ -269,40 +281,40 @@ func TestStoreSetDeadline(t *testing.T) {
 			// One heap entry per channel: the wake-up at 10 stays, and
 			// the engine reschedules when it finds nothing due.
 			c := s.Edit("a")
-			s.SetDeadline("a", c, 10)
-			s.SetDeadline("a", c, 50)
+			s.SetDeadline(c, 10)
+			s.SetDeadline(c, 50)
 		}, 20, []string{"a"}},
 		{"rescheduled later fires at the new time", func(s *Store) {
 			c := s.Edit("a")
-			s.SetDeadline("a", c, 10)
-			s.SetDeadline("a", c, 50)
+			s.SetDeadline(c, 10)
+			s.SetDeadline(c, 50)
 		}, 51, []string{"a"}},
 		{"rescheduled earlier", func(s *Store) {
 			c := s.Edit("a")
-			s.SetDeadline("a", c, 50)
-			s.SetDeadline("a", c, 10)
+			s.SetDeadline(c, 50)
+			s.SetDeadline(c, 10)
 		}, 11, []string{"a"}},
 		{"same deadline twice fires once", func(s *Store) {
 			c := s.Edit("a")
-			s.SetDeadline("a", c, 10)
-			s.SetDeadline("a", c, 10)
+			s.SetDeadline(c, 10)
+			s.SetDeadline(c, 10)
 		}, 11, []string{"a"}},
 		{"cancelled with zero", func(s *Store) {
 			c := s.Edit("a")
-			s.SetDeadline("a", c, 10)
-			s.SetDeadline("a", c, 0)
+			s.SetDeadline(c, 10)
+			s.SetDeadline(c, 0)
 		}, 1 << 62, nil},
 		{"deleted channel never fires", func(s *Store) {
-			s.SetDeadline("a", s.Edit("a"), 10)
+			s.SetDeadline(s.Edit("a"), 10)
 			s.Delete("a")
 		}, 11, nil},
 		{"deleted and recreated fires by its new deadline", func(s *Store) {
-			s.SetDeadline("a", s.Edit("a"), 10)
+			s.SetDeadline(s.Edit("a"), 10)
 			s.Delete("a")
-			s.SetDeadline("a", s.Edit("a"), 20)
+			s.SetDeadline(s.Edit("a"), 20)
 		}, 21, []string{"a"}},
 		{"negative deadline", func(s *Store) {
-			s.SetDeadline("a", s.Edit("a"), -10)
+			s.SetDeadline(s.Edit("a"), -10)
 		}, -9, []string{"a"}},
 	}
 	for _, tt := range tests {
@@ -319,7 +331,7 @@ func TestStoreSetDeadline(t *testing.T) {
 func TestStoreDeadlineAfterNextDueIsRearmed(t *testing.T) {
 	s := New()
 	c := s.Edit("a")
-	s.SetDeadline("a", c, 10)
+	s.SetDeadline(c, 10)
 	if got := drain(s, 11); !reflect.DeepEqual(got, []string{"a"}) {
 		t.Fatalf("due = %v, want [a]", got)
 	}
@@ -327,7 +339,7 @@ func TestStoreDeadlineAfterNextDueIsRearmed(t *testing.T) {
 		t.Fatalf("Deadline() = %d, want 10", c.Deadline())
 	}
 	// Popped, so not scheduled: setting the same deadline again re-arms it.
-	s.SetDeadline("a", c, 10)
+	s.SetDeadline(c, 10)
 	if got := drain(s, 11); !reflect.DeepEqual(got, []string{"a"}) {
 		t.Fatalf("re-armed: due = %v, want [a]", got)
 	}
@@ -343,8 +355,8 @@ func TestStoreDeadlinesFireAfterRollback(t *testing.T) {
 		{"nothing popped", func(s *Store) {}, []string{"a", "b"}},
 		{"popped and edited, as the engine does", func(s *Store) {
 			for _, id := range drain(s, 100) {
-				s.Edit(id).ConversationID = "changed"
-				s.SetDeadline(id, s.Get(id), 0)
+				s.Edit(id).FillIdentity("changed", "", Party{})
+				s.SetDeadline(s.Get(id), 0)
 			}
 		}, []string{"a", "b"}},
 		{"popped, channel deleted", func(s *Store) {
@@ -360,17 +372,17 @@ func TestStoreDeadlinesFireAfterRollback(t *testing.T) {
 			if id := s.NextDue(100); id != "a" {
 				t.Fatalf("NextDue = %q, want a", id)
 			}
-			s.SetDeadline("b", s.Edit("b"), 500)
+			s.SetDeadline(s.Edit("b"), 500)
 		}, []string{"a", "b"}},
 		{"channel created and scheduled in the epoch", func(s *Store) {
-			s.SetDeadline("c", s.Edit("c"), 5)
+			s.SetDeadline(s.Edit("c"), 5)
 		}, []string{"a", "b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := New()
-			s.SetDeadline("a", s.Edit("a"), 10)
-			s.SetDeadline("b", s.Edit("b"), 20)
+			s.SetDeadline(s.Edit("a"), 10)
+			s.SetDeadline(s.Edit("b"), 20)
 			s.Commit()
 			tt.epoch(s)
 			s.Rollback()
@@ -391,8 +403,8 @@ func TestStoreDeadlinesFireAfterRollback(t *testing.T) {
 
 func TestStoreRestore(t *testing.T) {
 	s := New()
-	s.Restore("a", chanWith("A", 1))
-	s.Restore("b", chanWith("B", 2))
+	s.Restore("a", NewChannel(chanWith("A", 1)))
+	s.Restore("b", NewChannel(chanWith("B", 2)))
 	s.Restore("b", nil)
 	s.Restore("missing", nil)
 	s.RestoreStreamTime(40)
@@ -418,7 +430,8 @@ func TestStoreRange(t *testing.T) {
 		s.Edit(id)
 	}
 	seen := map[string]bool{}
-	s.Range(func(id string, c *Channel) bool {
+	s.Range(func(c *Channel) bool {
+		id := c.ID()
 		if c != s.Get(id) {
 			t.Errorf("Range gave %s a different channel than Get", id)
 		}
@@ -429,7 +442,7 @@ func TestStoreRange(t *testing.T) {
 		t.Errorf("Range visited %v, want a, b, c", seen)
 	}
 	n := 0
-	s.Range(func(string, *Channel) bool { n++; return false })
+	s.Range(func(*Channel) bool { n++; return false })
 	if n != 1 {
 		t.Errorf("Range after false visited %d channels, want 1", n)
 	}
@@ -455,7 +468,8 @@ func TestChannelInsertSorted(t *testing.T) {
 				c.InsertOpen(r)
 				c.InsertHeld(r)
 			}
-			for name, list := range map[string][]Ref{"Open": c.Open, "Held": c.Held} {
+			d := c.Data()
+			for name, list := range map[string][]Ref{"Open": d.Open, "Held": d.Held} {
 				var got []string
 				for _, r := range list {
 					got = append(got, r.ID)
@@ -473,22 +487,83 @@ func TestChannelCloneIsDeep(t *testing.T) {
 	if nilChan.Clone() != nil {
 		t.Fatal("nil.Clone() != nil")
 	}
-	c := &Channel{ConversationID: "c", Seen: []uint64{1}, Open: []Ref{ref("o", 1)}, Held: []Ref{ref("h", 2)}}
-	d := c.Clone()
-	if !reflect.DeepEqual(c, d) {
-		t.Fatalf("clone differs: %+v vs %+v", c, d)
-	}
-	d.Seen[0], d.Open[0].ID, d.Held[0].ID = 9, "x", "y"
-	if c.Seen[0] != 1 || c.Open[0].ID != "o" || c.Held[0].ID != "h" {
-		t.Fatalf("mutating the clone changed the original: %+v", c)
+	for name, d := range map[string]ChannelData{
+		"inline": {ConversationID: "c", Seen: []uint64{1}, Open: []Ref{ref("o", 1)}},
+		"overflow": {ConversationID: strings.Repeat("c", 40), Seen: []uint64{1, 2, 3, 4},
+			Open: []Ref{ref("o", 1), ref("p", 2)}, Held: []Ref{ref("h", 2)}},
+	} {
+		c := NewChannel(d)
+		want := c.Data()
+		n := c.Clone()
+		if !reflect.DeepEqual(n.Data(), want) {
+			t.Fatalf("%s: clone differs: %+v vs %+v", name, n.Data(), want)
+		}
+		n.AddSeen(9)
+		n.RemoveOpen(0)
+		n.InsertOpen(ref("x", 0))
+		n.InsertHeld(ref("y", 0))
+		n.FillIdentity("other", "other", Party{Role: "agent"})
+		if got := c.Data(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: mutating the clone changed the original: %+v", name, got)
+		}
 	}
 }
 
 func TestChannelHasSeen(t *testing.T) {
-	c := &Channel{Seen: []uint64{3, 1, 2}}
-	for h, want := range map[uint64]bool{1: true, 2: true, 3: true, 0: false, 4: false} {
+	c := NewChannel(ChannelData{Seen: []uint64{3, 1, 2, 7, 8}})
+	for h, want := range map[uint64]bool{1: true, 2: true, 3: true, 7: true, 8: true, 0: false, 4: false} {
 		if got := c.HasSeen(h); got != want {
 			t.Errorf("HasSeen(%d) = %v, want %v", h, got, want)
 		}
+	}
+	if c.NumSeen() != 5 {
+		t.Errorf("NumSeen = %d, want 5", c.NumSeen())
+	}
+}
+
+// TestStoreUndoSharesOverflowSafely checks the copy-on-write overflow:
+// the value saved by an epoch's first Edit shares the channel's overflow,
+// so every change to the overflow must leave the saved value intact, in
+// this epoch and in later ones.
+func TestStoreUndoSharesOverflowSafely(t *testing.T) {
+	changes := map[string]func(c *Channel){
+		"add seen":    func(c *Channel) { c.AddSeen(77) },
+		"insert open": func(c *Channel) { c.InsertOpen(ref("n", 3)) },
+		"remove open": func(c *Channel) {
+			if c.NumOpen() > 0 {
+				c.RemoveOpen(0)
+			}
+		},
+		"insert held": func(c *Channel) { c.InsertHeld(ref("n", 3)) },
+		"remove held": func(c *Channel) {
+			if c.NumHeld() > 0 {
+				c.RemoveHeld(0)
+			}
+		},
+		"long identity": func(c *Channel) { c.Set(ChannelData{ConversationID: strings.Repeat("z", 50)}) },
+		"fill identity": func(c *Channel) { c.FillIdentity("a", "b", Party{Role: "odd", AgentID: strings.Repeat("9", 20)}) },
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			s := New()
+			d := ChannelData{ConversationID: strings.Repeat("c", 40), Seen: []uint64{1, 2, 3, 4},
+				Open: []Ref{ref("o1", 1), ref("o2", 2)}, Held: []Ref{ref("h1", 1), ref("h2", 2)}}
+			put(s, "a", d)
+			s.Commit()
+			committed := snapshot(s)
+			for epoch := range 3 {
+				change(s.Edit("a"))
+				change(s.Edit("a"))
+				if epoch == 1 {
+					s.Commit()
+					committed = snapshot(s)
+					continue
+				}
+				s.Rollback()
+				if got := snapshot(s); !reflect.DeepEqual(got, committed) {
+					t.Fatalf("epoch %d: after Rollback\n got %+v\nwant %+v", epoch, got, committed)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,208 @@
+package state
+
+// Packed strings. A channel keeps its strings in fixed-size fields instead of
+// string headers pointing at heap copies: a canonical lowercase UUID as its
+// 16 bytes, a KSUID as its 20 bytes, a short string inline, a well-known
+// source, type or role as an index into a table. Anything else is kept as
+// the exact string in the channel's overflow (channelExt). Unpacking always
+// gives back the exact original string.
+
+// Kinds of a packed 16-byte identifier field. Values 0 to 16 are the length
+// of a string held inline.
+const (
+	// kindUUID: the field holds a canonical lowercase UUID, binary.
+	kindUUID = 17
+	// kindLong: the string does not fit; it is in channelExt.long.
+	kindLong = 18
+)
+
+// ident is a packed identifier: a UUID's 16 bytes or up to 16 string bytes.
+type ident [16]byte
+
+// packIdent packs s into a field of max inline bytes and returns the field
+// and its kind; kindLong means s must be kept as a string.
+func packIdent[T string | []byte](s T, max int) (ident, uint8) {
+	var id ident
+	if len(s) <= max {
+		copy(id[:], s)
+		return id, uint8(len(s))
+	}
+	if parseUUID(s, &id) {
+		return id, kindUUID
+	}
+	return ident{}, kindLong
+}
+
+// identLen returns the length of the string a field of kind k packs.
+func identLen(k uint8, long string) int {
+	switch k {
+	case kindUUID:
+		return 36
+	case kindLong:
+		return len(long)
+	default:
+		return int(k)
+	}
+}
+
+// appendIdent appends the string a field packs.
+func appendIdent(dst []byte, id *ident, k uint8, long string) []byte {
+	switch k {
+	case kindUUID:
+		return appendUUID(dst, id)
+	case kindLong:
+		return append(dst, long...)
+	default:
+		return append(dst, id[:k]...)
+	}
+}
+
+// parseUUID parses a canonical lowercase UUID (8-4-4-4-12 hex digits) into
+// u. Only that exact form is accepted, so formatting u gives back s.
+func parseUUID[T string | []byte](s T, u *ident) bool {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return false
+	}
+	var bad byte
+	for j, p := range uuidHexAt {
+		hi, lo := hexValue[s[p]], hexValue[s[p+1]]
+		bad |= hi | lo
+		u[j] = hi<<4 | lo
+	}
+	return bad < 16
+}
+
+// uuidHexAt are the offsets of a canonical UUID's 16 hex pairs.
+var uuidHexAt = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexValue maps a lowercase hex digit to its value and anything else to
+// 0xff.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range hexDigits {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+func appendUUID(dst []byte, u *ident) []byte {
+	for i, b := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[b>>4], hexDigits[b&15])
+	}
+	return dst
+}
+
+// KSUIDs: 27 base62 digits encoding a 160-bit number.
+const (
+	ksuidLen   = 27
+	base62     = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	ksuidBytes = 20
+)
+
+// parseKSUID parses a 27-digit base62 KSUID into its 20 bytes, big endian.
+// Every such string of at most 2^160-1 round-trips exactly through
+// appendKSUID: the encoding is fixed-width with leading zeros.
+func parseKSUID[T string | []byte](s T, out *[ksuidBytes]byte) bool {
+	if len(s) != ksuidLen {
+		return false
+	}
+	var w [5]uint32 // big endian words
+	// Five digits at a time (62^5 < 2^32): 27 = 2 + 5*5.
+	for i := 0; i < ksuidLen; {
+		n, mul := 5, uint64(62*62*62*62*62)
+		if i == 0 {
+			n, mul = 2, 62*62
+		}
+		var chunk uint64
+		for k := i; k < i+n; k++ {
+			d := base62Value[s[k]]
+			if d > 61 {
+				return false
+			}
+			chunk = chunk*62 + uint64(d)
+		}
+		i += n
+		carry := chunk
+		for j := len(w) - 1; j >= 0; j-- {
+			acc := uint64(w[j])*mul + carry
+			w[j] = uint32(acc)
+			carry = acc >> 32
+		}
+		if carry != 0 {
+			return false // more than 160 bits
+		}
+	}
+	for j, v := range w {
+		out[4*j], out[4*j+1], out[4*j+2], out[4*j+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	}
+	return true
+}
+
+// base62Value maps a base62 digit to its value and anything else to 0xff.
+var base62Value = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range base62 {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+// appendKSUID appends the 27 base62 digits of the 160-bit number k.
+func appendKSUID(dst []byte, k *[ksuidBytes]byte) []byte {
+	var w [5]uint32
+	for j := range w {
+		w[j] = uint32(k[4*j])<<24 | uint32(k[4*j+1])<<16 | uint32(k[4*j+2])<<8 | uint32(k[4*j+3])
+	}
+	var out [ksuidLen]byte
+	const chunk = 62 * 62 * 62 * 62 * 62 // five digits per long division
+	i := len(out)
+	for i > 0 {
+		var rem uint64
+		for j := range w {
+			acc := rem<<32 | uint64(w[j])
+			w[j] = uint32(acc / chunk)
+			rem = acc % chunk
+		}
+		for n := 0; n < 5 && i > 0; n++ {
+			i--
+			out[i] = base62[rem%62]
+			rem /= 62
+		}
+	}
+	return append(dst, out[:]...)
+}
+
+// Read-only tables of the well-known sources, types and roles; a packed
+// field holds the index. Index 0 is the empty string.
+var (
+	sourceTable = []string{"", "/channel", "/agent"}
+	typeTable   = []string{"",
+		"channel.interrupted.v0", "channel.interrupted.v1",
+		"channel.resumed.v0", "channel.resumed.v1",
+		"channel.ended.v0", "channel.ended.v1",
+		"channel.disconnected.v0", "channel.disconnected.v1",
+	}
+	roleTable = []string{"", "external", "agent", "monitor", "voicemail"}
+)
+
+// notInTable is the index of a string that is in no table.
+const notInTable = 255
+
+// tableIndex returns s's index in table, or notInTable.
+func tableIndex[T string | []byte](table []string, s T) uint8 {
+	for i, v := range table {
+		if string(s) == v {
+			return uint8(i)
+		}
+	}
+	return notInTable
+}
