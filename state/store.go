@@ -2,7 +2,6 @@ package state
 
 import (
 	"bytes"
-	"sort"
 )
 
 // Change is one state change since the last Commit: the channel's new value,
@@ -188,15 +187,15 @@ func (s *Store) NextDue(now int64) string {
 	return ""
 }
 
-// Changes returns the channels changed since the last Commit, in channel id
-// order. A nil Channel is a deletion. Channels that were created and deleted
+// Changes returns the channels changed since the last Commit, in the order
+// of their first change in the epoch (deterministic for a given input; no
+// sort on the commit path). A nil Channel is a deletion. Channels that were created and deleted
 // again within the epoch are reported as deletions, which is harmless.
 func (s *Store) Changes() []Change {
 	out := make([]Change, 0, len(s.undo))
 	for _, u := range s.undo {
 		out = append(out, Change{ChannelID: u.id, Channel: s.Get(u.id)})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ChannelID < out[j].ChannelID })
 	return out
 }
 

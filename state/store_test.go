@@ -87,8 +87,8 @@ func TestStoreChangesAndCommit(t *testing.T) {
 	put(s, "b", chanWith("B", 1))
 	put(s, "a", chanWith("A", 2))
 	put(s, "c", chanWith("C", 3))
-	if got, want := changes(s), []string{"a:A", "b:B", "c:C"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("Changes = %v, want %v (sorted by id)", got, want)
+	if got, want := changes(s), []string{"b:B", "a:A", "c:C"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Changes = %v, want %v (in order of first change)", got, want)
 	}
 	s.Commit()
 	if got := s.Changes(); len(got) != 0 {
