@@ -559,20 +559,38 @@ func (r *Runner) task(ctx context.Context, adm *kadm.Client, p int32) (*task, er
 func (r *Runner) changelogRecords(t *task, dst []*kgo.Record) []*kgo.Record {
 	topic := r.cfg.ChangelogTopic()
 	p := t.partition
-	for _, ch := range t.store.Changes() {
-		rec := &kgo.Record{Topic: topic, Partition: p, Key: []byte(ch.ChannelID)}
-		if ch.Channel != nil {
-			rec.Value = state.AppendChannel(nil, ch.Channel)
+	changes := t.store.Changes()
+	// One allocation for the records and one buffer for all keys and
+	// values (grown as needed; each record keeps its own sub-slice).
+	recs := make([]kgo.Record, 0, len(changes)+2)
+	buf := make([]byte, 0, len(changes)*256)
+	add := func(key string, value func([]byte) []byte) {
+		start := len(buf)
+		buf = append(buf, key...)
+		mid := len(buf)
+		if value != nil {
+			buf = value(buf)
 		}
-		dst = append(dst, rec)
+		recs = append(recs, kgo.Record{Topic: topic, Partition: p, Key: buf[start:mid:mid]})
+		if value != nil {
+			recs[len(recs)-1].Value = buf[mid:len(buf):len(buf)]
+		}
+	}
+	for _, ch := range changes {
+		if ch.Channel == nil {
+			add(ch.ChannelID, nil) // a tombstone
+			continue
+		}
+		add(ch.ChannelID, func(b []byte) []byte { return state.AppendChannel(b, ch.Channel) })
 	}
 	if t.store.StreamTimeChanged() {
-		dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(state.StreamTimeKey),
-			Value: state.AppendStreamTime(nil, t.store.StreamTime())})
+		add(state.StreamTimeKey, func(b []byte) []byte { return state.AppendStreamTime(b, t.store.StreamTime()) })
 	}
 	if t.next != t.committed {
-		dst = append(dst, &kgo.Record{Topic: topic, Partition: p, Key: []byte(inputOffsetKey),
-			Value: state.AppendStreamTime(nil, t.next)})
+		add(inputOffsetKey, func(b []byte) []byte { return state.AppendStreamTime(b, t.next) })
+	}
+	for i := range recs {
+		dst = append(dst, &recs[i])
 	}
 	return dst
 }
