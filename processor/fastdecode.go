@@ -699,8 +699,10 @@ func isToken(b []byte) bool {
 
 // isURIPath: a non-empty source made only of characters that are valid
 // anywhere in a URI reference path, so url.Parse accepts it as the sdk does.
+// A leading "//" starts an authority, not a path: the sdk reads "//" as an
+// empty source, so those are left to it.
 func isURIPath(b []byte) bool {
-	if len(b) == 0 {
+	if len(b) == 0 || len(b) >= 2 && b[0] == '/' && b[1] == '/' {
 		return false
 	}
 	for _, c := range b {

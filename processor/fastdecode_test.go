@@ -156,6 +156,11 @@ func TestFastDecodeEdges(t *testing.T) {
 		{name: "upper-case header key", value: handledData, headers: append(binaryHeaders("a", "/channel", "channel.resumed.v0", ch, ""), Header{Key: "X-Trace", Value: []byte("x")})},
 		{name: "duplicate ce_id", value: handledData, headers: append(binaryHeaders("a", "/channel", "channel.resumed.v0", ch, ""), Header{Key: "ce_id", Value: []byte("b")})},
 		{name: "other header", value: handledData, headers: append(binaryHeaders("a", "/channel", "channel.resumed.v0", ch, ""), Header{Key: "x-trace", Value: []byte("x")}), fast: true},
+		{name: "source //", value: `{}`, headers: binaryHeaders("a", "//", "x.y", "", "")}, // the sdk: source REQUIRED
+		{name: "source //x", value: `{}`, headers: binaryHeaders("a", "//x", "x.y", "", "")},
+		{name: "structured, source //", value: `{"specversion":"1.0","id":"a","source":"//","type":"x.y","data":{}}`},
+		{name: "structured, source /x//", value: `{"specversion":"1.0","id":"a","source":"/x//","type":"x.y","data":{}}`, fast: true,
+			want: Event{ID: "a", Source: "/x//", Type: "x.y"}},
 		{name: "id with a space", value: handledData, headers: binaryHeaders("a b", "/channel", "channel.resumed.v0", ch, "")},
 	}
 	for _, tt := range tests {
