@@ -16,35 +16,91 @@ import (
 // data_base64, duplicate or case-folded keys, anything invalid) it declines
 // and Decode takes the sdk-go binding path, which stays the contract. A
 // differential fuzz test holds the two paths to the same result.
+//
+// It reads each byte once: headers in one pass, and the data object as it
+// goes (in structured mode, inside the envelope), keeping spans of the
+// fields the matcher reads and validating, without keeping, everything
+// else.
 
 // decodeFast returns the event and true, or false when the sdk-go path
 // must decide.
 func decodeFast(value []byte, headers []Header) (Event, bool) {
-	ct, hasCT, binary := "", false, false
-	for _, h := range headers {
-		switch {
-		case h.Key == "content-type":
+	// In either mode the value is a JSON object. Its first byte is read
+	// before the headers, so that a cache miss on the value overlaps
+	// those on the headers instead of following them.
+	if len(value) == 0 || value[0] != '{' && value[0] != ' ' && value[0] != '\t' && value[0] != '\n' && value[0] != '\r' {
+		return Event{}, false
+	}
+	var env envelope
+	var seen uint16
+	var ct []byte
+	hasCT := false
+	for i := range headers {
+		h := &headers[i]
+		var bit uint16
+		switch h.Key {
+		case "content-type":
 			if hasCT {
 				return Event{}, false
 			}
-			ct, hasCT = string(h.Value), true
-		case len(h.Key) >= 3 && h.Key[:3] == "ce_":
-			binary = true
+			ct, hasCT = h.Value, true
+			continue
+		case "ce_specversion":
+			bit = keySpecVersion
+		case "ce_id":
+			bit = keyID
+		case "ce_source":
+			bit = keySource
+		case "ce_type":
+			bit = keyType
+		case "ce_subject":
+			bit = keySubject
+		case "ce_time":
+			bit = keyTime
+		default:
+			// Another ce_ attribute (an extension; data and
+			// datacontenttype are no headers) or a key the binding
+			// would fold to lower case: the binding decides.
+			if strings.HasPrefix(h.Key, "ce_") || hasUpper(h.Key) {
+				return Event{}, false
+			}
+			continue
 		}
-		if hasUpper(h.Key) {
+		if seen&bit != 0 {
 			return Event{}, false
 		}
+		seen |= bit
+		v := h.Value
+		switch bit {
+		case keySpecVersion:
+			if string(v) != "1.0" {
+				return Event{}, false
+			}
+		case keyID:
+			env.id = v
+		case keySource:
+			env.source = v
+		case keyType:
+			env.typ = v
+		case keySubject:
+			env.subject, env.hasSubject = v, true
+		case keyTime:
+			if !validTime(v) {
+				return Event{}, false
+			}
+		}
 	}
-	if binary {
-		if !hasCT || ct != "application/json" {
+	if seen == 0 {
+		// No ce_* header: structured mode, if the content type allows.
+		if hasCT && string(ct) != structuredContentType {
 			return Event{}, false
 		}
-		return decodeFastBinary(value, headers)
+		return decodeFastStructured(value)
 	}
-	if hasCT && ct != structuredContentType {
+	if !hasCT || string(ct) != "application/json" {
 		return Event{}, false
 	}
-	return decodeFastStructured(value)
+	return decodeFastBinary(value, &env, seen)
 }
 
 func hasUpper(s string) bool {
@@ -60,146 +116,124 @@ func hasUpper(s string) bool {
 type envelope struct {
 	id, source, typ, subject []byte
 	hasSubject               bool
-	data                     []byte
+}
+
+// decodeFastBinary finishes a binary-mode record whose ce_* headers are in
+// env and seen: the value is the data, and must be an object the scanner
+// accepts whole.
+func decodeFastBinary(value []byte, env *envelope, seen uint16) (Event, bool) {
+	if seen&keysRequired != keysRequired || !isToken(env.id) || !isURIPath(env.source) || !isToken(env.typ) ||
+		(env.hasSubject && !isToken(env.subject)) {
+		return Event{}, false
+	}
+	var p fastPayload
+	s := scanner{b: value}
+	if !p.parse(&s) || !s.end() {
+		return Event{}, false
+	}
+	return fastEvent(env, &p)
 }
 
 func decodeFastStructured(value []byte) (Event, bool) {
 	s := scanner{b: value}
 	var env envelope
-	var seen uint16
-	ok := s.object(func(key []byte) bool {
-		bit, known := envelopeKeys[string(key)]
-		if !known || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch bit {
-		case keySpecVersion:
-			v, ok := s.plainString()
-			return ok && string(v) == "1.0"
-		case keyID:
-			v, ok := s.plainString()
-			env.id = v
-			return ok && isToken(v)
-		case keySource:
-			v, ok := s.plainString()
-			env.source = v
-			return ok && isURIPath(v)
-		case keyType:
-			v, ok := s.plainString()
-			env.typ = v
-			return ok && isToken(v)
-		case keySubject:
-			v, ok := s.plainString()
-			env.subject, env.hasSubject = v, true
-			return ok && isToken(v)
-		case keyTime:
-			v, ok := s.plainString()
-			if !ok || len(v) == 0 {
-				return false
-			}
-			_, err := time.Parse(time.RFC3339Nano, string(v))
-			return err == nil
-		case keyDataContentType:
-			v, ok := s.plainString()
-			return ok && string(v) == "application/json"
-		case keyData:
-			start := s.i
-			if !s.value(0) {
-				return false
-			}
-			env.data = value[start:s.i]
-			return true
-		}
-		return false
-	})
-	if !ok || !s.end() || seen&keysRequired != keysRequired {
-		return Event{}, false
-	}
-	return fastEvent(env)
-}
-
-func decodeFastBinary(value []byte, headers []Header) (Event, bool) {
-	var env envelope
-	var seen uint16
-	for _, h := range headers {
-		if len(h.Key) < 3 || h.Key[:3] != "ce_" {
-			continue
-		}
-		bit, known := envelopeKeys[h.Key[3:]]
-		if !known || seen&bit != 0 || bit == keyData || bit == keyDataContentType {
-			return Event{}, false
-		}
-		seen |= bit
-		v := h.Value
-		if !isPlain(v) {
-			return Event{}, false
-		}
-		switch bit {
-		case keySpecVersion:
-			if string(v) != "1.0" {
-				return Event{}, false
-			}
-		case keyID:
-			env.id = v
-		case keySource:
-			env.source = v
-		case keyType:
-			env.typ = v
-		case keySubject:
-			env.subject, env.hasSubject = v, true
-		case keyTime:
-			if len(v) == 0 {
-				return Event{}, false
-			}
-			if _, err := time.Parse(time.RFC3339Nano, string(v)); err != nil {
-				return Event{}, false
-			}
-		}
-	}
-	if seen&keysRequired != keysRequired || !isToken(env.id) || !isURIPath(env.source) || !isToken(env.typ) ||
-		(env.hasSubject && !isToken(env.subject)) {
-		return Event{}, false
-	}
-	// The value is the data; it must be JSON the scanner accepts whole.
-	s := scanner{b: value}
-	s.ws()
-	start := s.i
-	if !s.value(0) {
-		return Event{}, false
-	}
-	env.data = value[start:s.i]
-	if !s.end() {
-		return Event{}, false
-	}
-	return fastEvent(env)
-}
-
-// fastEvent applies the same rules as fromCloudEvent to an envelope,
-// declining wherever fromCloudEvent would reject. The strings of the Event
-// are cut from one allocation holding only the fields it keeps; values
-// every event repeats (source, type, role) are interned instead.
-func fastEvent(env envelope) (Event, bool) {
-	name, version := splitType(string(env.typ))
-	kind, isHandled := handled[name]
-	if isHandled && !supportedVersion(version) {
-		return Event{}, false
-	}
-	data := bytes.TrimSpace(env.data)
-	if len(data) == 0 || data[0] != '{' {
-		return Event{}, false
-	}
 	var p fastPayload
-	s := scanner{b: data}
-	if !p.parse(&s) || !s.end() {
+	var seen uint16
+	more, ok := s.open()
+	for ok && more {
+		var key []byte
+		if key, ok = s.key(); !ok {
+			break
+		}
+		var bit uint16
+		switch string(key) {
+		case "specversion":
+			bit = keySpecVersion
+		case "id":
+			bit = keyID
+		case "source":
+			bit = keySource
+		case "type":
+			bit = keyType
+		case "subject":
+			bit = keySubject
+		case "time":
+			bit = keyTime
+		case "datacontenttype":
+			bit = keyDataContentType
+		case "data":
+			bit = keyData
+		default:
+			return Event{}, false
+		}
+		if seen&bit != 0 {
+			return Event{}, false
+		}
+		seen |= bit
+		if bit == keyData {
+			// fromCloudEvent wants an object for every type it
+			// accepts data of; anything else the binding decides.
+			ok = p.parse(&s)
+		} else {
+			var v []byte
+			if v, ok = s.plainString(); !ok {
+				break
+			}
+			switch bit {
+			case keySpecVersion:
+				ok = string(v) == "1.0"
+			case keyID:
+				env.id, ok = v, isToken(v)
+			case keySource:
+				env.source, ok = v, isURIPath(v)
+			case keyType:
+				env.typ, ok = v, isToken(v)
+			case keySubject:
+				env.subject, env.hasSubject, ok = v, true, isToken(v)
+			case keyTime:
+				ok = validTime(v)
+			case keyDataContentType:
+				ok = string(v) == "application/json"
+			}
+		}
+		if !ok {
+			break
+		}
+		more, ok = s.next()
+	}
+	if !ok || !s.end() || seen&(keysRequired|keyData) != keysRequired|keyData {
+		return Event{}, false
+	}
+	return fastEvent(&env, &p)
+}
+
+// validTime reports whether the sdk reads v as a time: time.Parse with
+// RFC 3339 accepts it. The common form is checked by hand.
+func validTime(v []byte) bool {
+	if _, _, ok := parseRFC3339(v); ok {
+		return true
+	}
+	if len(v) == 0 || !isPlain(v) {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, string(v))
+	return err == nil
+}
+
+// fastEvent applies the same rules as fromCloudEvent to an envelope and
+// its parsed data, declining wherever fromCloudEvent would reject. The
+// strings of the Event are cut from one allocation holding only the fields
+// it keeps; values every event repeats (source, type, role) are constants
+// instead.
+func fastEvent(env *envelope, p *fastPayload) (Event, bool) {
+	typ, kind, isHandled, ok := classifyType(env.typ)
+	if !ok {
 		return Event{}, false
 	}
 	var ts int64
 	hasTS := false
-	if p.timestamp != nil {
-		var err error
-		ts, err = parseTimestamp(string(p.timestamp))
-		hasTS = err == nil
+	if p.hasTimestamp {
+		ts, hasTS = fastTimestamp(p.timestamp)
 	}
 	if isHandled {
 		if !p.hasChannel || len(p.channelID) == 0 || !hasTS ||
@@ -208,7 +242,12 @@ func fastEvent(env envelope) (Event, bool) {
 		}
 	}
 	var sb spanBuilder
-	id, source, typ, subject := sb.add(env.id), sb.add(env.source), sb.add(env.typ), sb.add(env.subject)
+	id, subject := sb.add(env.id), sb.add(env.subject)
+	source := sb.addConst(env.source, knownSource(env.source))
+	typRef := strRef{s: typ, i: -1}
+	if typ == "" {
+		typRef = sb.add(env.typ)
+	}
 	var channel, conversation, interaction, role, agent, user strRef
 	if isHandled {
 		channel = subject
@@ -216,10 +255,11 @@ func fastEvent(env envelope) (Event, bool) {
 			channel = sb.add(p.channelID)
 		}
 		conversation, interaction = sb.add(p.conversationID), sb.add(p.interactionID)
-		role, agent, user = sb.add(p.role), sb.add(p.agentID), sb.add(p.userID)
+		role = sb.addConst(p.role, knownRole(p.role))
+		agent, user = sb.add(p.agentID), sb.add(p.userID)
 	}
 	sb.finish()
-	ev := Event{ID: sb.get(id), Source: sb.get(source), Type: sb.get(typ), Subject: sb.get(subject),
+	ev := Event{ID: sb.get(id), Source: sb.get(source), Type: sb.get(typRef), Subject: sb.get(subject),
 		Timestamp: ts, HasTimestamp: hasTS}
 	if isHandled {
 		ev.Kind = kind
@@ -229,9 +269,223 @@ func fastEvent(env envelope) (Event, bool) {
 	return ev, true
 }
 
+// classifyType returns what fromCloudEvent makes of a type: its kind and
+// whether the matcher handles it, with ok false for a handled type of an
+// unsupported version (which it rejects). Known VCC types come back as a
+// constant string; for others typ is empty.
+func classifyType(t []byte) (typ string, kind Kind, isHandled, ok bool) {
+	if typ, kind, isHandled = knownType(t); typ != "" {
+		return typ, kind, isHandled, true
+	}
+	name, version := splitType(string(t))
+	kind, isHandled = handled[name]
+	if isHandled && !supportedVersion(version) {
+		return "", 0, false, false
+	}
+	return "", kind, isHandled, true
+}
+
+// knownType returns the VCC types (vcc-channel-events.md) as constants
+// with their kinds; for any other type s is empty. TestKnownType holds it
+// to splitType and handled.
+func knownType(t []byte) (s string, k Kind, isHandled bool) {
+	switch string(t) {
+	case "channel.interrupted.v0":
+		return "channel.interrupted.v0", KindInterrupted, true
+	case "channel.interrupted.v1":
+		return "channel.interrupted.v1", KindInterrupted, true
+	case "channel.resumed.v0":
+		return "channel.resumed.v0", KindResumed, true
+	case "channel.resumed.v1":
+		return "channel.resumed.v1", KindResumed, true
+	case "channel.ended.v0":
+		return "channel.ended.v0", KindEnded, true
+	case "channel.ended.v1":
+		return "channel.ended.v1", KindEnded, true
+	case "channel.disconnected.v0":
+		return "channel.disconnected.v0", KindEnded, true
+	case "channel.disconnected.v1":
+		return "channel.disconnected.v1", KindEnded, true
+	case "channel.alerted.v0":
+		return "channel.alerted.v0", KindIgnored, false
+	case "channel.alerted.v1":
+		return "channel.alerted.v1", KindIgnored, false
+	case "channel.connected.v0":
+		return "channel.connected.v0", KindIgnored, false
+	case "channel.connected.v1":
+		return "channel.connected.v1", KindIgnored, false
+	case "channel.connectionfailed.v0":
+		return "channel.connectionfailed.v0", KindIgnored, false
+	case "channel.connectionfailed.v1":
+		return "channel.connectionfailed.v1", KindIgnored, false
+	case "channel.held.v0":
+		return "channel.held.v0", KindIgnored, false
+	case "channel.held.v1":
+		return "channel.held.v1", KindIgnored, false
+	case "channel.retrieved.v0":
+		return "channel.retrieved.v0", KindIgnored, false
+	case "channel.retrieved.v1":
+		return "channel.retrieved.v1", KindIgnored, false
+	case "channel.parked.v0":
+		return "channel.parked.v0", KindIgnored, false
+	case "channel.parked.v1":
+		return "channel.parked.v1", KindIgnored, false
+	case "channel.unparked.v0":
+		return "channel.unparked.v0", KindIgnored, false
+	case "channel.unparked.v1":
+		return "channel.unparked.v1", KindIgnored, false
+	case "channel.wrapstarted.v0":
+		return "channel.wrapstarted.v0", KindIgnored, false
+	case "channel.wrapstarted.v1":
+		return "channel.wrapstarted.v1", KindIgnored, false
+	case "agent.presencechanged.v0":
+		return "agent.presencechanged.v0", KindIgnored, false
+	case "agent.presencechanged.v1":
+		return "agent.presencechanged.v1", KindIgnored, false
+	}
+	return "", KindIgnored, false
+}
+
+// knownSource returns the VCC sources as constants, or "".
+func knownSource(v []byte) string {
+	switch string(v) {
+	case "/channel":
+		return "/channel"
+	case "/agent":
+		return "/agent"
+	}
+	return ""
+}
+
+// knownRole returns the party roles as constants, or "".
+func knownRole(v []byte) string {
+	switch string(v) {
+	case "external":
+		return "external"
+	case "agent":
+		return "agent"
+	case "monitor":
+		return "monitor"
+	case "voicemail":
+		return "voicemail"
+	}
+	return ""
+}
+
+// fastTimestamp is parseTimestamp for a span: the common form by hand,
+// anything else through parseTimestamp itself.
+func fastTimestamp(b []byte) (int64, bool) {
+	// Years 1700 to 2200 are far inside what parseTimestamp accepts
+	// (1678 to 2262), whatever the offset, and their nanoseconds fit.
+	if len(b) > 4 && (b[0] == '1' && b[1] >= '7' || b[0] == '2' && (b[1] == '0' || b[1] == '1' || b[1] == '2' && b[2] == '0' && b[3] == '0')) {
+		if sec, nsec, ok := parseRFC3339(b); ok {
+			return sec*1e9 + nsec, true
+		}
+	}
+	ts, err := parseTimestamp(string(b))
+	return ts, err == nil
+}
+
+// parseRFC3339 parses the form time.Parse reads with RFC 3339 on its fast path
+// (time's parseRFC3339): 2006-01-02T15:04:05, an optional fraction of any
+// number of digits (nanoseconds from the first nine), then Z or ±07:00,
+// with every field in range. It returns the Unix time in seconds and
+// nanoseconds, or ok false for anything else, which time.Parse may still
+// accept: callers then ask it.
+func parseRFC3339(b []byte) (sec, nsec int64, ok bool) {
+	if len(b) < len("2006-01-02T15:04:05Z") ||
+		b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return 0, 0, false
+	}
+	year, ok1 := digits(b[0:4])
+	month, ok2 := digits(b[5:7])
+	day, ok3 := digits(b[8:10])
+	hour, ok4 := digits(b[11:13])
+	minute, ok5 := digits(b[14:16])
+	second, ok6 := digits(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || second > 59 {
+		return 0, 0, false
+	}
+	rest := b[19:]
+	if len(rest) >= 2 && rest[0] == '.' && '0' <= rest[1] && rest[1] <= '9' {
+		n, used := 1, 0
+		for ; n < len(rest) && '0' <= rest[n] && rest[n] <= '9'; n++ {
+			if used < 9 {
+				nsec = nsec*10 + int64(rest[n]-'0')
+				used++
+			}
+		}
+		for ; used < 9; used++ {
+			nsec *= 10
+		}
+		rest = rest[n:]
+	}
+	var offset int64
+	switch {
+	case len(rest) == 1 && rest[0] == 'Z':
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		hh, okh := digits(rest[1:3])
+		mm, okm := digits(rest[4:6])
+		if !okh || !okm || hh > 23 || mm > 59 {
+			return 0, 0, false
+		}
+		offset = (hh*60 + mm) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return 0, 0, false
+	}
+	sec = daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + second - offset
+	return sec, nsec, true
+}
+
+// digits parses a fixed-width decimal number.
+func digits(b []byte) (int64, bool) {
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// daysIn returns the days of a month of the proleptic Gregorian calendar.
+func daysIn(month, year int64) int64 {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days from 1970-01-01 to a date of the
+// proleptic Gregorian calendar (H. Hinnant's days_from_civil).
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	doy := (153*((m+9)%12)+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
 // spanBuilder gathers byte spans into one string: one allocation for all
-// the strings of an Event. Values every event repeats (source, type, role)
-// are interned instead of copied.
+// the strings of an Event.
 type spanBuilder struct {
 	spans [10][]byte
 	n     int
@@ -249,12 +503,17 @@ func (b *spanBuilder) add(v []byte) strRef {
 	if len(v) == 0 {
 		return strRef{i: -1}
 	}
-	if s, ok := interned[string(v)]; ok {
-		return strRef{s: s, i: -1}
-	}
 	b.spans[b.n] = v
 	b.n++
 	return strRef{i: b.n - 1}
+}
+
+// addConst is add for a value that is the constant c, when c is not empty.
+func (b *spanBuilder) addConst(v []byte, c string) strRef {
+	if c != "" {
+		return strRef{s: c, i: -1}
+	}
+	return b.add(v)
 }
 
 // finish builds the string; get may be called after it.
@@ -293,89 +552,106 @@ const (
 	keysRequired = keySpecVersion | keyID | keySource | keyType
 )
 
-var envelopeKeys = map[string]uint16{
-	"specversion": keySpecVersion, "id": keyID, "source": keySource, "type": keyType,
-	"subject": keySubject, "time": keyTime, "datacontenttype": keyDataContentType, "data": keyData,
-}
-
 // fastPayload is payload's fast twin: spans of the fields the matcher
 // reads. parse declines where encoding/json would do something the fast
 // path does not copy: null or non-string values for our fields, escapes
 // in them, duplicate keys, keys that match ours only case-insensitively.
+// It reads the channel of every type: for an ignored type a channel
+// encoding/json cannot decode into payload costs the event its timestamp.
 type fastPayload struct {
 	timestamp                                []byte
-	hasChannel                               bool
+	hasTimestamp, hasChannel                 bool
 	conversationID, interactionID, channelID []byte
 	role, agentID, userID                    []byte
 }
 
+// parse reads the data object at s.
 func (p *fastPayload) parse(s *scanner) bool {
 	var seen uint8
-	return s.object(func(key []byte) bool {
+	more, ok := s.open()
+	for ok && more {
+		var key []byte
+		if key, ok = s.key(); !ok {
+			break
+		}
 		switch string(key) {
 		case "timestamp":
-			if seen&1 != 0 {
-				return false
-			}
-			seen |= 1
-			v, ok := s.plainString()
-			p.timestamp = v
-			return ok && v != nil
+			ok = s.field(&seen, 1, &p.timestamp)
+			p.hasTimestamp = true
 		case "channel":
 			if seen&2 != 0 {
 				return false
 			}
 			seen |= 2
 			p.hasChannel = true
-			return p.parseChannel(s)
+			ok = p.parseChannel(s)
+		default:
+			ok = !foldsTo(key, "timestamp", "channel") && s.value(1)
 		}
-		if foldsTo(key, "timestamp", "channel") {
-			return false
+		if !ok {
+			break
 		}
-		return s.value(1)
-	})
+		more, ok = s.next()
+	}
+	return ok
 }
 
 func (p *fastPayload) parseChannel(s *scanner) bool {
 	var seen uint8
-	return s.object(func(key []byte) bool {
+	more, ok := s.open()
+	for ok && more {
+		var key []byte
+		if key, ok = s.key(); !ok {
+			break
+		}
 		switch string(key) {
 		case "conversationId":
-			return s.field(&seen, 1, &p.conversationID)
+			ok = s.field(&seen, 1, &p.conversationID)
 		case "interactionId":
-			return s.field(&seen, 2, &p.interactionID)
+			ok = s.field(&seen, 2, &p.interactionID)
 		case "channelId":
-			return s.field(&seen, 4, &p.channelID)
+			ok = s.field(&seen, 4, &p.channelID)
 		case "party":
 			if seen&8 != 0 {
 				return false
 			}
 			seen |= 8
-			return p.parseParty(s)
+			ok = p.parseParty(s)
+		default:
+			ok = !foldsTo(key, "conversationId", "interactionId", "channelId", "party") && s.value(2)
 		}
-		if foldsTo(key, "conversationId", "interactionId", "channelId", "party") {
-			return false
+		if !ok {
+			break
 		}
-		return s.value(2)
-	})
+		more, ok = s.next()
+	}
+	return ok
 }
 
 func (p *fastPayload) parseParty(s *scanner) bool {
 	var seen uint8
-	return s.object(func(key []byte) bool {
+	more, ok := s.open()
+	for ok && more {
+		var key []byte
+		if key, ok = s.key(); !ok {
+			break
+		}
 		switch string(key) {
 		case "role":
-			return s.field(&seen, 1, &p.role)
+			ok = s.field(&seen, 1, &p.role)
 		case "agentId":
-			return s.field(&seen, 2, &p.agentID)
+			ok = s.field(&seen, 2, &p.agentID)
 		case "userId":
-			return s.field(&seen, 4, &p.userID)
+			ok = s.field(&seen, 4, &p.userID)
+		default:
+			ok = !foldsTo(key, "role", "agentId", "userId") && s.value(3)
 		}
-		if foldsTo(key, "role", "agentId", "userId") {
-			return false
+		if !ok {
+			break
 		}
-		return s.value(3)
-	})
+		more, ok = s.next()
+	}
+	return ok
 }
 
 // field scans a plain string value into dst; a key seen before (its bit
@@ -390,11 +666,12 @@ func (s *scanner) field(seen *uint8, bit uint8, dst *[]byte) bool {
 	return ok
 }
 
-// foldsTo reports whether key equals one of names ignoring case, as
-// encoding/json matches keys.
+// foldsTo reports whether key equals one of names ignoring ASCII case, as
+// encoding/json matches keys (the scanner declines non-ASCII keys, whose
+// folding has special cases).
 func foldsTo(key []byte, names ...string) bool {
 	for _, n := range names {
-		if bytes.EqualFold(key, []byte(n)) {
+		if len(key) == len(n) && bytes.EqualFold(key, []byte(n)) {
 			return true
 		}
 	}
@@ -405,7 +682,7 @@ func foldsTo(key []byte, names ...string) bool {
 // fast path can take as is.
 func isPlain(b []byte) bool {
 	for _, c := range b {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+		if !plainByte[c] {
 			return false
 		}
 	}
@@ -419,7 +696,7 @@ func isToken(b []byte) bool {
 		return false
 	}
 	for _, c := range b {
-		if c <= ' ' || c > 0x7e || c == '"' || c == '\\' {
+		if c == ' ' || !plainByte[c] {
 			return false
 		}
 	}
@@ -428,8 +705,10 @@ func isToken(b []byte) bool {
 
 // isURIPath: a non-empty source made only of characters that are valid
 // anywhere in a URI reference path, so url.Parse accepts it as the sdk does.
+// A leading "//" starts an authority, not a path: the sdk reads "//" as an
+// empty source, so those are left to it.
 func isURIPath(b []byte) bool {
-	if len(b) == 0 {
+	if len(b) == 0 || len(b) >= 2 && b[0] == '/' && b[1] == '/' {
 		return false
 	}
 	for _, c := range b {
@@ -444,7 +723,7 @@ func isURIPath(b []byte) bool {
 }
 
 // Interned strings: the values every event repeats are shared, not copied,
-// so state that keeps them holds no part of the input.
+// so state that keeps them holds no part of the input (engine.go's own).
 var interned = func() map[string]string {
 	m := map[string]string{}
 	for _, s := range []string{"/channel", "/agent", "external", "agent", "monitor", "voicemail"} {
@@ -458,16 +737,14 @@ var interned = func() map[string]string {
 	return m
 }()
 
-func intern(s string) string {
-	if v, ok := interned[s]; ok {
-		return v
+// plainByte marks the bytes a string can hold as is: printable ASCII but
+// quote and backslash. Read only.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\'
 	}
-	return s
-}
-
-func internSource(s string) string { return intern(s) }
-func internType(s string) string   { return intern(s) }
-func internRole(s string) string   { return intern(s) }
+	return t
+}()
 
 // scanner is a strict JSON scanner over a byte slice. It validates what it
 // skips (RFC 8259 grammar), so whatever it accepts both encoding/json and
@@ -496,69 +773,79 @@ func (s *scanner) end() bool {
 	return s.i == len(s.b)
 }
 
-// object scans an object, calling field for each key with the scanner at
-// the value; field must consume the value and return false to decline.
-func (s *scanner) object(field func(key []byte) bool) bool {
+// open scans the start of an object; members is false for an empty one,
+// which open consumes whole. Members are read with key, the value, and
+// next:
+//
+//	more, ok := s.open()
+//	for ok && more {
+//		key, ok = s.key() ... scan the value ...
+//		more, ok = s.next()
+//	}
+func (s *scanner) open() (members, ok bool) {
 	s.ws()
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return false
+		return false, false
 	}
 	s.i++
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == '}' {
 		s.i++
-		return true
+		return false, true
 	}
-	for {
-		s.ws()
-		key, ok := s.plainString()
-		if !ok {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return false
-		}
+	return true, true
+}
+
+// key scans a member's key (a plain string) and its colon.
+func (s *scanner) key() ([]byte, bool) {
+	k, ok := s.plainString()
+	if !ok {
+		return nil, false
+	}
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != ':' {
+		return nil, false
+	}
+	s.i++
+	return k, true
+}
+
+// next scans what follows a member: a comma (more is true) or the end of
+// the object.
+func (s *scanner) next() (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
 		s.i++
-		s.ws()
-		if !field(key) {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
-		}
+		return true, true
+	case '}':
+		s.i++
+		return false, true
 	}
+	return false, false
 }
 
 // plainString scans a string without escapes and with printable ASCII
 // only, returning its contents.
 func (s *scanner) plainString() ([]byte, bool) {
 	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
+	b, i := s.b, s.i
+	if i >= len(b) || b[i] != '"' {
 		return nil, false
 	}
-	start := s.i + 1
-	for j := start; j < len(s.b); j++ {
-		c := s.b[j]
-		if c == '"' {
-			s.i = j + 1
-			return s.b[start:j], true
-		}
-		if c < 0x20 || c > 0x7e || c == '\\' {
-			return nil, false
-		}
+	i++
+	start := i
+	for i < len(b) && plainByte[b[i]] {
+		i++
 	}
-	return nil, false
+	if i >= len(b) || b[i] != '"' {
+		return nil, false
+	}
+	s.i = i + 1
+	return b[start:i], true
 }
 
 // value skips any JSON value, validating it.
@@ -574,7 +861,17 @@ func (s *scanner) value(depth int) bool {
 	case c == '"':
 		return s.anyString()
 	case c == '{':
-		return s.object(func([]byte) bool { return s.value(depth + 1) })
+		more, ok := s.open()
+		for ok && more {
+			if _, ok = s.key(); !ok {
+				break
+			}
+			if ok = s.value(depth + 1); !ok {
+				break
+			}
+			more, ok = s.next()
+		}
+		return ok
 	case c == '[':
 		s.i++
 		s.ws()
@@ -621,37 +918,39 @@ func (s *scanner) literal(lit string) bool {
 // anyString skips a string with escapes; it declines non-ASCII bytes, whose
 // UTF-8 validity the two JSON parsers treat differently.
 func (s *scanner) anyString() bool {
-	s.i++
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
+	b, i := s.b, s.i+1
+	for i < len(b) {
+		c := b[i]
+		if plainByte[c] {
+			i++
+			continue
+		}
+		switch c {
+		case '"':
+			s.i = i + 1
 			return true
-		case c == '\\':
-			if s.i+1 >= len(s.b) {
+		case '\\':
+			if i+1 >= len(b) {
 				return false
 			}
-			switch s.b[s.i+1] {
+			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
+				i += 2
 			case 'u':
-				if s.i+6 > len(s.b) {
+				if i+6 > len(b) {
 					return false
 				}
-				for _, h := range s.b[s.i+2 : s.i+6] {
+				for _, h := range b[i+2 : i+6] {
 					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
 						return false
 					}
 				}
-				s.i += 6
+				i += 6
 			default:
 				return false
 			}
-		case c < 0x20 || c > 0x7e:
-			return false
 		default:
-			s.i++
+			return false
 		}
 	}
 	return false
@@ -659,14 +958,6 @@ func (s *scanner) anyString() bool {
 
 // number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *scanner) number() bool {
-	digits := func() int {
-		n := 0
-		for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-			s.i++
-			n++
-		}
-		return n
-	}
 	if s.i < len(s.b) && s.b[s.i] == '-' {
 		s.i++
 	}
@@ -675,12 +966,12 @@ func (s *scanner) number() bool {
 	}
 	if s.b[s.i] == '0' {
 		s.i++
-	} else if digits() == 0 {
+	} else if s.digits() == 0 {
 		return false
 	}
 	if s.i < len(s.b) && s.b[s.i] == '.' {
 		s.i++
-		if digits() == 0 {
+		if s.digits() == 0 {
 			return false
 		}
 	}
@@ -689,9 +980,19 @@ func (s *scanner) number() bool {
 		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
 			s.i++
 		}
-		if digits() == 0 {
+		if s.digits() == 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// digits skips decimal digits, returning how many.
+func (s *scanner) digits() int {
+	n := 0
+	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+		s.i++
+		n++
+	}
+	return n
 }

@@ -1,10 +1,13 @@
 package processor
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/state"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -59,6 +62,223 @@ func TestFastDecodeAgreesOnGeneratedTraffic(t *testing.T) {
 	}
 }
 
+// binaryHeaders returns the headers of a binary-mode record with the given
+// attributes; an empty subject or time is left out.
+func binaryHeaders(id, source, typ, subject, tm string) []Header {
+	hs := []Header{
+		{Key: "ce_id", Value: []byte(id)},
+		{Key: "ce_source", Value: []byte(source)},
+		{Key: "ce_specversion", Value: []byte("1.0")},
+		{Key: "ce_type", Value: []byte(typ)},
+		{Key: "content-type", Value: []byte("application/json")},
+	}
+	if subject != "" {
+		hs = append(hs, Header{Key: "ce_subject", Value: []byte(subject)})
+	}
+	if tm != "" {
+		hs = append(hs, Header{Key: "ce_time", Value: []byte(tm)})
+	}
+	return hs
+}
+
+// TestFastDecodeEdges: inputs at the edges of what the fast path takes.
+// Each must agree with the binding; fast says whether the fast path is
+// expected to take it (declining is always allowed, so this only keeps
+// the fast path from silently giving up the common case).
+func TestFastDecodeEdges(t *testing.T) {
+	const ch = "6a1c5e3b-2f5c-4972-ace7-32f1f773ac4f"
+	const handledData = `{"timestamp":"2026-01-05T08:00:00.123Z","channel":{"channelId":"` + ch + `","party":{"role":"agent","agentId":"42"}}}`
+	tests := []struct {
+		name    string
+		value   string
+		headers []Header
+		fast    bool
+		want    Event // checked when not zero
+	}{
+		{name: "handled", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00.5Z"), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.resumed.v0", Subject: ch, Kind: KindResumed,
+				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
+				ChannelID: ch, Party: state.Party{Role: "agent", AgentID: "42"}}},
+		{name: "handled, no subject", value: handledData, headers: binaryHeaders("a", "/channel", "channel.interrupted.v1", "", ""), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.interrupted.v1", Kind: KindInterrupted,
+				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
+				ChannelID: ch, Party: state.Party{Role: "agent", AgentID: "42"}}},
+		{name: "unknown type, unknown source", value: `{"timestamp":"2026-01-05T08:00:00Z"}`, headers: binaryHeaders("a", "/x", "x.y", "", ""), fast: true,
+			want: Event{ID: "a", Source: "/x", Type: "x.y", Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
+		{name: "handled type, version v2, binding rejects", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v2", ch, "")},
+		{name: "handled type, no version", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed", ch, "")},
+
+		// ce_time: only its validity matters.
+		{name: "ce_time with offset", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T10:00:00.5+02:00"), fast: true},
+		{name: "ce_time with long fraction", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00.1234567890123Z"), fast: true},
+		{name: "ce_time year 0", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "0000-02-29T00:00:00Z"), fast: true},
+		{name: "ce_time lower-case t", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05t08:00:00Z")},
+		{name: "ce_time lower-case z", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00z")},
+		{name: "ce_time leap second", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2016-12-31T23:59:60Z")},
+		{name: "ce_time February 29 of 2100", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2100-02-29T00:00:00Z")},
+		{name: "ce_time offset hour 24", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00+24:00"), fast: true}, // time.Parse takes it
+		{name: "ce_time one-digit hour", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T8:00:00Z"), fast: true},       // time.Parse takes it
+		{name: "ce_time comma fraction", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00,5Z"), fast: true},    // time.Parse takes it
+		{name: "ce_time non-ASCII", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00Z\u00e9")},
+
+		// Ignored types: never rejected for their data, which only lends
+		// its timestamp when encoding/json decodes it into payload.
+		{name: "ignored, timestamp garbage", value: `{"timestamp":"later"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+		{name: "ignored, timestamp out of range", value: `{"timestamp":"2262-04-12T00:00:00Z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+		{name: "ignored, timestamp lower-case z", value: `{"timestamp":"2026-01-05T08:00:00z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+		{name: "ignored, timestamp 1700 at +23:59", value: `{"timestamp":"1700-01-01T00:00:00+23:59"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch,
+				Timestamp: time.Date(1699, 12, 31, 0, 1, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
+		{name: "ignored, timestamp 1677", value: `{"timestamp":"1677-09-21T00:12:43Z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+		{name: "ignored, timestamp 1677 in range", value: `{"timestamp":"1677-09-21T00:12:44Z","x":1}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch,
+				Timestamp: time.Date(1677, 9, 21, 0, 12, 44, 0, time.UTC).UnixNano(), HasTimestamp: true}},
+		{name: "ignored, leap day 2024", value: `{"timestamp":"2024-02-29T23:59:59.999999999-23:59"}`, headers: binaryHeaders("a", "/agent", "agent.presencechanged.v1", "42", ""), fast: true,
+			want: Event{ID: "a", Source: "/agent", Type: "agent.presencechanged.v1", Subject: "42",
+				Timestamp: time.Date(2024, 3, 1, 23, 58, 59, 999999999, time.UTC).UnixNano(), HasTimestamp: true}},
+		{name: "ignored, channel a number", value: `{"timestamp":"2026-01-05T08:00:00Z","channel":5}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
+		{name: "ignored, channelId a number", value: `{"timestamp":"2026-01-05T08:00:00Z","channel":{"channelId":5}}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
+		{name: "ignored, party role a number", value: `{"timestamp":"2026-01-05T08:00:00Z","channel":{"party":{"role":1}}}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
+		{name: "ignored, Timestamp in another case", value: `{"timestamp":"2026-01-05T08:00:00Z","TIMESTAMP":"2026-01-05T09:00:00Z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
+		{name: "ignored, data not JSON", value: `{"timestamp":`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
+		{name: "ignored, data an array", value: `[1]`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
+		{name: "ignored, other fields skipped", value: ` {"reason":"released","n":[-1.5e3,true,null,{"a":"\u00e9\n"}],"timestamp":"2026-01-05T08:00:00Z"} `,
+			headers: binaryHeaders("a", "/channel", "channel.held.v9", ch, ""), fast: true,
+			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v9", Subject: ch,
+				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
+
+		// Headers.
+		{name: "extension header", value: handledData, headers: append(binaryHeaders("a", "/channel", "channel.resumed.v0", ch, ""), Header{Key: "ce_traceparent", Value: []byte("x")})},
+		{name: "upper-case header key", value: handledData, headers: append(binaryHeaders("a", "/channel", "channel.resumed.v0", ch, ""), Header{Key: "X-Trace", Value: []byte("x")})},
+		{name: "duplicate ce_id", value: handledData, headers: append(binaryHeaders("a", "/channel", "channel.resumed.v0", ch, ""), Header{Key: "ce_id", Value: []byte("b")})},
+		{name: "other header", value: handledData, headers: append(binaryHeaders("a", "/channel", "channel.resumed.v0", ch, ""), Header{Key: "x-trace", Value: []byte("x")}), fast: true},
+		{name: "source //", value: `{}`, headers: binaryHeaders("a", "//", "x.y", "", "")}, // the sdk: source REQUIRED
+		{name: "source //x", value: `{}`, headers: binaryHeaders("a", "//x", "x.y", "", "")},
+		{name: "structured, source //", value: `{"specversion":"1.0","id":"a","source":"//","type":"x.y","data":{}}`},
+		{name: "structured, source /x//", value: `{"specversion":"1.0","id":"a","source":"/x//","type":"x.y","data":{}}`, fast: true,
+			want: Event{ID: "a", Source: "/x//", Type: "x.y"}},
+		{name: "id with a space", value: handledData, headers: binaryHeaders("a b", "/channel", "channel.resumed.v0", ch, "")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			took := checkAgree(t, []byte(tt.value), tt.headers)
+			if took != tt.fast {
+				t.Fatalf("fast path took it: %v, want %v", took, tt.fast)
+			}
+			if tt.want == (Event{}) {
+				return
+			}
+			if got, _ := decodeFast([]byte(tt.value), tt.headers); got != tt.want {
+				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestFastTimestamp: the hand-written RFC 3339 parsing agrees with
+// time.Parse and parseTimestamp on forms at and past its edges.
+func TestFastTimestamp(t *testing.T) {
+	for _, s := range []string{
+		"2026-01-05T08:00:00Z", "2026-01-05T08:00:00.5465745Z", "2026-01-05T08:00:00.123456789012Z",
+		"2026-01-05T10:00:00+02:00", "2026-01-05T02:30:00.1-05:30", "2026-01-05T08:00:00-00:00",
+		"2026-01-05T08:00:00+23:59", "2026-01-05T08:00:00-23:59", "2026-01-05T08:00:00+24:00", "2026-01-05T08:00:00+01:60",
+		"2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2000-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
+		"2026-04-31T00:00:00Z", "2026-12-31T23:59:59.999999999Z", "2016-12-31T23:59:60Z", "2026-01-05T24:00:00Z",
+		"2026-01-05t08:00:00Z", "2026-01-05T08:00:00z", "2026-01-05T8:00:00Z", "2026-01-05T08:00:00,5Z", "2026-01-05T08:00:00.Z",
+		"2026-1-05T08:00:00Z", "+026-01-05T08:00:00Z", "2026-01-05T08:00:00.5", "2026-01-05T08:00:00Z ", " 2026-01-05T08:00:00Z",
+		"1700-01-01T00:00:00+23:59", "1699-12-31T23:59:59Z", "1677-09-21T00:12:43.145224192Z", "1677-09-21T00:12:43.145224191Z",
+		"2200-12-31T23:59:59.999999999-23:59", "2201-01-01T00:00:00Z", "2262-04-11T23:47:16.854775807Z", "2262-04-11T23:47:16.854775808Z",
+		"0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999999999Z",
+		"2026-01-05T08:00:00+02:00:00", "2026-01-05T08:00:00+0200", "", "2026",
+	} {
+		t.Run(s, func(t *testing.T) { checkTimestamp(t, s) })
+	}
+}
+
+// checkTimestamp fails when the fast timestamp functions disagree with the
+// standard library on s.
+func checkTimestamp(t *testing.T, s string) {
+	t.Helper()
+	ref, err := time.Parse(time.RFC3339Nano, s)
+	if sec, nsec, ok := parseRFC3339([]byte(s)); ok {
+		if err != nil {
+			t.Fatalf("parseRFC3339(%q) accepts what time.Parse rejects: %v", s, err)
+		}
+		if sec != ref.Unix() || nsec != int64(ref.Nanosecond()) {
+			t.Fatalf("parseRFC3339(%q) = %d, %d; time.Parse: %d, %d", s, sec, nsec, ref.Unix(), ref.Nanosecond())
+		}
+	}
+	wantValid := err == nil && s != "" && isPlain([]byte(s))
+	if got := validTime([]byte(s)); got != wantValid {
+		t.Fatalf("validTime(%q) = %v, want %v (time.Parse: %v)", s, got, wantValid, err)
+	}
+	want, werr := parseTimestamp(s)
+	if got, ok := fastTimestamp([]byte(s)); got != want || ok != (werr == nil) {
+		t.Fatalf("fastTimestamp(%q) = %d, %v; parseTimestamp: %d, %v", s, got, ok, want, werr)
+	}
+}
+
+// FuzzTimestamp: the fast timestamp functions agree with the standard
+// library on any string.
+func FuzzTimestamp(f *testing.F) {
+	for _, s := range []string{"2026-01-05T08:00:00.5465745Z", "2026-01-05T10:00:00.123+02:00", "2024-02-29T23:59:59.999999999-23:59",
+		"1700-01-01T00:00:00+23:59", "2200-12-31T23:59:59Z", "2262-04-11T23:47:16.854775807Z", "0000-01-01T00:00:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkTimestamp)
+}
+
+// TestKnownType: the table of known types classifies them as splitType
+// and handled do.
+func TestKnownType(t *testing.T) {
+	names := []string{"channel.alerted", "channel.connected", "channel.connectionfailed", "channel.held", "channel.retrieved",
+		"channel.parked", "channel.unparked", "channel.interrupted", "channel.resumed", "channel.disconnected",
+		"channel.wrapstarted", "channel.ended", "agent.presencechanged"}
+	for name := range handled {
+		if !strings.HasPrefix(name, "channel.") {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		for _, v := range []string{".v0", ".v1"} {
+			typ := name + v
+			s, kind, isHandled := knownType([]byte(typ))
+			wantKind, wantHandled := handled[name]
+			if s != typ || kind != wantKind || isHandled != wantHandled {
+				t.Errorf("knownType(%q) = %q, %v, %v; want %q, %v, %v", typ, s, kind, isHandled, typ, wantKind, wantHandled)
+			}
+		}
+	}
+	for _, typ := range []string{"channel.resumed.v2", "channel.resumed", "channel.held.v2", "x", ""} {
+		if s, _, _ := knownType([]byte(typ)); s != "" {
+			t.Errorf("knownType(%q) = %q, want not known", typ, s)
+		}
+	}
+}
+
+// FuzzFastDecodeBinary: binary-mode records with arbitrary attribute
+// headers and value, which FuzzFastDecode (its records written by the
+// binding) never has: the fast path declines or agrees with the binding.
+func FuzzFastDecodeBinary(f *testing.F) {
+	for _, ev := range vccgen.New(vccgen.Config{Seed: 9}).Take(20) {
+		r := fastBinaryRecord(f, ev.Value)
+		attr := map[string]string{}
+		for _, h := range r.Headers {
+			attr[h.Key] = string(h.Value)
+		}
+		f.Add(r.Value, attr["ce_id"], attr["ce_source"], attr["ce_type"], attr["ce_subject"], attr["ce_time"])
+	}
+	f.Add([]byte(`{"timestamp":"2026-01-05T08:00:00z"}`), "a", "/channel", "channel.held.v0", "c", "2026-01-05t08:00:00Z")
+	f.Add([]byte(`{"timestamp":"1700-01-01T00:00:00+23:59","channel":{"channelId":5}}`), "a", "/agent", "agent.presencechanged.v0", "", "2026-01-05T08:00:00+24:00")
+	f.Fuzz(func(t *testing.T, value []byte, id, source, typ, subject, tm string) {
+		checkAgree(t, value, binaryHeaders(id, source, typ, subject, tm))
+	})
+}
+
 // FuzzFastDecode: whatever the input, the fast path either declines or
 // agrees with the sdk-go binding path.
 func FuzzFastDecode(f *testing.F) {
@@ -83,5 +303,36 @@ func FuzzFastDecode(f *testing.F) {
 		}
 		checkAgree(t, value, nil)
 		checkAgree(t, value, []Header{{Key: "content-type", Value: []byte(structuredContentType)}})
+	})
+}
+
+// BenchmarkDecode measures Decode over the realistic generated VCC mix
+// (seed 1, as BenchmarkPipeline and the end-to-end benchmark use), with
+// the records in binary content mode (ce_* headers, as the end-to-end
+// preload writes them) and in structured mode. One op is one event.
+func BenchmarkDecode(b *testing.B) {
+	const n = 50_000
+	events := vccgen.New(vccgen.Config{Seed: 1}).Take(n)
+	binary := make([]*kgo.Record, n)
+	for i, ev := range events {
+		binary[i] = fastBinaryRecord(b, ev.Value)
+	}
+	structured := []Header{{Key: "content-type", Value: []byte(structuredContentType)}}
+	b.Run("mode=binary", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			r := binary[i%n]
+			if _, err := Decode(r.Value, r.Headers); err != nil {
+				b.Fatalf("record %d: %v", i%n, err)
+			}
+		}
+	})
+	b.Run("mode=structured", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := Decode(events[i%n].Value, structured); err != nil {
+				b.Fatalf("event %d: %v", i%n, err)
+			}
+		}
 	})
 }
