@@ -48,7 +48,7 @@ kafka-up: ## start the test broker; prints its address last
 kafka-down: ## stop the test broker and delete its data
 	@scripts/kafka down
 
-FUZZ_TARGETS = processor:FuzzDecode processor:FuzzFastDecode processor:FuzzEngine state:FuzzDecodeChannel
+FUZZ_TARGETS = processor:FuzzDecode processor:FuzzFastDecode processor:FuzzFastDecodeBinary processor:FuzzTimestamp processor:FuzzEngine state:FuzzDecodeChannel
 
 fuzz: ## run every fuzz target for FUZZTIME each (seed corpora in */testdata/fuzz)
 	@set -e; for t in $(FUZZ_TARGETS); do \
