@@ -176,7 +176,16 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.RecordPartitioner(partitioner{changelog: r.cfg.ChangelogTopic(), keyed: kgo.StickyKeyPartitioner(nil)}),
+		// Records go out at once: at-least-once latency is one produce
+		// round trip, not a linger.
 		kgo.ProducerLinger(0),
+		// A retriable produce error waits for a metadata refresh before
+		// the retry, and refreshes are at most this frequent (default
+		// 5s). Under exactly-once a Kafka 4 broker (transactions v2)
+		// answers CONCURRENT_TRANSACTIONS when a transaction's first
+		// records arrive before the previous one's markers are written:
+		// with the default, each such race stalled output for ~5s.
+		kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
