@@ -347,18 +347,12 @@ func (r *Runner) atLeastOnce(ctx context.Context, adm *kadm.Client) error {
 // outputs and dead letters the workers produced, produces the changelog and
 // waits for its acks, and commits the offsets.
 func (r *Runner) commitAtLeastOnce(ctx context.Context, cl *kgo.Client, n int) error {
-	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("flush output and dead-letter records: %w", err)
-	}
-	if err := r.sink.take(); err != nil {
-		return fmt.Errorf("produce output and dead-letter records: %w", err)
+	if err := r.flush(ctx, cl, "output and dead-letter"); err != nil {
+		return err
 	}
 	r.produceChangelogs()
-	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("flush changelog records: %w", err)
-	}
-	if err := r.sink.take(); err != nil {
-		return fmt.Errorf("produce changelog records: %w", err)
+	if err := r.flush(ctx, cl, "changelog"); err != nil {
+		return err
 	}
 	r.commitStores()
 	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
@@ -366,6 +360,18 @@ func (r *Runner) commitAtLeastOnce(ctx context.Context, cl *kgo.Client, n int) e
 	}
 	if n > 0 {
 		r.committed(n)
+	}
+	return nil
+}
+
+// flush waits until every record the sink was given is acknowledged, and
+// returns the errors of those of the named kind.
+func (r *Runner) flush(ctx context.Context, cl *kgo.Client, what string) error {
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush %s records: %w", what, err)
+	}
+	if err := r.sink.take(); err != nil {
+		return fmt.Errorf("produce %s records: %w", what, err)
 	}
 	return nil
 }
@@ -562,10 +568,10 @@ func (r *Runner) task(ctx context.Context, adm *kadm.Client, p int32) (*task, er
 	return t, nil
 }
 
-// changelogRecords appends to dst one record per state change of t's
-// store, one if its stream time moved, and last one for its next input
-// offset. Only t's worker (or the loop after settle) may call it.
-func (r *Runner) changelogRecords(t *task, dst []*kgo.Record) []*kgo.Record {
+// changelogRecords returns one record per state change of t's store, one
+// if its stream time moved, and last one for its next input offset. Only
+// t's worker (or the loop after settle) may call it.
+func (r *Runner) changelogRecords(t *task) []kgo.Record {
 	topic := r.cfg.ChangelogTopic()
 	p := t.partition
 	changes := t.store.Changes()
@@ -598,10 +604,7 @@ func (r *Runner) changelogRecords(t *task, dst []*kgo.Record) []*kgo.Record {
 	if t.next != t.committed {
 		add(inputOffsetKey, func(b []byte) []byte { return state.AppendStreamTime(b, t.next) })
 	}
-	for i := range recs {
-		dst = append(dst, &recs[i])
-	}
-	return dst
+	return recs
 }
 
 func (r *Runner) commitStores() {

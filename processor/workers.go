@@ -46,8 +46,9 @@ func (r *Runner) runWorker(t *task) {
 		switch {
 		case t.err != nil:
 		case j.changelog:
-			for _, rec := range r.changelogRecords(t, nil) {
-				r.sink.add(rec)
+			recs := r.changelogRecords(t)
+			for i := range recs {
+				r.sink.add(&recs[i])
 			}
 		default:
 			t.err = r.processBatch(t, j.recs)
