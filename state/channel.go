@@ -10,6 +10,8 @@ package state
 import (
 	"slices"
 	"unsafe"
+
+	"github.com/interruptions/interruptions/internal/ksuid"
 )
 
 // Party is the party on a channel, as VCC describes it in data.channel.party.
@@ -150,13 +152,13 @@ func (r *storedRef) ref() Ref {
 // packedRef is a Ref with a packed id, source and type.
 type packedRef struct {
 	at  int64
-	id  [ksuidBytes]byte
-	idk uint8 // 0 to ksuidBytes: inline length; refKSUID: a KSUID
+	id  [ksuid.Bytes]byte
+	idk uint8 // 0 to ksuid.Bytes: inline length; refKSUID: a KSUID
 	src uint8 // index into sourceTable
 	typ uint8 // index into typeTable
 }
 
-const refKSUID = ksuidBytes + 1
+const refKSUID = ksuid.Bytes + 1
 
 // packRef packs r, and reports false when it does not pack.
 func packRef(r Ref) (packedRef, bool) { return packRefOf(r.Source, r.ID, r.Type, r.At) }
@@ -168,9 +170,9 @@ func packRefOf[T string | []byte](source, id, typ T, at int64) (packedRef, bool)
 		return p, false
 	}
 	switch {
-	case len(id) <= ksuidBytes:
+	case len(id) <= ksuid.Bytes:
 		p.idk = uint8(copy(p.id[:], id))
-	case parseKSUID(id, &p.id):
+	case ksuid.Parse(id, &p.id):
 		p.idk = refKSUID
 	default:
 		return p, false
@@ -182,7 +184,7 @@ func packRefOf[T string | []byte](source, id, typ T, at int64) (packedRef, bool)
 func (p *packedRef) ref() Ref {
 	r := Ref{Source: sourceTable[p.src], Type: typeTable[p.typ], At: p.at}
 	if p.idk == refKSUID {
-		r.ID = string(appendKSUID(make([]byte, 0, ksuidLen), &p.id))
+		r.ID = string(ksuid.Append(make([]byte, 0, ksuid.Len), &p.id))
 	} else {
 		r.ID = string(p.id[:p.idk])
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/interruptions/interruptions/internal/ksuid"
 )
 
 // The changelog encoding of a Channel: a version byte, then fields in a fixed
@@ -62,8 +64,8 @@ func appendIdentField(dst []byte, c *Channel, f int) []byte {
 func appendPackedRef(dst []byte, p *packedRef) []byte {
 	dst = appendString(dst, sourceTable[p.src])
 	if p.idk == refKSUID {
-		dst = binary.AppendUvarint(dst, ksuidLen)
-		dst = appendKSUID(dst, &p.id)
+		dst = binary.AppendUvarint(dst, ksuid.Len)
+		dst = ksuid.Append(dst, &p.id)
 	} else {
 		dst = binary.AppendUvarint(dst, uint64(p.idk))
 		dst = append(dst, p.id[:p.idk]...)

@@ -4,6 +4,8 @@ import (
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/interruptions/interruptions/internal/ksuid"
 )
 
 func TestAppendTimeMatchesStdlib(t *testing.T) {
@@ -40,14 +42,14 @@ func TestAppendTimeMatchesStdlib(t *testing.T) {
 // decodeKSUID parses a base62 KSUID into its timestamp and payload.
 func decodeKSUID(t *testing.T, s string) (ts uint32, payload []byte) {
 	t.Helper()
-	if len(s) != ksuidLen {
-		t.Fatalf("ksuid %q has length %d, want %d", s, len(s), ksuidLen)
+	if len(s) != ksuid.Len {
+		t.Fatalf("ksuid %q has length %d, want %d", s, len(s), ksuid.Len)
 	}
 	n := new(big.Int)
 	for _, c := range []byte(s) {
 		i := -1
-		for j := range len(base62) {
-			if base62[j] == c {
+		for j := range len(ksuid.Alphabet) {
+			if ksuid.Alphabet[j] == c {
 				i = j
 			}
 		}

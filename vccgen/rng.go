@@ -1,9 +1,12 @@
 package vccgen
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"math/rand/v2"
+
+	"github.com/interruptions/interruptions/internal/ksuid"
 )
 
 // rng is a small deterministic random source. It wraps the PCG generator of
@@ -97,12 +100,6 @@ func (r *rng) uuid() string {
 // ksuidEpoch is the KSUID epoch (2014-05-13T16:53:20Z) in Unix seconds.
 const ksuidEpoch = 1400000000
 
-// base62 is the KSUID alphabet.
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// ksuidLen is the length of a KSUID in its base62 string form.
-const ksuidLen = 27
-
 // ksuid returns a KSUID string: a 32-bit timestamp (seconds since the KSUID
 // epoch, taken from unixSec) followed by 128 random bits, big-endian, in
 // zero-padded base62.
@@ -113,23 +110,12 @@ func (r *rng) ksuid(unixSec int64) string {
 }
 
 // encodeKSUID encodes the 160-bit number ts||hi||lo in base62.
-func encodeKSUID(ts uint32, hi, lo uint64) [ksuidLen]byte {
-	words := [5]uint32{ts, uint32(hi >> 32), uint32(hi), uint32(lo >> 32), uint32(lo)}
-	const chunk = 62 * 62 * 62 * 62 * 62 // five base62 digits per long division
-	var out [ksuidLen]byte
-	i := len(out)
-	for i > 0 {
-		var rem uint64
-		for j := range words {
-			acc := rem<<32 | uint64(words[j])
-			words[j] = uint32(acc / chunk)
-			rem = acc % chunk
-		}
-		for k := 0; k < 5 && i > 0; k++ {
-			i--
-			out[i] = base62[rem%62]
-			rem /= 62
-		}
-	}
+func encodeKSUID(ts uint32, hi, lo uint64) [ksuid.Len]byte {
+	var k [ksuid.Bytes]byte
+	binary.BigEndian.PutUint32(k[0:], ts)
+	binary.BigEndian.PutUint64(k[4:], hi)
+	binary.BigEndian.PutUint64(k[12:], lo)
+	var out [ksuid.Len]byte
+	ksuid.Append(out[:0], &k)
 	return out
 }
