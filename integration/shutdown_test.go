@@ -272,7 +272,11 @@ func shutdownReadAll(ctx context.Context, t *testing.T, brokers []string, topic 
 		t.Fatal(err)
 	}
 	defer acl.Close()
-	ends, err := kadm.NewClient(acl).ListCommittedOffsets(ctx, topic)
+	// The high watermark, not the last stable offset: a transaction that
+	// committed may still be writing its markers (Kafka 4 answers EndTxn
+	// before they are written), and reading read_committed up to the high
+	// watermark waits for them.
+	ends, err := kadm.NewClient(acl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatalf("end offsets of %s: %v", topic, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -37,10 +38,9 @@ func restoreResume(ctx context.Context, adm *kadm.Client, cfg Config, p int32) (
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
 	}
-	// ListCommittedOffsets asks with read_committed: the last stable offset.
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	ends, err := stableEnd(ctx, adm, cfg, topic, p)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("list stable offsets of %s: %w", topic, err)
+		return nil, 0, 0, err
 	}
 	so, ok1 := starts.Lookup(topic, p)
 	eo, ok2 := ends.Lookup(topic, p)
@@ -130,4 +130,40 @@ func apply(st *state.Store, rec *kgo.Record) error {
 	}
 	st.Restore(key, c)
 	return nil
+}
+
+// stableEnd returns the changelog's last stable offsets once partition p
+// has no transaction in doubt. Under exactly-once the previous owner's last
+// transaction can be committed (its input offsets are stable) while its
+// markers are still being written to the changelog (Kafka 4 answers EndTxn
+// first): the last stable offset then stops before that transaction's
+// state, and reading only that far would lose it. Nobody else writes to p
+// once this instance owns it, so it waits until the last stable offset
+// reaches the high watermark; a zombie's open transaction ends with its
+// transaction timeout at the latest.
+func stableEnd(ctx context.Context, adm *kadm.Client, cfg Config, topic string, p int32) (kadm.ListedOffsets, error) {
+	for {
+		// ListCommittedOffsets asks with read_committed: the last stable offset.
+		stable, err := adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			return nil, fmt.Errorf("list stable offsets of %s: %w", topic, err)
+		}
+		if cfg.Guarantee != ExactlyOnce {
+			return stable, nil
+		}
+		high, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+		}
+		so, ok1 := stable.Lookup(topic, p)
+		ho, ok2 := high.Lookup(topic, p)
+		if !ok1 || !ok2 || so.Err != nil || ho.Err != nil || so.Offset >= ho.Offset {
+			return stable, nil // errors are reported by the caller
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the transactions on %s[%d] to end: %w", topic, p, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
