@@ -225,11 +225,11 @@ func (m *Processor) Hooks() processor.Hooks {
 func (m *Processor) onEvent(part int32, ev *processor.Event, d processor.Disposition) {
 	t := 3 // other
 	switch ev.Kind {
-	case processor.KindInterrupted:
+	case processor.vcc.Interrupted:
 		t = 0
-	case processor.KindResumed:
+	case processor.vcc.Resumed:
 		t = 1
-	case processor.KindEnded:
+	case processor.vcc.Ended:
 		t = 2
 	}
 	r := 0

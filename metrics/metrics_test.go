@@ -82,16 +82,16 @@ func TestCountsCommittedWork(t *testing.T) {
 	h := m.Hooks()
 
 	feed := func() {
-		h.OnEvent(0, &processor.Event{Kind: processor.KindInterrupted}, processor.Processed)
-		h.OnEvent(0, &processor.Event{Kind: processor.KindResumed}, processor.Processed)
-		h.OnEvent(1, &processor.Event{Kind: processor.KindEnded}, processor.Duplicate)
-		h.OnEvent(1, &processor.Event{Kind: processor.KindIgnored}, processor.Ignored)
+		h.OnEvent(0, &processor.Event{Kind: processor.vcc.Interrupted}, processor.Processed)
+		h.OnEvent(0, &processor.Event{Kind: processor.vcc.Resumed}, processor.Processed)
+		h.OnEvent(1, &processor.Event{Kind: processor.vcc.Ended}, processor.Duplicate)
+		h.OnEvent(1, &processor.Event{Kind: processor.vcc.Ignored}, processor.Ignored)
 		h.OnDeadLetter(2, &processor.DecodeError{Reason: processor.ReasonMissingChannelID, Err: errors.New("x")})
 		h.OnDeadLetter(2, &processor.DecodeError{Reason: "something-new", Err: errors.New("x")})
 		h.OnHousekeeping(1, processor.Housekeeping{Expired: 1, DroppedCloses: 2})
-		h.OnOutput(0, &processor.Interruption{Party: state.Party{Role: "agent"}, Outcome: processor.OutcomeResumed,
+		h.OnOutput(0, &processor.Interruption{Party: vcc.Party{Role: "agent"}, Outcome: processor.OutcomeResumed,
 			InterruptedAt: 0, ClosedAt: int64(90 * time.Second)}, now.Add(-2*time.Second))
-		h.OnOutput(1, &processor.Interruption{Party: state.Party{Role: "robot"}, Outcome: processor.OutcomeExpired,
+		h.OnOutput(1, &processor.Interruption{Party: vcc.Party{Role: "robot"}, Outcome: processor.OutcomeExpired,
 			InterruptedAt: 0, ClosedAt: int64(24 * time.Hour)}, now.Add(-time.Second))
 	}
 	feed()
@@ -208,8 +208,8 @@ func TestHooksFromConcurrentWorkers(t *testing.T) {
 	for p := range int32(parts) {
 		wg.Go(func() {
 			for range perPart {
-				h.OnEvent(p, &processor.Event{Kind: processor.KindInterrupted}, processor.Processed)
-				h.OnOutput(p, &processor.Interruption{Party: state.Party{Role: "agent"}, Outcome: processor.OutcomeEnded}, time.Now())
+				h.OnEvent(p, &processor.Event{Kind: processor.vcc.Interrupted}, processor.Processed)
+				h.OnOutput(p, &processor.Interruption{Party: vcc.Party{Role: "agent"}, Outcome: processor.OutcomeEnded}, time.Now())
 				h.OnHousekeeping(p, processor.Housekeeping{Deleted: 1})
 			}
 		})
@@ -227,7 +227,7 @@ func TestHooksFromConcurrentWorkers(t *testing.T) {
 func BenchmarkEventHook(b *testing.B) {
 	m := New(prometheus.NewRegistry())
 	h := m.Hooks()
-	ev := &processor.Event{Kind: processor.KindResumed}
+	ev := &processor.Event{Kind: processor.vcc.Resumed}
 	b.ReportAllocs()
 	for i := range b.N {
 		h.OnEvent(int32(i%3), ev, processor.Processed)

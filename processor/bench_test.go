@@ -67,7 +67,7 @@ func openChannel(rng *rand.Rand, at int64) *state.Channel {
 	return state.NewChannel(state.ChannelData{
 		ConversationID: uuid.NewString(),
 		InteractionID:  uuid.NewString(),
-		Party:          state.Party{Role: "agent", AgentID: fmt.Sprint(1000 + rng.IntN(9000)), UserID: uuid.NewString()},
+		Party:          vcc.Party{Role: "agent", AgentID: fmt.Sprint(1000 + rng.IntN(9000)), UserID: uuid.NewString()},
 		LastEventAt:    at,
 		Seen:           []uint64{rng.Uint64(), rng.Uint64(), rng.Uint64()},
 		Open:           []state.Ref{{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at}},

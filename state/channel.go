@@ -12,14 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/interruptions/interruptions/internal/ksuid"
+	"github.com/interruptions/interruptions/processor/vcc"
 )
-
-// Party is the party on a channel, as VCC describes it in data.channel.party.
-type Party struct {
-	Role    string
-	AgentID string
-	UserID  string
-}
 
 // Ref identifies one source event: its CloudEvent source and id, its type,
 // and its event time (data.timestamp) in Unix nanoseconds.
@@ -38,7 +32,7 @@ type Ref struct {
 type ChannelData struct {
 	ConversationID string
 	InteractionID  string
-	Party          Party
+	Party          vcc.Party
 	// LastEventAt is the largest data.timestamp of the channel's handled
 	// events, in Unix nanoseconds.
 	LastEventAt int64
@@ -388,10 +382,10 @@ func (c *Channel) roleString() string {
 
 // Identity returns the channel's conversationId, interactionId and party.
 // The strings share one allocation.
-func (c *Channel) Identity() (conversationID, interactionID string, party Party) {
+func (c *Channel) Identity() (conversationID, interactionID string, party vcc.Party) {
 	n := c.identLen(fieldConversation) + c.identLen(fieldInteraction) + c.identLen(fieldUser) + c.agentLen()
 	if n == 0 {
-		return "", "", Party{Role: c.roleString()}
+		return "", "", vcc.Party{Role: c.roleString()}
 	}
 	b := make([]byte, 0, n)
 	b = c.appendIdent(b, fieldConversation)
@@ -402,12 +396,12 @@ func (c *Channel) Identity() (conversationID, interactionID string, party Party)
 	k := len(b)
 	b = c.appendIdent(b, fieldUser)
 	s := unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
-	return s[:i], s[i:j], Party{Role: c.roleString(), AgentID: s[j:k], UserID: s[k:]}
+	return s[:i], s[i:j], vcc.Party{Role: c.roleString(), AgentID: s[j:k], UserID: s[k:]}
 }
 
 // FillIdentity sets the conversationId and interactionId the channel does
 // not have yet, and the party when it has none.
-func (c *Channel) FillIdentity(conversationID, interactionID string, party Party) {
+func (c *Channel) FillIdentity(conversationID, interactionID string, party vcc.Party) {
 	if c.kinds[fieldConversation] == 0 {
 		c.setIdent(fieldConversation, conversationID)
 	}
@@ -420,7 +414,7 @@ func (c *Channel) FillIdentity(conversationID, interactionID string, party Party
 	c.tidy()
 }
 
-func (c *Channel) setParty(p Party) { setParty(c, p.Role, p.AgentID, p.UserID) }
+func (c *Channel) setParty(p vcc.Party) { setParty(c, p.Role, p.AgentID, p.UserID) }
 
 // setParty sets the party of c.
 func setParty[T string | []byte](c *Channel, role, agent, user T) {

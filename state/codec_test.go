@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // fullData has every field set, with awkward values.
@@ -17,7 +19,7 @@ func fullData() ChannelData {
 	return ChannelData{
 		ConversationID: "3e71f453-116a-3abc-7769-bc678ef6e080",
 		InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
-		Party:          Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
+		Party:          vcc.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
 		LastEventAt:    1661870076088000000,
 		Seen:           []uint64{0, 1, math.MaxUint64, 0xdeadbeefcafebabe},
 		Open: []Ref{
@@ -48,7 +50,7 @@ func TestChannelRoundTrip(t *testing.T) {
 		{"zero", &Channel{}},
 		{"empty lists", NewChannel(ChannelData{Seen: []uint64{}, Open: []Ref{}, Held: []Ref{}})},
 		{"negative last event", NewChannel(ChannelData{LastEventAt: -1})},
-		{"party only role", NewChannel(ChannelData{Party: Party{Role: "external"}})},
+		{"party only role", NewChannel(ChannelData{Party: vcc.Party{Role: "external"}})},
 		{"seen only", NewChannel(ChannelData{Seen: []uint64{42}})},
 		{"full", fullChannel()},
 		{"derived state is not encoded", scheduled},
@@ -234,7 +236,7 @@ func awkwardData() ChannelData {
 	return ChannelData{
 		ConversationID: "3E71F453-116A-3ABC-7769-BC678EF6E080",
 		InteractionID:  "1371f451-116a-4abc-8869-bc678ef6707g",
-		Party:          Party{Role: "Agent", AgentID: "123456789", UserID: "ef71f453x556a-3abc-7769-bc678ef6e090"},
+		Party:          vcc.Party{Role: "Agent", AgentID: "123456789", UserID: "ef71f453x556a-3abc-7769-bc678ef6e090"},
 		Seen:           []uint64{1, 2, 3, 4, 5},
 		Open: []Ref{
 			{Source: "/channel", ID: "zzzzzzzzzzzzzzzzzzzzzzzzzzz", Type: "channel.interrupted.v0", At: 1},
@@ -253,7 +255,7 @@ func TestDecodeChannelOldEncodings(t *testing.T) {
 	typical := ChannelData{
 		ConversationID: "3e71f453-116a-4abc-8769-bc678ef6e080",
 		InteractionID:  "1371F451-116A-4ABC-8869-BC678EF67070",
-		Party:          Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-4abc-9769-bc678ef6e090"},
+		Party:          vcc.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-4abc-9769-bc678ef6e090"},
 		LastEventAt:    1661870076088000000,
 		Seen:           []uint64{7, 8, 9},
 		Open:           []Ref{{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: 1661870000000000000}},

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // TestIndexAgainstMap inserts, looks up and removes random ids of every
@@ -70,10 +72,10 @@ func TestPackedStringsAreExact(t *testing.T) {
 	for _, d := range []ChannelData{fullData(), awkwardData(), {
 		ConversationID: "00000000-0000-0000-0000-000000000000",
 		InteractionID:  "ffffffff-ffff-ffff-ffff-ffffffffffff",
-		Party:          Party{Role: "voicemail", AgentID: "12345678", UserID: "0123456789abcdef"},
+		Party:          vcc.Party{Role: "voicemail", AgentID: "12345678", UserID: "0123456789abcdef"},
 		Open:           []Ref{{Source: "/agent", ID: "000000000000000000000000000", Type: "channel.disconnected.v1", At: -5}},
 	}, {
-		Party: Party{AgentID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", UserID: "01234567890abcdef"},
+		Party: vcc.Party{AgentID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", UserID: "01234567890abcdef"},
 		Open:  []Ref{{Source: "/channel", ID: "aWgEPTl1tmebfsQzFP4bxwgy80V", Type: "channel.resumed.v0", At: 1}},
 	}} {
 		c := NewChannel(d)

@@ -1,5 +1,7 @@
 package state
 
+import "github.com/interruptions/interruptions/processor/vcc"
+
 // Packed strings. A channel keeps its strings in fixed-size fields instead of
 // string headers pointing at heap copies: a canonical lowercase UUID as its
 // 16 bytes, a KSUID as its 20 bytes, a short string inline, a well-known
@@ -99,17 +101,14 @@ func appendUUID(dst []byte, u *ident) []byte {
 	return dst
 }
 
-// Read-only tables of the well-known sources, types and roles; a packed
-// field holds the index. Index 0 is the empty string.
+// Read-only tables of the well-known sources, types and roles, from the
+// vocabulary; a packed field holds the index. Index 0 is the empty string.
+// The order is part of the packed layout only (in memory), not of the
+// changelog, which holds the strings.
 var (
-	sourceTable = []string{"", "/channel", "/agent"}
-	typeTable   = []string{"",
-		"channel.interrupted.v0", "channel.interrupted.v1",
-		"channel.resumed.v0", "channel.resumed.v1",
-		"channel.ended.v0", "channel.ended.v1",
-		"channel.disconnected.v0", "channel.disconnected.v1",
-	}
-	roleTable = []string{"", "external", "agent", "monitor", "voicemail"}
+	sourceTable = append([]string{""}, vcc.Sources[:]...)
+	typeTable   = append([]string{""}, vcc.HandledTypes()...)
+	roleTable   = append([]string{""}, vcc.Roles[:]...)
 )
 
 // notInTable is the index of a string that is in no table.

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // ref builds a Ref terse enough for table rows.
@@ -68,7 +70,7 @@ func TestStoreEditGetDelete(t *testing.T) {
 	if c == nil || s.Get("a") != c || s.Len() != 1 {
 		t.Fatalf("Edit(a) did not create a channel reachable by Get")
 	}
-	c.FillIdentity("conv", "", Party{})
+	c.FillIdentity("conv", "", vcc.Party{})
 	if again := s.Edit("a"); again != c || again.Data().ConversationID != "conv" {
 		t.Fatalf("second Edit(a) returned a different channel")
 	}
@@ -165,7 +167,7 @@ func TestStoreRollback(t *testing.T) {
 		}},
 		{"modify the overflow", func(s *Store) {
 			edit(s, "b", func(d *ChannelData) {
-				d.Party = Party{Role: "unusual", AgentID: "a-very-long-agent-id", UserID: "u"}
+				d.Party = vcc.Party{Role: "unusual", AgentID: "a-very-long-agent-id", UserID: "u"}
 				d.Held = []Ref{ref("x", 1)}
 			})
 		}},
@@ -177,7 +179,7 @@ func TestStoreRollback(t *testing.T) {
 		}},
 		{"delete then recreate", func(s *Store) {
 			s.Delete("a")
-			s.Edit("a").FillIdentity("new", "", Party{})
+			s.Edit("a").FillIdentity("new", "", vcc.Party{})
 		}},
 		{"stream time", func(s *Store) { s.AdvanceStreamTime(500) }},
 		{"everything", func(s *Store) {
@@ -355,7 +357,7 @@ func TestStoreDeadlinesFireAfterRollback(t *testing.T) {
 		{"nothing popped", func(s *Store) {}, []string{"a", "b"}},
 		{"popped and edited, as the engine does", func(s *Store) {
 			for _, id := range drain(s, 100) {
-				s.Edit(id).FillIdentity("changed", "", Party{})
+				s.Edit(id).FillIdentity("changed", "", vcc.Party{})
 				s.SetDeadline(s.Get(id), 0)
 			}
 		}, []string{"a", "b"}},
@@ -502,7 +504,7 @@ func TestChannelCloneIsDeep(t *testing.T) {
 		n.RemoveOpen(0)
 		n.InsertOpen(ref("x", 0))
 		n.InsertHeld(ref("y", 0))
-		n.FillIdentity("other", "other", Party{Role: "agent"})
+		n.FillIdentity("other", "other", vcc.Party{Role: "agent"})
 		if got := c.Data(); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: mutating the clone changed the original: %+v", name, got)
 		}
@@ -541,7 +543,7 @@ func TestStoreUndoSharesOverflowSafely(t *testing.T) {
 			}
 		},
 		"long identity": func(c *Channel) { c.Set(ChannelData{ConversationID: strings.Repeat("z", 50)}) },
-		"fill identity": func(c *Channel) { c.FillIdentity("a", "b", Party{Role: "odd", AgentID: strings.Repeat("9", 20)}) },
+		"fill identity": func(c *Channel) { c.FillIdentity("a", "b", vcc.Party{Role: "odd", AgentID: strings.Repeat("9", 20)}) },
 	}
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {

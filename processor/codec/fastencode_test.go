@@ -1,4 +1,4 @@
-package processor
+package codec
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
 	"github.com/interruptions/interruptions/vccgen"
 )
@@ -29,28 +31,28 @@ func sameRecord(a, b *kgo.Record) error {
 // the fast encoder writes exactly the bytes the sdk-go binding writes, or
 // declines.
 func TestFastRecordEqualsBinding(t *testing.T) {
-	var ins []Interruption
-	engine := NewEngine(EngineConfig{MaxInterruption: 10 * time.Minute, Retention: time.Hour})
+	var ins []match.Interruption
+	engine := match.NewEngine(match.EngineConfig{MaxInterruption: 10 * time.Minute, Retention: time.Hour})
 	st := state.New()
 	for _, ev := range vccgen.New(vccgen.Config{Seed: 4}).Take(20_000) {
 		e, err := Decode(ev.Value, nil)
 		if err != nil {
 			continue
 		}
-		engine.Process(st, &e, func(in Interruption) { ins = append(ins, in) })
+		engine.Process(st, &e, func(in match.Interruption) { ins = append(ins, in) })
 	}
 	base := ins[0]
-	edge := func(f func(*Interruption)) Interruption { c := base; f(&c); return c }
+	edge := func(f func(*match.Interruption)) match.Interruption { c := base; f(&c); return c }
 	ins = append(ins,
-		edge(func(in *Interruption) { in.Party = state.Party{Role: "external"} }),
-		edge(func(in *Interruption) { in.Party = state.Party{} }),
-		edge(func(in *Interruption) { in.InterruptedAt, in.ClosedAt = -1_500_000_123, -1_000_000_000 }),
-		edge(func(in *Interruption) { in.ClosedAt = in.InterruptedAt + 120_000_000 }),
-		edge(func(in *Interruption) { in.ConversationID = "a<b>&c" }),
-		edge(func(in *Interruption) { in.ConversationID = "é\"\\" }),
-		edge(func(in *Interruption) { in.Outcome, in.ClosedBy = OutcomeExpired, nil }),
+		edge(func(in *match.Interruption) { in.Party = vcc.Party{Role: "external"} }),
+		edge(func(in *match.Interruption) { in.Party = vcc.Party{} }),
+		edge(func(in *match.Interruption) { in.InterruptedAt, in.ClosedAt = -1_500_000_123, -1_000_000_000 }),
+		edge(func(in *match.Interruption) { in.ClosedAt = in.InterruptedAt + 120_000_000 }),
+		edge(func(in *match.Interruption) { in.ConversationID = "a<b>&c" }),
+		edge(func(in *match.Interruption) { in.ConversationID = "é\"\\" }),
+		edge(func(in *match.Interruption) { in.Outcome, in.ClosedBy = match.OutcomeExpired, nil }),
 	)
-	outcomes := map[Outcome]int{}
+	outcomes := map[match.Outcome]int{}
 	fast := 0
 	for _, mode := range []Mode{Binary, Structured} {
 		enc := Encoder{Source: "/interruptions", Mode: mode}
@@ -70,7 +72,7 @@ func TestFastRecordEqualsBinding(t *testing.T) {
 			}
 		}
 	}
-	if fast < 2*(len(ins)-2) || outcomes[OutcomeResumed] == 0 || outcomes[OutcomeEnded] == 0 || outcomes[OutcomeExpired] == 0 {
+	if fast < 2*(len(ins)-2) || outcomes[match.OutcomeResumed] == 0 || outcomes[match.OutcomeEnded] == 0 || outcomes[match.OutcomeExpired] == 0 {
 		t.Errorf("fast path wrote %d of %d records (outcomes %v): the comparison covers too little", fast, 2*len(ins), outcomes)
 	}
 }

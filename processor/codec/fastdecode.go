@@ -1,16 +1,17 @@
-package processor
+package codec
 
 import (
 	"bytes"
 	"strings"
 	"time"
 
-	"github.com/interruptions/interruptions/state"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // The fast path decodes the common case — a well-formed VCC event with
 // plain ASCII attributes — without reflection and with one allocation (a
-// copy of the value that every string of the Event is cut from). It is an
+// copy of the value that every string of the match.Event is cut from). It is an
 // optimisation of Decode, not a second definition of the format: whenever
 // the input is in any way unusual (escapes in a field we read, extensions,
 // data_base64, duplicate or case-folded keys, anything invalid) it declines
@@ -24,12 +25,12 @@ import (
 
 // decodeFast returns the event and true, or false when the sdk-go path
 // must decide.
-func decodeFast(value []byte, headers []Header) (Event, bool) {
+func decodeFast(value []byte, headers []Header) (match.Event, bool) {
 	// In either mode the value is a JSON object. Its first byte is read
 	// before the headers, so that a cache miss on the value overlaps
 	// those on the headers instead of following them.
 	if len(value) == 0 || value[0] != '{' && value[0] != ' ' && value[0] != '\t' && value[0] != '\n' && value[0] != '\r' {
-		return Event{}, false
+		return match.Event{}, false
 	}
 	var env envelope
 	var seen uint16
@@ -41,7 +42,7 @@ func decodeFast(value []byte, headers []Header) (Event, bool) {
 		switch h.Key {
 		case "content-type":
 			if hasCT {
-				return Event{}, false
+				return match.Event{}, false
 			}
 			ct, hasCT = h.Value, true
 			continue
@@ -62,19 +63,19 @@ func decodeFast(value []byte, headers []Header) (Event, bool) {
 			// datacontenttype are no headers) or a key the binding
 			// would fold to lower case: the binding decides.
 			if strings.HasPrefix(h.Key, "ce_") || hasUpper(h.Key) {
-				return Event{}, false
+				return match.Event{}, false
 			}
 			continue
 		}
 		if seen&bit != 0 {
-			return Event{}, false
+			return match.Event{}, false
 		}
 		seen |= bit
 		v := h.Value
 		switch bit {
 		case keySpecVersion:
 			if string(v) != "1.0" {
-				return Event{}, false
+				return match.Event{}, false
 			}
 		case keyID:
 			env.id = v
@@ -86,19 +87,19 @@ func decodeFast(value []byte, headers []Header) (Event, bool) {
 			env.subject, env.hasSubject = v, true
 		case keyTime:
 			if !validTime(v) {
-				return Event{}, false
+				return match.Event{}, false
 			}
 		}
 	}
 	if seen == 0 {
 		// No ce_* header: structured mode, if the content type allows.
 		if hasCT && string(ct) != structuredContentType {
-			return Event{}, false
+			return match.Event{}, false
 		}
 		return decodeFastStructured(value)
 	}
 	if !hasCT || string(ct) != "application/json" {
-		return Event{}, false
+		return match.Event{}, false
 	}
 	return decodeFastBinary(value, &env, seen)
 }
@@ -121,20 +122,20 @@ type envelope struct {
 // decodeFastBinary finishes a binary-mode record whose ce_* headers are in
 // env and seen: the value is the data, and must be an object the scanner
 // accepts whole.
-func decodeFastBinary(value []byte, env *envelope, seen uint16) (Event, bool) {
+func decodeFastBinary(value []byte, env *envelope, seen uint16) (match.Event, bool) {
 	if seen&keysRequired != keysRequired || !isToken(env.id) || !isURIPath(env.source) || !isToken(env.typ) ||
 		(env.hasSubject && !isToken(env.subject)) {
-		return Event{}, false
+		return match.Event{}, false
 	}
 	var p fastPayload
 	s := scanner{b: value}
 	if !p.parse(&s) || !s.end() {
-		return Event{}, false
+		return match.Event{}, false
 	}
 	return fastEvent(env, &p)
 }
 
-func decodeFastStructured(value []byte) (Event, bool) {
+func decodeFastStructured(value []byte) (match.Event, bool) {
 	s := scanner{b: value}
 	var env envelope
 	var p fastPayload
@@ -164,10 +165,10 @@ func decodeFastStructured(value []byte) (Event, bool) {
 		case "data":
 			bit = keyData
 		default:
-			return Event{}, false
+			return match.Event{}, false
 		}
 		if seen&bit != 0 {
-			return Event{}, false
+			return match.Event{}, false
 		}
 		seen |= bit
 		if bit == keyData {
@@ -202,7 +203,7 @@ func decodeFastStructured(value []byte) (Event, bool) {
 		more, ok = s.next()
 	}
 	if !ok || !s.end() || seen&(keysRequired|keyData) != keysRequired|keyData {
-		return Event{}, false
+		return match.Event{}, false
 	}
 	return fastEvent(&env, &p)
 }
@@ -222,13 +223,13 @@ func validTime(v []byte) bool {
 
 // fastEvent applies the same rules as fromCloudEvent to an envelope and
 // its parsed data, declining wherever fromCloudEvent would reject. The
-// strings of the Event are cut from one allocation holding only the fields
+// strings of the match.Event are cut from one allocation holding only the fields
 // it keeps; values every event repeats (source, type, role) are constants
 // instead.
-func fastEvent(env *envelope, p *fastPayload) (Event, bool) {
+func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 	typ, kind, isHandled, ok := classifyType(env.typ)
 	if !ok {
-		return Event{}, false
+		return match.Event{}, false
 	}
 	var ts int64
 	hasTS := false
@@ -238,12 +239,12 @@ func fastEvent(env *envelope, p *fastPayload) (Event, bool) {
 	if isHandled {
 		if !p.hasChannel || len(p.channelID) == 0 || !hasTS ||
 			(env.hasSubject && !bytes.Equal(env.subject, p.channelID)) {
-			return Event{}, false
+			return match.Event{}, false
 		}
 	}
 	var sb spanBuilder
 	id, subject := sb.add(env.id), sb.add(env.subject)
-	source := sb.addConst(env.source, knownSource(env.source))
+	source := sb.addConst(env.source, vcc.Intern(env.source))
 	typRef := strRef{s: typ, i: -1}
 	if typ == "" {
 		typRef = sb.add(env.typ)
@@ -255,16 +256,16 @@ func fastEvent(env *envelope, p *fastPayload) (Event, bool) {
 			channel = sb.add(p.channelID)
 		}
 		conversation, interaction = sb.add(p.conversationID), sb.add(p.interactionID)
-		role = sb.addConst(p.role, knownRole(p.role))
+		role = sb.addConst(p.role, vcc.Intern(p.role))
 		agent, user = sb.add(p.agentID), sb.add(p.userID)
 	}
 	sb.finish()
-	ev := Event{ID: sb.get(id), Source: sb.get(source), Type: sb.get(typRef), Subject: sb.get(subject),
+	ev := match.Event{ID: sb.get(id), Source: sb.get(source), Type: sb.get(typRef), Subject: sb.get(subject),
 		Timestamp: ts, HasTimestamp: hasTS}
 	if isHandled {
 		ev.Kind = kind
 		ev.ChannelID, ev.ConversationID, ev.InteractionID = sb.get(channel), sb.get(conversation), sb.get(interaction)
-		ev.Party = state.Party{Role: sb.get(role), AgentID: sb.get(agent), UserID: sb.get(user)}
+		ev.Party = vcc.Party{Role: sb.get(role), AgentID: sb.get(agent), UserID: sb.get(user)}
 	}
 	return ev, true
 }
@@ -273,103 +274,12 @@ func fastEvent(env *envelope, p *fastPayload) (Event, bool) {
 // whether the matcher handles it, with ok false for a handled type of an
 // unsupported version (which it rejects). Known VCC types come back as a
 // constant string; for others typ is empty.
-func classifyType(t []byte) (typ string, kind Kind, isHandled, ok bool) {
-	if typ, kind, isHandled = knownType(t); typ != "" {
+func classifyType(t []byte) (typ string, kind vcc.Kind, isHandled, ok bool) {
+	if typ, kind, isHandled = vcc.LookupType(t); typ != "" {
 		return typ, kind, isHandled, true
 	}
-	name, version := splitType(string(t))
-	kind, isHandled = handled[name]
-	if isHandled && !supportedVersion(version) {
-		return "", 0, false, false
-	}
-	return "", kind, isHandled, true
-}
-
-// knownType returns the VCC types (vcc-channel-events.md) as constants
-// with their kinds; for any other type s is empty. TestKnownType holds it
-// to splitType and handled.
-func knownType(t []byte) (s string, k Kind, isHandled bool) {
-	switch string(t) {
-	case "channel.interrupted.v0":
-		return "channel.interrupted.v0", KindInterrupted, true
-	case "channel.interrupted.v1":
-		return "channel.interrupted.v1", KindInterrupted, true
-	case "channel.resumed.v0":
-		return "channel.resumed.v0", KindResumed, true
-	case "channel.resumed.v1":
-		return "channel.resumed.v1", KindResumed, true
-	case "channel.ended.v0":
-		return "channel.ended.v0", KindEnded, true
-	case "channel.ended.v1":
-		return "channel.ended.v1", KindEnded, true
-	case "channel.disconnected.v0":
-		return "channel.disconnected.v0", KindEnded, true
-	case "channel.disconnected.v1":
-		return "channel.disconnected.v1", KindEnded, true
-	case "channel.alerted.v0":
-		return "channel.alerted.v0", KindIgnored, false
-	case "channel.alerted.v1":
-		return "channel.alerted.v1", KindIgnored, false
-	case "channel.connected.v0":
-		return "channel.connected.v0", KindIgnored, false
-	case "channel.connected.v1":
-		return "channel.connected.v1", KindIgnored, false
-	case "channel.connectionfailed.v0":
-		return "channel.connectionfailed.v0", KindIgnored, false
-	case "channel.connectionfailed.v1":
-		return "channel.connectionfailed.v1", KindIgnored, false
-	case "channel.held.v0":
-		return "channel.held.v0", KindIgnored, false
-	case "channel.held.v1":
-		return "channel.held.v1", KindIgnored, false
-	case "channel.retrieved.v0":
-		return "channel.retrieved.v0", KindIgnored, false
-	case "channel.retrieved.v1":
-		return "channel.retrieved.v1", KindIgnored, false
-	case "channel.parked.v0":
-		return "channel.parked.v0", KindIgnored, false
-	case "channel.parked.v1":
-		return "channel.parked.v1", KindIgnored, false
-	case "channel.unparked.v0":
-		return "channel.unparked.v0", KindIgnored, false
-	case "channel.unparked.v1":
-		return "channel.unparked.v1", KindIgnored, false
-	case "channel.wrapstarted.v0":
-		return "channel.wrapstarted.v0", KindIgnored, false
-	case "channel.wrapstarted.v1":
-		return "channel.wrapstarted.v1", KindIgnored, false
-	case "agent.presencechanged.v0":
-		return "agent.presencechanged.v0", KindIgnored, false
-	case "agent.presencechanged.v1":
-		return "agent.presencechanged.v1", KindIgnored, false
-	}
-	return "", KindIgnored, false
-}
-
-// knownSource returns the VCC sources as constants, or "".
-func knownSource(v []byte) string {
-	switch string(v) {
-	case "/channel":
-		return "/channel"
-	case "/agent":
-		return "/agent"
-	}
-	return ""
-}
-
-// knownRole returns the party roles as constants, or "".
-func knownRole(v []byte) string {
-	switch string(v) {
-	case "external":
-		return "external"
-	case "agent":
-		return "agent"
-	case "monitor":
-		return "monitor"
-	case "voicemail":
-		return "voicemail"
-	}
-	return ""
+	kind, isHandled, ok = vcc.Classify(string(t))
+	return "", kind, isHandled, ok
 }
 
 // fastTimestamp is parseTimestamp for a span: the common form by hand,
@@ -485,7 +395,7 @@ func daysFromCivil(y, m, d int64) int64 {
 }
 
 // spanBuilder gathers byte spans into one string: one allocation for all
-// the strings of an Event.
+// the strings of an match.Event.
 type spanBuilder struct {
 	spans [10][]byte
 	n     int
@@ -721,21 +631,6 @@ func isURIPath(b []byte) bool {
 	}
 	return true
 }
-
-// Interned strings: the values every event repeats are shared, not copied,
-// so state that keeps them holds no part of the input (engine.go's own).
-var interned = func() map[string]string {
-	m := map[string]string{}
-	for _, s := range []string{"/channel", "/agent", "external", "agent", "monitor", "voicemail"} {
-		m[s] = s
-	}
-	for name := range handled {
-		for _, v := range []string{".v0", ".v1"} {
-			m[name+v] = name + v
-		}
-	}
-	return m
-}()
 
 // plainByte marks the bytes a string can hold as is: printable ASCII but
 // quote and backslash. Read only.

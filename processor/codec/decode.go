@@ -1,4 +1,4 @@
-package processor
+package codec
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -62,7 +64,7 @@ const structuredContentType = "application/cloudevents+json"
 // the sdk-go Kafka binding (binary or structured content mode), then decodes
 // the data payload into the typed fields the matcher needs. Every failure is
 // a *DecodeError.
-func Decode(value []byte, headers []Header) (Event, error) {
+func Decode(value []byte, headers []Header) (match.Event, error) {
 	if ev, ok := decodeFast(value, headers); ok {
 		return ev, nil
 	}
@@ -71,11 +73,11 @@ func Decode(value []byte, headers []Header) (Event, error) {
 
 // decodeBinding is Decode through the sdk-go Kafka binding alone: the
 // reference the fast path (fastdecode.go) must agree with.
-func decodeBinding(value []byte, headers []Header) (Event, error) {
+func decodeBinding(value []byte, headers []Header) (match.Event, error) {
 	msg := bindingMessage(value, headers)
 	ce, err := toEvent(msg)
 	if err != nil {
-		return Event{}, reject(ReasonNotCloudEvent, "read cloudevent (%s mode): %w", encodingName(msg.ReadEncoding()), err)
+		return match.Event{}, reject(ReasonNotCloudEvent, "read cloudevent (%s mode): %w", encodingName(msg.ReadEncoding()), err)
 	}
 	return fromCloudEvent(ce)
 }
@@ -137,22 +139,22 @@ type payload struct {
 	} `json:"channel"`
 }
 
-func fromCloudEvent(ce *event.Event) (Event, error) {
+func fromCloudEvent(ce *event.Event) (match.Event, error) {
 	if v := ce.SpecVersion(); v != event.CloudEventsVersionV1 {
-		return Event{}, reject(ReasonSpecVersion, "specversion %q, want %q", v, event.CloudEventsVersionV1)
+		return match.Event{}, reject(ReasonSpecVersion, "specversion %q, want %q", v, event.CloudEventsVersionV1)
 	}
 	if err := ce.Validate(); err != nil {
-		return Event{}, reject(ReasonInvalidCloudEvent, "validate: %w", err)
+		return match.Event{}, reject(ReasonInvalidCloudEvent, "validate: %w", err)
 	}
-	ev := Event{ID: ce.ID(), Source: ce.Source(), Type: ce.Type(), Subject: ce.Subject()}
-	name, version := splitType(ev.Type)
-	kind, isHandled := handled[name]
-	if isHandled && !supportedVersion(version) {
-		return Event{}, reject(ReasonUnsupportedVersion, "type %q: version %q is not v0 or v1", ev.Type, version)
+	ev := match.Event{ID: ce.ID(), Source: ce.Source(), Type: ce.Type(), Subject: ce.Subject()}
+	kind, isHandled, ok := vcc.Classify(ev.Type)
+	if !ok {
+		_, version := vcc.SplitType(ev.Type)
+		return match.Event{}, reject(ReasonUnsupportedVersion, "type %q: version %q is not %s", ev.Type, version, strings.Join(vcc.Versions[:], " or "))
 	}
 	data := bytes.TrimSpace(ce.Data())
 	if !isHandled {
-		// Ignored events only lend their timestamp to stream time, when
+		// match.Ignored events only lend their timestamp to stream time, when
 		// they carry a readable one; they are never rejected for data.
 		var p payload
 		if len(data) > 0 && data[0] == '{' && json.Unmarshal(data, &p) == nil && p.Timestamp != nil {
@@ -164,29 +166,29 @@ func fromCloudEvent(ce *event.Event) (Event, error) {
 	}
 	ev.Kind = kind
 	if len(data) == 0 || data[0] != '{' {
-		return Event{}, reject(ReasonDataNotObject, "type %q: data is not a JSON object", ev.Type)
+		return match.Event{}, reject(ReasonDataNotObject, "type %q: data is not a JSON object", ev.Type)
 	}
 	var p payload
 	if err := json.Unmarshal(data, &p); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
-			return Event{}, reject(ReasonDataNotObject, "type %q: data is not valid JSON: %w", ev.Type, err)
+			return match.Event{}, reject(ReasonDataNotObject, "type %q: data is not valid JSON: %w", ev.Type, err)
 		}
-		return Event{}, reject(ReasonInvalidData, "type %q: decode data: %w", ev.Type, err)
+		return match.Event{}, reject(ReasonInvalidData, "type %q: decode data: %w", ev.Type, err)
 	}
 	if p.Channel == nil || p.Channel.ChannelID == "" {
-		return Event{}, reject(ReasonMissingChannelID, "type %q: data.channel.channelId is missing or empty", ev.Type)
+		return match.Event{}, reject(ReasonMissingChannelID, "type %q: data.channel.channelId is missing or empty", ev.Type)
 	}
 	if p.Timestamp == nil {
-		return Event{}, reject(ReasonInvalidTimestamp, "type %q: data.timestamp is missing", ev.Type)
+		return match.Event{}, reject(ReasonInvalidTimestamp, "type %q: data.timestamp is missing", ev.Type)
 	}
 	ts, err := parseTimestamp(*p.Timestamp)
 	if err != nil {
-		return Event{}, reject(ReasonInvalidTimestamp, "type %q: data.timestamp: %w", ev.Type, err)
+		return match.Event{}, reject(ReasonInvalidTimestamp, "type %q: data.timestamp: %w", ev.Type, err)
 	}
 	ch := p.Channel
 	if s := ce.Subject(); s != "" && s != ch.ChannelID {
-		return Event{}, reject(ReasonSubjectMismatch, "subject %q differs from data.channel.channelId %q", s, ch.ChannelID)
+		return match.Event{}, reject(ReasonSubjectMismatch, "subject %q differs from data.channel.channelId %q", s, ch.ChannelID)
 	}
 	ev.Timestamp, ev.HasTimestamp = ts, true
 	ev.ChannelID = ch.ChannelID
@@ -196,21 +198,6 @@ func fromCloudEvent(ce *event.Event) (Event, error) {
 	ev.Party.AgentID = ch.Party.AgentID
 	ev.Party.UserID = ch.Party.UserID
 	return ev, nil
-}
-
-// splitType splits "channel.resumed.v0" into "channel.resumed" and "v0". A
-// type without a version suffix returns an empty version.
-func splitType(t string) (name, version string) {
-	i := strings.LastIndexByte(t, '.')
-	if i < 0 || i+2 > len(t) || t[i+1] != 'v' {
-		return t, ""
-	}
-	for _, c := range t[i+2:] {
-		if c < '0' || c > '9' {
-			return t, ""
-		}
-	}
-	return t[:i], t[i+1:]
 }
 
 // minTime and maxTime bound timestamps to what Unix nanoseconds in an int64

@@ -1,4 +1,4 @@
-package processor
+package match
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -17,36 +19,15 @@ const (
 	chB = "ch-b"
 )
 
-// testDay is the date of short times such as "08:00" or "08:00:00.001".
-const testDay = "2026-01-05T"
-
-// rfc3339 expands a short time ("08:00", "08:00:00.001") on testDay in UTC;
-// a full RFC 3339 time is returned as given.
-func rfc3339(ts string) string {
-	if strings.Contains(ts, "T") {
-		return ts
-	}
-	if len(ts) == len("08:00") {
-		ts += ":00"
-	}
-	return testDay + ts + "Z"
-}
-
-// at returns a short or full time in Unix nanoseconds.
-func at(ts string) int64 {
-	t, err := time.Parse(time.RFC3339Nano, rfc3339(ts))
-	if err != nil {
-		panic(fmt.Sprintf("bad test time %q: %v", ts, err))
-	}
-	return t.UnixNano()
-}
+// at returns a short or full test time in Unix nanoseconds.
+var at = testkit.At
 
 // testKinds is the test's own view of which types the matcher handles.
-var testKinds = map[string]Kind{
-	"channel.interrupted":  KindInterrupted,
-	"channel.resumed":      KindResumed,
-	"channel.ended":        KindEnded,
-	"channel.disconnected": KindEnded,
+var testKinds = map[string]vcc.Kind{
+	"channel.interrupted":  vcc.Interrupted,
+	"channel.resumed":      vcc.Resumed,
+	"channel.ended":        vcc.Ended,
+	"channel.disconnected": vcc.Ended,
 }
 
 // ev returns a decoded event as Decode makes it. typ is short
@@ -68,7 +49,7 @@ func ev(typ, id, channel, ts string) Event {
 		e.ChannelID = channel
 		e.ConversationID = "conv-" + channel
 		e.InteractionID = "inter-" + channel
-		e.Party = state.Party{Role: "agent", AgentID: "1544", UserID: "user-" + channel}
+		e.Party = vcc.Party{Role: "agent", AgentID: "1544", UserID: "user-" + channel}
 	}
 	return e
 }
@@ -129,7 +110,7 @@ func checkInterruption(t *testing.T, cfg EngineConfig, in Interruption) {
 	t.Helper()
 	d := in.ClosedAt - in.InterruptedAt
 	if d < 0 || d > int64(cfg.MaxInterruption) {
-		t.Errorf("interruption %s→%s lasts %v: outside [0, %v]", FormatMillis(in.InterruptedAt), FormatMillis(in.ClosedAt), time.Duration(d), cfg.MaxInterruption)
+		t.Errorf("interruption %s→%s lasts %v: outside [0, %v]", testkit.Millis(in.InterruptedAt), testkit.Millis(in.ClosedAt), time.Duration(d), cfg.MaxInterruption)
 	}
 	if (in.Outcome == OutcomeExpired) != (in.ClosedBy == nil) {
 		t.Errorf("outcome %v with ClosedBy %v", in.Outcome, in.ClosedBy)
@@ -149,7 +130,7 @@ func describe(in Interruption) string {
 		closed = in.ClosedBy.ID
 	}
 	return fmt.Sprintf("%s %s %s→%s opened=%s closed=%s", in.ChannelID, in.Outcome,
-		FormatMillis(in.InterruptedAt), FormatMillis(in.ClosedAt), in.OpenedBy.ID, closed)
+		testkit.Millis(in.InterruptedAt), testkit.Millis(in.ClosedAt), in.OpenedBy.ID, closed)
 }
 
 func (o out) String() string {
@@ -158,7 +139,7 @@ func (o out) String() string {
 		ch = chA
 	}
 	return fmt.Sprintf("%s %s %s→%s opened=%s closed=%s", ch, o.outcome,
-		FormatMillis(at(o.from)), FormatMillis(at(o.to)), o.opened, o.closed)
+		testkit.Millis(at(o.from)), testkit.Millis(at(o.to)), o.opened, o.closed)
 }
 
 // runSteps processes steps in order on one store and checks each.
@@ -175,7 +156,7 @@ func runSteps(t *testing.T, cfg EngineConfig, s *state.Store, steps []step) {
 		for _, o := range st.out {
 			want = append(want, o.String())
 		}
-		label := fmt.Sprintf("step %d (%s %s at %s)", i+1, st.ev.Type, st.ev.ID, FormatMillis(st.ev.Timestamp))
+		label := fmt.Sprintf("step %d (%s %s at %s)", i+1, st.ev.Type, st.ev.ID, testkit.Millis(st.ev.Timestamp))
 		if d != st.disp {
 			t.Errorf("%s: disposition %v, want %v", label, d, st.disp)
 		}
@@ -483,7 +464,7 @@ func TestEngineInterruptionDetails(t *testing.T) {
 	open := ev("interrupted.v1", "i1", chA, "08:00:00.123")
 	closing := from("/channel/eu", ev("resumed", "r1", chA, "08:05:00.456"))
 	// A later event's details do not replace the first's.
-	closing.ConversationID, closing.Party = "other-conv", state.Party{Role: "monitor"}
+	closing.ConversationID, closing.Party = "other-conv", vcc.Party{Role: "monitor"}
 	e.Process(s, &open, emit)
 	e.Process(s, &closing, emit)
 	open2 := ev("interrupted", "i2", chA, "08:10")
@@ -491,7 +472,7 @@ func TestEngineInterruptionDetails(t *testing.T) {
 	later := tick("09:10:00.001")
 	e.Process(s, &later, emit)
 
-	party := state.Party{Role: "agent", AgentID: "1544", UserID: "user-" + chA}
+	party := vcc.Party{Role: "agent", AgentID: "1544", UserID: "user-" + chA}
 	want := []Interruption{
 		{
 			ChannelID: chA, ConversationID: "conv-" + chA, InteractionID: "inter-" + chA, Party: party,
@@ -516,7 +497,7 @@ func TestEngineFirstDetailsWin(t *testing.T) {
 	e := NewEngine(defaultConfig)
 	s := state.New()
 	closing := ev("resumed", "r1", chA, "08:05")
-	closing.InteractionID, closing.Party = "", state.Party{}
+	closing.InteractionID, closing.Party = "", vcc.Party{}
 	open := ev("interrupted", "i1", chA, "08:00")
 	open.ConversationID = "conv-other"
 	var got []Interruption
@@ -530,39 +511,6 @@ func TestEngineFirstDetailsWin(t *testing.T) {
 	if in.ConversationID != "conv-"+chA || in.InteractionID != "inter-"+chA || in.Party != open.Party {
 		t.Fatalf("details %q %q %+v; want the first event's conversation and the later event's interaction and party",
 			in.ConversationID, in.InteractionID, in.Party)
-	}
-}
-
-func TestEngineUsesDataTimestampNotTime(t *testing.T) {
-	// time (when VCC sent the notification) is far from data.timestamp and
-	// in the wrong order; only data.timestamp may count.
-	record := func(typ, id, ts, sent string) Event {
-		m := vccEvent(typ)
-		set("id", id)(m)
-		set("data.timestamp", ts)(m)
-		set("time", sent)(m)
-		e, err := Decode(structuredRecord(t, m), nil)
-		if err != nil {
-			t.Fatalf("Decode: %v", err)
-		}
-		return e
-	}
-	open := record("channel.interrupted.v1", "i1", "2026-01-05T08:00:00.000Z", "2030-01-01T00:00:00Z")
-	closing := record("channel.resumed.v0", "r1", "2026-01-05T08:05:00.250Z", "2020-01-01T00:00:00Z")
-	e := NewEngine(defaultConfig)
-	s := state.New()
-	var got []Interruption
-	for _, x := range []*Event{&open, &closing} {
-		e.Process(s, x, func(in Interruption) { got = append(got, in) })
-	}
-	if len(got) != 1 || got[0].Outcome != OutcomeResumed {
-		t.Fatalf("emitted %+v, want one resumed interruption", got)
-	}
-	if d := time.Duration(got[0].ClosedAt - got[0].InterruptedAt); d != 5*time.Minute+250*time.Millisecond {
-		t.Fatalf("duration %v, want 5m0.25s", d)
-	}
-	if s.StreamTime() != at("08:05:00.250") {
-		t.Fatalf("stream time %s, want the largest data.timestamp", FormatMillis(s.StreamTime()))
 	}
 }
 
@@ -598,7 +546,7 @@ func TestEngineIgnoredEventsCreateNoState(t *testing.T) {
 		t.Fatalf("ignored events created state: %d channels, changes %+v", s.Len(), s.Changes())
 	}
 	if s.StreamTime() != at("08:01") {
-		t.Fatalf("stream time %s, want 08:01", FormatMillis(s.StreamTime()))
+		t.Fatalf("stream time %s, want 08:01", testkit.Millis(s.StreamTime()))
 	}
 }
 
@@ -795,7 +743,7 @@ func TestEngineInvariants(t *testing.T) {
 			})
 			key := x.ChannelID + "/" + x.ID
 			switch {
-			case x.Kind == KindIgnored:
+			case x.Kind == vcc.Ignored:
 				if d != Ignored {
 					t.Fatalf("seed %d: ignored event %s got %v", seed, x.ID, d)
 				}
@@ -812,11 +760,11 @@ func TestEngineInvariants(t *testing.T) {
 		}
 		for _, x := range evs {
 			switch {
-			case x.Kind == KindInterrupted && opened[x.ID] != 1:
+			case x.Kind == vcc.Interrupted && opened[x.ID] != 1:
 				t.Fatalf("seed %d: interruption %s emitted %d times, want once", seed, x.ID, opened[x.ID])
-			case x.Kind != KindInterrupted && opened[x.ID] != 0:
+			case x.Kind != vcc.Interrupted && opened[x.ID] != 0:
 				t.Fatalf("seed %d: %s %s opened an interruption", seed, x.Type, x.ID)
-			case closedBy[x.ID] > 1 || (closedBy[x.ID] == 1 && x.Kind != KindResumed && x.Kind != KindEnded):
+			case closedBy[x.ID] > 1 || (closedBy[x.ID] == 1 && x.Kind != vcc.Resumed && x.Kind != vcc.Ended):
 				t.Fatalf("seed %d: %s %s closed %d interruptions", seed, x.Type, x.ID, closedBy[x.ID])
 			}
 		}
@@ -830,11 +778,11 @@ func TestKindOutcomeDispositionStrings(t *testing.T) {
 	tests := []struct {
 		got, want string
 	}{
-		{KindIgnored.String(), "ignored"},
-		{KindInterrupted.String(), "interrupted"},
-		{KindResumed.String(), "resumed"},
-		{KindEnded.String(), "ended"},
-		{Kind(99).String(), "ignored"},
+		{vcc.Ignored.String(), "ignored"},
+		{vcc.Interrupted.String(), "interrupted"},
+		{vcc.Resumed.String(), "resumed"},
+		{vcc.Ended.String(), "ended"},
+		{vcc.Kind(99).String(), "ignored"},
 		{OutcomeResumed.String(), "resumed"},
 		{OutcomeEnded.String(), "ended"},
 		{OutcomeExpired.String(), "expired"},
@@ -883,16 +831,16 @@ func TestEventHashIsStable(t *testing.T) {
 func TestEngineKeepsIdentifiersExact(t *testing.T) {
 	idents := []struct {
 		channel, conv, inter string
-		party                state.Party
+		party                vcc.Party
 		source, open, close  string
 	}{
 		{"3e71f453-116a-4abc-8769-bc678ef6e080", "1371f451-116a-4abc-8869-bc678ef67070", "ef71f453-556a-4abc-9769-bc678ef6e090",
-			state.Party{Role: "agent", AgentID: "1544", UserID: "aa71f453-556a-4abc-9769-bc678ef6e090"},
+			vcc.Party{Role: "agent", AgentID: "1544", UserID: "aa71f453-556a-4abc-9769-bc678ef6e090"},
 			"/channel", "2Zks0VJxXAegKlhmHygjlZRwu0F", "37pWERwB5Qk7iMmAEo7JfMDL5Js"},
 		{"3E71F453-116A-4ABC-8769-BC678EF6E080", "1371F451-116A-4ABC-8869-BC678EF67070", "{ef71f453-556a-4abc-9769-bc678ef6e090}",
-			state.Party{Role: "Supervisor", AgentID: "aa71f453-556a-4abc-9769-bc678ef6e090", UserID: "u"},
+			vcc.Party{Role: "Supervisor", AgentID: "aa71f453-556a-4abc-9769-bc678ef6e090", UserID: "u"},
 			"/channel/eu", "zzzzzzzzzzzzzzzzzzzzzzzzzzz", "37pWERwB5Qk7iMmAEo7JfMDL5J-"},
-		{"c", "", "x", state.Party{Role: "external"}, "/channel", "i", "an-event-id-longer-than-twenty-bytes"},
+		{"c", "", "x", vcc.Party{Role: "external"}, "/channel", "i", "an-event-id-longer-than-twenty-bytes"},
 	}
 	for _, id := range idents {
 		mk := func(typ, eid, ts string) Event {

@@ -1,10 +1,11 @@
-package processor
+package match
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -22,7 +23,7 @@ func FuzzEngine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg := EngineConfig{MaxInterruption: 30 * time.Minute, Retention: time.Hour}
 		types := []string{"channel.interrupted.v0", "channel.resumed.v0", "channel.ended.v1", "channel.disconnected.v0", "channel.held.v0", "channel.interrupted.v1"}
-		kinds := []Kind{KindInterrupted, KindResumed, KindEnded, KindEnded, KindIgnored, KindInterrupted}
+		kinds := []vcc.Kind{vcc.Interrupted, vcc.Resumed, vcc.Ended, vcc.Ended, vcc.Ignored, vcc.Interrupted}
 		base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
 		var evs []Event
 		now := base
@@ -83,7 +84,7 @@ func FuzzEngine(f *testing.F) {
 				t.Fatalf("interruption %s emitted %d times", k, n)
 			}
 		}
-		late := Event{ID: "tick", Source: "/agent", Type: "agent.presencechanged.v0", Kind: KindIgnored,
+		late := Event{ID: "tick", Source: "/agent", Type: "agent.presencechanged.v0", Kind: vcc.Ignored,
 			Timestamp: now + int64(cfg.Retention) + int64(cfg.MaxInterruption) + 1, HasTimestamp: true}
 		run(&late)
 		if s.Len() != 0 {

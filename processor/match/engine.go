@@ -1,10 +1,11 @@
-package processor
+package match
 
 import (
 	"hash/fnv"
 	"math"
 	"time"
 
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -41,7 +42,7 @@ type Interruption struct {
 	ChannelID      string
 	ConversationID string
 	InteractionID  string
-	Party          state.Party
+	Party          vcc.Party
 	Outcome        Outcome
 	// InterruptedAt and ClosedAt are event times in Unix nanoseconds.
 	InterruptedAt int64
@@ -138,7 +139,7 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 }
 
 func (e *Engine) apply(s *state.Store, ev *Event, emit Emit) Disposition {
-	if ev.Kind == KindIgnored {
+	if ev.Kind == vcc.Ignored {
 		return Ignored
 	}
 	h := eventHash(ev.Source, ev.ID)
@@ -154,7 +155,7 @@ func (e *Engine) apply(s *state.Store, ev *Event, emit Emit) Disposition {
 	// The channel packs or copies what it keeps of ref; the strings in
 	// an emitted close are the event's own.
 	ref := state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: ev.Timestamp}
-	if ev.Kind == KindInterrupted {
+	if ev.Kind == vcc.Interrupted {
 		e.open(c, ev.ChannelID, ref, emit)
 	} else {
 		e.close(c, ev.ChannelID, ref, outcomeOf(ev.Kind), emit)
@@ -163,8 +164,8 @@ func (e *Engine) apply(s *state.Store, ev *Event, emit Emit) Disposition {
 	return Processed
 }
 
-func outcomeOf(k Kind) Outcome {
-	if k == KindResumed {
+func outcomeOf(k vcc.Kind) Outcome {
+	if k == vcc.Resumed {
 		return OutcomeResumed
 	}
 	return OutcomeEnded
@@ -211,8 +212,9 @@ func (e *Engine) close(c *state.Channel, id string, r state.Ref, o Outcome, emit
 
 // closeOutcome recovers a held close's outcome from its type.
 func closeOutcome(typ string) Outcome {
-	name, _ := splitType(typ)
-	return outcomeOf(handled[name])
+	name, _ := vcc.SplitType(typ)
+	kind, _ := vcc.KindOf(name)
+	return outcomeOf(kind)
 }
 
 func interruption(id string, c *state.Channel, open state.Ref, o Outcome, closedAt int64, by *state.Ref) Interruption {

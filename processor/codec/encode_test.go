@@ -1,4 +1,4 @@
-package processor
+package codec
 
 import (
 	"bytes"
@@ -15,28 +15,31 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 
 // pair returns an interruption on chA opened by i1 and closed by the given
 // event (nil: expired), with the seed's party.
-func pair(o Outcome, from, to string, closedBy *state.Ref) Interruption {
-	return Interruption{
+func pair(o match.Outcome, from, to string, closedBy *state.Ref) match.Interruption {
+	return match.Interruption{
 		ChannelID:      chA,
 		ConversationID: "3e71f453-116a-3abc-7769-bc678ef6e080",
 		InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
-		Party:          state.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
+		Party:          vcc.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
 		Outcome:        o,
-		InterruptedAt:  at(from),
-		ClosedAt:       at(to),
-		OpenedBy:       state.Ref{Source: "/channel", ID: "i1", Type: "channel.interrupted.v1", At: at(from)},
+		InterruptedAt:  testkit.At(from),
+		ClosedAt:       testkit.At(to),
+		OpenedBy:       state.Ref{Source: "/channel", ID: "i1", Type: "channel.interrupted.v1", At: testkit.At(from)},
 		ClosedBy:       closedBy,
 	}
 }
 
 // closer returns the ref of a closing event.
 func closer(typ, id, ts string) *state.Ref {
-	return &state.Ref{Source: "/channel", ID: id, Type: typ, At: at(ts)}
+	return &state.Ref{Source: "/channel", ID: id, Type: typ, At: testkit.At(ts)}
 }
 
 // Golden ids, computed independently (Python uuid.uuid5) from the
@@ -79,48 +82,48 @@ func TestCloudEventData(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		in   Interruption
+		in   match.Interruption
 		want map[string]any
 	}{
 		{"resumed",
-			pair(OutcomeResumed, "08:00:00.123", "08:05:00.456", closer("channel.resumed.v0", "r1", "08:05:00.456")),
+			pair(match.OutcomeResumed, "08:00:00.123", "08:05:00.456", closer("channel.resumed.v0", "r1", "08:05:00.456")),
 			with(base("resumed", "2026-01-05T08:00:00.123Z", "2026-01-05T08:05:00.456Z", 300333), "closedBy",
 				map[string]any{"id": "r1", "type": "channel.resumed.v0"})},
 		{"ended by disconnected",
-			pair(OutcomeEnded, "08:00", "08:30", closer("channel.disconnected.v1", "d1", "08:30")),
+			pair(match.OutcomeEnded, "08:00", "08:30", closer("channel.disconnected.v1", "d1", "08:30")),
 			with(base("ended", "2026-01-05T08:00:00.000Z", "2026-01-05T08:30:00.000Z", 1800000), "closedBy",
 				map[string]any{"id": "d1", "type": "channel.disconnected.v1"})},
 		{"expired: no closedBy",
-			pair(OutcomeExpired, "08:00", "09:00", nil),
+			pair(match.OutcomeExpired, "08:00", "09:00", nil),
 			base("expired", "2026-01-05T08:00:00.000Z", "2026-01-05T09:00:00.000Z", 3600000)},
 		{"duration 0",
-			pair(OutcomeResumed, "08:00", "08:00", closer("channel.resumed.v1", "r1", "08:00")),
+			pair(match.OutcomeResumed, "08:00", "08:00", closer("channel.resumed.v1", "r1", "08:00")),
 			with(base("resumed", "2026-01-05T08:00:00.000Z", "2026-01-05T08:00:00.000Z", 0), "closedBy",
 				map[string]any{"id": "r1", "type": "channel.resumed.v1"})},
 		{"offset times are written in UTC",
-			pair(OutcomeResumed, "2026-01-05T10:00:00.123+02:00", "2026-01-05T03:05:00.5-05:00", closer("channel.resumed.v0", "r1", "2026-01-05T03:05:00.5-05:00")),
+			pair(match.OutcomeResumed, "2026-01-05T10:00:00.123+02:00", "2026-01-05T03:05:00.5-05:00", closer("channel.resumed.v0", "r1", "2026-01-05T03:05:00.5-05:00")),
 			with(base("resumed", "2026-01-05T08:00:00.123Z", "2026-01-05T08:05:00.500Z", 300377), "closedBy",
 				map[string]any{"id": "r1", "type": "channel.resumed.v0"})},
 		{"sub-millisecond digits are truncated before the duration",
-			pair(OutcomeResumed, "08:00:00.0009999", "08:00:01.0001", closer("channel.resumed.v0", "r1", "08:00:01.0001")),
+			pair(match.OutcomeResumed, "08:00:00.0009999", "08:00:01.0001", closer("channel.resumed.v0", "r1", "08:00:01.0001")),
 			with(base("resumed", "2026-01-05T08:00:00.000Z", "2026-01-05T08:00:01.000Z", 1000), "closedBy",
 				map[string]any{"id": "r1", "type": "channel.resumed.v0"})},
 		{"duration of the printed values, not of the exact ones",
-			pair(OutcomeResumed, "08:00:00.999999999", "08:00:01.000000001", closer("channel.resumed.v0", "r1", "08:00:01.000000001")),
+			pair(match.OutcomeResumed, "08:00:00.999999999", "08:00:01.000000001", closer("channel.resumed.v0", "r1", "08:00:01.000000001")),
 			with(base("resumed", "2026-01-05T08:00:00.999Z", "2026-01-05T08:00:01.000Z", 1), "closedBy",
 				map[string]any{"id": "r1", "type": "channel.resumed.v0"})},
 		{"external party: agentId omitted",
-			func() Interruption {
-				in := pair(OutcomeExpired, "08:00", "09:00", nil)
-				in.Party = state.Party{Role: "external", UserID: "u1"}
+			func() match.Interruption {
+				in := pair(match.OutcomeExpired, "08:00", "09:00", nil)
+				in.Party = vcc.Party{Role: "external", UserID: "u1"}
 				return in
 			}(),
 			with(base("expired", "2026-01-05T08:00:00.000Z", "2026-01-05T09:00:00.000Z", 3600000), "party",
 				map[string]any{"role": "external", "userId": "u1"})},
 		{"party with role only",
-			func() Interruption {
-				in := pair(OutcomeExpired, "08:00", "09:00", nil)
-				in.Party = state.Party{Role: "voicemail"}
+			func() match.Interruption {
+				in := pair(match.OutcomeExpired, "08:00", "09:00", nil)
+				in.Party = vcc.Party{Role: "voicemail"}
 				return in
 			}(),
 			with(base("expired", "2026-01-05T08:00:00.000Z", "2026-01-05T09:00:00.000Z", 3600000), "party",
@@ -145,7 +148,7 @@ func TestCloudEventData(t *testing.T) {
 }
 
 func TestCloudEventAttributes(t *testing.T) {
-	closed := pair(OutcomeResumed, "08:00:00.123", "08:05:00.4567", closer("channel.resumed.v0", "r1", "08:05:00.4567"))
+	closed := pair(match.OutcomeResumed, "08:00:00.123", "08:05:00.4567", closer("channel.resumed.v0", "r1", "08:05:00.4567"))
 	ce, err := CloudEvent(closed, "/interruptions")
 	if err != nil {
 		t.Fatal(err)
@@ -174,8 +177,8 @@ func TestCloudEventAttributes(t *testing.T) {
 
 func TestRecordIDs(t *testing.T) {
 	r1 := closer("channel.resumed.v0", "r1", "08:05")
-	base := pair(OutcomeResumed, "08:00", "08:05", r1)
-	variant := func(f func(*Interruption)) Interruption {
+	base := pair(match.OutcomeResumed, "08:00", "08:05", r1)
+	variant := func(f func(*match.Interruption)) match.Interruption {
 		in := base
 		if in.ClosedBy != nil {
 			c := *in.ClosedBy
@@ -186,20 +189,20 @@ func TestRecordIDs(t *testing.T) {
 	}
 	tests := []struct {
 		name            string
-		in              Interruption
+		in              match.Interruption
 		sameRecord      bool // same RecordID as base
 		sameInterrupted bool // same interruptionId as base
 	}{
-		{"identical copy", variant(func(*Interruption) {}), true, true},
-		{"other times and details", variant(func(in *Interruption) {
-			in.ClosedAt, in.InterruptedAt, in.Party, in.ConversationID = 1, 0, state.Party{}, "x"
+		{"identical copy", variant(func(*match.Interruption) {}), true, true},
+		{"other times and details", variant(func(in *match.Interruption) {
+			in.ClosedAt, in.InterruptedAt, in.Party, in.ConversationID = 1, 0, vcc.Party{}, "x"
 		}), true, true},
-		{"other closing id", variant(func(in *Interruption) { in.ClosedBy.ID = "r2" }), false, true},
-		{"other closing source", variant(func(in *Interruption) { in.ClosedBy.Source = "/channel/eu" }), false, true},
-		{"expired instead of closed", variant(func(in *Interruption) { in.Outcome, in.ClosedBy = OutcomeExpired, nil }), false, true},
-		{"other opening id", variant(func(in *Interruption) { in.OpenedBy.ID = "i2" }), false, false},
-		{"other opening source", variant(func(in *Interruption) { in.OpenedBy.Source = "/other" }), false, false},
-		{"ids shifted across the separator", variant(func(in *Interruption) {
+		{"other closing id", variant(func(in *match.Interruption) { in.ClosedBy.ID = "r2" }), false, true},
+		{"other closing source", variant(func(in *match.Interruption) { in.ClosedBy.Source = "/channel/eu" }), false, true},
+		{"expired instead of closed", variant(func(in *match.Interruption) { in.Outcome, in.ClosedBy = match.OutcomeExpired, nil }), false, true},
+		{"other opening id", variant(func(in *match.Interruption) { in.OpenedBy.ID = "i2" }), false, false},
+		{"other opening source", variant(func(in *match.Interruption) { in.OpenedBy.Source = "/other" }), false, false},
+		{"ids shifted across the separator", variant(func(in *match.Interruption) {
 			in.OpenedBy.Source, in.OpenedBy.ID = "/channel\x00i", "1"
 		}), false, false},
 	}
@@ -207,7 +210,7 @@ func TestRecordIDs(t *testing.T) {
 	if baseRecord != goldenRecordIDClosed || baseInterruption != goldenInterruptionID {
 		t.Fatalf("RecordID %s, interruptionId %s; want the golden %s, %s", baseRecord, baseInterruption, goldenRecordIDClosed, goldenInterruptionID)
 	}
-	if got := RecordID(pair(OutcomeExpired, "08:00", "09:00", nil)); got != goldenRecordIDExpiry {
+	if got := RecordID(pair(match.OutcomeExpired, "08:00", "09:00", nil)); got != goldenRecordIDExpiry {
 		t.Fatalf("expired RecordID %s, want %s", got, goldenRecordIDExpiry)
 	}
 	for _, tt := range tests {
@@ -243,8 +246,8 @@ func TestFormatMillis(t *testing.T) {
 		{-1, "1969-12-31T23:59:59.999Z"},
 		{-1000000, "1969-12-31T23:59:59.999Z"},
 		{-1000001, "1969-12-31T23:59:59.998Z"},
-		{at("2022-08-30T14:34:36.0889999Z"), "2022-08-30T14:34:36.088Z"},
-		{at("2026-01-05T23:30:00.5-01:00"), "2026-01-06T00:30:00.500Z"},
+		{testkit.At("2022-08-30T14:34:36.0889999Z"), "2022-08-30T14:34:36.088Z"},
+		{testkit.At("2026-01-05T23:30:00.5-01:00"), "2026-01-06T00:30:00.500Z"},
 	}
 	for _, tt := range tests {
 		if got := FormatMillis(tt.ns); got != tt.want {
@@ -267,7 +270,7 @@ func headerMap(t *testing.T, hs []kgo.RecordHeader) map[string]string {
 }
 
 func TestEncoderRecord(t *testing.T) {
-	in := pair(OutcomeResumed, "2026-01-05T10:00:00.123+02:00", "08:05:00.456", closer("channel.resumed.v0", "r1", "08:05:00.456"))
+	in := pair(match.OutcomeResumed, "2026-01-05T10:00:00.123+02:00", "08:05:00.456", closer("channel.resumed.v0", "r1", "08:05:00.456"))
 	want, err := CloudEvent(in, "/interruptions")
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +343,7 @@ func TestEncoderRecord(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode of an output record: %v", err)
 			}
-			if ev.Kind != KindIgnored || ev.ID != want.ID() || ev.Type != RecordType || ev.Source != "/interruptions" {
+			if ev.Kind != vcc.Ignored || ev.ID != want.ID() || ev.Type != RecordType || ev.Source != "/interruptions" {
 				t.Fatalf("Decode of an output record = %+v", ev)
 			}
 		})
@@ -348,7 +351,7 @@ func TestEncoderRecord(t *testing.T) {
 }
 
 func TestEncoderRecordDeterministic(t *testing.T) {
-	in := pair(OutcomeExpired, "08:00", "09:00", nil)
+	in := pair(match.OutcomeExpired, "08:00", "09:00", nil)
 	for _, mode := range []Mode{Binary, Structured} {
 		enc := Encoder{Source: "/interruptions", Mode: mode}
 		a, errA := enc.Record("out", in)
@@ -366,7 +369,7 @@ func TestEncoderRecordDeterministic(t *testing.T) {
 }
 
 func TestEventRecordKeepsKey(t *testing.T) {
-	ce, err := CloudEvent(pair(OutcomeExpired, "08:00", "09:00", nil), "/interruptions")
+	ce, err := CloudEvent(pair(match.OutcomeExpired, "08:00", "09:00", nil), "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +386,7 @@ func TestEventRecordKeepsKey(t *testing.T) {
 }
 
 func TestParseStructured(t *testing.T) {
-	want, err := CloudEvent(pair(OutcomeResumed, "08:00", "08:05", closer("channel.resumed.v0", "r1", "08:05")), "/interruptions")
+	want, err := CloudEvent(pair(match.OutcomeResumed, "08:00", "08:05", closer("channel.resumed.v0", "r1", "08:05")), "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,3 +488,6 @@ func TestDeadLetter(t *testing.T) {
 		})
 	}
 }
+
+// chA is the channel of the encoder tests.
+const chA = "ch-a"

@@ -1,4 +1,4 @@
-package processor
+package codec
 
 import (
 	"encoding/base64"
@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/state"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // seedResumed is the example of seed-channel.resumed.v0.txt verbatim, tab
@@ -38,7 +39,7 @@ const seedResumed = `{
 }`
 
 // seedNoSubject is seedEvent decoded from a variant without a subject.
-var seedNoSubject = func() Event { e := seedEvent; e.Subject = ""; return e }()
+var seedNoSubject = func() match.Event { e := seedEvent; e.Subject = ""; return e }()
 
 // seedHeaders are the binary-mode headers of the seed example.
 func seedHeaders() []Header {
@@ -69,18 +70,18 @@ const seedData = `{
    }`
 
 // seedEvent is what Decode makes of the seed example.
-var seedEvent = Event{
+var seedEvent = match.Event{
 	ID:             "2Zks0VJxXAegKlhmHygjlZRwu0F",
 	Source:         "/channel",
 	Type:           "channel.resumed.v0",
 	Subject:        "740109c1-12d5-430f-9543-131fe5c4edcb",
-	Kind:           KindResumed,
+	Kind:           vcc.Resumed,
 	Timestamp:      time.Date(2022, 8, 30, 14, 34, 36, 88e6, time.UTC).UnixNano(),
 	HasTimestamp:   true,
 	ChannelID:      "740109c1-12d5-430f-9543-131fe5c4edcb",
 	ConversationID: "3e71f453-116a-3abc-7769-bc678ef6e080",
 	InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
-	Party:          state.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
+	Party:          vcc.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
 }
 
 func TestDecodeSeed(t *testing.T) {
@@ -166,19 +167,19 @@ func set(path string, v any) func(map[string]any) {
 	}
 }
 
-// decoded is the Event Decode makes of vccEvent(typ) unchanged.
-func decoded(typ string, k Kind) Event {
-	return Event{
+// decoded is the match.Event Decode makes of vccEvent(typ) unchanged.
+func decoded(typ string, k vcc.Kind) match.Event {
+	return match.Event{
 		ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: k,
 		Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
 		ChannelID: chDefault, ConversationID: "conv-1", InteractionID: "inter-1",
-		Party: state.Party{Role: "agent", AgentID: "1544", UserID: "user-1"},
+		Party: vcc.Party{Role: "agent", AgentID: "1544", UserID: "user-1"},
 	}
 }
 
-// ignoredEvent is the Event Decode makes of an ignored vccEvent(typ).
-func ignoredEvent(typ string, hasTimestamp bool) Event {
-	e := Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: KindIgnored}
+// ignoredEvent is the match.Event Decode makes of an ignored vccEvent(typ).
+func ignoredEvent(typ string, hasTimestamp bool) match.Event {
+	e := match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: vcc.Ignored}
 	if hasTimestamp {
 		e.Timestamp, e.HasTimestamp = decoded(typ, 0).Timestamp, true
 	}
@@ -228,12 +229,12 @@ type decodeCase struct {
 	name   string
 	typ    string
 	change []func(map[string]any)
-	want   Event    // when reasons is empty
-	reason []Reason // acceptable reasons of the *DecodeError
+	want   match.Event // when reasons is empty
+	reason []Reason    // acceptable reasons of the *DecodeError
 }
 
 // checkDecode asserts the outcome of one Decode call.
-func checkDecode(t *testing.T, got Event, err error, want Event, reasons []Reason) {
+func checkDecode(t *testing.T, got match.Event, err error, want match.Event, reasons []Reason) {
 	t.Helper()
 	if len(reasons) == 0 {
 		if err != nil {
@@ -254,7 +255,7 @@ func checkDecode(t *testing.T, got Event, err error, want Event, reasons []Reaso
 	if de.Unwrap() == nil || !strings.HasPrefix(de.Error(), string(de.Reason)+": ") {
 		t.Fatalf("DecodeError %q: Unwrap %v; want the reason as prefix and a cause", de.Error(), de.Unwrap())
 	}
-	if got != (Event{}) {
+	if got != (match.Event{}) {
 		t.Fatalf("Decode returned an error and a non-zero event %+v", got)
 	}
 }
@@ -285,12 +286,12 @@ func TestDecodeHandledTypes(t *testing.T) {
 	var tests []decodeCase
 	for _, h := range []struct {
 		name string
-		kind Kind
+		kind vcc.Kind
 	}{
-		{"channel.interrupted", KindInterrupted},
-		{"channel.resumed", KindResumed},
-		{"channel.ended", KindEnded},
-		{"channel.disconnected", KindEnded},
+		{"channel.interrupted", vcc.Interrupted},
+		{"channel.resumed", vcc.Resumed},
+		{"channel.ended", vcc.Ended},
+		{"channel.disconnected", vcc.Ended},
 	} {
 		for _, v := range []string{"v0", "v1"} {
 			typ := h.name + "." + v
@@ -309,28 +310,28 @@ func TestDecodeHandledTypes(t *testing.T) {
 
 func TestDecodeFields(t *testing.T) {
 	const typ = "channel.interrupted.v1"
-	with := func(f func(*Event)) Event {
-		e := decoded(typ, KindInterrupted)
+	with := func(f func(*match.Event)) match.Event {
+		e := decoded(typ, vcc.Interrupted)
 		f(&e)
 		return e
 	}
 	type change = func(map[string]any)
 	tests := []decodeCase{
-		{name: "subject absent", change: []change{set("subject", absent)}, want: with(func(e *Event) { e.Subject = "" })},
-		{name: "time absent", change: []change{set("time", absent)}, want: decoded(typ, KindInterrupted)},
-		{name: "time days away from data.timestamp", change: []change{set("time", "2030-12-31T23:59:59Z")}, want: decoded(typ, KindInterrupted)},
-		{name: "datacontenttype absent", change: []change{set("datacontenttype", absent)}, want: decoded(typ, KindInterrupted)},
+		{name: "subject absent", change: []change{set("subject", absent)}, want: with(func(e *match.Event) { e.Subject = "" })},
+		{name: "time absent", change: []change{set("time", absent)}, want: decoded(typ, vcc.Interrupted)},
+		{name: "time days away from data.timestamp", change: []change{set("time", "2030-12-31T23:59:59Z")}, want: decoded(typ, vcc.Interrupted)},
+		{name: "datacontenttype absent", change: []change{set("datacontenttype", absent)}, want: decoded(typ, vcc.Interrupted)},
 		{name: "unknown data fields and reason", change: []change{set("data.reason", "released"), set("data.extra", []any{1, "x"}), set("data.channel.extra", map[string]any{"a": 1})},
-			want: decoded(typ, KindInterrupted)},
-		{name: "extension attribute", change: []change{set("partitionkey", "k")}, want: decoded(typ, KindInterrupted)},
+			want: decoded(typ, vcc.Interrupted)},
+		{name: "extension attribute", change: []change{set("partitionkey", "k")}, want: decoded(typ, vcc.Interrupted)},
 		{name: "external party without agentId", change: []change{set("data.channel.party", map[string]any{"role": "external", "userId": "u"})},
-			want: with(func(e *Event) { e.Party = state.Party{Role: "external", UserID: "u"} })},
-		{name: "no party", change: []change{set("data.channel.party", absent)}, want: with(func(e *Event) { e.Party = state.Party{} })},
-		{name: "null party", change: []change{set("data.channel.party", nil)}, want: with(func(e *Event) { e.Party = state.Party{} })},
+			want: with(func(e *match.Event) { e.Party = vcc.Party{Role: "external", UserID: "u"} })},
+		{name: "no party", change: []change{set("data.channel.party", absent)}, want: with(func(e *match.Event) { e.Party = vcc.Party{} })},
+		{name: "null party", change: []change{set("data.channel.party", nil)}, want: with(func(e *match.Event) { e.Party = vcc.Party{} })},
 		{name: "no conversation and interaction ids", change: []change{set("data.channel.conversationId", absent), set("data.channel.interactionId", absent)},
-			want: with(func(e *Event) { e.ConversationID, e.InteractionID = "", "" })},
-		{name: "offset timestamp", change: []change{set("data.timestamp", "2026-01-05T10:00:00.123+02:00")}, want: decoded(typ, KindInterrupted)},
-		{name: "other source", change: []change{set("source", "/channel/eu")}, want: with(func(e *Event) { e.Source = "/channel/eu" })},
+			want: with(func(e *match.Event) { e.ConversationID, e.InteractionID = "", "" })},
+		{name: "offset timestamp", change: []change{set("data.timestamp", "2026-01-05T10:00:00.123+02:00")}, want: decoded(typ, vcc.Interrupted)},
+		{name: "other source", change: []change{set("source", "/channel/eu")}, want: with(func(e *match.Event) { e.Source = "/channel/eu" })},
 
 		{name: "subject differs from channelId", change: []change{set("subject", "other")}, reason: reasons(ReasonSubjectMismatch)},
 		{name: "subject differs only in case", change: []change{set("subject", strings.ToUpper(chDefault))}, reason: reasons(ReasonSubjectMismatch)},
@@ -375,7 +376,7 @@ func TestDecodeFields(t *testing.T) {
 
 func TestDecodeIgnored(t *testing.T) {
 	type change = func(map[string]any)
-	ign := func(typ string, ts bool) Event { return ignoredEvent(typ, ts) }
+	ign := func(typ string, ts bool) match.Event { return ignoredEvent(typ, ts) }
 	tests := []decodeCase{
 		{name: "held", typ: "channel.held.v0", want: ign("channel.held.v0", true)},
 		{name: "connected v1", typ: "channel.connected.v1", want: ign("channel.connected.v1", true)},
@@ -385,7 +386,7 @@ func TestDecodeIgnored(t *testing.T) {
 		{name: "future channel type", typ: "channel.transferred.v3", want: ign("channel.transferred.v3", true)},
 		{name: "agent.presencechanged without data.channel", typ: "agent.presencechanged.v0",
 			change: []change{set("source", "/agent"), set("subject", "1544"), set("data.channel", absent), set("data.agent", map[string]any{"agentId": "1544", "presence": "ready"})},
-			want: func() Event {
+			want: func() match.Event {
 				e := ign("agent.presencechanged.v0", true)
 				e.Source, e.Subject = "/agent", "1544"
 				return e
@@ -396,7 +397,7 @@ func TestDecodeIgnored(t *testing.T) {
 
 		// Never rejected for odd data; a readable timestamp still counts.
 		{name: "subject mismatch", typ: "channel.held.v0", change: []change{set("subject", "other")},
-			want: func() Event { e := ign("channel.held.v0", true); e.Subject = "other"; return e }()},
+			want: func() match.Event { e := ign("channel.held.v0", true); e.Subject = "other"; return e }()},
 		{name: "channelId missing", typ: "channel.held.v0", change: []change{set("data.channel", absent)}, want: ign("channel.held.v0", true)},
 		{name: "channel a number", typ: "channel.held.v0", change: []change{set("data.channel", 5)}, want: ign("channel.held.v0", false)},
 		{name: "timestamp garbage", typ: "channel.held.v0", change: []change{set("data.timestamp", "later")}, want: ign("channel.held.v0", false)},
@@ -459,7 +460,7 @@ func TestDecodeTimestamp(t *testing.T) {
 			set("data.timestamp", tt.ts)(m)
 			got, err := Decode(structuredRecord(t, m), nil)
 			if tt.want == 0 {
-				checkDecode(t, got, err, Event{}, reasons(ReasonInvalidTimestamp))
+				checkDecode(t, got, err, match.Event{}, reasons(ReasonInvalidTimestamp))
 				return
 			}
 			if err != nil {
@@ -485,7 +486,7 @@ func TestDecodeRaw(t *testing.T) {
 		name    string
 		value   string
 		headers []Header
-		want    Event
+		want    match.Event
 		reason  []Reason
 	}{
 		{name: "seed with data first", value: `{"data":` + seedData + `,"specversion":"1.0","type":"channel.resumed.v0","id":"2Zks0VJxXAegKlhmHygjlZRwu0F","source":"/channel"}`,
@@ -530,7 +531,7 @@ func TestDecodeRaw(t *testing.T) {
 			hs := seedHeaders()
 			hs[1].Value = []byte("channel.held.v0")
 			return hs
-		}(), want: Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: "channel.held.v0", Subject: chDefault}},
+		}(), want: match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: "channel.held.v0", Subject: chDefault}},
 		// A structured content type wins over ce_* headers, so the data
 		// alone is read as the whole event.
 		{name: "binary headers with structured content type", value: seedData, headers: append(seedHeaders()[:6], ct("application/cloudevents+json")...),
@@ -544,8 +545,8 @@ func TestDecodeRaw(t *testing.T) {
 	}
 }
 
-// FuzzDecode: Decode never panics, and returns either a valid Event or a
-// *DecodeError with a known reason and a zero Event.
+// FuzzDecode: Decode never panics, and returns either a valid match.Event or a
+// *DecodeError with a known reason and a zero match.Event.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(seedResumed), "", "", "")
 	f.Add([]byte(seedResumed), "application/cloudevents+json", "", "")
@@ -558,8 +559,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`[1,{"a":null}]`), "", "1.0", "")
 	known := []Reason{ReasonNotCloudEvent, ReasonInvalidCloudEvent, ReasonSpecVersion, ReasonUnsupportedVersion,
 		ReasonDataNotObject, ReasonInvalidData, ReasonMissingChannelID, ReasonInvalidTimestamp, ReasonSubjectMismatch}
-	kinds := map[string]Kind{"channel.interrupted": KindInterrupted, "channel.resumed": KindResumed,
-		"channel.ended": KindEnded, "channel.disconnected": KindEnded}
+	kinds := map[string]vcc.Kind{"channel.interrupted": vcc.Interrupted, "channel.resumed": vcc.Resumed,
+		"channel.ended": vcc.Ended, "channel.disconnected": vcc.Ended}
 	f.Fuzz(func(t *testing.T, value []byte, contentType, specVersion, typ string) {
 		var hs []Header
 		if contentType != "" {
@@ -581,7 +582,7 @@ func FuzzDecode(f *testing.F) {
 			if !slices.Contains(known, de.Reason) || de.Err == nil {
 				t.Fatalf("DecodeError with reason %q, cause %v", de.Reason, de.Err)
 			}
-			if ev != (Event{}) {
+			if ev != (match.Event{}) {
 				t.Fatalf("error %v with non-zero event %+v", err, ev)
 			}
 			return
@@ -593,14 +594,14 @@ func FuzzDecode(f *testing.F) {
 		if i := strings.LastIndexByte(ev.Type, '.'); i >= 0 {
 			name, version = ev.Type[:i], ev.Type[i+1:]
 		}
-		want := KindIgnored
+		want := vcc.Ignored
 		if k, ok := kinds[name]; ok && (version == "v0" || version == "v1") {
 			want = k
 		}
 		if ev.Kind != want {
 			t.Fatalf("type %q decoded as kind %v, want %v", ev.Type, ev.Kind, want)
 		}
-		if ev.Kind != KindIgnored && (ev.ChannelID == "" || !ev.HasTimestamp) {
+		if ev.Kind != vcc.Ignored && (ev.ChannelID == "" || !ev.HasTimestamp) {
 			t.Fatalf("handled event without channel or timestamp: %+v", ev)
 		}
 		if !ev.HasTimestamp && ev.Timestamp != 0 {

@@ -1,4 +1,4 @@
-package processor
+package codec
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
+	"github.com/interruptions/interruptions/processor/match"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -61,7 +62,7 @@ func InterruptionID(source, id string) string {
 // RecordID is the deterministic CloudEvent id of an output record: derived
 // from the opening and closing events' source and id ("expired" stands in
 // for the closing event of an expired interruption).
-func RecordID(in Interruption) string {
+func RecordID(in match.Interruption) string {
 	closing := "\x00expired"
 	if in.ClosedBy != nil {
 		closing = in.ClosedBy.Source + "\x00" + in.ClosedBy.ID
@@ -118,7 +119,7 @@ type EventRef struct {
 // Data returns the record data of an interruption. Both times are truncated
 // to milliseconds first, so durationMs is exactly closedAt - interruptedAt
 // as written.
-func Data(in Interruption) RecordData {
+func Data(in match.Interruption) RecordData {
 	opened, closed := truncMillis(in.InterruptedAt), truncMillis(in.ClosedAt)
 	d := RecordData{
 		InterruptionID: InterruptionID(in.OpenedBy.Source, in.OpenedBy.ID),
@@ -139,7 +140,7 @@ func Data(in Interruption) RecordData {
 }
 
 // CloudEvent returns the output CloudEvent of an interruption.
-func CloudEvent(in Interruption, source string) (event.Event, error) {
+func CloudEvent(in match.Interruption, source string) (event.Event, error) {
 	ce := event.New(event.CloudEventsVersionV1)
 	ce.SetID(RecordID(in))
 	ce.SetType(RecordType)
@@ -169,7 +170,7 @@ type Encoder struct {
 // Records whose strings need no JSON escaping are written by fastRecord,
 // byte for byte what the binding writes (a test holds them equal); the
 // rest go through the sdk-go binding.
-func (enc Encoder) Record(topic string, in Interruption) (*kgo.Record, error) {
+func (enc Encoder) Record(topic string, in match.Interruption) (*kgo.Record, error) {
 	if r, ok := enc.fastRecord(topic, in); ok {
 		return r, nil
 	}
@@ -178,7 +179,7 @@ func (enc Encoder) Record(topic string, in Interruption) (*kgo.Record, error) {
 
 // bindingRecord is Record through the sdk-go binding alone: the reference
 // fastRecord must equal.
-func (enc Encoder) bindingRecord(topic string, in Interruption) (*kgo.Record, error) {
+func (enc Encoder) bindingRecord(topic string, in match.Interruption) (*kgo.Record, error) {
 	ce, err := CloudEvent(in, enc.Source)
 	if err != nil {
 		return nil, err

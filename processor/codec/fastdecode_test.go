@@ -1,13 +1,13 @@
-package processor
+package codec
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/interruptions/interruptions/state"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -93,18 +93,18 @@ func TestFastDecodeEdges(t *testing.T) {
 		value   string
 		headers []Header
 		fast    bool
-		want    Event // checked when not zero
+		want    match.Event // checked when not zero
 	}{
 		{name: "handled", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00.5Z"), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.resumed.v0", Subject: ch, Kind: KindResumed,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.resumed.v0", Subject: ch, Kind: vcc.Resumed,
 				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
-				ChannelID: ch, Party: state.Party{Role: "agent", AgentID: "42"}}},
+				ChannelID: ch, Party: vcc.Party{Role: "agent", AgentID: "42"}}},
 		{name: "handled, no subject", value: handledData, headers: binaryHeaders("a", "/channel", "channel.interrupted.v1", "", ""), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.interrupted.v1", Kind: KindInterrupted,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.interrupted.v1", Kind: vcc.Interrupted,
 				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
-				ChannelID: ch, Party: state.Party{Role: "agent", AgentID: "42"}}},
+				ChannelID: ch, Party: vcc.Party{Role: "agent", AgentID: "42"}}},
 		{name: "unknown type, unknown source", value: `{"timestamp":"2026-01-05T08:00:00Z"}`, headers: binaryHeaders("a", "/x", "x.y", "", ""), fast: true,
-			want: Event{ID: "a", Source: "/x", Type: "x.y", Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
+			want: match.Event{ID: "a", Source: "/x", Type: "x.y", Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
 		{name: "handled type, version v2, binding rejects", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v2", ch, "")},
 		{name: "handled type, no version", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed", ch, "")},
 
@@ -121,24 +121,24 @@ func TestFastDecodeEdges(t *testing.T) {
 		{name: "ce_time comma fraction", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00,5Z"), fast: true},    // time.Parse takes it
 		{name: "ce_time non-ASCII", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00Z\u00e9")},
 
-		// Ignored types: never rejected for their data, which only lends
+		// match.Ignored types: never rejected for their data, which only lends
 		// its timestamp when encoding/json decodes it into payload.
 		{name: "ignored, timestamp garbage", value: `{"timestamp":"later"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
 		{name: "ignored, timestamp out of range", value: `{"timestamp":"2262-04-12T00:00:00Z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
 		{name: "ignored, timestamp lower-case z", value: `{"timestamp":"2026-01-05T08:00:00z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
 		{name: "ignored, timestamp 1700 at +23:59", value: `{"timestamp":"1700-01-01T00:00:00+23:59"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch,
 				Timestamp: time.Date(1699, 12, 31, 0, 1, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
 		{name: "ignored, timestamp 1677", value: `{"timestamp":"1677-09-21T00:12:43Z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
 		{name: "ignored, timestamp 1677 in range", value: `{"timestamp":"1677-09-21T00:12:44Z","x":1}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch,
 				Timestamp: time.Date(1677, 9, 21, 0, 12, 44, 0, time.UTC).UnixNano(), HasTimestamp: true}},
 		{name: "ignored, leap day 2024", value: `{"timestamp":"2024-02-29T23:59:59.999999999-23:59"}`, headers: binaryHeaders("a", "/agent", "agent.presencechanged.v1", "42", ""), fast: true,
-			want: Event{ID: "a", Source: "/agent", Type: "agent.presencechanged.v1", Subject: "42",
+			want: match.Event{ID: "a", Source: "/agent", Type: "agent.presencechanged.v1", Subject: "42",
 				Timestamp: time.Date(2024, 3, 1, 23, 58, 59, 999999999, time.UTC).UnixNano(), HasTimestamp: true}},
 		{name: "ignored, channel a number", value: `{"timestamp":"2026-01-05T08:00:00Z","channel":5}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
 		{name: "ignored, channelId a number", value: `{"timestamp":"2026-01-05T08:00:00Z","channel":{"channelId":5}}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
@@ -148,7 +148,7 @@ func TestFastDecodeEdges(t *testing.T) {
 		{name: "ignored, data an array", value: `[1]`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, "")},
 		{name: "ignored, other fields skipped", value: ` {"reason":"released","n":[-1.5e3,true,null,{"a":"\u00e9\n"}],"timestamp":"2026-01-05T08:00:00Z"} `,
 			headers: binaryHeaders("a", "/channel", "channel.held.v9", ch, ""), fast: true,
-			want: Event{ID: "a", Source: "/channel", Type: "channel.held.v9", Subject: ch,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v9", Subject: ch,
 				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
 
 		// Headers.
@@ -160,7 +160,7 @@ func TestFastDecodeEdges(t *testing.T) {
 		{name: "source //x", value: `{}`, headers: binaryHeaders("a", "//x", "x.y", "", "")},
 		{name: "structured, source //", value: `{"specversion":"1.0","id":"a","source":"//","type":"x.y","data":{}}`},
 		{name: "structured, source /x//", value: `{"specversion":"1.0","id":"a","source":"/x//","type":"x.y","data":{}}`, fast: true,
-			want: Event{ID: "a", Source: "/x//", Type: "x.y"}},
+			want: match.Event{ID: "a", Source: "/x//", Type: "x.y"}},
 		{name: "id with a space", value: handledData, headers: binaryHeaders("a b", "/channel", "channel.resumed.v0", ch, "")},
 	}
 	for _, tt := range tests {
@@ -169,7 +169,7 @@ func TestFastDecodeEdges(t *testing.T) {
 			if took != tt.fast {
 				t.Fatalf("fast path took it: %v, want %v", took, tt.fast)
 			}
-			if tt.want == (Event{}) {
+			if tt.want == (match.Event{}) {
 				return
 			}
 			if got, _ := decodeFast([]byte(tt.value), tt.headers); got != tt.want {
@@ -232,37 +232,6 @@ func FuzzTimestamp(f *testing.F) {
 	f.Fuzz(checkTimestamp)
 }
 
-// TestKnownType: the table of known types classifies them as splitType
-// and handled do.
-func TestKnownType(t *testing.T) {
-	names := []string{"channel.alerted", "channel.connected", "channel.connectionfailed", "channel.held", "channel.retrieved",
-		"channel.parked", "channel.unparked", "channel.interrupted", "channel.resumed", "channel.disconnected",
-		"channel.wrapstarted", "channel.ended", "agent.presencechanged"}
-	for name := range handled {
-		if !strings.HasPrefix(name, "channel.") {
-			names = append(names, name)
-		}
-	}
-	for _, name := range names {
-		for _, v := range []string{".v0", ".v1"} {
-			typ := name + v
-			s, kind, isHandled := knownType([]byte(typ))
-			wantKind, wantHandled := handled[name]
-			if s != typ || kind != wantKind || isHandled != wantHandled {
-				t.Errorf("knownType(%q) = %q, %v, %v; want %q, %v, %v", typ, s, kind, isHandled, typ, wantKind, wantHandled)
-			}
-		}
-	}
-	for _, typ := range []string{"channel.resumed.v2", "channel.resumed", "channel.held.v2", "x", ""} {
-		if s, _, _ := knownType([]byte(typ)); s != "" {
-			t.Errorf("knownType(%q) = %q, want not known", typ, s)
-		}
-	}
-}
-
-// FuzzFastDecodeBinary: binary-mode records with arbitrary attribute
-// headers and value, which FuzzFastDecode (its records written by the
-// binding) never has: the fast path declines or agrees with the binding.
 func FuzzFastDecodeBinary(f *testing.F) {
 	for _, ev := range vccgen.New(vccgen.Config{Seed: 9}).Take(20) {
 		r := fastBinaryRecord(f, ev.Value)

@@ -1,9 +1,10 @@
-package processor
+package codec
 
 import (
 	"strconv"
 	"time"
 
+	"github.com/interruptions/interruptions/processor/match"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -11,7 +12,7 @@ import (
 // same headers in the same order and the same JSON as the binding writes
 // (TestFastRecordEqualsBinding holds them byte-equal). It declines, and
 // the binding writes the record, when any string would need JSON escaping.
-func (enc Encoder) fastRecord(topic string, in Interruption) (*kgo.Record, bool) {
+func (enc Encoder) fastRecord(topic string, in match.Interruption) (*kgo.Record, bool) {
 	// A source that is not plainly a valid URI reference is left to the
 	// binding, which validates it.
 	if !isURIPath([]byte(enc.Source)) || !plainJSON(in.ChannelID) || !plainJSON(in.ConversationID) ||
@@ -54,7 +55,7 @@ func (enc Encoder) fastRecord(topic string, in Interruption) (*kgo.Record, bool)
 }
 
 // appendData appends the record data as encoding/json writes RecordData.
-func appendData(b []byte, in Interruption) []byte {
+func appendData(b []byte, in match.Interruption) []byte {
 	opened, closed := truncMillis(in.InterruptedAt), truncMillis(in.ClosedAt)
 	field := func(b []byte, key, v string) []byte {
 		b = append(b, `"`...)

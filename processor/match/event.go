@@ -1,0 +1,39 @@
+// Package match is the matcher: given one partition's store and a decoded
+// event, it decides the event's fate, pairs interruptions with the events
+// that end them, expires what the partition's stream time passed, and emits
+// the closed interruptions. It is pure: no I/O, no wall clock, no Kafka
+// types. The Kafka runtime (package processor), the file replay (package
+// replay) and the tests all drive it through Engine.
+package match
+
+import (
+	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/state"
+)
+
+// Event is a decoded VCC event with only the fields the matcher needs.
+type Event struct {
+	// ID and Source identify the notification; together they are unique.
+	ID     string
+	Source string
+	// Type is the full CloudEvent type, e.g. "channel.resumed.v0".
+	Type string
+	// Subject is the CloudEvent subject (the channelId, for channel events).
+	Subject string
+	Kind    vcc.Kind
+
+	// Timestamp is data.timestamp (event time) in Unix nanoseconds;
+	// HasTimestamp is false only for ignored events that carry none.
+	Timestamp    int64
+	HasTimestamp bool
+
+	ChannelID      string
+	ConversationID string
+	InteractionID  string
+	Party          vcc.Party
+}
+
+// Ref returns the event's reference as stored in state.
+func (e *Event) Ref() state.Ref {
+	return state.Ref{Source: e.Source, ID: e.ID, Type: e.Type, At: e.Timestamp}
+}

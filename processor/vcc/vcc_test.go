@@ -1,0 +1,77 @@
+package vcc
+
+import "testing"
+
+// docTypes is the event family as vcc-channel-events.md lists it, written
+// out by hand: the oracle the tables are held to.
+var docTypes = map[string]Kind{
+	"channel.alerted": Ignored, "channel.connected": Ignored, "channel.connectionfailed": Ignored,
+	"channel.held": Ignored, "channel.retrieved": Ignored, "channel.parked": Ignored,
+	"channel.unparked": Ignored, "channel.wrapstarted": Ignored, "agent.presencechanged": Ignored,
+	"channel.interrupted": Interrupted, "channel.resumed": Resumed,
+	"channel.ended": Ended, "channel.disconnected": Ended,
+}
+
+func TestLookupTypeAgreesWithClassify(t *testing.T) {
+	if len(Known) != len(docTypes) {
+		t.Fatalf("Known has %d types, the document %d", len(Known), len(docTypes))
+	}
+	for name, wantKind := range docTypes {
+		for _, v := range []string{"v0", "v1"} {
+			typ := name + "." + v
+			s, kind, handled := LookupType([]byte(typ))
+			wantHandled := wantKind != Ignored
+			if s != typ || kind != wantKind || handled != wantHandled {
+				t.Errorf("LookupType(%q) = %q, %v, %v; want %q, %v, %v", typ, s, kind, handled, typ, wantKind, wantHandled)
+			}
+			ck, ch, ok := Classify(typ)
+			if ck != wantKind || ch != wantHandled || !ok {
+				t.Errorf("Classify(%q) = %v, %v, %v", typ, ck, ch, ok)
+			}
+		}
+	}
+	for _, typ := range []string{"channel.resumed.v2", "channel.resumed", "channel.held.v2", "x", ""} {
+		if s, _, _ := LookupType([]byte(typ)); s != "" {
+			t.Errorf("LookupType(%q) = %q, want not known", typ, s)
+		}
+	}
+	for typ, want := range map[string]bool{"channel.resumed.v2": false, "channel.resumed": false, "channel.held.v7": true, "other.thing.v3": true} {
+		if _, _, ok := Classify(typ); ok != want {
+			t.Errorf("Classify(%q) ok = %v, want %v", typ, ok, want)
+		}
+	}
+}
+
+func TestSplitType(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"channel.resumed.v0": {"channel.resumed", "v0"}, "channel.resumed.v12": {"channel.resumed", "v12"},
+		"channel.resumed": {"channel.resumed", ""}, "channel.resumed.vx": {"channel.resumed.vx", ""},
+		"channel.resumed.v": {"channel.resumed", "v"}, // a bare v is a version no one supports, "": {"", ""},
+	} {
+		if n, v := SplitType(in); n != want[0] || v != want[1] {
+			t.Errorf("SplitType(%q) = %q, %q; want %q, %q", in, n, v, want[0], want[1])
+		}
+	}
+}
+
+func TestInternAndHandledTypes(t *testing.T) {
+	for _, s := range []string{"/channel", "/agent", "external", "agent", "monitor", "voicemail"} {
+		if Intern([]byte(s)) != s {
+			t.Errorf("Intern(%q) = %q", s, Intern([]byte(s)))
+		}
+	}
+	if Intern([]byte("/channel/eu")) != "" {
+		t.Error("Intern of an unknown source is not empty")
+	}
+	want := []string{"channel.interrupted.v0", "channel.interrupted.v1", "channel.resumed.v0", "channel.resumed.v1",
+		"channel.ended.v0", "channel.ended.v1", "channel.disconnected.v0", "channel.disconnected.v1"}
+	got := HandledTypes()
+	if len(got) != len(want) {
+		t.Fatalf("HandledTypes() = %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("HandledTypes() = %v, want %v", got, want)
+		}
+	}
+}
