@@ -37,10 +37,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/interruptions/interruptions/processor"
 )
 
 const (
@@ -310,7 +310,7 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 	dlqRecs := chaosReadCommitted(t, ctx, brokerList, adm, dlq)
 	got := make(map[chaosRecord]int)
 	for _, rec := range outRecs {
-		ce, err := processor.DecodeRecord(rec)
+		ce, err := codec.DecodeRecord(rec)
 		if err != nil {
 			t.Fatalf("output %s[%d]@%d: %v", rec.Topic, rec.Partition, rec.Offset, err)
 		}
@@ -391,7 +391,7 @@ func chaosExpected(t *testing.T, inFile, wantFile string) (map[chaosRecord]int, 
 	t.Helper()
 	want := make(map[chaosRecord]int)
 	chaosLines(t, wantFile, func(line []byte) {
-		ce, err := processor.ParseStructured(line)
+		ce, err := codec.ParseStructured(line)
 		if err != nil {
 			t.Fatalf("replay output: %v", err)
 		}
@@ -399,7 +399,7 @@ func chaosExpected(t *testing.T, inFile, wantFile string) (map[chaosRecord]int, 
 	})
 	perPartition := make(map[int32]int64)
 	chaosLines(t, inFile, func(line []byte) {
-		ev, err := processor.Decode(line, nil)
+		ev, err := codec.Decode(line, nil)
 		if err != nil {
 			t.Fatalf("generated input: %v", err)
 		}
@@ -407,7 +407,7 @@ func chaosExpected(t *testing.T, inFile, wantFile string) (map[chaosRecord]int, 
 		if key == "" {
 			key = ev.Subject
 		}
-		perPartition[int32(processor.KeyPartition([]byte(key), chaosPartitions))]++
+		perPartition[int32(replay.Partition([]byte(key), chaosPartitions))]++
 	})
 	return want, perPartition
 }

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/interruptions/interruptions/processor"
 )
 
 // structuredHeader marks a structured-mode CloudEvent record.
@@ -48,16 +47,16 @@ func TestDeadLetterTopic(t *testing.T) {
 	valid := channelEvent("ok-1", "channel.interrupted.v1", "ch-ok", "2026-01-05T08:00:00.000Z")
 	bad := []struct {
 		rec    *kgo.Record
-		reason processor.Reason
+		reason codec.Reason
 	}{
 		{&kgo.Record{Key: []byte{0xff, 0xfe, 'k', 0x00}, Value: valid[:len(valid)/2], Headers: oddHeaders},
-			processor.ReasonNotCloudEvent},
+			codec.ReasonNotCloudEvent},
 		{&kgo.Record{Key: []byte("ch-missing"), Headers: []kgo.RecordHeader{structuredHeader},
 			Value: bytes.Replace(channelEvent("bad-2", "channel.resumed.v0", "", "2026-01-05T08:00:01.000Z"), []byte(`"subject":"",`), nil, 1)},
-			processor.ReasonMissingChannelID},
+			codec.ReasonMissingChannelID},
 		{&kgo.Record{Key: []byte("ch-version"), Headers: []kgo.RecordHeader{structuredHeader},
 			Value: channelEvent("bad-3", "channel.interrupted.v7", "ch-version", "2026-01-05T08:00:02.000Z")},
-			processor.ReasonUnsupportedVersion},
+			codec.ReasonUnsupportedVersion},
 		{&kgo.Record{Key: []byte("ch-binary"), Value: []byte{0xde, 0xad, 0xbe, 0xef, 0x00, 0xff},
 			Headers: []kgo.RecordHeader{
 				{Key: "ce_specversion", Value: []byte("1.0")},
@@ -68,19 +67,19 @@ func TestDeadLetterTopic(t *testing.T) {
 				{Key: "content-type", Value: []byte("application/json")},
 				{Key: "x-bin", Value: []byte{0x80, 0x81}},
 			}},
-			processor.ReasonDataNotObject},
+			codec.ReasonDataNotObject},
 		{&kgo.Record{Value: []byte{0xde, 0xad, 0xbe, 0xef},
 			Headers: []kgo.RecordHeader{{Key: "ce_specversion", Value: []byte("1.0")}}},
-			processor.ReasonInvalidCloudEvent},
+			codec.ReasonInvalidCloudEvent},
 		{&kgo.Record{Key: []byte("ch-spec"), Headers: []kgo.RecordHeader{structuredHeader},
 			Value: bytes.Replace(channelEvent("bad-6", "channel.interrupted.v1", "ch-spec", "2026-01-05T08:00:03.000Z"),
 				[]byte(`"specversion":"1.0"`), []byte(`"specversion":"2.0"`), 1)},
-			processor.ReasonNotCloudEvent},
+			codec.ReasonNotCloudEvent},
 		{&kgo.Record{Key: []byte("ch-time"), Headers: []kgo.RecordHeader{structuredHeader},
 			Value: bytes.Replace(channelEvent("bad-7", "channel.interrupted.v1", "ch-time", "2026-01-05T08:00:04.000Z"),
 				[]byte(`"data":{"timestamp":"2026-01-05T08:00:04.000Z"`), []byte(`"data":{"timestamp":"yesterday"`), 1)},
-			processor.ReasonInvalidTimestamp},
-		{&kgo.Record{Key: []byte("tombstone"), Value: nil}, processor.ReasonNotCloudEvent},
+			codec.ReasonInvalidTimestamp},
+		{&kgo.Record{Key: []byte("tombstone"), Value: nil}, codec.ReasonNotCloudEvent},
 	}
 	var recs []*kgo.Record
 	for i, b := range bad {
@@ -112,7 +111,7 @@ func TestDeadLetterTopic(t *testing.T) {
 	}
 	bySource := map[string]*kgo.Record{}
 	for _, r := range dlq {
-		src := header(r, processor.HeaderDLQPartition) + "@" + header(r, processor.HeaderDLQOffset)
+		src := header(r, codec.HeaderDLQPartition) + "@" + header(r, codec.HeaderDLQOffset)
 		if bySource[src] != nil {
 			t.Errorf("two dead letters for input %s", src)
 		}
@@ -148,8 +147,8 @@ func TestDeadLetterTopic(t *testing.T) {
 		}
 		// Then the dead-letter headers, in order.
 		dl := r.Headers[n:]
-		keys := []string{processor.HeaderDLQReason, processor.HeaderDLQError, processor.HeaderDLQTopic,
-			processor.HeaderDLQPartition, processor.HeaderDLQOffset, processor.HeaderDLQTime}
+		keys := []string{codec.HeaderDLQReason, codec.HeaderDLQError, codec.HeaderDLQTopic,
+			codec.HeaderDLQPartition, codec.HeaderDLQOffset, codec.HeaderDLQTime}
 		for j, k := range keys {
 			if dl[j].Key != k {
 				t.Errorf("dead letter %d: header %d is %q, want %q", i, n+j, dl[j].Key, k)
@@ -183,9 +182,9 @@ func TestDeadLetterTopic(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d output records, want 1", len(out))
 	}
-	ce, err := processor.DecodeRecord(out[0])
+	ce, err := codec.DecodeRecord(out[0])
 	must(t, "decode output", err)
-	var d processor.RecordData
+	var d codec.RecordData
 	must(t, "output data", json.Unmarshal(ce.Data(), &d))
 	if d.ChannelID != "ch-ok" || d.Outcome != "resumed" || d.DurationMs != 30000 || d.OpenedBy.ID != "ok-1" ||
 		d.ClosedBy == nil || d.ClosedBy.ID != "ok-2" {

@@ -36,10 +36,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/interruptions/interruptions/processor"
 )
 
 // Set by TestMain.
@@ -517,7 +516,7 @@ func (h *harness) expectedFromInput(partitions, min int) records {
 	})
 	var ndjson bytes.Buffer
 	for _, r := range in {
-		if recordMode(r) != processor.Structured || bytes.ContainsAny(r.Value, "\n") {
+		if recordMode(r) != codec.Structured || bytes.ContainsAny(r.Value, "\n") {
 			h.t.Fatalf("input record %d@%d is not one structured event", r.Partition, r.Offset)
 		}
 		ndjson.Write(r.Value)
@@ -540,7 +539,7 @@ func (h *harness) replay(ndjson []byte, partitions, min int) records {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		ce, err := processor.ParseStructured(sc.Bytes())
+		ce, err := codec.ParseStructured(sc.Bytes())
 		if err != nil {
 			h.t.Fatalf("replay output line %q: %v", sc.Text(), err)
 		}
@@ -742,19 +741,19 @@ func (h *harness) readTopic(topic string) []*kgo.Record {
 // data, checking each record's mode, key and attributes. It returns the
 // records and the ids seen more than once with their count; a repeat with
 // different data fails the test.
-func decodeOutput(t *testing.T, recs []*kgo.Record, mode processor.Mode) (records, map[string]int) {
+func decodeOutput(t *testing.T, recs []*kgo.Record, mode codec.Mode) (records, map[string]int) {
 	t.Helper()
 	got := records{}
 	dups := map[string]int{}
 	for _, r := range recs {
-		ce, err := processor.DecodeRecord(r)
+		ce, err := codec.DecodeRecord(r)
 		if err != nil {
 			t.Fatalf("decode output record %s[%d]@%d: %v", r.Topic, r.Partition, r.Offset, err)
 		}
 		if err := ce.Validate(); err != nil {
 			t.Errorf("output record %s: invalid cloudevent: %v", ce.ID(), err)
 		}
-		if ce.Type() != processor.RecordType || ce.Source() != "/interruptions" || ce.DataContentType() != "application/json" {
+		if ce.Type() != codec.RecordType || ce.Source() != "/interruptions" || ce.DataContentType() != "application/json" {
 			t.Errorf("output record %s: type %q source %q datacontenttype %q", ce.ID(), ce.Type(), ce.Source(), ce.DataContentType())
 		}
 		if string(r.Key) != ce.Subject() {
@@ -776,13 +775,13 @@ func decodeOutput(t *testing.T, recs []*kgo.Record, mode processor.Mode) (record
 }
 
 // recordMode tells a record's CloudEvents content mode from its headers.
-func recordMode(r *kgo.Record) processor.Mode {
+func recordMode(r *kgo.Record) codec.Mode {
 	for _, h := range r.Headers {
 		if strings.EqualFold(h.Key, "ce_specversion") {
-			return processor.Binary
+			return codec.Binary
 		}
 	}
-	return processor.Structured
+	return codec.Structured
 }
 
 func jsonEqual(a, b string) bool {
@@ -825,7 +824,7 @@ func sameRecords(t *testing.T, got, want records) {
 
 // checkExactlyOnce reads the whole output and fails unless it is want with
 // no id twice.
-func (h *harness) checkExactlyOnce(want records, mode processor.Mode) {
+func (h *harness) checkExactlyOnce(want records, mode codec.Mode) {
 	h.t.Helper()
 	recs := h.readTopic(h.Output)
 	got, dups := decodeOutput(h.t, recs, mode)
@@ -838,7 +837,7 @@ func (h *harness) checkExactlyOnce(want records, mode processor.Mode) {
 
 // checkAtLeastOnce reads the whole output and fails unless every record of
 // want is there; repeats must be identical.
-func (h *harness) checkAtLeastOnce(want records, mode processor.Mode) {
+func (h *harness) checkAtLeastOnce(want records, mode codec.Mode) {
 	h.t.Helper()
 	recs := h.readTopic(h.Output)
 	got, dups := decodeOutput(h.t, recs, mode)

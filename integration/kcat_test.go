@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/replay"
 )
 
 // TestKcatProducer proves interoperability with a third-party producer:
@@ -32,7 +33,7 @@ func TestKcatProducer(t *testing.T) {
 	sc := bufio.NewScanner(bytes.NewReader(ndjson))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		ce, err := processor.ParseStructured(sc.Bytes())
+		ce, err := codec.ParseStructured(sc.Bytes())
 		if err != nil {
 			t.Fatalf("gen output %q: %v", sc.Text(), err)
 		}
@@ -64,14 +65,14 @@ func TestKcatProducer(t *testing.T) {
 		t.Fatalf("input topic holds %d records after kcat, want %d", len(in), events)
 	}
 	for _, r := range in {
-		ce, err := processor.DecodeRecord(r)
+		ce, err := codec.DecodeRecord(r)
 		if err != nil {
 			t.Fatalf("record %d@%d written by kcat: %v", r.Partition, r.Offset, err)
 		}
 		if string(r.Key) != keys[ce.ID()] || header(r, "content-type") != "application/cloudevents+json" {
 			t.Fatalf("record %d@%d written by kcat: key %q, headers %v", r.Partition, r.Offset, r.Key, r.Headers)
 		}
-		if want := processor.KeyPartition(r.Key, parts); int(r.Partition) != want {
+		if want := replay.Partition(r.Key, parts); int(r.Partition) != want {
 			t.Fatalf("kcat wrote key %q to partition %d, the Java client's partitioner to %d", r.Key, r.Partition, want)
 		}
 	}
@@ -79,5 +80,5 @@ func TestKcatProducer(t *testing.T) {
 	p := h.startRun("run")
 	h.waitCaughtUp(p)
 	p.stopClean()
-	h.checkExactlyOnce(want, processor.Binary)
+	h.checkExactlyOnce(want, codec.Binary)
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // TestStructuredAndBinaryInput produces generated VCC events in each content
@@ -24,7 +24,7 @@ func TestStructuredAndBinaryInput(t *testing.T) {
 			want := h.replay(h.genNDJSON(events, seed), parts, 100)
 			h.createTopic(h.Input, parts)
 			h.produceGen(events, seed, tc.in)
-			inMode, _ := processor.ParseMode(tc.in)
+			inMode, _ := codec.ParseMode(tc.in)
 			in := h.readTopic(h.Input)
 			if len(in) != events {
 				t.Fatalf("input topic holds %d records, want %d", len(in), events)
@@ -38,10 +38,10 @@ func TestStructuredAndBinaryInput(t *testing.T) {
 			p := h.startRun("run", "--output-mode", tc.out)
 			h.waitCaughtUp(p)
 			p.stopClean()
-			outMode, _ := processor.ParseMode(tc.out)
+			outMode, _ := codec.ParseMode(tc.out)
 			h.checkExactlyOnce(want, outMode)
 			if dl := h.readTopic(h.DLQ); len(dl) != 0 {
-				t.Errorf("%d dead letters from valid input; first: %s %q", len(dl), header(dl[0], processor.HeaderDLQReason), dl[0].Value)
+				t.Errorf("%d dead letters from valid input; first: %s %q", len(dl), header(dl[0], codec.HeaderDLQReason), dl[0].Value)
 			}
 		})
 	}
@@ -85,9 +85,9 @@ func TestSigtermAndRestart(t *testing.T) {
 			second.stopClean()
 			want := h.expectedFromInput(parts, 100)
 			if guarantee == "exactly-once" {
-				h.checkExactlyOnce(want, processor.Binary)
+				h.checkExactlyOnce(want, codec.Binary)
 			} else {
-				h.checkAtLeastOnce(want, processor.Binary)
+				h.checkAtLeastOnce(want, codec.Binary)
 			}
 		})
 	}

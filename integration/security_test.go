@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // securityHowTo says how to get a broker with the SASL_SSL listener.
@@ -154,7 +154,7 @@ sasl-password-file: %s
 	p := h.start("run", "run", "--config", config)
 	h.waitCaughtUp(p)
 	p.stopClean()
-	h.checkExactlyOnce(want, processor.Binary)
+	h.checkExactlyOnce(want, codec.Binary)
 	for _, s := range []string{stderr, p.stderr.String()} {
 		if strings.Contains(s, sec.password) {
 			t.Errorf("the password is in the log:\n%s", tail(s))

@@ -29,12 +29,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/interruptions/interruptions/processor"
 )
 
 // shutdownHowTo says how to get a broker.
@@ -318,7 +317,7 @@ func shutdownReadIDs(ctx context.Context, t *testing.T, brokers []string, topic 
 	t.Helper()
 	ids := map[string]bool{}
 	for _, r := range shutdownReadAll(ctx, t, brokers, topic) {
-		ce, err := processor.DecodeRecord(r)
+		ce, err := codec.DecodeRecord(r)
 		if err != nil {
 			t.Fatalf("output record: %v", err)
 		}
@@ -357,7 +356,7 @@ func shutdownReplay(ctx context.Context, t *testing.T, bin string, brokers []str
 	sc := bufio.NewScanner(&out)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		ce, err := processor.ParseStructured(sc.Bytes())
+		ce, err := codec.ParseStructured(sc.Bytes())
 		if err != nil {
 			t.Fatalf("replay output %q: %v", sc.Text(), err)
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // TestUnreachableBrokers: with no broker at the address the processor gives
@@ -57,7 +57,7 @@ func TestUnreachableBrokers(t *testing.T) {
 		h.produceGen(events, seed, "binary")
 		h.waitCaughtUp(p)
 		p.stopClean()
-		h.checkExactlyOnce(want, processor.Binary)
+		h.checkExactlyOnce(want, codec.Binary)
 	})
 }
 
@@ -115,5 +115,5 @@ func TestBrokerRestartMidRun(t *testing.T) {
 	h.stopGen(gen)
 	h.waitCaughtUp(p)
 	p.stopClean()
-	h.checkExactlyOnce(h.expectedFromInput(parts, 100), processor.Binary)
+	h.checkExactlyOnce(h.expectedFromInput(parts, 100), codec.Binary)
 }

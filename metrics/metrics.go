@@ -31,6 +31,9 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // Namespace prefixes every metric name.
@@ -44,11 +47,11 @@ var (
 	typeNames   = [...]string{"interrupted", "resumed", "ended", "other", "invalid"}
 	resultNames = [...]string{"processed", "ignored", "duplicate", "dlq"}
 	reasonNames = [...]string{
-		string(processor.ReasonNotCloudEvent), string(processor.ReasonInvalidCloudEvent),
-		string(processor.ReasonSpecVersion), string(processor.ReasonUnsupportedVersion),
-		string(processor.ReasonDataNotObject), string(processor.ReasonInvalidData),
-		string(processor.ReasonMissingChannelID), string(processor.ReasonInvalidTimestamp),
-		string(processor.ReasonSubjectMismatch), "other",
+		string(codec.ReasonNotCloudEvent), string(codec.ReasonInvalidCloudEvent),
+		string(codec.ReasonSpecVersion), string(codec.ReasonUnsupportedVersion),
+		string(codec.ReasonDataNotObject), string(codec.ReasonInvalidData),
+		string(codec.ReasonMissingChannelID), string(codec.ReasonInvalidTimestamp),
+		string(codec.ReasonSubjectMismatch), "other",
 	}
 	outcomeNames = [...]string{"resumed", "ended", "expired"}
 	// roleNames are the party roles VCC documents, and "other".
@@ -222,21 +225,21 @@ func (m *Processor) Hooks() processor.Hooks {
 	}
 }
 
-func (m *Processor) onEvent(part int32, ev *processor.Event, d processor.Disposition) {
+func (m *Processor) onEvent(part int32, ev *match.Event, d match.Disposition) {
 	t := 3 // other
 	switch ev.Kind {
-	case processor.vcc.Interrupted:
+	case vcc.Interrupted:
 		t = 0
-	case processor.vcc.Resumed:
+	case vcc.Resumed:
 		t = 1
-	case processor.vcc.Ended:
+	case vcc.Ended:
 		t = 2
 	}
 	r := 0
 	switch d {
-	case processor.Ignored:
+	case match.Ignored:
 		r = 1
-	case processor.Duplicate:
+	case match.Duplicate:
 		r = 2
 	}
 	s := m.shard(part)
@@ -244,7 +247,7 @@ func (m *Processor) onEvent(part int32, ev *processor.Event, d processor.Disposi
 	s.mu.Unlock()
 }
 
-func (m *Processor) onDeadLetter(part int32, err *processor.DecodeError) {
+func (m *Processor) onDeadLetter(part int32, err *codec.DecodeError) {
 	reason := reasonIndex(err.Reason)
 	s := m.shard(part)
 	s.p.inputs[typeInvalid][resultDLQ]++
@@ -252,7 +255,7 @@ func (m *Processor) onDeadLetter(part int32, err *processor.DecodeError) {
 	s.mu.Unlock()
 }
 
-func reasonIndex(r processor.Reason) int {
+func reasonIndex(r codec.Reason) int {
 	for i, name := range reasonNames[:reasonOther] {
 		if string(r) == name {
 			return i
@@ -261,7 +264,7 @@ func reasonIndex(r processor.Reason) int {
 	return reasonOther
 }
 
-func (m *Processor) onHousekeeping(part int32, hk processor.Housekeeping) {
+func (m *Processor) onHousekeeping(part int32, hk match.Housekeeping) {
 	s := m.shard(part)
 	s.p.housekeeping[actionExpire] += hk.Expired
 	s.p.housekeeping[actionDrop] += hk.DroppedCloses
@@ -269,12 +272,12 @@ func (m *Processor) onHousekeeping(part int32, hk processor.Housekeeping) {
 	s.mu.Unlock()
 }
 
-func (m *Processor) onOutput(part int32, in *processor.Interruption, input time.Time) {
+func (m *Processor) onOutput(part int32, in *match.Interruption, input time.Time) {
 	o := 0
 	switch in.Outcome {
-	case processor.OutcomeEnded:
+	case match.OutcomeEnded:
 		o = 1
-	case processor.OutcomeExpired:
+	case match.OutcomeExpired:
 		o = 2
 	}
 	out := output{

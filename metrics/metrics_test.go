@@ -12,6 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -82,16 +85,16 @@ func TestCountsCommittedWork(t *testing.T) {
 	h := m.Hooks()
 
 	feed := func() {
-		h.OnEvent(0, &processor.Event{Kind: processor.vcc.Interrupted}, processor.Processed)
-		h.OnEvent(0, &processor.Event{Kind: processor.vcc.Resumed}, processor.Processed)
-		h.OnEvent(1, &processor.Event{Kind: processor.vcc.Ended}, processor.Duplicate)
-		h.OnEvent(1, &processor.Event{Kind: processor.vcc.Ignored}, processor.Ignored)
-		h.OnDeadLetter(2, &processor.DecodeError{Reason: processor.ReasonMissingChannelID, Err: errors.New("x")})
-		h.OnDeadLetter(2, &processor.DecodeError{Reason: "something-new", Err: errors.New("x")})
-		h.OnHousekeeping(1, processor.Housekeeping{Expired: 1, DroppedCloses: 2})
-		h.OnOutput(0, &processor.Interruption{Party: vcc.Party{Role: "agent"}, Outcome: processor.OutcomeResumed,
+		h.OnEvent(0, &match.Event{Kind: vcc.Interrupted}, match.Processed)
+		h.OnEvent(0, &match.Event{Kind: vcc.Resumed}, match.Processed)
+		h.OnEvent(1, &match.Event{Kind: vcc.Ended}, match.Duplicate)
+		h.OnEvent(1, &match.Event{Kind: vcc.Ignored}, match.Ignored)
+		h.OnDeadLetter(2, &codec.DecodeError{Reason: codec.ReasonMissingChannelID, Err: errors.New("x")})
+		h.OnDeadLetter(2, &codec.DecodeError{Reason: "something-new", Err: errors.New("x")})
+		h.OnHousekeeping(1, match.Housekeeping{Expired: 1, DroppedCloses: 2})
+		h.OnOutput(0, &match.Interruption{Party: vcc.Party{Role: "agent"}, Outcome: match.OutcomeResumed,
 			InterruptedAt: 0, ClosedAt: int64(90 * time.Second)}, now.Add(-2*time.Second))
-		h.OnOutput(1, &processor.Interruption{Party: vcc.Party{Role: "robot"}, Outcome: processor.OutcomeExpired,
+		h.OnOutput(1, &match.Interruption{Party: vcc.Party{Role: "robot"}, Outcome: match.OutcomeExpired,
 			InterruptedAt: 0, ClosedAt: int64(24 * time.Hour)}, now.Add(-time.Second))
 	}
 	feed()
@@ -208,9 +211,9 @@ func TestHooksFromConcurrentWorkers(t *testing.T) {
 	for p := range int32(parts) {
 		wg.Go(func() {
 			for range perPart {
-				h.OnEvent(p, &processor.Event{Kind: processor.vcc.Interrupted}, processor.Processed)
-				h.OnOutput(p, &processor.Interruption{Party: vcc.Party{Role: "agent"}, Outcome: processor.OutcomeEnded}, time.Now())
-				h.OnHousekeeping(p, processor.Housekeeping{Deleted: 1})
+				h.OnEvent(p, &match.Event{Kind: vcc.Interrupted}, match.Processed)
+				h.OnOutput(p, &match.Interruption{Party: vcc.Party{Role: "agent"}, Outcome: match.OutcomeEnded}, time.Now())
+				h.OnHousekeeping(p, match.Housekeeping{Deleted: 1})
 			}
 		})
 	}
@@ -227,10 +230,10 @@ func TestHooksFromConcurrentWorkers(t *testing.T) {
 func BenchmarkEventHook(b *testing.B) {
 	m := New(prometheus.NewRegistry())
 	h := m.Hooks()
-	ev := &processor.Event{Kind: processor.vcc.Resumed}
+	ev := &match.Event{Kind: vcc.Resumed}
 	b.ReportAllocs()
 	for i := range b.N {
-		h.OnEvent(int32(i%3), ev, processor.Processed)
+		h.OnEvent(int32(i%3), ev, match.Processed)
 		if i%1000 == 999 {
 			h.OnCommit(1000)
 		}

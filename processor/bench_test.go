@@ -16,6 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
 	"github.com/interruptions/interruptions/vccgen"
 )
@@ -24,15 +27,15 @@ import (
 // generated VCC mix (most events are not interruptions), in process, one
 // partition, no Kafka. One op is one input event.
 func BenchmarkPipeline(b *testing.B) {
-	for _, mode := range []Mode{Binary, Structured} {
+	for _, mode := range []codec.Mode{codec.Binary, codec.Structured} {
 		b.Run("out="+mode.String(), func(b *testing.B) {
 			const n = 200_000
 			events := vccgen.New(vccgen.Config{Seed: 1}).Take(n)
-			enc := Encoder{Source: "/interruptions", Mode: mode}
-			engine := NewEngine(EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour})
+			enc := codec.Encoder{Source: "/interruptions", Mode: mode}
+			engine := match.NewEngine(match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour})
 			var st *state.Store
 			var encErr error
-			emit := func(in Interruption) {
+			emit := func(in match.Interruption) {
 				if _, err := enc.Record("out", in); err != nil {
 					encErr = err
 				}
@@ -43,7 +46,7 @@ func BenchmarkPipeline(b *testing.B) {
 				if i%n == 0 {
 					st = state.New() // a fresh stream: later laps are not all duplicates
 				}
-				ev, err := Decode(events[i%n].Value, nil)
+				ev, err := codec.Decode(events[i%n].Value, nil)
 				if err != nil {
 					b.Fatalf("event %d: %v", i, err)
 				}
@@ -92,7 +95,7 @@ func BenchmarkStoreMemory(b *testing.B) {
 		keys[j] = []byte(uuid.NewString())
 		values[j] = state.AppendChannel(nil, openChannel(rng, base+int64(j)))
 	}
-	engine := NewEngine(EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour})
+	engine := match.NewEngine(match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour})
 	for i := 0; i < b.N; i++ {
 		before := heapInUse()
 		rssBefore := residentBytes(b)
@@ -104,7 +107,7 @@ func BenchmarkStoreMemory(b *testing.B) {
 			}
 			st.Restore(string(keys[j]), c)
 		}
-		engine.Restored(st, func(Interruption) {})
+		engine.Restored(st, func(match.Interruption) {})
 		after := heapInUse()
 		rssAfter := residentBytes(b)
 		b.ReportMetric(float64(after-before)/channels, "B/channel")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -68,10 +70,10 @@ type Config struct {
 	// input before it commits. Default 100ms.
 	CommitInterval time.Duration
 	// Engine holds the matching rules. Defaults: 24h, 24h.
-	Engine EngineConfig
+	Engine match.EngineConfig
 	// Encoder sets the output records' source and content mode. Default
-	// source "/interruptions", mode Binary.
-	Encoder Encoder
+	// source "/interruptions", mode codec.Binary.
+	Encoder codec.Encoder
 	// CreateTopics creates missing topics at start. Default true. When
 	// false, a missing topic is an error that names it.
 	CreateTopics bool
@@ -117,19 +119,19 @@ type Config struct {
 // passed to a hook are valid only during the call.
 type Hooks struct {
 	// OnEvent is called for every decoded input with its disposition.
-	OnEvent func(partition int32, ev *Event, d Disposition)
+	OnEvent func(partition int32, ev *match.Event, d match.Disposition)
 	// OnDeadLetter is called for every rejected input.
-	OnDeadLetter func(partition int32, err *DecodeError)
+	OnDeadLetter func(partition int32, err *codec.DecodeError)
 	// OnHousekeeping is called when stream time expired, dropped or
 	// deleted something.
-	OnHousekeeping func(partition int32, hk Housekeeping)
+	OnHousekeeping func(partition int32, hk match.Housekeeping)
 	// OnCommit is called after each successful commit with the number of
 	// input records it covered.
 	OnCommit func(records int)
 	// OnOutput is called for every interruption record produced, with the
 	// Kafka timestamp of the input record whose processing closed it. Like
 	// OnEvent, it is followed by OnCommit or OnAbort.
-	OnOutput func(partition int32, in *Interruption, input time.Time)
+	OnOutput func(partition int32, in *match.Interruption, input time.Time)
 	// OnAbort is called when a transaction (exactly-once) or a batch
 	// (at-least-once) did not commit: what was seen since the last commit
 	// is processed again. records may be 0.
@@ -149,8 +151,8 @@ func DefaultConfig() Config {
 		Group:             "interruptions",
 		Guarantee:         ExactlyOnce,
 		CommitInterval:    100 * time.Millisecond,
-		Engine:            EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour},
-		Encoder:           Encoder{Source: "/interruptions", Mode: Binary},
+		Engine:            match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour},
+		Encoder:           codec.Encoder{Source: "/interruptions", Mode: codec.Binary},
 		CreateTopics:      true,
 		Partitions:        6,
 		ReplicationFactor: -1,
@@ -182,7 +184,7 @@ func (c Config) Validate() error {
 		{c.Engine.MaxInterruption <= 0, "max-interruption: must be positive"},
 		{c.Engine.Retention <= 0, "retention: must be positive"},
 		{c.Encoder.Source == "", "source: must not be empty"},
-		{c.Encoder.Mode > Structured, "output-mode: must be binary or structured"},
+		{c.Encoder.Mode > codec.Structured, "output-mode: must be binary or structured"},
 		{c.Partitions <= 0, "partitions: must be positive"},
 		{c.ReplicationFactor == 0 || c.ReplicationFactor < -1, "replication-factor: must be positive or -1 for the broker default"},
 		{c.StartTimeout <= 0, "start-timeout: must be positive"},

@@ -45,6 +45,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -430,12 +431,12 @@ func e2eBinaryRecords(topic string, evs []vccgen.Event) ([]*kgo.Record, error) {
 		}
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				ce, err := ParseStructured(evs[i].Value)
+				ce, err := codec.ParseStructured(evs[i].Value)
 				if err != nil {
 					errs[w] = fmt.Errorf("event %s: %w", evs[i].ID, err)
 					return
 				}
-				if recs[i], err = EventRecord(topic, evs[i].Key, ce, Binary); err != nil {
+				if recs[i], err = codec.KafkaRecord(topic, evs[i].Key, ce, codec.Binary); err != nil {
 					errs[w] = err
 					return
 				}
@@ -666,12 +667,12 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 			waiting[rec.Partition] = waiting[rec.Partition][:0]
 			return
 		}
-		ce, err := DecodeRecord(rec)
+		ce, err := codec.DecodeRecord(rec)
 		if err != nil {
 			decodeErr = errors.Join(decodeErr, err)
 			return
 		}
-		var d RecordData
+		var d codec.RecordData
 		if err := json.Unmarshal(ce.Data(), &d); err != nil {
 			decodeErr = errors.Join(decodeErr, fmt.Errorf("record %s: %w", ce.ID(), err))
 			return

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -33,13 +35,13 @@ func TestRunnerReadyAndStatus(t *testing.T) {
 		t.Run(g.String(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			f := newFixture(t, g, processor.Binary)
+			f := newFixture(t, g, codec.Binary)
 			var restores, committed, outputs, aborts atomic.Int64
 			f.cfg.Hooks = processor.Hooks{
 				OnRestore: func(int32, int, time.Duration) { restores.Add(1) },
 				OnCommit:  func(n int) { committed.Add(int64(n)) },
 				OnAbort:   func(int) { aborts.Add(1) },
-				OnOutput: func(_ int32, in *processor.Interruption, input time.Time) {
+				OnOutput: func(_ int32, in *match.Interruption, input time.Time) {
 					if input.IsZero() || in.ClosedAt < in.InterruptedAt {
 						t.Errorf("output hook: input time %v, interruption %+v", input, in)
 					}

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -29,7 +31,7 @@ import (
 type Runner struct {
 	cfg    Config
 	log    *zap.Logger
-	engine *Engine
+	engine *match.Engine
 
 	// mu guards tasks and drop: group callbacks run on the client's
 	// goroutines, everything else on Run's.
@@ -73,8 +75,8 @@ type task struct {
 	err error
 	// ev and out hold the record being processed and the interruption
 	// being emitted, for the hooks.
-	ev  Event
-	out Interruption
+	ev  match.Event
+	out match.Interruption
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -92,7 +94,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 	return &Runner{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		engine: NewEngine(cfg.Engine),
+		engine: match.NewEngine(cfg.Engine),
 		tasks:  make(map[int32]*task),
 		drop:   make(map[int32]struct{}),
 	}, nil
@@ -502,21 +504,21 @@ func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Recor
 	// per record: the hooks receive pointers to them.
 	ev := &t.ev
 	var err error
-	*ev, err = Decode(rec.Value, rec.Headers)
+	*ev, err = codec.Decode(rec.Value, rec.Headers)
 	if err != nil {
-		var derr *DecodeError
+		var derr *codec.DecodeError
 		if !errors.As(err, &derr) {
 			return fmt.Errorf("decode %s[%d]@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
 		}
 		r.log.Debug("dead letter", zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset), zap.Error(derr))
-		produce(DeadLetter(r.cfg.DLQTopic, rec, derr, time.Now()))
+		produce(codec.DeadLetter(r.cfg.DLQTopic, rec, derr, time.Now()))
 		if h := r.cfg.Hooks.OnDeadLetter; h != nil {
 			h(rec.Partition, derr)
 		}
 		return nil
 	}
 	var encErr error
-	d, hk := r.engine.Process(t.store, ev, func(in Interruption) {
+	d, hk := r.engine.Process(t.store, ev, func(in match.Interruption) {
 		out, err := r.cfg.Encoder.Record(r.cfg.OutputTopic, in)
 		if err != nil {
 			encErr = errors.Join(encErr, err)
@@ -534,7 +536,7 @@ func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Recor
 	if h := r.cfg.Hooks.OnEvent; h != nil {
 		h(rec.Partition, ev, d)
 	}
-	if h := r.cfg.Hooks.OnHousekeeping; h != nil && hk != (Housekeeping{}) {
+	if h := r.cfg.Hooks.OnHousekeeping; h != nil && hk != (match.Housekeeping{}) {
 		h(rec.Partition, hk)
 	}
 	return nil
@@ -555,7 +557,7 @@ func (r *Runner) task(ctx context.Context, adm *kadm.Client, p int32) (*task, er
 		return nil, fmt.Errorf("restore partition %d: %w", p, err)
 	}
 	// Nothing can be due: the changelog was written after Advance ran.
-	r.engine.Restored(st, func(Interruption) {})
+	r.engine.Restored(st, func(match.Interruption) {})
 	st.Commit()
 	t = &task{partition: p, store: st, resume: resume, next: resume, committed: resume}
 	r.startWorker(t)

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -27,7 +29,7 @@ type fixture struct {
 	client  *kgo.Client
 }
 
-func newFixture(t *testing.T, g processor.Guarantee, mode processor.Mode) *fixture {
+func newFixture(t *testing.T, g processor.Guarantee, mode codec.Mode) *fixture {
 	t.Helper()
 	cfg := processor.DefaultConfig()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
@@ -102,15 +104,15 @@ func expected(t *testing.T, cfg processor.Config, events []vccgen.Event) map[str
 		in.WriteByte('\n')
 	}
 	var out bytes.Buffer
-	if _, err := processor.Replay(context.Background(), &in, &out, nil, processor.ReplayConfig{
-		Engine: cfg.Engine, Encoder: processor.Encoder{Source: cfg.Encoder.Source, Mode: processor.Structured},
+	if _, err := replay.Run(context.Background(), &in, &out, nil, replay.Config{
+		Engine: cfg.Engine, Encoder: codec.Encoder{Source: cfg.Encoder.Source, Mode: codec.Structured},
 		Partitions: partitions,
 	}); err != nil {
 		t.Fatalf("replay: %v", err)
 	}
 	want := map[string]string{}
 	for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
-		ce, err := processor.ParseStructured(line)
+		ce, err := codec.ParseStructured(line)
 		if err != nil {
 			t.Fatalf("replay output: %v", err)
 		}
@@ -121,11 +123,11 @@ func expected(t *testing.T, cfg processor.Config, events []vccgen.Event) map[str
 
 // outputs decodes output records with the sdk-go binding into id -> data,
 // failing on a repeated id.
-func outputs(t *testing.T, recs []*kgo.Record, mode processor.Mode) map[string]string {
+func outputs(t *testing.T, recs []*kgo.Record, mode codec.Mode) map[string]string {
 	t.Helper()
 	got := map[string]string{}
 	for _, r := range recs {
-		ce, err := processor.DecodeRecord(r)
+		ce, err := codec.DecodeRecord(r)
 		if err != nil {
 			t.Fatalf("decode output: %v", err)
 		}
@@ -133,7 +135,7 @@ func outputs(t *testing.T, recs []*kgo.Record, mode processor.Mode) map[string]s
 			t.Errorf("record %s: key %q, subject %q", ce.ID(), r.Key, ce.Subject())
 		}
 		isStructured := len(r.Headers) == 1 && r.Headers[0].Key == "content-type"
-		if isStructured != (mode == processor.Structured) {
+		if isStructured != (mode == codec.Structured) {
 			t.Errorf("record %s: headers %v do not match %s mode", ce.ID(), r.Headers, mode)
 		}
 		if _, dup := got[ce.ID()]; dup {
@@ -175,11 +177,11 @@ func inputs(t *testing.T, topic string, events []vccgen.Event) []*kgo.Record {
 				Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}}}
 			continue
 		}
-		ce, err := processor.ParseStructured(ev.Value)
+		ce, err := codec.ParseStructured(ev.Value)
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
-		r, err := processor.EventRecord(topic, ev.Key, ce, processor.Binary)
+		r, err := codec.KafkaRecord(topic, ev.Key, ce, codec.Binary)
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
@@ -191,11 +193,11 @@ func inputs(t *testing.T, topic string, events []vccgen.Event) []*kgo.Record {
 func TestRunnerMatchesReplay(t *testing.T) {
 	for _, tc := range []struct {
 		g    processor.Guarantee
-		mode processor.Mode
+		mode codec.Mode
 	}{
-		{processor.ExactlyOnce, processor.Binary},
-		{processor.ExactlyOnce, processor.Structured},
-		{processor.AtLeastOnce, processor.Binary},
+		{processor.ExactlyOnce, codec.Binary},
+		{processor.ExactlyOnce, codec.Structured},
+		{processor.AtLeastOnce, codec.Binary},
 	} {
 		t.Run(tc.g.String()+"/"+tc.mode.String(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -220,14 +222,14 @@ func TestRunnerMatchesReplay(t *testing.T) {
 func TestRunnerDeadLetters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f := newFixture(t, processor.ExactlyOnce, processor.Binary)
+	f := newFixture(t, processor.ExactlyOnce, codec.Binary)
 	bad := []*kgo.Record{
 		{Key: []byte("k1"), Value: []byte(`{"specversion":"1.0","id":`), Headers: []kgo.RecordHeader{{Key: "x-trace", Value: []byte{0xff, 0}}}},
 		{Key: []byte("k2"), Value: []byte(`{"specversion":"1.0","id":"a","source":"/channel","type":"channel.resumed.v0","data":{"timestamp":"2026-01-05T08:00:00Z","channel":{"channelId":""}}}`)},
 		{Key: []byte("k3"), Value: []byte(`{"specversion":"1.0","id":"b","source":"/channel","type":"channel.resumed.v9","data":{}}`)},
 		{Key: nil, Value: []byte{0xde, 0xad, 0xbe, 0xef}, Headers: []kgo.RecordHeader{{Key: "ce_specversion", Value: []byte("1.0")}}},
 	}
-	reasons := []processor.Reason{processor.ReasonNotCloudEvent, processor.ReasonMissingChannelID, processor.ReasonUnsupportedVersion, processor.ReasonInvalidCloudEvent}
+	reasons := []codec.Reason{codec.ReasonNotCloudEvent, codec.ReasonMissingChannelID, codec.ReasonUnsupportedVersion, codec.ReasonInvalidCloudEvent}
 	for _, r := range bad {
 		r.Topic = f.cfg.InputTopic
 		r.Partition = 1
@@ -246,7 +248,7 @@ func TestRunnerDeadLetters(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	sort.Slice(dl, func(i, j int) bool {
-		return header(dl[i], processor.HeaderDLQOffset) < header(dl[j], processor.HeaderDLQOffset)
+		return header(dl[i], codec.HeaderDLQOffset) < header(dl[j], codec.HeaderDLQOffset)
 	})
 	for i, r := range dl {
 		in := bad[i]
@@ -258,11 +260,11 @@ func TestRunnerDeadLetters(t *testing.T) {
 				t.Errorf("dead letter %d: original header %s = %q, want %q", i, h.Key, got, h.Value)
 			}
 		}
-		if got := header(r, processor.HeaderDLQReason); got != string(reasons[i]) {
-			t.Errorf("dead letter %d: reason %q, want %q (error %q)", i, got, reasons[i], header(r, processor.HeaderDLQError))
+		if got := header(r, codec.HeaderDLQReason); got != string(reasons[i]) {
+			t.Errorf("dead letter %d: reason %q, want %q (error %q)", i, got, reasons[i], header(r, codec.HeaderDLQError))
 		}
-		if header(r, processor.HeaderDLQTopic) != f.cfg.InputTopic || header(r, processor.HeaderDLQPartition) != "1" ||
-			header(r, processor.HeaderDLQOffset) != fmt.Sprint(i) || header(r, processor.HeaderDLQTime) == "" {
+		if header(r, codec.HeaderDLQTopic) != f.cfg.InputTopic || header(r, codec.HeaderDLQPartition) != "1" ||
+			header(r, codec.HeaderDLQOffset) != fmt.Sprint(i) || header(r, codec.HeaderDLQTime) == "" {
 			t.Errorf("dead letter %d: source headers %v", i, r.Headers)
 		}
 	}
@@ -285,7 +287,7 @@ func TestRunnerRestartRestoresState(t *testing.T) {
 		t.Run(g.String(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			f := newFixture(t, g, processor.Binary)
+			f := newFixture(t, g, codec.Binary)
 			events := vccgen.New(vccgen.Config{Seed: 5}).Take(4000)
 			half := len(events) / 2
 			wantFirst := expected(t, f.cfg, events[:half])
@@ -299,7 +301,7 @@ func TestRunnerRestartRestoresState(t *testing.T) {
 			}
 			f.produce(ctx, inputs(t, f.cfg.InputTopic, events[half:])...)
 			stop = f.start(ctx)
-			got := outputs(t, f.readN(ctx, f.cfg.OutputTopic, len(want)), processor.Binary)
+			got := outputs(t, f.readN(ctx, f.cfg.OutputTopic, len(want)), codec.Binary)
 			if err := stop(); err != nil {
 				t.Fatalf("second run: %v", err)
 			}

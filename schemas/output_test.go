@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/schemas"
 	"github.com/interruptions/interruptions/vccgen"
 )
@@ -33,14 +35,14 @@ func TestProducedOutputMatchesSchema(t *testing.T) {
 	var out bytes.Buffer
 	// A short max-interruption makes some interruptions expire, so all
 	// three outcomes are validated.
-	stats, err := processor.Replay(context.Background(), &in, &out, nil, processor.ReplayConfig{
-		Engine:  processor.EngineConfig{MaxInterruption: 10 * time.Minute, Retention: time.Hour},
-		Encoder: processor.Encoder{Source: "/interruptions", Mode: processor.Structured},
+	stats, err := replay.Run(context.Background(), &in, &out, nil, replay.Config{
+		Engine:  match.EngineConfig{MaxInterruption: 10 * time.Minute, Retention: time.Hour},
+		Encoder: codec.Encoder{Source: "/interruptions", Mode: codec.Structured},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range []processor.Outcome{processor.OutcomeResumed, processor.OutcomeEnded, processor.OutcomeExpired} {
+	for _, o := range []match.Outcome{match.OutcomeResumed, match.OutcomeEnded, match.OutcomeExpired} {
 		if stats.Outcomes[o] == 0 {
 			t.Errorf("no %s records in the sample: the test would not cover them", o)
 		}
@@ -55,8 +57,8 @@ func TestProducedOutputMatchesSchema(t *testing.T) {
 			t.Fatalf("record %d: %v\n%s", n, err, line)
 		}
 		var rec struct {
-			Subject string               `json:"subject"`
-			Data    processor.RecordData `json:"data"`
+			Subject string           `json:"subject"`
+			Data    codec.RecordData `json:"data"`
 		}
 		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatal(err)

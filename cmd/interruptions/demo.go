@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
 )
 
 func cmdDemo(ctx context.Context, args []string, e env) error {
@@ -89,7 +90,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runner.Run(procCtx) })
 	g.Go(func() error {
-		if err := produce(gctx, cfg.Brokers, cfg.InputTopic, processor.Binary, events, rate, newSource(seed, badRate)); err != nil {
+		if err := produce(gctx, cfg.Brokers, cfg.InputTopic, codec.Binary, events, rate, newSource(seed, badRate)); err != nil {
 			return fmt.Errorf("generator: %w", err)
 		}
 		if err := waitProcessed(gctx, cfg); err != nil {
@@ -175,12 +176,12 @@ func printRecords(ctx context.Context, cfg processor.Config, w io.Writer, quiet 
 		n := 0
 		fetches.EachRecord(func(r *kgo.Record) {
 			n++
-			ce, err := processor.DecodeRecord(r)
+			ce, err := codec.DecodeRecord(r)
 			if err != nil {
 				fmt.Fprintf(w, "undecodable output record at offset %d: %v\n", r.Offset, err)
 				return
 			}
-			var d processor.RecordData
+			var d codec.RecordData
 			if err := json.Unmarshal(ce.Data(), &d); err != nil {
 				fmt.Fprintf(w, "undecodable output data at offset %d: %v\n", r.Offset, err)
 				return
@@ -232,7 +233,7 @@ func newSummary() *summary {
 	return &summary{outcomes: map[string]int{}, durations: map[string][]int64{}}
 }
 
-func (s *summary) add(d processor.RecordData) {
+func (s *summary) add(d codec.RecordData) {
 	s.outcomes[d.Outcome]++
 	s.durations[d.Party.Role] = append(s.durations[d.Party.Role], d.DurationMs)
 }

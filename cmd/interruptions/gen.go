@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -68,7 +69,7 @@ func cmdGen(ctx context.Context, args []string, e env) error {
 		}
 		return nil
 	}
-	m, _ := processor.ParseMode(mode.value)
+	m, _ := codec.ParseMode(mode.value)
 	return authError(produce(ctx, brokers, topic, m, events, rate, src, secOpts...))
 }
 
@@ -122,7 +123,7 @@ func replaceOnce(s, old, new string) string {
 // produce sends events to a topic, paced at rate per second when positive,
 // and waits for every ack.
 // extra are more client options (TLS, SASL).
-func produce(ctx context.Context, brokers []string, topic string, mode processor.Mode, events int, rate float64, src *source, extra ...kgo.Opt) error {
+func produce(ctx context.Context, brokers []string, topic string, mode codec.Mode, events int, rate float64, src *source, extra ...kgo.Opt) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5 * time.Millisecond)}, extra...)...)
 	if err != nil {
 		return fmt.Errorf("producer client: %w", err)
@@ -174,14 +175,14 @@ func produce(ctx context.Context, brokers []string, topic string, mode processor
 
 // inputRecord turns a generated event into a Kafka record in the given
 // content mode. Malformed events that do not parse are sent as they are.
-func inputRecord(topic string, ev vccgen.Event, mode processor.Mode) (*kgo.Record, error) {
-	if mode == processor.Structured {
+func inputRecord(topic string, ev vccgen.Event, mode codec.Mode) (*kgo.Record, error) {
+	if mode == codec.Structured {
 		return &kgo.Record{Topic: topic, Key: ev.Key, Value: ev.Value,
 			Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}}}, nil
 	}
-	ce, err := processor.ParseStructured(ev.Value)
+	ce, err := codec.ParseStructured(ev.Value)
 	if err != nil {
 		return &kgo.Record{Topic: topic, Key: ev.Key, Value: ev.Value}, nil
 	}
-	return processor.EventRecord(topic, ev.Key, ce, processor.Binary)
+	return codec.KafkaRecord(topic, ev.Key, ce, codec.Binary)
 }

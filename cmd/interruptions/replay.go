@@ -7,9 +7,10 @@ import (
 	"os"
 	"sort"
 
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/replay"
 	"go.uber.org/zap"
-
-	"github.com/interruptions/interruptions/processor"
 )
 
 func zapError(err error) zap.Field { return zap.Error(err) }
@@ -57,9 +58,9 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 		defer fh.Close()
 		dlqW = fh
 	}
-	stats, err := processor.Replay(ctx, in, out, dlqW, processor.ReplayConfig{
+	stats, err := replay.Run(ctx, in, out, dlqW, replay.Config{
 		Engine:     f.engine(),
-		Encoder:    processor.Encoder{Source: f.source, Mode: processor.Structured},
+		Encoder:    codec.Encoder{Source: f.source, Mode: codec.Structured},
 		Partitions: partitions,
 	})
 	if err != nil {
@@ -70,11 +71,11 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 }
 
 // writeStats prints counts in a stable order.
-func writeStats(w io.Writer, s processor.Stats) {
+func writeStats(w io.Writer, s replay.Summary) {
 	fmt.Fprintf(w, "events: processed %d, ignored %d, duplicate %d, dead-lettered %d\n",
-		s.Events[processor.Processed], s.Events[processor.Ignored], s.Events[processor.Duplicate], sum(s.DeadLetters))
+		s.Events[match.Processed], s.Events[match.Ignored], s.Events[match.Duplicate], sum(s.DeadLetters))
 	fmt.Fprintf(w, "records: resumed %d, ended %d, expired %d\n",
-		s.Outcomes[processor.OutcomeResumed], s.Outcomes[processor.OutcomeEnded], s.Outcomes[processor.OutcomeExpired])
+		s.Outcomes[match.OutcomeResumed], s.Outcomes[match.OutcomeEnded], s.Outcomes[match.OutcomeExpired])
 	fmt.Fprintf(w, "state: held closes dropped %d, channels deleted %d\n", s.Housekeeping.DroppedCloses, s.Housekeeping.Deleted)
 	reasons := make([]string, 0, len(s.DeadLetters))
 	for r := range s.DeadLetters {
@@ -82,7 +83,7 @@ func writeStats(w io.Writer, s processor.Stats) {
 	}
 	sort.Strings(reasons)
 	for _, r := range reasons {
-		fmt.Fprintf(w, "dead letters %s: %d\n", r, s.DeadLetters[processor.Reason(r)])
+		fmt.Fprintf(w, "dead letters %s: %d\n", r, s.DeadLetters[codec.Reason(r)])
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
 )
 
 // processorFlags registers the settings `run` and `demo` share with the
@@ -24,8 +26,8 @@ func (f *engineFlags) register(c *command) {
 	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records")
 }
 
-func (f *engineFlags) engine() processor.EngineConfig {
-	return processor.EngineConfig{MaxInterruption: time.Duration(f.maxInterruption), Retention: time.Duration(f.retention)}
+func (f *engineFlags) engine() match.EngineConfig {
+	return match.EngineConfig{MaxInterruption: time.Duration(f.maxInterruption), Retention: time.Duration(f.retention)}
 }
 
 // kafkaFlags are the settings of the Kafka loop.
@@ -77,11 +79,11 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	cfg.Brokers = f.brokers
 	cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic, cfg.Group = f.input, f.output, f.dlq, f.group
 	cfg.Engine = f.engine()
-	mode, err := processor.ParseMode(f.outputMode.value)
+	mode, err := codec.ParseMode(f.outputMode.value)
 	if err != nil {
 		return cfg, usageError("output-mode: %v", err)
 	}
-	cfg.Encoder = processor.Encoder{Source: f.source, Mode: mode}
+	cfg.Encoder = codec.Encoder{Source: f.source, Mode: mode}
 	g, err := processor.ParseGuarantee(f.guarantee.value)
 	if err != nil {
 		return cfg, usageError("guarantee: %v", err)

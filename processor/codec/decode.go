@@ -154,7 +154,7 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 	}
 	data := bytes.TrimSpace(ce.Data())
 	if !isHandled {
-		// match.Ignored events only lend their timestamp to stream time, when
+		// Ignored events only lend their timestamp to stream time, when
 		// they carry a readable one; they are never rejected for data.
 		var p payload
 		if len(data) > 0 && data[0] == '{' && json.Unmarshal(data, &p) == nil && p.Timestamp != nil {

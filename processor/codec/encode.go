@@ -116,10 +116,10 @@ type EventRef struct {
 	Type string `json:"type"`
 }
 
-// Data returns the record data of an interruption. Both times are truncated
+// RecordPayload returns the record data of an interruption. Both times are truncated
 // to milliseconds first, so durationMs is exactly closedAt - interruptedAt
 // as written.
-func Data(in match.Interruption) RecordData {
+func RecordPayload(in match.Interruption) RecordData {
 	opened, closed := truncMillis(in.InterruptedAt), truncMillis(in.ClosedAt)
 	d := RecordData{
 		InterruptionID: InterruptionID(in.OpenedBy.Source, in.OpenedBy.ID),
@@ -139,15 +139,15 @@ func Data(in match.Interruption) RecordData {
 	return d
 }
 
-// CloudEvent returns the output CloudEvent of an interruption.
-func CloudEvent(in match.Interruption, source string) (event.Event, error) {
+// RecordEvent returns the output CloudEvent of an interruption.
+func RecordEvent(in match.Interruption, source string) (event.Event, error) {
 	ce := event.New(event.CloudEventsVersionV1)
 	ce.SetID(RecordID(in))
 	ce.SetType(RecordType)
 	ce.SetSource(source)
 	ce.SetSubject(in.ChannelID)
 	ce.SetTime(time.UnixMilli(truncMillis(in.ClosedAt)).UTC())
-	if err := ce.SetData(event.ApplicationJSON, Data(in)); err != nil {
+	if err := ce.SetData(event.ApplicationJSON, RecordPayload(in)); err != nil {
 		return event.Event{}, fmt.Errorf("encode data of record %s: %w", ce.ID(), err)
 	}
 	if err := ce.Validate(); err != nil {
@@ -180,20 +180,20 @@ func (enc Encoder) Record(topic string, in match.Interruption) (*kgo.Record, err
 // bindingRecord is Record through the sdk-go binding alone: the reference
 // fastRecord must equal.
 func (enc Encoder) bindingRecord(topic string, in match.Interruption) (*kgo.Record, error) {
-	ce, err := CloudEvent(in, enc.Source)
+	ce, err := RecordEvent(in, enc.Source)
 	if err != nil {
 		return nil, err
 	}
-	r, err := EventRecord(topic, []byte(in.ChannelID), ce, enc.Mode)
+	r, err := KafkaRecord(topic, []byte(in.ChannelID), ce, enc.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("record for interruption of channel %s: %w", in.ChannelID, err)
 	}
 	return r, nil
 }
 
-// EventRecord writes any CloudEvent as a Kafka record in the given mode
+// KafkaRecord writes any CloudEvent as a Kafka record in the given mode
 // through the sdk-go Kafka binding.
-func EventRecord(topic string, key []byte, ce event.Event, mode Mode) (*kgo.Record, error) {
+func KafkaRecord(topic string, key []byte, ce event.Event, mode Mode) (*kgo.Record, error) {
 	ctx := kafka_sarama.WithSkipKeyMapping(context.Background())
 	if mode == Structured {
 		ctx = binding.WithForceStructured(ctx)

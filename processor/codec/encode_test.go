@@ -131,7 +131,7 @@ func TestCloudEventData(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ce, err := CloudEvent(tt.in, "/interruptions")
+			ce, err := RecordEvent(tt.in, "/interruptions")
 			if err != nil {
 				t.Fatalf("CloudEvent: %v", err)
 			}
@@ -139,9 +139,9 @@ func TestCloudEventData(t *testing.T) {
 				t.Fatalf("data:\n got %v\nwant %v", got, tt.want)
 			}
 			// The typed view agrees with the JSON.
-			d := Data(tt.in)
+			d := RecordPayload(tt.in)
 			if d.DurationMs != int64(tt.want["durationMs"].(float64)) || d.InterruptedAt != tt.want["interruptedAt"] || d.ClosedAt != tt.want["closedAt"] {
-				t.Fatalf("Data() = %+v disagrees with the record", d)
+				t.Fatalf("RecordPayload() = %+v disagrees with the record", d)
 			}
 		})
 	}
@@ -149,7 +149,7 @@ func TestCloudEventData(t *testing.T) {
 
 func TestCloudEventAttributes(t *testing.T) {
 	closed := pair(match.OutcomeResumed, "08:00:00.123", "08:05:00.4567", closer("channel.resumed.v0", "r1", "08:05:00.4567"))
-	ce, err := CloudEvent(closed, "/interruptions")
+	ce, err := RecordEvent(closed, "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if _, err := CloudEvent(closed, ""); err == nil {
+	if _, err := RecordEvent(closed, ""); err == nil {
 		t.Error("CloudEvent with an empty source: no error")
 	}
 }
@@ -206,7 +206,7 @@ func TestRecordIDs(t *testing.T) {
 			in.OpenedBy.Source, in.OpenedBy.ID = "/channel\x00i", "1"
 		}), false, false},
 	}
-	baseRecord, baseInterruption := RecordID(base), Data(base).InterruptionID
+	baseRecord, baseInterruption := RecordID(base), RecordPayload(base).InterruptionID
 	if baseRecord != goldenRecordIDClosed || baseInterruption != goldenInterruptionID {
 		t.Fatalf("RecordID %s, interruptionId %s; want the golden %s, %s", baseRecord, baseInterruption, goldenRecordIDClosed, goldenInterruptionID)
 	}
@@ -215,7 +215,7 @@ func TestRecordIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, intr := RecordID(tt.in), Data(tt.in).InterruptionID
+			rec, intr := RecordID(tt.in), RecordPayload(tt.in).InterruptionID
 			for _, id := range []string{rec, intr} {
 				if u, err := uuid.Parse(id); err != nil || u.Version() != 5 {
 					t.Fatalf("id %q is not a v5 UUID: %v", id, err)
@@ -271,7 +271,7 @@ func headerMap(t *testing.T, hs []kgo.RecordHeader) map[string]string {
 
 func TestEncoderRecord(t *testing.T) {
 	in := pair(match.OutcomeResumed, "2026-01-05T10:00:00.123+02:00", "08:05:00.456", closer("channel.resumed.v0", "r1", "08:05:00.456"))
-	want, err := CloudEvent(in, "/interruptions")
+	want, err := RecordEvent(in, "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,13 +369,13 @@ func TestEncoderRecordDeterministic(t *testing.T) {
 }
 
 func TestEventRecordKeepsKey(t *testing.T) {
-	ce, err := CloudEvent(pair(match.OutcomeExpired, "08:00", "09:00", nil), "/interruptions")
+	ce, err := RecordEvent(pair(match.OutcomeExpired, "08:00", "09:00", nil), "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ce.SetExtension("partitionkey", "not-the-key")
 	for _, mode := range []Mode{Binary, Structured} {
-		rec, err := EventRecord("t", []byte("the-key"), ce, mode)
+		rec, err := KafkaRecord("t", []byte("the-key"), ce, mode)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,11 +386,11 @@ func TestEventRecordKeepsKey(t *testing.T) {
 }
 
 func TestParseStructured(t *testing.T) {
-	want, err := CloudEvent(pair(match.OutcomeResumed, "08:00", "08:05", closer("channel.resumed.v0", "r1", "08:05")), "/interruptions")
+	want, err := RecordEvent(pair(match.OutcomeResumed, "08:00", "08:05", closer("channel.resumed.v0", "r1", "08:05")), "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := EventRecord("t", nil, want, Structured)
+	rec, err := KafkaRecord("t", nil, want, Structured)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -395,7 +395,7 @@ func daysFromCivil(y, m, d int64) int64 {
 }
 
 // spanBuilder gathers byte spans into one string: one allocation for all
-// the strings of an match.Event.
+// the strings of a match.Event.
 type spanBuilder struct {
 	spans [10][]byte
 	n     int

@@ -34,7 +34,7 @@ func fastBinaryRecord(t testing.TB, value []byte) *kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := EventRecord("t", nil, ce, Binary)
+	r, err := KafkaRecord("t", nil, ce, Binary)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestFastDecodeEdges(t *testing.T) {
 		{name: "ce_time comma fraction", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00,5Z"), fast: true},    // time.Parse takes it
 		{name: "ce_time non-ASCII", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00Z\u00e9")},
 
-		// match.Ignored types: never rejected for their data, which only lends
+		// Ignored types: never rejected for their data, which only lends
 		// its timestamp when encoding/json decodes it into payload.
 		{name: "ignored, timestamp garbage", value: `{"timestamp":"later"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
 			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
@@ -263,7 +263,7 @@ func FuzzFastDecode(f *testing.F) {
 			if err != nil {
 				return
 			}
-			r, err := EventRecord("t", nil, ce, Binary)
+			r, err := KafkaRecord("t", nil, ce, Binary)
 			if err != nil {
 				return
 			}

@@ -92,7 +92,8 @@ type Housekeeping struct {
 	Deleted int
 }
 
-func (h *Housekeeping) add(o Housekeeping) {
+// Add adds o's counts to h.
+func (h *Housekeeping) Add(o Housekeeping) {
 	h.Expired += o.Expired
 	h.DroppedCloses += o.DroppedCloses
 	h.Deleted += o.Deleted
@@ -239,7 +240,7 @@ func (e *Engine) Advance(s *state.Store, emit Emit) Housekeeping {
 	var hk Housekeeping
 	now := s.StreamTime()
 	for id := s.NextDue(now); id != ""; id = s.NextDue(now) {
-		hk.add(e.expire(s, id, now, emit))
+		hk.Add(e.expire(s, id, now, emit))
 	}
 	return hk
 }

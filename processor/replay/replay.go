@@ -10,42 +10,44 @@ import (
 	"io"
 	"unicode/utf8"
 
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/state"
 )
 
-// Stats counts what became of input and state. The zero value is ready.
-type Stats struct {
-	Events       map[Disposition]int
-	DeadLetters  map[Reason]int
-	Outcomes     map[Outcome]int
-	Housekeeping Housekeeping
+// Summary counts what became of input and state. The zero value is ready.
+type Summary struct {
+	Events       map[match.Disposition]int
+	DeadLetters  map[codec.Reason]int
+	Outcomes     map[match.Outcome]int
+	Housekeeping match.Housekeeping
 }
 
-func (s *Stats) event(d Disposition) {
+func (s *Summary) event(d match.Disposition) {
 	if s.Events == nil {
-		s.Events = make(map[Disposition]int)
+		s.Events = make(map[match.Disposition]int)
 	}
 	s.Events[d]++
 }
 
-func (s *Stats) deadLetter(r Reason) {
+func (s *Summary) deadLetter(r codec.Reason) {
 	if s.DeadLetters == nil {
-		s.DeadLetters = make(map[Reason]int)
+		s.DeadLetters = make(map[codec.Reason]int)
 	}
 	s.DeadLetters[r]++
 }
 
-func (s *Stats) outcome(o Outcome) {
+func (s *Summary) outcome(o match.Outcome) {
 	if s.Outcomes == nil {
-		s.Outcomes = make(map[Outcome]int)
+		s.Outcomes = make(map[match.Outcome]int)
 	}
 	s.Outcomes[o]++
 }
 
-// ReplayConfig configures Replay.
-type ReplayConfig struct {
-	Engine  EngineConfig
-	Encoder Encoder
+// Config configures Replay.
+type Config struct {
+	Engine  match.EngineConfig
+	Encoder codec.Encoder
 	// Partitions, when positive, keeps one store and one stream time per
 	// simulated input partition, choosing the partition from the event's
 	// subject as Kafka's default partitioner does for a keyed record. This
@@ -58,23 +60,23 @@ type ReplayConfig struct {
 
 // DeadLine is one rejected input line as written to the replay DLQ file.
 type DeadLine struct {
-	Line   int    `json:"line"`
-	Reason Reason `json:"reason"`
-	Error  string `json:"error"`
+	Line   int          `json:"line"`
+	Reason codec.Reason `json:"reason"`
+	Error  string       `json:"error"`
 	// Original is the line as read, without its newline, when it is valid
 	// UTF-8; otherwise OriginalBase64 holds it.
 	Original       string `json:"original,omitempty"`
 	OriginalBase64 []byte `json:"originalBase64,omitempty"`
 }
 
-// Replay runs the engine over NDJSON structured CloudEvents read from in,
+// Run runs the engine over NDJSON structured CloudEvents read from in,
 // writing one structured output CloudEvent per line to out and one DeadLine
 // per rejected line to dlq (which may be nil to discard). It returns when
 // in is read to the end; only I/O failures are errors.
-func Replay(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg ReplayConfig) (Stats, error) {
-	engine := NewEngine(cfg.Engine)
+func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Summary, error) {
+	engine := match.NewEngine(cfg.Engine)
 	stores := map[int]*state.Store{}
-	var stats Stats
+	var stats Summary
 	outW := bufio.NewWriterSize(out, 64<<10)
 	var dlqEnc *json.Encoder
 	var dlqW *bufio.Writer
@@ -83,12 +85,12 @@ func Replay(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg ReplayCon
 		dlqEnc = json.NewEncoder(dlqW)
 	}
 	var writeErr error
-	emit := func(in Interruption) {
+	emit := func(in match.Interruption) {
 		stats.outcome(in.Outcome)
 		if writeErr != nil {
 			return
 		}
-		ce, err := CloudEvent(in, cfg.Encoder.Source)
+		ce, err := codec.RecordEvent(in, cfg.Encoder.Source)
 		if err != nil {
 			writeErr = err
 			return
@@ -114,9 +116,9 @@ func Replay(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg ReplayCon
 			break // end of input; a final newline does not start a line
 		}
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-		ev, err := Decode(line, nil)
+		ev, err := codec.Decode(line, nil)
 		if err != nil {
-			var derr *DecodeError
+			var derr *codec.DecodeError
 			if !errors.As(err, &derr) {
 				return stats, fmt.Errorf("decode line %d: %w", lineNo, err)
 			}
@@ -135,7 +137,7 @@ func Replay(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg ReplayCon
 		} else {
 			p := 0
 			if cfg.Partitions > 0 {
-				p = KeyPartition([]byte(subjectKey(&ev)), cfg.Partitions)
+				p = Partition([]byte(subjectKey(&ev)), cfg.Partitions)
 			}
 			st := stores[p]
 			if st == nil {
@@ -145,7 +147,7 @@ func Replay(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg ReplayCon
 			d, hk := engine.Process(st, &ev, emit)
 			st.Commit() // replay never rolls back; keep the undo log empty
 			stats.event(d)
-			stats.Housekeeping.add(hk)
+			stats.Housekeeping.Add(hk)
 			if writeErr != nil {
 				return stats, fmt.Errorf("write output for line %d: %w", lineNo, writeErr)
 			}
@@ -167,17 +169,17 @@ func Replay(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg ReplayCon
 
 // subjectKey is the Kafka key producers use for an event: the channelId,
 // or for events without one the CloudEvent subject.
-func subjectKey(ev *Event) string {
+func subjectKey(ev *match.Event) string {
 	if ev.ChannelID != "" {
 		return ev.ChannelID
 	}
 	return ev.Subject
 }
 
-// KeyPartition returns the partition Kafka's default partitioner (murmur2,
-// as in the Java client and franz-go's StickyKeyPartitioner) picks for a
+// Partition returns the partition Kafka's default partitioner (murmur2,
+// as in the Java client and franz-go's StickyPartitioner) picks for a
 // non-empty key among n partitions.
-func KeyPartition(key []byte, n int) int {
+func Partition(key []byte, n int) int {
 	return int(murmur2(key)&0x7fffffff) % n
 }
 
