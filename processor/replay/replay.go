@@ -1,3 +1,7 @@
+// Package replay runs the matcher over NDJSON files: structured CloudEvents
+// in, output CloudEvents and rejected lines out, with one store per
+// simulated Kafka partition so that it computes what `run` computes on a
+// topic. It has no wall clock and no broker.
 package replay
 
 import (
