@@ -8,7 +8,7 @@
 //
 //	reg := prometheus.NewRegistry()
 //	m := metrics.New(reg)
-//	cfg.Hooks = m.Hooks()
+//	cfg.Hooks = append(cfg.Hooks, m)
 //	cfg.GroupClientOpts = append(cfg.GroupClientOpts, m.KafkaHooks())
 //	r, _ := processor.NewRunner(cfg)
 //	m.ObserveRunner(r.Status)
@@ -212,20 +212,19 @@ func New(reg prometheus.Registerer) *Processor {
 	return m
 }
 
-// Hooks returns the runner hooks that feed the domain metrics.
-func (m *Processor) Hooks() processor.Hooks {
-	return processor.Hooks{
-		OnEvent:        m.onEvent,
-		OnDeadLetter:   m.onDeadLetter,
-		OnHousekeeping: m.onHousekeeping,
-		OnOutput:       m.onOutput,
-		OnCommit:       m.onCommit,
-		OnAbort:        m.onAbort,
-		OnRestore:      m.onRestore,
-	}
-}
+// Processor is a processor.Hook: its On* methods feed the domain metrics.
+var _ interface {
+	processor.HookEvent
+	processor.HookDeadLetter
+	processor.HookHousekeeping
+	processor.HookOutput
+	processor.HookCommit
+	processor.HookAbort
+	processor.HookRestore
+} = (*Processor)(nil)
 
-func (m *Processor) onEvent(part int32, ev *match.Event, d match.Disposition) {
+// OnEvent implements processor.HookEvent.
+func (m *Processor) OnEvent(part int32, ev *match.Event, d match.Disposition) {
 	t := 3 // other
 	switch ev.Kind {
 	case vcc.Interrupted:
@@ -247,7 +246,8 @@ func (m *Processor) onEvent(part int32, ev *match.Event, d match.Disposition) {
 	s.mu.Unlock()
 }
 
-func (m *Processor) onDeadLetter(part int32, err *codec.DecodeError) {
+// OnDeadLetter implements processor.HookDeadLetter.
+func (m *Processor) OnDeadLetter(part int32, err *codec.DecodeError) {
 	reason := reasonIndex(err.Reason)
 	s := m.shard(part)
 	s.p.inputs[typeInvalid][resultDLQ]++
@@ -264,7 +264,8 @@ func reasonIndex(r codec.Reason) int {
 	return reasonOther
 }
 
-func (m *Processor) onHousekeeping(part int32, hk match.Housekeeping) {
+// OnHousekeeping implements processor.HookHousekeeping.
+func (m *Processor) OnHousekeeping(part int32, hk match.Housekeeping) {
 	s := m.shard(part)
 	s.p.housekeeping[actionExpire] += hk.Expired
 	s.p.housekeeping[actionDrop] += hk.DroppedCloses
@@ -272,7 +273,8 @@ func (m *Processor) onHousekeeping(part int32, hk match.Housekeeping) {
 	s.mu.Unlock()
 }
 
-func (m *Processor) onOutput(part int32, in *match.Interruption, input time.Time) {
+// OnOutput implements processor.HookOutput.
+func (m *Processor) OnOutput(part int32, in *match.Interruption, input time.Time) {
 	o := 0
 	switch in.Outcome {
 	case match.OutcomeEnded:
@@ -300,8 +302,9 @@ func roleIndex(role string) uint8 {
 	return uint8(roleOther)
 }
 
-// onCommit adds what the committed transaction covered.
-func (m *Processor) onCommit(int) {
+// OnCommit implements processor.HookCommit: it adds what the committed
+// transaction covered.
+func (m *Processor) OnCommit(int) {
 	var total pending
 	now := m.now().UnixNano()
 	var outcomes [nOutcomes]int
@@ -344,9 +347,9 @@ func (m *Processor) onCommit(int) {
 	m.commits.Inc()
 }
 
-// onAbort forgets what the aborted transaction covered: it is processed
-// (and counted) again.
-func (m *Processor) onAbort(records int) {
+// OnAbort implements processor.HookAbort: it forgets what the aborted
+// transaction covered, which is processed (and counted) again.
+func (m *Processor) OnAbort(records int) {
 	if records > 0 {
 		m.aborts.Inc()
 	}
@@ -378,7 +381,8 @@ func (p *pending) reset() {
 	*p = pending{outputs: p.outputs[:0]}
 }
 
-func (m *Processor) onRestore(_ int32, records int, took time.Duration) {
+// OnRestore implements processor.HookRestore.
+func (m *Processor) OnRestore(_ int32, records int, took time.Duration) {
 	m.restoreRecs.Add(float64(records))
 	m.restores.Observe(took.Seconds())
 }

@@ -82,7 +82,7 @@ func TestCountsCommittedWork(t *testing.T) {
 	m := New(reg)
 	now := time.Unix(1_800_000_000, 0)
 	m.now = func() time.Time { return now }
-	h := m.Hooks()
+	h := m
 
 	feed := func() {
 		h.OnEvent(0, &match.Event{Kind: vcc.Interrupted}, match.Processed)
@@ -205,7 +205,7 @@ func TestKafkaHooksSurviveClientRebuilds(t *testing.T) {
 func TestHooksFromConcurrentWorkers(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := New(reg)
-	h := m.Hooks()
+	h := m
 	const parts, perPart = 20, 500 // more partitions than shards
 	var wg sync.WaitGroup
 	for p := range int32(parts) {
@@ -229,7 +229,7 @@ func TestHooksFromConcurrentWorkers(t *testing.T) {
 
 func BenchmarkEventHook(b *testing.B) {
 	m := New(prometheus.NewRegistry())
-	h := m.Hooks()
+	h := m
 	ev := &match.Event{Kind: vcc.Resumed}
 	b.ReportAllocs()
 	for i := range b.N {
@@ -244,7 +244,7 @@ func ExampleNew() {
 	reg := prometheus.NewRegistry()
 	m := New(reg)
 	cfg := processor.DefaultConfig()
-	cfg.Hooks = m.Hooks()
+	cfg.Hooks = append(cfg.Hooks, m)
 	cfg.GroupClientOpts = append(cfg.GroupClientOpts, m.KafkaHooks())
 	r, err := processor.NewRunner(cfg)
 	if err != nil {

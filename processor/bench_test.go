@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/match"
@@ -192,11 +193,12 @@ func BenchmarkRestore(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		st, n, err := restore(ctx, adm, cfg, 0)
+		loaded, err := (&changelogReader{cfg: &cfg, log: zap.NewNop()}).read(ctx, adm, []int32{0})
 		took := time.Since(start)
 		if err != nil {
 			b.Fatal(err)
 		}
+		st, n := loaded[0].Store, loaded[0].Records
 		if n != channels || st.Len() != channels {
 			b.Fatalf("restored %d records into %d channels, want %d", n, st.Len(), channels)
 		}

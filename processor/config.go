@@ -89,8 +89,9 @@ type Config struct {
 	MaxPollRecords int
 	// Logger receives the runner's logs. Default zap.NewNop().
 	Logger *zap.Logger
-	// Hooks observe what the runner does; all optional.
-	Hooks Hooks
+	// Hooks observe what the runner does (hooks.go): each implements any
+	// of the Hook* interfaces. Default none.
+	Hooks []Hook
 	// ClientOpts are extra franz-go options for every client (TLS, SASL,
 	// test hooks). Applied after the runner's own.
 	ClientOpts []kgo.Opt
@@ -108,37 +109,6 @@ type Config struct {
 	// (session.timeout.ms); the broker bounds it by
 	// group.min.session.timeout.ms and group.max.session.timeout.ms.
 	SessionTimeout time.Duration
-}
-
-// Hooks are optional callbacks from the processing loop; they must be fast.
-// OnEvent, OnDeadLetter, OnHousekeeping and OnOutput run on the partition
-// workers: calls for one partition are sequential and in input order, calls
-// for different partitions may run concurrently. OnCommit, OnAbort and
-// OnRestore run on the loop's goroutine, and OnCommit and OnAbort only once
-// every worker has finished what the commit or abort covers. Pointers
-// passed to a hook are valid only during the call.
-type Hooks struct {
-	// OnEvent is called for every decoded input with its disposition.
-	OnEvent func(partition int32, ev *match.Event, d match.Disposition)
-	// OnDeadLetter is called for every rejected input.
-	OnDeadLetter func(partition int32, err *codec.DecodeError)
-	// OnHousekeeping is called when stream time expired, dropped or
-	// deleted something.
-	OnHousekeeping func(partition int32, hk match.Housekeeping)
-	// OnCommit is called after each successful commit with the number of
-	// input records it covered.
-	OnCommit func(records int)
-	// OnOutput is called for every interruption record produced, with the
-	// Kafka timestamp of the input record whose processing closed it. Like
-	// OnEvent, it is followed by OnCommit or OnAbort.
-	OnOutput func(partition int32, in *match.Interruption, input time.Time)
-	// OnAbort is called when a transaction (exactly-once) or a batch
-	// (at-least-once) did not commit: what was seen since the last commit
-	// is processed again. records may be 0.
-	OnAbort func(records int)
-	// OnRestore is called after a partition's state was restored from the
-	// changelog: the changelog records read and how long it took.
-	OnRestore func(partition int32, records int, took time.Duration)
 }
 
 // DefaultConfig returns the defaults described on each Config field.

@@ -270,11 +270,11 @@ func e2eDrainRunner(brokers []string, adm *kadm.Client, g Guarantee, input, name
 	var committed atomic.Int64
 	drained := make(chan struct{})
 	var once sync.Once
-	cfg.Hooks.OnCommit = func(n int) {
+	cfg.Hooks = append(cfg.Hooks, commitHook(func(n int) {
 		if committed.Add(int64(n)) >= total {
 			once.Do(func() { close(drained) })
 		}
-	}
+	}))
 	r, err := NewRunner(cfg)
 	if err != nil {
 		return res, err
@@ -1009,3 +1009,8 @@ func (s e2eCPUSample) since() e2eCPU {
 	}
 	return c
 }
+
+// commitHook is a HookCommit from a func.
+type commitHook func(int)
+
+func (h commitHook) OnCommit(n int) { h(n) }

@@ -37,17 +37,17 @@ func TestRunnerReadyAndStatus(t *testing.T) {
 			defer cancel()
 			f := newFixture(t, g, codec.Binary)
 			var restores, committed, outputs, aborts atomic.Int64
-			f.cfg.Hooks = processor.Hooks{
-				OnRestore: func(int32, int, time.Duration) { restores.Add(1) },
-				OnCommit:  func(n int) { committed.Add(int64(n)) },
-				OnAbort:   func(int) { aborts.Add(1) },
-				OnOutput: func(_ int32, in *match.Interruption, input time.Time) {
+			f.cfg.Hooks = append(f.cfg.Hooks, &countingHook{
+				restore: func() { restores.Add(1) },
+				commit:  func(n int) { committed.Add(int64(n)) },
+				abort:   func() { aborts.Add(1) },
+				output: func(in *match.Interruption, input time.Time) {
 					if input.IsZero() || in.ClosedAt < in.InterruptedAt {
 						t.Errorf("output hook: input time %v, interruption %+v", input, in)
 					}
 					outputs.Add(1)
 				},
-			}
+			})
 			r, err := processor.NewRunner(f.cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -118,4 +118,20 @@ func TestShutdownTimeoutValidated(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "shutdown-timeout") {
 		t.Errorf("Validate with no shutdown timeout: %v", err)
 	}
+}
+
+// countingHook implements the runner's commit, abort, restore and output
+// hooks with funcs.
+type countingHook struct {
+	restore func()
+	commit  func(int)
+	abort   func()
+	output  func(*match.Interruption, time.Time)
+}
+
+func (h *countingHook) OnRestore(int32, int, time.Duration) { h.restore() }
+func (h *countingHook) OnCommit(n int)                      { h.commit(n) }
+func (h *countingHook) OnAbort(int)                         { h.abort() }
+func (h *countingHook) OnOutput(_ int32, in *match.Interruption, input time.Time) {
+	h.output(in, input)
 }

@@ -14,10 +14,6 @@ import (
 // decodes without reflection.
 const codecVersion = 1
 
-// StreamTimeKey is the changelog key under which a partition's stream time
-// is stored. Channel ids are GUIDs and never start with a NUL byte.
-const StreamTimeKey = "\x00stream-time"
-
 // ErrCorrupt reports a changelog value that cannot be decoded.
 var ErrCorrupt = errors.New("corrupt state record")
 
@@ -129,24 +125,6 @@ func DecodeChannel(b []byte) (*Channel, error) {
 	}
 	c.tidy()
 	return c, nil
-}
-
-// AppendStreamTime appends the encoding of a stream time to dst.
-func AppendStreamTime(dst []byte, t int64) []byte {
-	return binary.AppendVarint(append(dst, codecVersion), t)
-}
-
-// DecodeStreamTime decodes a value written by AppendStreamTime.
-func DecodeStreamTime(b []byte) (int64, error) {
-	d := decoder{b: b}
-	if v := d.byte(); d.err == nil && v != codecVersion {
-		return 0, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
-	}
-	t := d.varint()
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
-	}
-	return t, d.err
 }
 
 // decoder reads fields in order; the first error sticks and later reads

@@ -56,7 +56,7 @@ func (o *opsFlags) apply(cfg *processor.Config) *ops {
 	op.reg = prometheus.NewRegistry()
 	op.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	op.metrics = metrics.New(op.reg)
-	cfg.Hooks = op.metrics.Hooks()
+	cfg.Hooks = append(cfg.Hooks, op.metrics)
 	cfg.GroupClientOpts = append(cfg.GroupClientOpts, op.metrics.KafkaHooks())
 	return op
 }

@@ -38,15 +38,15 @@ func TestOpsFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if op.flags.metricsAddr != ":9464" || cfg.ShutdownTimeout != 30*time.Second || op.reg == nil ||
-		len(cfg.GroupClientOpts) != 1 || cfg.Hooks.OnCommit == nil {
+		len(cfg.GroupClientOpts) != 1 || len(cfg.Hooks) != 1 {
 		t.Errorf("defaults: addr %q, shutdown %s, registry %v, group opts %d", op.flags.metricsAddr, cfg.ShutdownTimeout, op.reg != nil, len(cfg.GroupClientOpts))
 	}
 	op, cfg, err = parseOps(t, "--metrics-addr", "", "--shutdown-timeout", "5s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if op.reg != nil || cfg.Hooks.OnCommit != nil || len(cfg.GroupClientOpts) != 0 || cfg.ShutdownTimeout != 5*time.Second {
-		t.Errorf("no endpoint: registry %v, hooks set %v, shutdown %s", op.reg != nil, cfg.Hooks.OnCommit != nil, cfg.ShutdownTimeout)
+	if op.reg != nil || len(cfg.Hooks) != 0 || len(cfg.GroupClientOpts) != 0 || cfg.ShutdownTimeout != 5*time.Second {
+		t.Errorf("no endpoint: registry %v, hooks set %v, shutdown %s", op.reg != nil, len(cfg.Hooks) != 0, cfg.ShutdownTimeout)
 	}
 	if _, _, err := parseOps(t, "--shutdown-timeout", "0s"); err == nil || !strings.Contains(err.Error(), "shutdown-timeout") {
 		t.Errorf("--shutdown-timeout 0s: %v", err)

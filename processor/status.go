@@ -1,0 +1,87 @@
+package processor
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/interruptions/interruptions/state"
+)
+
+// PartitionStatus is one owned input partition as of its last commit.
+type PartitionStatus struct {
+	Partition int32
+	state.Stats
+	// Lag is the number of input records after the last one fetched
+	// (the high watermark, or the last stable offset under exactly-once,
+	// minus the next offset) at the last fetch; -1 before any fetch.
+	Lag int64
+}
+
+// Status is a snapshot of the runner, safe to take from any goroutine.
+type Status struct {
+	// Ready: in the group, every assigned partition's state restored, and
+	// processing. Reason says why not, or what is processed.
+	Ready  bool
+	Reason string
+	// Assigned input partitions; Restoring of them wait for their state.
+	Assigned, Restoring int
+	// Partitions are the restored partitions, in order.
+	Partitions []PartitionStatus
+}
+
+// Ready reports whether the runner is processing every partition assigned
+// to it, with a short reason when it is not.
+func (r *Runner) Ready() (bool, string) {
+	r.tm.mu.Lock()
+	defer r.tm.mu.Unlock()
+	return r.readyLocked()
+}
+
+// readyLocked is Ready with r.tm.mu held.
+func (r *Runner) readyLocked() (bool, string) {
+	m := r.tm
+	switch {
+	case !r.started.Load():
+		return false, "not started"
+	case r.stopping.Load():
+		return false, "shutting down"
+	case !m.joined:
+		return false, "not in consumer group " + r.cfg.Group + " yet"
+	}
+	if n := m.restoringLocked(); n > 0 {
+		return false, fmt.Sprintf("restoring the state of %d of %d assigned partitions", n, len(m.assigned))
+	}
+	return true, fmt.Sprintf("processing %d partitions", len(m.assigned))
+}
+
+// restoringLocked counts the assigned partitions without a usable task.
+func (m *taskManager) restoringLocked() int {
+	n := 0
+	for p := range m.assigned {
+		if _, dropping := m.drop[p]; m.tasks[p] == nil || dropping {
+			n++
+		}
+	}
+	return n
+}
+
+// Status returns a snapshot of readiness and of the owned partitions.
+func (r *Runner) Status() Status {
+	m := r.tm
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Status{Assigned: len(m.assigned), Restoring: m.restoringLocked()}
+	s.Ready, s.Reason = r.readyLocked()
+	for p := range m.tasks {
+		if _, dropping := m.drop[p]; dropping {
+			continue
+		}
+		lag, ok := m.lag[p]
+		if !ok {
+			lag = -1
+		}
+		s.Partitions = append(s.Partitions, PartitionStatus{Partition: p, Stats: m.stats[p], Lag: lag})
+	}
+	slices.SortFunc(s.Partitions, func(a, b PartitionStatus) int { return int(a.Partition - b.Partition) })
+	return s
+}

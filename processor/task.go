@@ -1,0 +1,245 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/state"
+)
+
+// task is one assigned input partition: its state, its offsets and the
+// worker goroutine that turns its records into output records, in input
+// order (Kafka Streams' StreamTask). Partitions proceed in parallel, each on
+// its own worker (franz-go's goroutine-per-partition pattern).
+//
+// Ownership: the worker is started with the task and stopped (stop) when
+// the task is dropped, always at a settle point, so it never holds a batch
+// then. Between settle points it alone touches store, next, processed and
+// err; the loop reads them only after settle (taskManager.settle), the
+// sync.WaitGroup ordering the worker's writes before the loop's reads.
+type task struct {
+	partition int32
+	store     *state.Store
+	// resume is the first input offset the restored state has not seen:
+	// records before it are skipped (in the state already; see restore).
+	resume int64
+	// next is the input offset after the last record processed, written
+	// to the changelog with the state; committed is next at the last
+	// commit, where a rollback returns it.
+	next, committed int64
+
+	handle handler
+	in     chan job
+	done   chan struct{}
+	// work is the task manager's count of jobs not yet done.
+	work interface{ Done() }
+	// processed counts the records processed since the last settle.
+	processed int
+	// err is the first error of the worker; it processes nothing more
+	// once set.
+	err error
+	// ev and out hold the record being processed and the interruption
+	// being emitted, for the hooks: in the task, not on the heap per
+	// record.
+	ev  match.Event
+	out match.Interruption
+}
+
+// job is one unit of a worker's work: a polled batch of records to
+// process, or the request to produce the partition's changelog records for
+// the changes since the last commit.
+type job struct {
+	recs      []*kgo.Record
+	changelog *changelogJob
+}
+
+// changelogJob asks a worker for its partition's changelog records.
+type changelogJob struct {
+	topic string
+	emit  func(*kgo.Record)
+}
+
+// workerQueue is how many polled batches a worker may have waiting; a full
+// queue makes the loop wait (back-pressure).
+const workerQueue = 8
+
+// start starts t's worker.
+func (t *task) start(work interface{ Done() }) {
+	t.work = work
+	t.in = make(chan job, workerQueue)
+	t.done = make(chan struct{})
+	go t.run()
+}
+
+// stop ends t's worker; call it only after settle.
+func (t *task) stop() {
+	if t.in == nil {
+		return
+	}
+	close(t.in)
+	<-t.done
+	t.in = nil
+}
+
+// run processes t's jobs until t.in is closed. After a failure it skips the
+// rest: the loop aborts the transaction or batch at its next settle and the
+// session starts again from the last commit.
+func (t *task) run() {
+	defer close(t.done)
+	for j := range t.in {
+		switch {
+		case t.err != nil:
+		case j.changelog != nil:
+			t.changelog(j.changelog)
+		default:
+			t.err = t.processBatch(j.recs)
+		}
+		t.work.Done()
+	}
+}
+
+// processBatch hands each record not yet in the state to the handler.
+func (t *task) processBatch(recs []*kgo.Record) error {
+	for _, rec := range recs {
+		if rec.Offset < t.resume {
+			continue
+		}
+		if err := t.handle(t, rec); err != nil {
+			return fmt.Errorf("partition %d offset %d: %w", t.partition, rec.Offset, err)
+		}
+		t.next = rec.Offset + 1
+		t.processed++
+	}
+	return nil
+}
+
+// changelog emits one record per state change since the last commit, then
+// the stream time and the next input offset (state/changelog.go). The
+// records share one slab and one buffer.
+func (t *task) changelog(j *changelogJob) {
+	changes := t.store.Changes()
+	recs := make([]kgo.Record, 0, len(changes)+2)
+	buf := make([]byte, 0, len(changes)*256)
+	state.ChangelogEntries(buf, t.store, t.next, t.committed, func(key, value []byte) {
+		recs = append(recs, kgo.Record{Topic: j.topic, Partition: t.partition, Key: key, Value: value})
+	})
+	for i := range recs {
+		j.emit(&recs[i])
+	}
+}
+
+// commit makes the current state the one a rollback returns to.
+func (t *task) commit() {
+	t.store.Commit()
+	t.committed = t.next
+}
+
+// rollback returns the state and offsets to the last commit.
+func (t *task) rollback() {
+	t.store.Rollback()
+	t.next = t.committed
+}
+
+// ------------------------------------------------------------- the handler
+
+// handler turns one input record of a task into the records it causes,
+// which it hands to the collector. A handler is built from steps wrapped
+// around the matcher, as watermill's router wraps handlers in middleware:
+//
+//	recoverPanics(deadLetters(matchRecord))
+type handler func(t *task, rec *kgo.Record) error
+
+// pipeline holds what the handler steps share: settings, the engine, the
+// collector and the hooks. One per runner; the collector is set per
+// session.
+type pipeline struct {
+	cfg    *Config
+	log    *zap.Logger
+	engine *match.Engine
+	hooks  *hooks
+	out    func(*kgo.Record)
+}
+
+// handler returns the chain of steps.
+func (p *pipeline) handler() handler {
+	return p.recoverPanics(p.deadLetters(p.matchRecord))
+}
+
+// matchRecord decodes rec, runs the matcher on the task's store and encodes
+// what it emits. A decode error is returned as a *codec.DecodeError.
+func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
+	ev := &t.ev
+	var err error
+	if *ev, err = codec.Decode(rec.Value, rec.Headers); err != nil {
+		return err
+	}
+	var encErr error
+	d, hk := p.engine.Process(t.store, ev, func(in match.Interruption) {
+		out, err := p.cfg.Encoder.Record(p.cfg.OutputTopic, in)
+		if err != nil {
+			encErr = errors.Join(encErr, err)
+			return
+		}
+		p.out(out)
+		if len(p.hooks.output) > 0 {
+			t.out = in
+			p.hooks.onOutput(rec.Partition, &t.out, rec.Timestamp)
+		}
+	})
+	if encErr != nil {
+		return fmt.Errorf("encode output: %w", encErr)
+	}
+	p.hooks.onEvent(rec.Partition, ev, d)
+	p.hooks.onHousekeeping(rec.Partition, hk)
+	return nil
+}
+
+// deadLetters sends the records that next rejects with a *codec.DecodeError
+// to the dead-letter topic, byte for byte with the reason, and goes on.
+func (p *pipeline) deadLetters(next handler) handler {
+	return func(t *task, rec *kgo.Record) error {
+		err := next(t, rec)
+		var derr *codec.DecodeError
+		if err == nil || !errors.As(err, &derr) {
+			return err
+		}
+		p.log.Debug("dead letter", zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset), zap.Error(derr))
+		p.out(codec.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
+		p.hooks.onDeadLetter(rec.Partition, derr)
+		return nil
+	}
+}
+
+// reasonPanic is the dead-letter reason of a record whose processing
+// panicked.
+const reasonPanic codec.Reason = "processing-panic"
+
+// recoverPanics turns a panic while handling a record into a dead letter
+// with reason processing-panic, logged with its stack: bad input must not
+// crash the processor, nor stop it in a loop of restarts on the same
+// record. (The decoder already rejects the panics input is known to cause,
+// such as the sdk's on some data_base64 values.) The record's changes to
+// the state up to the panic stay: a panic is a bug, and the log says where.
+func (p *pipeline) recoverPanics(next handler) handler {
+	return func(t *task, rec *kgo.Record) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				p.log.Error("panic while processing a record; sent to the dead-letter topic",
+					zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset),
+					zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+				derr := &codec.DecodeError{Reason: reasonPanic, Err: fmt.Errorf("panic: %v", v)}
+				p.out(codec.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
+				p.hooks.onDeadLetter(rec.Partition, derr)
+				err = nil
+			}
+		}()
+		return next(t, rec)
+	}
+}

@@ -1,0 +1,323 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/state"
+)
+
+// taskManager owns the tasks (Kafka Streams' TaskManager): it follows the
+// group's assignments and revocations, creates a task for each newly
+// assigned partition once its state is restored (all new partitions at
+// once, through the changelog reader), hands polled records to the tasks'
+// workers, settles them at commit points and drops revoked tasks there.
+//
+// Group callbacks run on the client's goroutines, everything else on the
+// loop's; mu guards the maps and the status fields.
+type taskManager struct {
+	cfg    *Config
+	log    *zap.Logger
+	hooks  *hooks
+	pipe   *pipeline
+	reader *changelogReader
+
+	mu    sync.Mutex
+	tasks map[int32]*task
+	// drop holds partitions revoked or lost since the last settle point;
+	// their tasks are dropped there, and restored again if they return.
+	drop map[int32]struct{}
+	// assigned are the input partitions the group gave this member.
+	assigned map[int32]struct{}
+	// joined: the group client had its assignment (OnPartitionsAssigned
+	// runs after every join, even with nothing new) and was not kicked out
+	// since. Reset when the client is rebuilt.
+	joined bool
+	// stats are each task's store counts as of its last commit or restore,
+	// lag its consumer lag at the last fetch; read by status.
+	stats map[int32]state.Stats
+	lag   map[int32]int64
+
+	// work counts jobs handed to workers and not yet done; settle waits
+	// for it.
+	work sync.WaitGroup
+}
+
+func newTaskManager(cfg *Config, log *zap.Logger, h *hooks, pipe *pipeline) *taskManager {
+	return &taskManager{
+		cfg: cfg, log: log, hooks: h, pipe: pipe,
+		reader:   &changelogReader{cfg: cfg, log: log},
+		tasks:    make(map[int32]*task),
+		drop:     make(map[int32]struct{}),
+		assigned: make(map[int32]struct{}),
+		stats:    make(map[int32]state.Stats),
+		lag:      make(map[int32]int64),
+	}
+}
+
+// ------------------------------------------------- group callbacks (client)
+
+// onAssigned records the assignment; it runs after every join.
+func (m *taskManager) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range assigned[m.cfg.InputTopic] {
+		m.assigned[p] = struct{}{}
+	}
+	m.joined = true
+	if ps := assigned[m.cfg.InputTopic]; len(ps) > 0 {
+		m.log.Info("partitions assigned", zap.Int32s("partitions", ps), zap.Int("owned", len(m.assigned)))
+	}
+}
+
+// onRevoked marks partitions whose tasks must be dropped at the next
+// settle point.
+func (m *taskManager) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range revoked[m.cfg.InputTopic] {
+		m.drop[p] = struct{}{}
+		delete(m.assigned, p)
+	}
+	m.log.Info("partitions revoked", zap.Int32s("partitions", revoked[m.cfg.InputTopic]))
+}
+
+// onLost handles partitions lost (the member was kicked out of the group):
+// as revoked, and the member is not in the group until it rejoins.
+func (m *taskManager) onLost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+	m.onRevoked(ctx, cl, lost)
+	m.mu.Lock()
+	m.joined = false
+	m.mu.Unlock()
+}
+
+// ------------------------------------------------------ the loop's side
+
+// restoreAssigned restores, before processing, the state of every assigned
+// partition that has no task yet, all at once, so that a partition without
+// records is ready too. On a cancelled ctx it gives up and returns nil: the
+// loop then finishes as usual.
+//
+// Under exactly-once it first waits until the group's committed offsets are
+// stable: a transaction of the partition's previous owner may still be
+// pending (KIP-447 lets it commit after the rebalance), and the state must
+// be read after its changelog records are decided, as the consumer reads
+// its offsets only then.
+func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client) error {
+	m.mu.Lock()
+	var pending []int32
+	for p := range m.assigned {
+		if _, dropping := m.drop[p]; m.tasks[p] == nil && !dropping {
+			pending = append(pending, p)
+		}
+	}
+	m.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	slices.Sort(pending)
+	err := m.restore(ctx, adm, pending)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// restore reads the state of partitions ps from the changelog and starts
+// their tasks.
+func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, ps []int32) error {
+	if m.cfg.Guarantee == ExactlyOnce {
+		if err := waitStableOffsets(ctx, adm, m.cfg.Group, m.cfg.InputTopic, ps); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	loaded, err := m.reader.read(ctx, adm, ps)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	for _, p := range ps {
+		l := loaded[p]
+		st := l.Store
+		// Nothing can be due: the changelog was written after the
+		// engine ran what was due.
+		m.pipe.engine.Restored(st, func(match.Interruption) {})
+		st.Commit()
+		t := &task{partition: p, store: st, resume: l.InputOffset, next: l.InputOffset, committed: l.InputOffset,
+			handle: m.pipe.handler()}
+		t.start(&m.work)
+		m.mu.Lock()
+		m.tasks[p] = t
+		m.stats[p] = st.Stats()
+		delete(m.lag, p)
+		m.mu.Unlock()
+		m.log.Info("partition restored", zap.Int32("partition", p), zap.Int("records", l.Records),
+			zap.Int("channels", st.Len()), zap.Duration("took", took))
+		m.hooks.onRestore(p, l.Records, took)
+	}
+	return nil
+}
+
+// waitStableOffsets returns once no committed offset of partitions ps is
+// part of a pending transaction.
+func waitStableOffsets(ctx context.Context, adm *kadm.Client, group, topic string, ps []int32) error {
+	for {
+		resp, err := adm.FetchOffsets(kadm.RequireStable(ctx), group)
+		unstable := errors.Is(err, kerr.UnstableOffsetCommit)
+		if err != nil && !unstable {
+			return fmt.Errorf("fetch committed offsets of group %s: %w", group, err)
+		}
+		for _, p := range ps {
+			if o, ok := resp.Lookup(topic, p); ok && errors.Is(o.Err, kerr.UnstableOffsetCommit) {
+				unstable = true
+			}
+		}
+		if !unstable {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// dispatch hands every fetched partition's records to its task's worker,
+// restoring the partitions new to this instance first (all at once).
+func (m *taskManager) dispatch(ctx context.Context, adm *kadm.Client, fetches kgo.Fetches) error {
+	var missing []int32
+	m.mu.Lock()
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) > 0 && m.tasks[fp.Partition] == nil {
+			missing = append(missing, fp.Partition)
+		}
+	})
+	m.mu.Unlock()
+	if len(missing) > 0 {
+		if err := m.restore(ctx, adm, missing); err != nil {
+			return fmt.Errorf("restore partitions %v: %w", missing, err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		t := m.tasks[fp.Partition]
+		m.work.Add(1)
+		// The worker always drains its queue, so this send ends.
+		t.in <- job{recs: fp.Records}
+	})
+	return nil
+}
+
+// settle waits until every worker has done all it was handed. It returns
+// the number of input records processed since the last settle and the
+// workers' errors.
+func (m *taskManager) settle() (int, error) {
+	m.work.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	var errs []error
+	for _, t := range m.tasks {
+		n += t.processed
+		t.processed = 0
+		if t.err != nil {
+			errs = append(errs, t.err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// produceChangelogs has every worker hand its partition's changelog records
+// to emit, and settles.
+func (m *taskManager) produceChangelogs(emit func(*kgo.Record)) {
+	j := &changelogJob{topic: m.cfg.ChangelogTopic(), emit: emit}
+	m.mu.Lock()
+	for _, t := range m.tasks {
+		m.work.Add(1)
+		t.in <- job{changelog: j}
+	}
+	m.mu.Unlock()
+	m.work.Wait()
+}
+
+// commit makes every task's current state the one a rollback returns to,
+// and refreshes the counts status reports. Call it after settle.
+func (m *taskManager) commit() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for p, t := range m.tasks {
+		t.commit()
+		m.stats[p] = t.store.Stats()
+	}
+}
+
+// rollback returns every task to its last commit. Call it after settle.
+func (m *taskManager) rollback() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.tasks {
+		t.rollback()
+	}
+}
+
+// dropRevoked drops the tasks of revoked partitions and stops their
+// workers; call it after settle.
+func (m *taskManager) dropRevoked() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for p := range m.drop {
+		if t := m.tasks[p]; t != nil {
+			t.stop()
+		}
+		delete(m.tasks, p)
+		delete(m.drop, p)
+	}
+}
+
+// dropAll waits for the workers, drops every task and forgets the
+// assignment, so that state is restored from the changelog again: the
+// group client is being torn down.
+func (m *taskManager) dropAll() {
+	m.work.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.tasks {
+		t.stop()
+	}
+	clear(m.tasks)
+	clear(m.drop)
+	m.joined = false
+	clear(m.assigned)
+}
+
+// noteLag records each fetched input partition's consumer lag.
+func (m *taskManager) noteLag(fetches kgo.Fetches) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 || fp.Topic != m.cfg.InputTopic {
+			return
+		}
+		end := fp.HighWatermark
+		if m.cfg.Guarantee == ExactlyOnce && fp.LastStableOffset >= 0 {
+			end = fp.LastStableOffset // read_committed reads no further
+		}
+		m.lag[fp.Partition] = max(0, end-(fp.Records[len(fp.Records)-1].Offset+1))
+	})
+}
