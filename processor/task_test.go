@@ -1,0 +1,64 @@
+package processor
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/state"
+)
+
+// header returns the value of the first header named key.
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// testPipeline returns a pipeline whose records are appended to *out, and
+// a task with an empty store.
+func testPipeline(out *[]*kgo.Record) (*pipeline, *task) {
+	cfg := DefaultConfig()
+	h := newHooks(nil)
+	p := &pipeline{cfg: &cfg, log: zap.NewNop(), engine: match.NewEngine(cfg.Engine), hooks: &h,
+		out: func(r *kgo.Record) { *out = append(*out, r) }}
+	return p, &task{partition: 3, store: state.New()}
+}
+
+// TestHandlerDeadLettersBadInput: input the codec rejects becomes one
+// dead letter, byte for byte, with the reason; processing goes on.
+func TestHandlerDeadLettersBadInput(t *testing.T) {
+	var out []*kgo.Record
+	p, tk := testPipeline(&out)
+	rec := &kgo.Record{Topic: "in", Partition: 3, Offset: 9, Key: []byte("k"), Value: []byte("{not json")}
+	if err := p.handler()(tk, rec); err != nil {
+		t.Fatalf("handler: %v", err)
+	}
+	if len(out) != 1 || out[0].Topic != p.cfg.DLQTopic || !bytes.Equal(out[0].Value, rec.Value) ||
+		header(out[0], codec.HeaderDLQReason) != string(codec.ReasonNotCloudEvent) {
+		t.Fatalf("records %+v, want one dead letter of the input", out)
+	}
+}
+
+// TestHandlerRecoversPanics: a panic while handling a record becomes a
+// dead letter with reason processing-panic, and the worker goes on.
+func TestHandlerRecoversPanics(t *testing.T) {
+	var out []*kgo.Record
+	p, tk := testPipeline(&out)
+	h := p.recoverPanics(p.deadLetters(func(*task, *kgo.Record) error { panic("boom") }))
+	rec := &kgo.Record{Topic: "in", Partition: 3, Offset: 10, Value: []byte(`{"x":1}`)}
+	if err := h(tk, rec); err != nil {
+		t.Fatalf("handler: %v", err)
+	}
+	if len(out) != 1 || !bytes.Equal(out[0].Value, rec.Value) || header(out[0], codec.HeaderDLQReason) != "processing-panic" ||
+		header(out[0], codec.HeaderDLQError) != "processing-panic: panic: boom" {
+		t.Fatalf("records %+v, want one processing-panic dead letter", out)
+	}
+}
