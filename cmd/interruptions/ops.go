@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 // and health checks, and the bound on a graceful shutdown.
 type opsFlags struct {
 	metricsAddr     string
+	pprofAddr       string
 	shutdownTimeout positiveDuration
 }
 
@@ -35,6 +37,7 @@ const shutdownGrace = time.Second
 func (o *opsFlags) register(c *command) {
 	o.shutdownTimeout = positiveDuration(processor.DefaultConfig().ShutdownTimeout)
 	c.fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "address of the HTTP endpoint for /metrics (Prometheus), /healthz and /readyz; empty: no endpoint")
+	c.fs.StringVar(&o.pprofAddr, "pprof-addr", "", "address of an HTTP endpoint for Go's profiler (/debug/pprof/); empty (the default): off. Bind it to localhost or a private network: profiles show internals")
 	c.fs.Var(&o.shutdownTimeout, "shutdown-timeout", "on SIGTERM or SIGINT, the time to finish and commit the batch in flight and leave the group; a second signal exits at once")
 }
 
@@ -67,22 +70,20 @@ func (o *opsFlags) apply(cfg *processor.Config) *ops {
 func (op *ops) run(ctx context.Context, r *processor.Runner, log *zap.Logger) error {
 	if op.reg != nil {
 		op.metrics.ObserveRunner(r.Status)
-		ln, err := net.Listen("tcp", op.flags.metricsAddr)
+		addr, stop, err := serve(op.flags.metricsAddr, op.handler(r), "metrics-addr", log)
 		if err != nil {
-			return fmt.Errorf("metrics-addr: %w", err)
+			return err
 		}
-		srv := &http.Server{Handler: op.handler(r), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics endpoint failed", zap.Error(err))
-			}
-		}()
-		log.Info("serving /metrics, /healthz and /readyz", zap.Stringer("addr", ln.Addr()))
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
+		defer stop()
+		log.Info("serving /metrics, /healthz and /readyz", zap.Stringer("addr", addr))
+	}
+	if op.flags.pprofAddr != "" {
+		addr, stop, err := serve(op.flags.pprofAddr, pprofHandler(), "pprof-addr", log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		log.Info("serving the Go profiler at /debug/pprof/", zap.Stringer("addr", addr))
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -121,5 +122,43 @@ func (op *ops) handler(r *processor.Runner) http.Handler {
 		}
 		fmt.Fprintf(w, "ready: %s\n", reason)
 	})
+	return mux
+}
+
+// serve serves h on addr (bound is the address it listens on) until the
+// returned stop is called; stop shuts the server down (a second at most) and waits for its goroutine. setting
+// names the flag in errors.
+func serve(addr string, h http.Handler, setting string, log *zap.Logger) (bound net.Addr, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", setting, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP endpoint failed", zap.String("setting", setting), zap.Error(err))
+		}
+	}()
+	return ln.Addr(), func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close()
+		}
+		<-done
+	}, nil
+}
+
+// pprofHandler serves net/http/pprof on its own mux, not on
+// http.DefaultServeMux.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }

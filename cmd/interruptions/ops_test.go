@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/interruptions/interruptions/processor"
+	"go.uber.org/zap"
 )
 
 func noEnv(string) string { return "" }
@@ -107,5 +108,39 @@ func TestRunMetricsAddrInUse(t *testing.T) {
 		env{stdout: io.Discard, stderr: &stderr, getenv: noEnv})
 	if code != 1 || !strings.Contains(stderr.String(), "metrics-addr") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+}
+
+// TestPprofEndpoint: --pprof-addr is off by default; when set, the
+// profiler answers on its own server, which stops with stop.
+func TestPprofEndpoint(t *testing.T) {
+	op, _, err := parseOps(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.flags.pprofAddr != "" {
+		t.Fatalf("--pprof-addr defaults to %q, want off", op.flags.pprofAddr)
+	}
+	op, _, err = parseOps(t, "--pprof-addr", "127.0.0.1:0")
+	if err != nil || op.flags.pprofAddr != "127.0.0.1:0" {
+		t.Fatalf("--pprof-addr: %q, %v", op.flags.pprofAddr, err)
+	}
+	addr, stop, err := serve(op.flags.pprofAddr, pprofHandler(), "pprof-addr", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + addr.String() + "/debug/pprof/goroutine?debug=1"
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("GET %s: %d %.80q", url, resp.StatusCode, body)
+	}
+	stop()
+	if _, err := http.Get(url); err == nil {
+		t.Fatal("the profiler still answers after stop")
 	}
 }
