@@ -99,6 +99,7 @@ type Processor struct {
 	aborts       prometheus.Counter
 	restores     prometheus.Observer
 	restoreRecs  prometheus.Counter
+	idleAdvances prometheus.Counter
 
 	// now is the clock of the latency histogram.
 	now func() time.Time
@@ -133,6 +134,7 @@ type pending struct {
 	inputs       [nTypes][nResults]int
 	deadLetters  [nReasons]int
 	housekeeping [nActions]int
+	idleAdvances int
 	outputs      []output
 }
 
@@ -185,7 +187,12 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "restore_records_total",
 		Help: "Changelog records read to restore partition state.",
 	})
-	reg.MustRegister(inputs, deadLetters, records, housekeeping, durations, latency, transactions, restores, restoreRecs)
+	idleAdvances := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "idle_clock_advances_total",
+		Help: "Times a partition's clock advanced with wall time because it had no input for --idle-timeout (committed).",
+	})
+	reg.MustRegister(inputs, deadLetters, records, housekeeping, durations, latency, transactions, restores, restoreRecs, idleAdvances)
+	m.idleAdvances = idleAdvances
 
 	// The combinations that occur: handled types are processed or
 	// duplicates, other types ignored, invalid input dead-lettered.
@@ -221,6 +228,7 @@ var _ interface {
 	processor.HookCommit
 	processor.HookAbort
 	processor.HookRestore
+	processor.HookIdleAdvance
 } = (*Processor)(nil)
 
 // OnEvent implements processor.HookEvent.
@@ -344,7 +352,17 @@ func (m *Processor) OnCommit(int) {
 			m.records[i].Add(float64(n))
 		}
 	}
+	if total.idleAdvances > 0 {
+		m.idleAdvances.Add(float64(total.idleAdvances))
+	}
 	m.commits.Inc()
+}
+
+// OnIdleAdvance implements processor.HookIdleAdvance.
+func (m *Processor) OnIdleAdvance(part int32, _ int64) {
+	s := m.shard(part)
+	s.p.idleAdvances++
+	s.mu.Unlock()
 }
 
 // OnAbort implements processor.HookAbort: it forgets what the aborted
@@ -374,6 +392,7 @@ func (p *pending) add(o *pending) {
 	for i, n := range o.housekeeping {
 		p.housekeeping[i] += n
 	}
+	p.idleAdvances += o.idleAdvances
 }
 
 // reset empties p, keeping the outputs' storage.
@@ -429,11 +448,12 @@ func (r replacing) MustRegister(cs ...prometheus.Collector) {
 // partition the open interruptions, held closes, channels, stream time, the
 // oldest open interruption's age in stream time and the consumer lag.
 func (m *Processor) ObserveRunner(status func() processor.Status) {
-	m.reg.MustRegister(&statusCollector{status: status})
+	m.reg.MustRegister(&statusCollector{status: status, now: m.now})
 }
 
 type statusCollector struct {
 	status func() processor.Status
+	now    func() time.Time
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -447,13 +467,14 @@ var (
 	openDesc      = desc("open_interruptions", "Interruptions open (not yet closed), as of the partition's last commit.", "partition")
 	heldDesc      = desc("held_closes", "Closing events held for a late interruption, as of the partition's last commit.", "partition")
 	channelsDesc  = desc("channels", "Channels held in the partition's state.", "partition")
-	streamDesc    = desc("stream_time_seconds", "The partition's stream time: the largest data.timestamp seen, Unix seconds.", "partition")
+	streamDesc    = desc("stream_time_seconds", "The partition's stream time (its clock): the largest data.timestamp seen, or later after an idle advance, Unix seconds.", "partition")
+	clockLagDesc  = desc("clock_lag_seconds", "Wall time minus the partition's stream time, as of its last commit: how far the partition's clock is behind now.", "partition")
 	oldestDesc    = desc("oldest_open_interruption_age_seconds", "Stream time minus the interruptedAt of the partition's oldest open interruption; 0 when none is open.", "partition")
 	lagDesc       = desc("consumer_lag_records", "Input records after the last one fetched (high watermark, or last stable offset under exactly-once), at the last fetch.", "partition")
 )
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{readyDesc, assignedDesc, restoringDesc, openDesc, heldDesc, channelsDesc, streamDesc, oldestDesc, lagDesc} {
+	for _, d := range []*prometheus.Desc{readyDesc, assignedDesc, restoringDesc, openDesc, heldDesc, channelsDesc, streamDesc, clockLagDesc, oldestDesc, lagDesc} {
 		ch <- d
 	}
 }
@@ -476,6 +497,9 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(heldDesc, float64(p.Held))
 		gauge(channelsDesc, float64(p.Channels))
 		gauge(streamDesc, float64(p.StreamTime)/1e9)
+		if p.StreamTime != 0 {
+			gauge(clockLagDesc, float64(c.now().UnixNano()-p.StreamTime)/1e9)
+		}
 		age := 0.0
 		if p.HasOpen && p.StreamTime > p.OldestOpen {
 			age = float64(p.StreamTime-p.OldestOpen) / 1e9

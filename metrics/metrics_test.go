@@ -140,6 +140,13 @@ func TestCountsCommittedWork(t *testing.T) {
 	must(t, reg, 1, "interruptions_records_total", "outcome", "resumed")
 	must(t, reg, 1, "interruptions_transactions_total", "result", "aborted")
 
+	h.OnIdleAdvance(1, 5)
+	h.OnAbort(0) // an aborted advance is not counted
+	h.OnIdleAdvance(1, 5)
+	h.OnIdleAdvance(2, 5)
+	h.OnCommit(0)
+	must(t, reg, 2, "interruptions_idle_clock_advances_total")
+
 	h.OnRestore(3, 120, 250*time.Millisecond)
 	must(t, reg, 120, "interruptions_restore_records_total")
 	must(t, reg, 1, "interruptions_restore_duration_seconds")
@@ -150,6 +157,7 @@ func TestCountsCommittedWork(t *testing.T) {
 func TestRunnerStatusGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := New(reg)
+	m.now = func() time.Time { return time.Unix(1000, 0) }
 	st := processor.Status{Ready: true, Assigned: 2, Restoring: 1, Partitions: []processor.PartitionStatus{{
 		Partition: 4, Lag: 17,
 		Stats: state.Stats{Channels: 9, Open: 3, Held: 2, HasOpen: true,
@@ -165,6 +173,10 @@ func TestRunnerStatusGauges(t *testing.T) {
 	must(t, reg, 60, "interruptions_oldest_open_interruption_age_seconds", "partition", "4")
 	must(t, reg, 0, "interruptions_oldest_open_interruption_age_seconds", "partition", "5")
 	must(t, reg, 160, "interruptions_stream_time_seconds", "partition", "4")
+	must(t, reg, 840, "interruptions_clock_lag_seconds", "partition", "4")
+	if _, ok := value(t, reg, "interruptions_clock_lag_seconds", "partition", "5"); ok {
+		t.Error("a clock lag for a partition that has no clock yet")
+	}
 	must(t, reg, 17, "interruptions_consumer_lag_records", "partition", "4")
 	if _, ok := value(t, reg, "interruptions_consumer_lag_records", "partition", "5"); ok {
 		t.Error("a lag for a partition never fetched")

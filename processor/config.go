@@ -100,6 +100,12 @@ type Config struct {
 	// client failure), applied after ClientOpts: for example kprom's
 	// metrics hooks, which must not see the admin and restore clients.
 	GroupClientOpts []kgo.Opt
+	// IdleTimeout: when an input partition has had no input for this
+	// long, its clock advances with wall time from the arrival of the
+	// event that last moved it, less IdleTimeout, so that what is open
+	// there expires although no traffic comes (see task.idle). Default 1m;
+	// 0 turns it off.
+	IdleTimeout time.Duration
 	// ShutdownTimeout bounds the work done once Run's context ends:
 	// finishing, committing the batch in flight and leaving the group.
 	// Default 30s.
@@ -129,6 +135,7 @@ func DefaultConfig() Config {
 		StartTimeout:      30 * time.Second,
 		MaxPollRecords:    10000,
 		ShutdownTimeout:   30 * time.Second,
+		IdleTimeout:       time.Minute,
 		SessionTimeout:    45 * time.Second,
 	}
 }
@@ -160,6 +167,7 @@ func (c Config) Validate() error {
 		{c.StartTimeout <= 0, "start-timeout: must be positive"},
 		{c.MaxPollRecords <= 0, "max-poll-records: must be positive"},
 		{c.ShutdownTimeout <= 0, "shutdown-timeout: must be positive"},
+		{c.IdleTimeout < 0, "idle-timeout: must not be negative (0 turns it off)"},
 		{c.SessionTimeout < time.Second, "session-timeout: must be at least 1s"},
 	}
 	var errs []error

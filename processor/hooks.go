@@ -61,6 +61,13 @@ type HookRestore interface {
 	OnRestore(partition int32, records int, took time.Duration)
 }
 
+// HookIdleAdvance is called when a partition's clock advanced with wall
+// time because it had no input for the idle timeout; clock is the new
+// stream time in Unix nanoseconds.
+type HookIdleAdvance interface {
+	OnIdleAdvance(partition int32, clock int64)
+}
+
 // hooks holds the configured hooks sorted by what they implement, so the
 // per-record path makes no type assertions.
 type hooks struct {
@@ -71,6 +78,7 @@ type hooks struct {
 	commit       []HookCommit
 	abort        []HookAbort
 	restore      []HookRestore
+	idleAdvance  []HookIdleAdvance
 }
 
 func newHooks(hs []Hook) hooks {
@@ -96,6 +104,9 @@ func newHooks(hs []Hook) hooks {
 		}
 		if v, ok := x.(HookRestore); ok {
 			h.restore = append(h.restore, v)
+		}
+		if v, ok := x.(HookIdleAdvance); ok {
+			h.idleAdvance = append(h.idleAdvance, v)
 		}
 	}
 	return h
@@ -143,5 +154,11 @@ func (h *hooks) onAbort(n int) {
 func (h *hooks) onRestore(p int32, n int, took time.Duration) {
 	for _, x := range h.restore {
 		x.OnRestore(p, n, took)
+	}
+}
+
+func (h *hooks) onIdleAdvance(p int32, clock int64) {
+	for _, x := range h.idleAdvance {
+		x.OnIdleAdvance(p, clock)
 	}
 }

@@ -202,10 +202,11 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 			return err
 		}
 		polled, pollErr := r.collect(ctx, g.poll, adm)
+		r.tm.tick(time.Now())
 		n, werr := r.tm.settle()
 		pollErr = errors.Join(pollErr, werr)
 		wctx, cancel := r.shutdown.context(ctx)
-		committed, endErr := g.end(wctx, pollErr == nil, polled,
+		committed, endErr := g.end(wctx, pollErr == nil, polled+r.tm.advanced,
 			func() { r.tm.produceChangelogs(coll.add) }, coll.take)
 		cancel()
 		if committed {

@@ -309,3 +309,52 @@ func TestRunnerRestartRestoresState(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerIdlePartitionExpires: a partition that receives no more input
+// still expires its open interruption, within idle-timeout +
+// max-interruption of wall time after the event's arrival, as an ordinary
+// expired record.
+func TestRunnerIdlePartitionExpires(t *testing.T) {
+	for _, g := range []processor.Guarantee{processor.ExactlyOnce, processor.AtLeastOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			f := newFixture(t, g, codec.Structured)
+			f.cfg.IdleTimeout = 200 * time.Millisecond
+			f.cfg.Engine.MaxInterruption = 500 * time.Millisecond
+			f.cfg.Engine.Retention = time.Second
+			stop := f.start(ctx)
+			defer stop()
+			opened := time.Now().UTC().Truncate(time.Millisecond)
+			const ch = "5f0c6f3e-8a61-4f44-9b0e-3c2c1d9a7e10"
+			value := fmt.Sprintf(`{"specversion":"1.0","type":"channel.interrupted.v0","source":"/channel","id":"idle-1",`+
+				`"subject":%q,"datacontenttype":"application/json","data":{"timestamp":%q,"channel":{"channelId":%q,`+
+				`"party":{"role":"agent","agentId":"7"}}}}`, ch, opened.Format(time.RFC3339Nano), ch)
+			f.produce(ctx, &kgo.Record{Topic: f.cfg.InputTopic, Key: []byte(ch), Value: []byte(value)})
+			recs := f.readN(ctx, f.cfg.OutputTopic, 1)
+			took := time.Since(opened)
+			var data struct {
+				Outcome       string `json:"outcome"`
+				InterruptedAt string `json:"interruptedAt"`
+				ClosedAt      string `json:"closedAt"`
+				DurationMs    int64  `json:"durationMs"`
+			}
+			ce, err := codec.ParseStructured(recs[0].Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(ce.Data(), &data); err != nil {
+				t.Fatal(err)
+			}
+			if data.Outcome != "expired" || data.DurationMs != 500 {
+				t.Fatalf("record %+v, want expired after 500ms", data)
+			}
+			// Expected at arrival + idle-timeout + max-interruption; the
+			// clock advances once a commit interval, under a loaded test
+			// machine: a generous upper bound, and a strict lower one.
+			if took < 700*time.Millisecond || took > 10*time.Second {
+				t.Fatalf("expired %v after the event, want about 700ms", took)
+			}
+		})
+	}
+}

@@ -36,12 +36,14 @@ type task struct {
 	next, committed int64
 
 	handle handler
+	pipe   *pipeline
 	in     chan job
 	done   chan struct{}
 	// work is the task manager's count of jobs not yet done.
 	work interface{ Done() }
-	// processed counts the records processed since the last settle.
-	processed int
+	// processed counts the records processed since the last settle,
+	// advances the idle advances.
+	processed, advances int
 	// err is the first error of the worker; it processes nothing more
 	// once set.
 	err error
@@ -50,6 +52,12 @@ type task struct {
 	// record.
 	ev  match.Event
 	out match.Interruption
+
+	// The idle clock (see tick): the wall time of the last input, and
+	// the stream time the last clock-moving input set with its wall time.
+	lastInput   time.Time
+	moveClock   int64
+	moveArrival time.Time
 }
 
 // job is one unit of a worker's work: a polled batch of records to
@@ -58,6 +66,8 @@ type task struct {
 type job struct {
 	recs      []*kgo.Record
 	changelog *changelogJob
+	// tick, when not zero, is the wall time of an idle check.
+	tick time.Time
 }
 
 // changelogJob asks a worker for its partition's changelog records.
@@ -98,6 +108,8 @@ func (t *task) run() {
 		case t.err != nil:
 		case j.changelog != nil:
 			t.changelog(j.changelog)
+		case !j.tick.IsZero():
+			t.err = t.idle(j.tick)
 		default:
 			t.err = t.processBatch(j.recs)
 		}
@@ -107,6 +119,14 @@ func (t *task) run() {
 
 // processBatch hands each record not yet in the state to the handler.
 func (t *task) processBatch(recs []*kgo.Record) error {
+	now := time.Now()
+	t.lastInput = now
+	clock := t.store.StreamTime()
+	defer func() {
+		if c := t.store.StreamTime(); c > clock {
+			t.moveClock, t.moveArrival = c, now
+		}
+	}()
 	for _, rec := range recs {
 		if rec.Offset < t.resume {
 			continue
@@ -117,6 +137,46 @@ func (t *task) processBatch(recs []*kgo.Record) error {
 		t.next = rec.Offset + 1
 		t.processed++
 	}
+	return nil
+}
+
+// idle advances the partition's clock with wall time when it has had no
+// input for the idle timeout, as a watermark would:
+//
+//	clock = max(event clock, event clock + (now − arrival of the event that last moved it) − idle timeout)
+//
+// and runs what became due (expiries are ordinary records). The engine's
+// event clock is the store's stream time; the advanced clock is written to
+// the changelog like any other. A restored partition counts its restore as
+// the last arrival.
+func (t *task) idle(now time.Time) error {
+	idle := t.pipe.cfg.IdleTimeout
+	if idle <= 0 || now.Sub(t.lastInput) < idle {
+		return nil
+	}
+	target := t.moveClock + int64(now.Sub(t.moveArrival)-idle)
+	if target <= t.store.StreamTime() || !t.store.AdvanceStreamTime(target) {
+		return nil
+	}
+	var encErr error
+	hk := t.pipe.engine.Advance(t.store, func(in match.Interruption) {
+		out, err := t.pipe.cfg.Encoder.Record(t.pipe.cfg.OutputTopic, in)
+		if err != nil {
+			encErr = errors.Join(encErr, err)
+			return
+		}
+		t.pipe.out(out)
+		if len(t.pipe.hooks.output) > 0 {
+			t.out = in
+			t.pipe.hooks.onOutput(t.partition, &t.out, time.Time{})
+		}
+	})
+	if encErr != nil {
+		return fmt.Errorf("partition %d: encode output of an idle advance: %w", t.partition, encErr)
+	}
+	t.advances++
+	t.pipe.hooks.onIdleAdvance(t.partition, target)
+	t.pipe.hooks.onHousekeeping(t.partition, hk)
 	return nil
 }
 

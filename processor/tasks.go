@@ -51,6 +51,9 @@ type taskManager struct {
 	// work counts jobs handed to workers and not yet done; settle waits
 	// for it.
 	work sync.WaitGroup
+	// advanced is the number of idle advances the last settle counted
+	// (the loop's alone).
+	advanced int
 }
 
 func newTaskManager(cfg *Config, log *zap.Logger, h *hooks, pipe *pipeline) *taskManager {
@@ -154,8 +157,9 @@ func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, ps []int32)
 		// engine ran what was due.
 		m.pipe.engine.Restored(st, func(match.Interruption) {})
 		st.Commit()
+		now := time.Now()
 		t := &task{partition: p, store: st, resume: l.InputOffset, next: l.InputOffset, committed: l.InputOffset,
-			handle: m.pipe.handler()}
+			handle: m.pipe.handler(), pipe: m.pipe, lastInput: now, moveClock: st.StreamTime(), moveArrival: now}
 		t.start(&m.work)
 		m.mu.Lock()
 		m.tasks[p] = t
@@ -224,6 +228,20 @@ func (m *taskManager) dispatch(ctx context.Context, adm *kadm.Client, fetches kg
 	return nil
 }
 
+// tick asks every task to check whether its partition is idle (task.idle).
+// It does not wait.
+func (m *taskManager) tick(now time.Time) {
+	if m.cfg.IdleTimeout <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.tasks {
+		m.work.Add(1)
+		t.in <- job{tick: now}
+	}
+}
+
 // settle waits until every worker has done all it was handed. It returns
 // the number of input records processed since the last settle and the
 // workers' errors.
@@ -232,10 +250,13 @@ func (m *taskManager) settle() (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
+	m.advanced = 0
 	var errs []error
 	for _, t := range m.tasks {
 		n += t.processed
 		t.processed = 0
+		m.advanced += t.advances
+		t.advances = 0
 		if t.err != nil {
 			errs = append(errs, t.err)
 		}

@@ -41,6 +41,7 @@ type kafkaFlags struct {
 	transactionalID   string
 	commitInterval    positiveDuration
 	sessionTimeout    positiveDuration
+	idleTimeout       time.Duration
 	createTopics      bool
 	partitions        int
 	replicationFactor int
@@ -67,6 +68,7 @@ func (f *kafkaFlags) register(c *command) {
 	c.fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id for exactly-once; empty: <group>-<hostname>-<pid>. Give each instance a stable one")
 	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction (at-least-once: a commit batch) collects input before it commits")
 	c.fs.Var(&f.sessionTimeout, "session-timeout", "how long the group waits for a crashed instance before moving its partitions (session.timeout.ms; the broker bounds it)")
+	c.fs.DurationVar(&f.idleTimeout, "idle-timeout", def.IdleTimeout, "when a partition has had no input this long, its clock advances with wall time so open interruptions still expire; 0: off")
 	c.fs.BoolVar(&f.createTopics, "create-topics", def.CreateTopics, "create missing topics; when false a missing topic is an error")
 	c.fs.IntVar(&f.partitions, "partitions", int(def.Partitions), "partitions of topics created by the processor (the changelog gets the input's count)")
 	c.fs.IntVar(&f.replicationFactor, "replication-factor", int(def.ReplicationFactor), "replication factor of created topics; -1: the broker's default")
@@ -92,6 +94,7 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	cfg.TransactionalID = f.transactionalID
 	cfg.CommitInterval = time.Duration(f.commitInterval)
 	cfg.SessionTimeout = time.Duration(f.sessionTimeout)
+	cfg.IdleTimeout = f.idleTimeout
 	cfg.CreateTopics = f.createTopics
 	cfg.Partitions = int32(f.partitions)
 	cfg.ReplicationFactor = int16(f.replicationFactor)
