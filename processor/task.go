@@ -159,18 +159,7 @@ func (t *task) idle(now time.Time) error {
 		return nil
 	}
 	var encErr error
-	hk := t.pipe.engine.Advance(t.store, func(in match.Interruption) {
-		out, err := t.pipe.cfg.Encoder.Record(t.pipe.cfg.OutputTopic, in)
-		if err != nil {
-			encErr = errors.Join(encErr, err)
-			return
-		}
-		t.pipe.out(out)
-		if len(t.pipe.hooks.output) > 0 {
-			t.out = in
-			t.pipe.hooks.onOutput(t.partition, &t.out, time.Time{})
-		}
-	})
+	hk := t.pipe.engine.Advance(t.store, t.pipe.emitter(t, time.Time{}, &encErr))
 	if encErr != nil {
 		return fmt.Errorf("partition %d: encode output of an idle advance: %w", t.partition, encErr)
 	}
@@ -241,24 +230,33 @@ func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
 		return err
 	}
 	var encErr error
-	d, hk := p.engine.Process(t.store, ev, func(in match.Interruption) {
-		out, err := p.cfg.Encoder.Record(p.cfg.OutputTopic, in)
-		if err != nil {
-			encErr = errors.Join(encErr, err)
-			return
-		}
-		p.out(out)
-		if len(p.hooks.output) > 0 {
-			t.out = in
-			p.hooks.onOutput(rec.Partition, &t.out, rec.Timestamp)
-		}
-	})
+	d, hk := p.engine.Process(t.store, ev, p.emitter(t, rec.Timestamp, &encErr))
 	if encErr != nil {
 		return fmt.Errorf("encode output: %w", encErr)
 	}
 	p.hooks.onEvent(rec.Partition, ev, d)
 	p.hooks.onHousekeeping(rec.Partition, hk)
 	return nil
+}
+
+// emitter returns the function that encodes each interruption the engine
+// emits for t into an output record, hands it to the collector and calls
+// the output hooks with input, the Kafka timestamp of the record that
+// caused it (zero for an idle advance). Encoding errors are joined into
+// *errp.
+func (p *pipeline) emitter(t *task, input time.Time, errp *error) match.Emit {
+	return func(in match.Interruption) {
+		out, err := p.cfg.Encoder.Record(p.cfg.OutputTopic, in)
+		if err != nil {
+			*errp = errors.Join(*errp, err)
+			return
+		}
+		p.out(out)
+		if len(p.hooks.output) > 0 {
+			t.out = in
+			p.hooks.onOutput(t.partition, &t.out, input)
+		}
+	}
 }
 
 // deadLetters sends the records that next rejects with a *codec.DecodeError
