@@ -772,6 +772,34 @@ func TestDashboardQueries(t *testing.T) {
 	}
 	t.Logf("%d dashboard queries answer; %d rule groups loaded, every rule healthy; pending or firing: %v",
 		len(queries), len(groups), firing)
+
+	// A processor Prometheus cannot scrape: the Ready panel says 0 (its
+	// ready series goes stale with the failed scrape) and the expression
+	// of InterruptionsTargetDown matches.
+	_ = proc.cmd.Process.Kill()
+	<-proc.done
+	promWaitFor(t, prom, 3*scrapeInterval, "a failed scrape of the killed processor", func() (bool, string) {
+		up, ok, err := pc.scalar(`up{job="interruptions"}`)
+		return err == nil && ok && up == 0, fmt.Sprintf("up %v %v %v", up, ok, err)
+	})
+	for i, q := range queries {
+		if q.Panel != "Ready" {
+			continue
+		}
+		if v, ok, err := pc.scalar(exprs[i]); err != nil || !ok || v != 0 {
+			t.Errorf("panel %q query %s with the processor down: %v (answered: %v, %v), want 0", q.Panel, q.RefID, v, ok, err)
+		}
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "InterruptionsTargetDown" {
+				continue
+			}
+			if s, err := pc.query(r.Expr); err != nil || len(s) != 1 {
+				t.Errorf("alert %s: %s with the processor down: %v %v, want one series", r.Alert, r.Expr, s, err)
+			}
+		}
+	}
 }
 
 // labelString formats a series' labels for the log.
