@@ -518,11 +518,14 @@ var metricName = regexp.MustCompile(`\binterruptions_[a-zA-Z0-9_]+`)
 // TestDashboardQueries runs Debian's prometheus with the compose stack's
 // prometheus.yml (targets rewritten to a real `interruptions run` on the
 // test broker, fed by `interruptions gen` with malformed input, and to the
-// test's Prometheus itself) and alerts.yml. After two scrapes every query of
-// every panel of the Grafana dashboard must answer, through the HTTP API,
-// at least one series with a number (not NaN), every metric name the
-// dashboard and the alerts use must exist, and every alert rule must load
-// and evaluate without error.
+// test's Prometheus itself) and alerts.yml. After two scrapes every metric
+// name the dashboard and the alerts use must exist, every query of every
+// panel of the Grafana dashboard must answer, through the HTTP API, at least
+// one series with a number other than 0 (0 allowed only for the queries of
+// zeroAllowed), and every alert rule must load and evaluate without error.
+// Then the processor is killed: the Ready panel must say 0 and the
+// expression of InterruptionsTargetDown match. The panels' data source must
+// be the provisioned one.
 func TestDashboardQueries(t *testing.T) {
 	h := setup(t)
 	promBin := promTool(t, "prometheus")
@@ -536,7 +539,6 @@ func TestDashboardQueries(t *testing.T) {
 		Datasources []struct {
 			UID      string `yaml:"uid"`
 			Type     string `yaml:"type"`
-			URL      string `yaml:"url"`
 			JSONData struct {
 				TimeInterval string `yaml:"timeInterval"`
 			} `yaml:"jsonData"`
@@ -705,32 +707,17 @@ func TestDashboardQueries(t *testing.T) {
 	}
 
 	// Every rule group loaded, every rule evaluated without error.
-	type ruleState struct {
-		Name      string `json:"name"`
-		Health    string `json:"health"`
-		LastError string `json:"lastError"`
-		State     string `json:"state"`
-	}
-	var groups []struct {
-		Name  string      `json:"name"`
-		File  string      `json:"file"`
-		Rules []ruleState `json:"rules"`
-	}
+	var groups []ruleGroup
 	promWaitFor(t, prom, 4*scrapeInterval, "every alert rule evaluated", func() (bool, string) {
 		var data struct {
-			Groups []struct {
-				Name  string      `json:"name"`
-				File  string      `json:"file"`
-				Rules []ruleState `json:"rules"`
-			} `json:"groups"`
+			Groups []ruleGroup `json:"groups"`
 		}
 		if err := pc.get("rules", nil, &data); err != nil {
 			return false, err.Error()
 		}
-		groups = groups[:0]
+		groups = data.Groups
 		var pending []string
-		for _, g := range data.Groups {
-			groups = append(groups, g)
+		for _, g := range groups {
 			for _, r := range g.Rules {
 				switch r.Health {
 				case "ok":
@@ -800,6 +787,18 @@ func TestDashboardQueries(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ruleGroup is a rule group as /api/v1/rules answers it.
+type ruleGroup struct {
+	Name  string `json:"name"`
+	File  string `json:"file"`
+	Rules []struct {
+		Name      string `json:"name"`
+		Health    string `json:"health"` // ok, err, or unknown until evaluated
+		LastError string `json:"lastError"`
+		State     string `json:"state"` // of an alert: inactive, pending, firing
+	} `json:"rules"`
 }
 
 // labelString formats a series' labels for the log.
