@@ -810,3 +810,31 @@ func labelString(m map[string]string) string {
 	sort.Strings(pairs)
 	return "{" + strings.Join(pairs, ",") + "}"
 }
+
+// TestDashboardGrafanaVariables checks the substitution of Grafana's global
+// variables the query test uses (the dashboard may use them at any time).
+func TestDashboardGrafanaVariables(t *testing.T) {
+	vars := grafanaVars(5*time.Second, 30*time.Minute)
+	for in, want := range map[string]string{
+		`sum(rate(x[$__rate_interval]))`:                    `sum(rate(x[20s]))`,
+		`sum(rate(x[${__rate_interval}])) / $__interval_ms`: `sum(rate(x[20s])) / 5000`,
+		`increase(x[$__range]) + x offset $__interval`:      `increase(x[1800s]) + x offset 5s`,
+		`avg_over_time(x[${__range}]) * $__range_s`:         `avg_over_time(x[1800s]) * 1800`,
+		`max(interruptions_ready)`:                          `max(interruptions_ready)`,
+	} {
+		got, err := substitute(in, vars)
+		if err != nil || got != want {
+			t.Errorf("substitute(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`rate(x[$__unknown])`, `x{instance="$instance"}`} {
+		if got, err := substitute(in, vars); err == nil {
+			t.Errorf("substitute(%q) = %q, want an error", in, got)
+		}
+	}
+	// Grafana: $__rate_interval is at least four scrape intervals, and one
+	// scrape interval more than $__interval.
+	if got := grafanaVars(time.Minute, time.Hour)["__rate_interval"]; got != "240s" {
+		t.Errorf("$__rate_interval at a 1m minimum interval: %s, want 240s", got)
+	}
+}
