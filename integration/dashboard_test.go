@@ -512,6 +512,13 @@ var zeroAllowed = map[string]string{
 	"State restores/B":            "partitions are restored once, on assignment, before the first scrape: the rate is 0 (the restore metrics are checked by TestMetricsEndpoint)",
 }
 
+// alertsMatching are the alerts whose expression matches under the test's
+// traffic on a healthy processor, and why; every other alert's must not.
+var alertsMatching = map[string]string{
+	"InterruptionsDeadLetterRate":    "gen --bad-rate 0.05: 5% of the input is malformed, over the 1% threshold",
+	"InterruptionsStreamClockBehind": "gen's event time starts on 2026-01-05, far behind the wall clock",
+}
+
 // metricName matches the processor's metric names in a query.
 var metricName = regexp.MustCompile(`\binterruptions_[a-zA-Z0-9_]+`)
 
@@ -522,10 +529,11 @@ var metricName = regexp.MustCompile(`\binterruptions_[a-zA-Z0-9_]+`)
 // name the dashboard and the alerts use must exist, every query of every
 // panel of the Grafana dashboard must answer, through the HTTP API, at least
 // one series with a number other than 0 (0 allowed only for the queries of
-// zeroAllowed), and every alert rule must load and evaluate without error.
-// Then the processor is killed: the Ready panel must say 0 and the
-// expression of InterruptionsTargetDown match. The panels' data source must
-// be the provisioned one.
+// zeroAllowed), every alert rule must load and evaluate without error, and
+// the expressions of exactly the alerts of alertsMatching match. Then the
+// processor is killed: the Ready panel must say 0 and the expression of
+// InterruptionsTargetDown match. The panels' data source must be the
+// provisioned one.
 func TestDashboardQueries(t *testing.T) {
 	h := setup(t)
 	promBin := promTool(t, "prometheus")
@@ -555,15 +563,15 @@ func TestDashboardQueries(t *testing.T) {
 		}
 	}
 
-	// The processor, and traffic with 2% malformed records for the
-	// dead-letter panel.
+	// The processor, and traffic with 5% malformed records for the
+	// dead-letter panel and alert.
 	const parts = 3
 	h.createTopic(h.Input, parts)
 	metricsAddr := shutdownFreePort(t)
 	proc := h.startRun("processor", "--partitions", fmt.Sprint(parts), "--metrics-addr", metricsAddr)
 	shutdownWaitReady(t, proc, metricsAddr)
 	h.start("gen", "gen", "--brokers", strings.Join(h.brokers, ","), "--topic", h.Input,
-		"--events", "0", "--seed", "15", "--rate", "300", "--bad-rate", "0.02")
+		"--events", "0", "--seed", "15", "--rate", "300", "--bad-rate", "0.05")
 
 	// Prometheus on the compose configuration.
 	dir := t.TempDir()
@@ -759,6 +767,27 @@ func TestDashboardQueries(t *testing.T) {
 	}
 	t.Logf("%d dashboard queries answer; %d rule groups loaded, every rule healthy; pending or firing: %v",
 		len(queries), len(groups), firing)
+
+	// On the healthy processor, the expressions of exactly the alerts of
+	// alertsMatching match (their `for` is not waited for).
+	promWaitFor(t, prom, 3*scrapeInterval, "the alerts that match the healthy processor", func() (bool, string) {
+		var wrong []string
+		for _, g := range rules.Groups {
+			for _, r := range g.Rules {
+				s, err := pc.query(r.Expr)
+				if err != nil {
+					t.Fatalf("alert %s: %v", r.Alert, err)
+				}
+				switch why, ok := alertsMatching[r.Alert]; {
+				case ok && len(s) == 0:
+					wrong = append(wrong, fmt.Sprintf("%s does not match (%s)", r.Alert, why))
+				case !ok && len(s) > 0:
+					wrong = append(wrong, fmt.Sprintf("%s matches: %v", r.Alert, s))
+				}
+			}
+		}
+		return len(wrong) == 0, strings.Join(wrong, "; ")
+	})
 
 	// A processor Prometheus cannot scrape: the Ready panel says 0 (its
 	// ready series goes stale with the failed scrape) and the expression
