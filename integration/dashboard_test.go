@@ -867,3 +867,142 @@ func TestDashboardGrafanaVariables(t *testing.T) {
 		t.Errorf("$__rate_interval at a 1m minimum interval: %s, want 240s", got)
 	}
 }
+
+// composeService is the part of a docker-compose service the tests read.
+type composeService struct {
+	Command     any               `yaml:"command"`
+	Environment map[string]string `yaml:"environment"`
+	Volumes     []string          `yaml:"volumes"`
+}
+
+// hostPath maps a path inside the service's container to the repository
+// file its bind mounts put there; ok is false when no mount covers it.
+func (s composeService) hostPath(container string) (string, bool) {
+	best, bestDst := "", ""
+	for _, v := range s.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || !strings.HasPrefix(parts[0], ".") {
+			continue
+		}
+		src, dst := parts[0], filepath.Clean(parts[1])
+		if container != dst && !strings.HasPrefix(container, dst+"/") {
+			continue
+		}
+		if len(dst) > len(bestDst) {
+			best, bestDst = filepath.Join(repoRoot, src, strings.TrimPrefix(container, dst)), dst
+		}
+	}
+	return best, best != ""
+}
+
+// TestDashboardComposeMounts checks, without a container engine, that the
+// compose stack's Prometheus and Grafana find the files the tests prove:
+// Prometheus' --config.file and its rule files, Grafana's provisioned data
+// source (pointing at the prometheus service) and dashboard, through the
+// services' bind mounts.
+func TestDashboardComposeMounts(t *testing.T) {
+	b, err := os.ReadFile(repoFile("docker-compose.yml"))
+	must(t, "read docker-compose.yml", err)
+	var compose struct {
+		Services map[string]composeService `yaml:"services"`
+	}
+	must(t, "parse docker-compose.yml", yaml.Unmarshal(b, &compose))
+	same := func(what, host, want string) {
+		t.Helper()
+		if host != repoFile(want) {
+			t.Errorf("%s is %s on the host, want %s", what, host, want)
+		} else if _, err := os.Stat(host); err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+
+	prom, ok := compose.Services["prometheus"]
+	if !ok {
+		t.Fatal("docker-compose.yml: no prometheus service")
+	}
+	args, _ := prom.Command.([]any)
+	config := ""
+	for _, a := range args {
+		if s := fmt.Sprint(a); strings.HasPrefix(s, "--config.file=") {
+			config = strings.TrimPrefix(s, "--config.file=")
+		}
+	}
+	if config == "" {
+		t.Fatal("prometheus service: no --config.file in its command")
+	}
+	host, ok := prom.hostPath(config)
+	if !ok {
+		t.Fatalf("prometheus service: no volume mounts %s", config)
+	}
+	same("prometheus --config.file "+config, host, promConfigFile)
+	var cfg struct {
+		RuleFiles []string `yaml:"rule_files"`
+	}
+	b, err = os.ReadFile(repoFile(promConfigFile))
+	must(t, "read prometheus config", err)
+	must(t, "parse prometheus config", yaml.Unmarshal(b, &cfg))
+	for _, r := range cfg.RuleFiles {
+		in := filepath.Join(filepath.Dir(config), r) // relative to the config file
+		host, ok := prom.hostPath(in)
+		if !ok {
+			t.Errorf("prometheus service: rule file %s (%s) is not mounted", r, in)
+			continue
+		}
+		same("prometheus rule file "+in, host, alertsFile)
+	}
+
+	graf, ok := compose.Services["grafana"]
+	if !ok {
+		t.Fatal("docker-compose.yml: no grafana service")
+	}
+	// Grafana reads provisioning from /etc/grafana/provisioning.
+	host, ok = graf.hostPath("/etc/grafana/provisioning/datasources/prometheus.yml")
+	if !ok {
+		t.Fatal("grafana service: /etc/grafana/provisioning is not mounted")
+	}
+	same("grafana's data source", host, datasourceFile)
+	var dss struct {
+		Datasources []struct {
+			URL string `yaml:"url"`
+		} `yaml:"datasources"`
+	}
+	b, err = os.ReadFile(repoFile(datasourceFile))
+	must(t, "read datasource", err)
+	must(t, "parse datasource", yaml.Unmarshal(b, &dss))
+	for _, d := range dss.Datasources {
+		// The service name, on the port prom/prometheus listens on.
+		if d.URL != "http://prometheus:9090" {
+			t.Errorf("data source url %s, want http://prometheus:9090 (the prometheus service)", d.URL)
+		}
+	}
+	host, ok = graf.hostPath("/etc/grafana/provisioning/dashboards/interruptions.yml")
+	if !ok {
+		t.Fatal("grafana service: the dashboard provider is not mounted")
+	}
+	var providers struct {
+		Providers []struct {
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	b, err = os.ReadFile(host)
+	must(t, "read dashboard provider", err)
+	must(t, "parse dashboard provider", yaml.Unmarshal(b, &providers))
+	if len(providers.Providers) != 1 {
+		t.Fatalf("%s: %d providers, want 1", host, len(providers.Providers))
+	}
+	dash := filepath.Join(providers.Providers[0].Options.Path, filepath.Base(dashboardFile))
+	host, ok = graf.hostPath(dash)
+	if !ok {
+		t.Fatalf("grafana service: the dashboard %s is not mounted", dash)
+	}
+	same("grafana's dashboard "+dash, host, dashboardFile)
+	if home := graf.Environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]; home != "" {
+		host, ok = graf.hostPath(home)
+		if !ok {
+			t.Fatalf("grafana service: the home dashboard %s is not mounted", home)
+		}
+		same("grafana's home dashboard", host, dashboardFile)
+	}
+}
