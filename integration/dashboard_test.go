@@ -101,8 +101,8 @@ func readAlertRules(t *testing.T) alertRules {
 // TestDashboardAlertRules checks the Prometheus configuration and alert
 // rules of the compose stack with promtool (check config, check rules, and
 // the unit tests of alerts_test.yml), and that every alert has a severity,
-// a summary and a description, a unit test that makes it fire, and a
-// section in the README. It needs promtool, not a broker.
+// a summary and a description, a unit test that makes it fire, and a row
+// in the README's table of alerts. It needs promtool, not a broker.
 func TestDashboardAlertRules(t *testing.T) {
 	promtool := promTool(t, "promtool")
 	dir := repoFile("docker/prometheus")
