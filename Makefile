@@ -30,7 +30,7 @@ test-integration: ## integration tests against KAFKA_BROKERS (see scripts/kafka)
 test-short: ## quick loop: no broker needed
 	$(GO) test -short -count=1 ./...
 
-deps: ## Debian packages used by the tests (kcat, docker-compose)
+deps: ## Debian packages used by the tests (kcat, docker-compose, openssl, prometheus)
 	scripts/deps
 
 vet:

@@ -27,7 +27,7 @@ type opsFlags struct {
 }
 
 // defaultMetricsAddr serves /metrics, /healthz and /readyz on every
-// interface (docker-compose.yml and docker/prometheus.yml use this port).
+// interface (docker-compose.yml and docker/prometheus/prometheus.yml use this port).
 const defaultMetricsAddr = ":9464"
 
 // shutdownGrace is how long past --shutdown-timeout the process waits for
