@@ -217,8 +217,9 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 		} else {
 			r.tm.rollback()
 			r.hooks.onAbort(n)
-			if n > 0 && pollErr == nil && endErr == nil {
-				r.log.Info("transaction aborted; state rolled back", zap.Int("records", n))
+			if n > 0 {
+				r.log.Info("transaction aborted; state rolled back", zap.Int("records", n),
+					zap.NamedError("poll", pollErr), zap.NamedError("end", endErr))
 			}
 		}
 		switch {
