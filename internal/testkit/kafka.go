@@ -185,3 +185,35 @@ func ReadAll(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic string
 	})
 	return out, err
 }
+
+// CreateTopics creates topics with partitions partitions, replication
+// factor 1 and configs, and waits until the broker's metadata lists each
+// with all its partitions (a processor started next must see them).
+func CreateTopics(ctx context.Context, adm *kadm.Client, partitions int32, configs map[string]*string, topics ...string) error {
+	resp, err := adm.CreateTopics(ctx, partitions, 1, configs, topics...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", topics, err)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// WithAuthorizedOps bypasses kadm's metadata cache.
+		md, err := adm.Metadata(kadm.WithAuthorizedOps(ctx), topics...)
+		ready := err == nil
+		for _, t := range topics {
+			td, ok := md.Topics[t]
+			ready = ready && ok && td.Err == nil && len(td.Partitions) == int(partitions)
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %v created but not in the metadata (last error: %v): %w", topics, err, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
