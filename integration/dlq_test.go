@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -111,7 +112,7 @@ func TestDeadLetterTopic(t *testing.T) {
 	}
 	bySource := map[string]*kgo.Record{}
 	for _, r := range dlq {
-		src := header(r, codec.HeaderDLQPartition) + "@" + header(r, codec.HeaderDLQOffset)
+		src := testkit.Header(r, codec.HeaderDLQPartition) + "@" + testkit.Header(r, codec.HeaderDLQOffset)
 		if bySource[src] != nil {
 			t.Errorf("two dead letters for input %s", src)
 		}

@@ -217,3 +217,20 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, partitions int32, confi
 		}
 	}
 }
+
+// Committed sums the offsets group has committed on topic's partitions
+// (partitions with an error left out): the number of records it has
+// committed when the topic starts at 0.
+func Committed(ctx context.Context, adm *kadm.Client, group, topic string) (int64, error) {
+	offs, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return 0, fmt.Errorf("committed offsets of group %s: %w", group, err)
+	}
+	var n int64
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.Err == nil && o.At > 0 {
+			n += o.At
+		}
+	})
+	return n, nil
+}
