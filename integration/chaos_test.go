@@ -137,7 +137,7 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 		t.Logf("chaos: logs in %s", logDir)
 	}
 	logLevel := cmp.Or(os.Getenv("CHAOS_LOG_LEVEL"), "info")
-	brokerList := strings.Split(brokers, ",")
+	seeds := brokerList()
 
 	// The broker restart needs the broker scripts/kafka runs: without it
 	// the test fails rather than pass without its restart.
@@ -155,7 +155,7 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 	input, output, dlq, group := runID+"-input", runID+"-output", runID+"-dlq", runID
 	changelog := group + "-state-changelog"
 
-	adminCl, err := kgo.NewClient(kgo.SeedBrokers(brokerList...))
+	adminCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
 	}
@@ -301,8 +301,8 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 	cluster.stopAll()
 
 	// Read the committed output and dead letters.
-	outRecs := chaosReadAll(t, ctx, brokerList, adm, output)
-	dlqRecs := chaosReadAll(t, ctx, brokerList, adm, dlq)
+	outRecs := chaosReadAll(t, ctx, seeds, adm, output)
+	dlqRecs := chaosReadAll(t, ctx, seeds, adm, dlq)
 	got := records.DecodeOutput(t, outRecs, codec.Binary)
 	if len(dlqRecs) > 0 {
 		t.Errorf("chaos: %d dead letters, want none (the input has no malformed events)", len(dlqRecs))

@@ -111,6 +111,13 @@ func NewEvent(typ string) Event {
 	}
 }
 
+// ChannelEvent is NewEvent(typ) with id, the channel (subject and
+// data.channel.channelId) and ts as both data.timestamp and time.
+func ChannelEvent(typ, id, channelID, ts string) Event {
+	return NewEvent(typ).With(Set("id", id), Set("subject", channelID), Set("time", ts),
+		Set("data.timestamp", ts), Set("data.channel.channelId", channelID))
+}
+
 // Absent, as the value of Set, deletes the member.
 var Absent = &struct{}{}
 
