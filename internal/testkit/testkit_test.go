@@ -2,6 +2,8 @@ package testkit_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +114,94 @@ func TestLag(t *testing.T) {
 	check(0)
 	if err := testkit.WaitCommitted(ctx, adm, "g", "in", 20*time.Millisecond, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCreateTopicsAndReadAll creates topics on an embedded broker, produces
+// to one, and reads both back whole.
+func TestCreateTopicsAndReadAll(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	seed := []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}
+	cl, err := kgo.NewClient(append(seed, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := testkit.CreateTopics(ctx, adm, 3, nil, "full", "empty"); err != nil {
+		t.Fatal(err)
+	}
+	if err := testkit.CreateTopics(ctx, adm, 3, nil, "full"); err == nil {
+		t.Error("creating an existing topic: no error")
+	}
+	want := map[string]bool{}
+	for i := range 7 {
+		v := fmt.Sprint("v", i)
+		want[v] = true
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "full", Partition: int32(i % 2), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := testkit.ReadAll(ctx, adm, seed, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got {
+		if !want[string(r.Value)] {
+			t.Errorf("read %q twice or never produced", r.Value)
+		}
+		delete(want, string(r.Value))
+	}
+	if len(want) > 0 || len(got) != 7 {
+		t.Errorf("read %d records; not read: %v", len(got), want)
+	}
+	if empty, err := testkit.ReadAll(ctx, adm, seed, "empty"); err != nil || len(empty) != 0 {
+		t.Errorf("ReadAll of an empty topic = %d records, %v", len(empty), err)
+	}
+}
+
+// TestSeed checks the seed fixture against its own constants: the
+// structured example, its data and its binary headers say the same.
+func TestSeed(t *testing.T) {
+	var page struct {
+		ID, Subject, Time string
+		Data              json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(testkit.SeedResumed), &page); err != nil {
+		t.Fatal(err)
+	}
+	if page.ID != testkit.SeedID || page.Subject != testkit.SeedChannelID || page.Time != testkit.SeedTime {
+		t.Errorf("seed attributes %+v", page)
+	}
+	if !strings.Contains(testkit.SeedResumed, "\t") || string(page.Data) != testkit.SeedData {
+		t.Errorf("seed data is not the documentation's verbatim:\n%s", page.Data)
+	}
+	for _, c := range []string{testkit.SeedConversationID, testkit.SeedInteractionID, testkit.SeedAgentID, testkit.SeedUserID, testkit.SeedTimestamp} {
+		if !strings.Contains(testkit.SeedData, `"`+c+`"`) {
+			t.Errorf("seed data lacks %s", c)
+		}
+	}
+	// The binary encoding of an event built like the seed has its headers.
+	value, hs := testkit.BinaryValue(t, testkit.NewEvent("channel.resumed.v0").With(testkit.Set("time", testkit.SeedTime)))
+	want := map[string]string{}
+	for _, h := range testkit.SeedHeaders() {
+		want[h.Key] = string(h.Value)
+	}
+	if len(hs) != len(want) {
+		t.Errorf("binary headers %v, want %v", hs, want)
+	}
+	for _, h := range hs {
+		if want[h.Key] != string(h.Value) {
+			t.Errorf("binary header %s = %q, want %q", h.Key, h.Value, want[h.Key])
+		}
+	}
+	if !json.Valid(value) || strings.Contains(string(value), "specversion") {
+		t.Errorf("binary value %s", value)
 	}
 }
