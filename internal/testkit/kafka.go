@@ -31,19 +31,9 @@ func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, err
 	case err != nil:
 		return 0, fmt.Errorf("lag of group %s: %w", group, err)
 	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	starts, ends, err := bounds(ctx, adm, topic)
 	if err != nil {
-		return 0, fmt.Errorf("start offsets of %s: %w", topic, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
+		return 0, err
 	}
 	var total int64
 	var perr error
@@ -115,19 +105,9 @@ func WaitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, i
 // markers (Kafka 4 answers EndTxn before the markers are written) to end,
 // or for ctx.
 func ReadCommitted(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic string, fn func(*kgo.Record)) error {
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	starts, ends, err := bounds(ctx, adm, topic)
 	if err != nil {
-		return fmt.Errorf("start offsets of %s: %w", topic, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("end offsets of %s: %w", topic, err)
+		return err
 	}
 	left := make(map[int32]int64)
 	from := make(map[int32]kgo.Offset)
@@ -233,4 +213,22 @@ func Committed(ctx context.Context, adm *kadm.Client, group, topic string) (int6
 		}
 	})
 	return n, nil
+}
+
+// bounds lists the start and end offsets (high watermarks) of topic's
+// partitions.
+func bounds(ctx context.Context, adm *kadm.Client, topic string) (starts, ends kadm.ListedOffsets, err error) {
+	if starts, err = adm.ListStartOffsets(ctx, topic); err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("start offsets of %s: %w", topic, err)
+	}
+	if ends, err = adm.ListEndOffsets(ctx, topic); err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	return starts, ends, nil
 }
