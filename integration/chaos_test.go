@@ -22,10 +22,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +35,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -137,17 +137,16 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 		t.Logf("chaos: logs in %s", logDir)
 	}
 	logLevel := cmp.Or(os.Getenv("CHAOS_LOG_LEVEL"), "info")
-	brokerList := strings.Split(brokers, ",")
+	seeds := brokerList()
 
-	// The broker restart needs the broker scripts/kafka runs.
-	broker := chaosScriptBroker{brokers: brokers}
+	// The broker restart needs the broker scripts/kafka runs: without it
+	// the test fails rather than pass without its restart.
 	if opts.brokerRestart {
-		if err := broker.check(ctx); err != nil {
-			t.Logf("chaos: NO broker restart in this run: %v", err)
-			opts.brokerRestart = false
-		} else {
-			t.Cleanup(func() { broker.ensureUp(t) })
+		if err := checkScriptBroker(ctx); err != nil {
+			t.Fatalf("chaos: the broker restart needs the broker scripts/kafka runs "+
+				"(`scripts/kafka run -- go test -run TestChaos ./integration/` sets that up): %v", err)
 		}
+		t.Cleanup(func() { ensureBroker(t) })
 	}
 
 	// Names of this run.
@@ -156,20 +155,14 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 	input, output, dlq, group := runID+"-input", runID+"-output", runID+"-dlq", runID
 	changelog := group + "-state-changelog"
 
-	adminCl, err := kgo.NewClient(kgo.SeedBrokers(brokerList...))
+	adminCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
 	}
 	t.Cleanup(adminCl.Close)
 	adm := kadm.NewClient(adminCl)
-	for _, topic := range []string{input, output, dlq} {
-		resp, err := adm.CreateTopic(ctx, chaosPartitions, 1, nil, topic)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil {
-			t.Fatalf("create topic %s: %v (is the broker at KAFKA_BROKERS=%s up?)", topic, err, brokers)
-		}
+	if err := testkit.CreateTopics(ctx, adm, chaosPartitions, nil, input, output, dlq); err != nil {
+		t.Fatalf("%v (is the broker at KAFKA_BROKERS=%s up?)", err, brokers)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -189,7 +182,7 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 		"--input", inFile, "--output", wantFile}, chaosEngineFlags...)
 	chaosCLI(t, ctx, bin, "", replayArgs...)
 	want, perPartition := chaosExpected(t, inFile, wantFile)
-	t.Logf("chaos: replay expects %d records", chaosTotal(want))
+	t.Logf("chaos: replay expects %d records", want.Len())
 
 	// The processors.
 	cluster := &chaosCluster{t: t, bin: bin, dir: logDir, began: began, procs: make([]*chaosProc, chaosInstances)}
@@ -257,7 +250,9 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 		cluster.revive()
 		if brokerRestartDue() && tick >= brokerTick {
 			t.Logf("chaos: +%s broker restart", cluster.since())
-			took, err := broker.restart(ctx)
+			restartedAt := time.Now()
+			_, err := kafkaScript(ctx, "restart")
+			took := time.Since(restartedAt)
 			if err != nil {
 				t.Fatalf("chaos: broker restart: %v", err)
 			}
@@ -299,32 +294,25 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 	// Wait until the group committed the whole input.
 	catchUpCtx, catchUpCancel := context.WithTimeout(ctx, size.catchUp)
 	defer catchUpCancel()
-	if chaosWaitCommitted(t, catchUpCtx, adm, cluster, group, input, ends, size.killMidway, rng) {
+	if chaosWaitCommitted(t, catchUpCtx, adm, cluster, group, input, size.killMidway, rng) {
 		kills++
 	}
 	t.Logf("chaos: +%s group %s committed the whole input", cluster.since(), group)
 	cluster.stopAll()
 
 	// Read the committed output and dead letters.
-	outRecs := chaosReadCommitted(t, ctx, brokerList, adm, output)
-	dlqRecs := chaosReadCommitted(t, ctx, brokerList, adm, dlq)
-	got := make(map[chaosRecord]int)
-	for _, rec := range outRecs {
-		ce, err := codec.DecodeRecord(rec)
-		if err != nil {
-			t.Fatalf("output %s[%d]@%d: %v", rec.Topic, rec.Partition, rec.Offset, err)
-		}
-		got[chaosRecord{id: ce.ID(), data: chaosCanonical(t, ce.Data())}]++
-	}
+	outRecs := chaosReadAll(t, ctx, seeds, adm, output)
+	dlqRecs := chaosReadAll(t, ctx, seeds, adm, dlq)
+	got := records.DecodeOutput(t, outRecs, codec.Binary)
 	if len(dlqRecs) > 0 {
 		t.Errorf("chaos: %d dead letters, want none (the input has no malformed events)", len(dlqRecs))
 	}
 
 	var duplicates int
 	if opts.guarantee == "exactly-once" {
-		chaosCompareExact(t, want, got)
+		testkit.SameRecords(t, want, got)
 	} else {
-		duplicates = chaosCompareAtLeastOnce(t, want, got)
+		duplicates = testkit.CoversRecords(t, want, got)
 	}
 	result := "PASS"
 	if t.Failed() {
@@ -333,7 +321,7 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 	t.Logf("chaos %s (%s) %s: events %d, kills %d, restarts %d, unexpected exits %d, broker restarts %d, "+
 		"expected records %d, output records %d, duplicates %d, dead letters %d, took %s",
 		opts.guarantee, size.name, result, size.events, kills, cluster.restarts, len(cluster.unexpected),
-		brokerRestarts, chaosTotal(want), len(outRecs), duplicates, len(dlqRecs), cluster.since())
+		brokerRestarts, want.Len(), len(outRecs), duplicates, len(dlqRecs), cluster.since())
 	for _, u := range cluster.unexpected {
 		t.Errorf("chaos: a processor exited on its own: %s", u)
 	}
@@ -379,24 +367,18 @@ func chaosStart(t *testing.T, bin, logFile string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// chaosRecord is one output record as compared: its id and its data as
-// canonical JSON.
-type chaosRecord struct {
-	id, data string
-}
-
 // chaosExpected reads replay's output, and counts the input events per
 // partition as a producer keying by subject puts them.
-func chaosExpected(t *testing.T, inFile, wantFile string) (map[chaosRecord]int, map[int32]int64) {
+func chaosExpected(t *testing.T, inFile, wantFile string) (testkit.Records, map[int32]int64) {
 	t.Helper()
-	want := make(map[chaosRecord]int)
-	chaosLines(t, wantFile, func(line []byte) {
-		ce, err := codec.ParseStructured(line)
-		if err != nil {
-			t.Fatalf("replay output: %v", err)
-		}
-		want[chaosRecord{id: ce.ID(), data: chaosCanonical(t, ce.Data())}]++
-	})
+	b, err := os.ReadFile(wantFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := records.ParseNDJSON(b)
+	if err != nil {
+		t.Fatalf("replay output: %v", err)
+	}
 	perPartition := make(map[int32]int64)
 	chaosLines(t, inFile, func(line []byte) {
 		ev, err := codec.Decode(line, nil)
@@ -431,113 +413,13 @@ func chaosLines(t *testing.T, file string, fn func([]byte)) {
 	}
 }
 
-// chaosCanonical re-encodes JSON with sorted keys and no spaces.
-func chaosCanonical(t *testing.T, b []byte) string {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("record data %q: %v", b, err)
-	}
-	out, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
-func chaosTotal(m map[chaosRecord]int) int {
-	n := 0
-	for _, c := range m {
-		n += c
-	}
-	return n
-}
-
-// chaosCompareExact: got must equal want as multisets.
-func chaosCompareExact(t *testing.T, want, got map[chaosRecord]int) {
-	t.Helper()
-	var missing, twice, unexpected []string
-	byID := make(map[string]string, len(want))
-	for r := range want {
-		byID[r.id] = r.data
-	}
-	for r, n := range want {
-		if got[r] < n {
-			missing = append(missing, fmt.Sprintf("%s (%d of %d)", r.id, got[r], n))
-		}
-	}
-	for r, n := range got {
-		switch w, ok := want[r]; {
-		case !ok && byID[r.id] != "":
-			unexpected = append(unexpected, fmt.Sprintf("%s ×%d with other data:\n  got  %s\n  want %s", r.id, n, r.data, byID[r.id]))
-		case !ok:
-			unexpected = append(unexpected, fmt.Sprintf("%s ×%d: %s", r.id, n, r.data))
-		case n > w:
-			twice = append(twice, fmt.Sprintf("%s ×%d (want %d)", r.id, n, w))
-		}
-	}
-	chaosReport(t, "missing", missing)
-	chaosReport(t, "more than once", twice)
-	chaosReport(t, "not expected", unexpected)
-	if len(missing)+len(twice)+len(unexpected) == 0 {
-		t.Logf("chaos: output equals replay's: %d records, none missing, none extra, none twice", chaosTotal(got))
-	}
-}
-
-// chaosCompareAtLeastOnce: every expected record at least once, and every
-// repeat identical to the expected record. It returns the number of repeats.
-func chaosCompareAtLeastOnce(t *testing.T, want, got map[chaosRecord]int) int {
-	t.Helper()
-	byID := make(map[string]string, len(want))
-	for r := range want {
-		byID[r.id] = r.data
-	}
-	var missing, unexpected []string
-	duplicates := 0
-	for r := range want {
-		if got[r] == 0 {
-			missing = append(missing, r.id)
-		}
-	}
-	for r, n := range got {
-		w, ok := want[r]
-		switch {
-		case !ok && byID[r.id] != "":
-			unexpected = append(unexpected, fmt.Sprintf("%s ×%d with other data:\n  got  %s\n  want %s", r.id, n, r.data, byID[r.id]))
-		case !ok:
-			unexpected = append(unexpected, fmt.Sprintf("%s ×%d: %s", r.id, n, r.data))
-		case n > w:
-			duplicates += n - w
-		}
-	}
-	chaosReport(t, "missing", missing)
-	chaosReport(t, "not expected", unexpected)
-	if len(missing)+len(unexpected) == 0 {
-		t.Logf("chaos: output covers replay's %d records, none missing, none unexpected; %d identical repeats",
-			chaosTotal(want), duplicates)
-	}
-	return duplicates
-}
-
-func chaosReport(t *testing.T, what string, items []string) {
-	t.Helper()
-	if len(items) == 0 {
-		return
-	}
-	slices.Sort(items)
-	show := items[:min(len(items), 10)]
-	t.Errorf("chaos: %d records %s, e.g.:\n%s", len(items), what, strings.Join(show, "\n"))
-}
-
 // chaosWaitCommitted waits until the group's committed offsets reach the
 // input's end offsets, restarting processors that exit on their own. With
 // killMidway, once the group has caught up a fifth of what it lagged when
 // the wait began (it processes big batches then), it SIGKILLs an instance
 // (with rng) and restarts it; it reports whether it did.
 func chaosWaitCommitted(t *testing.T, ctx context.Context, adm *kadm.Client, cluster *chaosCluster, group, input string,
-	ends kadm.ListedOffsets, killMidway bool, rng *rand.Rand) (killed bool) {
+	killMidway bool, rng *rand.Rand) (killed bool) {
 	t.Helper()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -545,19 +427,9 @@ func chaosWaitCommitted(t *testing.T, ctx context.Context, adm *kadm.Client, clu
 	lastLog := time.Now()
 	for {
 		cluster.revive()
-		committed, err := adm.FetchOffsets(ctx, group)
+		l, err := testkit.Lag(ctx, adm, group, input)
 		if err == nil {
-			lag = 0
-			for p := range int32(chaosPartitions) {
-				end, _ := ends.Lookup(input, p)
-				c, ok := committed.Lookup(input, p)
-				switch {
-				case !ok || c.Err != nil:
-					lag += end.Offset
-				case c.At < end.Offset:
-					lag += end.Offset - c.At
-				}
-			}
+			lag = l
 			if lag == 0 {
 				if killMidway && !killed {
 					t.Logf("chaos: +%s no kill during the catch-up: it was over between two looks", cluster.since())
@@ -585,80 +457,16 @@ func chaosWaitCommitted(t *testing.T, ctx context.Context, adm *kadm.Client, clu
 	}
 }
 
-// chaosReadCommitted reads a whole topic read_committed, once no
-// transaction on it is open.
-func chaosReadCommitted(t *testing.T, ctx context.Context, brokers []string, adm *kadm.Client, topic string) []*kgo.Record {
+// chaosReadAll reads a whole topic read_committed, waiting for the
+// transactions still open on it (of processes killed without a successor,
+// they end by the transaction timeout at the latest).
+func chaosReadAll(t *testing.T, ctx context.Context, brokers []string, adm *kadm.Client, topic string) []*kgo.Record {
 	t.Helper()
-	// Open transactions (of processes killed without a successor) end by
-	// the transaction timeout at the latest.
-	var ends kadm.ListedOffsets
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var err error
-		ends, err = adm.ListEndOffsets(ctx, topic)
-		if err == nil {
-			var stable kadm.ListedOffsets
-			if stable, err = adm.ListCommittedOffsets(ctx, topic); err == nil {
-				settled := true
-				ends.Each(func(o kadm.ListedOffset) {
-					s, _ := stable.Lookup(o.Topic, o.Partition)
-					settled = settled && o.Err == nil && s.Err == nil && s.Offset == o.Offset
-				})
-				if settled {
-					break
-				}
-			}
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatalf("chaos: %s still has open transactions (last error %v)", topic, err)
-		}
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
+	recs, err := testkit.ReadAll(ctx, adm, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic)
 	if err != nil {
-		t.Fatalf("start offsets of %s: %v", topic, err)
+		t.Fatalf("chaos: %v", err)
 	}
-	// Partitions still to read, up to the last offset (a transaction
-	// marker on a transactional topic, hence KeepControlRecords).
-	last := make(map[int32]int64)
-	ends.Each(func(o kadm.ListedOffset) {
-		if s, _ := starts.Lookup(topic, o.Partition); o.Offset > s.Offset {
-			last[o.Partition] = o.Offset - 1
-		}
-	})
-	if len(last) == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatalf("reader: %v", err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(last) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("chaos: read %s: %v (partitions left: %v)", topic, ctx.Err(), last)
-		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			t.Fatalf("chaos: read %s[%d]: %v", topic, p, err)
-		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if l, ok := last[r.Partition]; ok && r.Offset >= l {
-				delete(last, r.Partition)
-			}
-		})
-	}
-	return out
+	return recs
 }
 
 // chaosCluster is the processors: one slot per instance.
@@ -837,61 +645,4 @@ func chaosTail(file string, n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// chaosScriptBroker drives the broker that scripts/kafka runs.
-type chaosScriptBroker struct {
-	brokers string
-}
-
-func (b chaosScriptBroker) script(ctx context.Context, args ...string) (string, error) {
-	path, err := filepath.Abs(filepath.Join("..", "scripts", "kafka"))
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = os.Environ()
-	if _, port, err := net.SplitHostPort(strings.Split(b.brokers, ",")[0]); err == nil {
-		cmd.Env = append(cmd.Env, "KAFKA_PORT="+port)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	last := strings.TrimSpace(lines[len(lines)-1])
-	if err != nil {
-		return last, fmt.Errorf("scripts/kafka %s: %w\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return last, nil
-}
-
-// check tells whether KAFKA_BROKERS is the scripts/kafka broker.
-func (b chaosScriptBroker) check(ctx context.Context) error {
-	addr, err := b.script(ctx, "status")
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(strings.Split(b.brokers, ","), addr) {
-		return fmt.Errorf("KAFKA_BROKERS=%s is not the broker scripts/kafka runs (%s)", b.brokers, addr)
-	}
-	return nil
-}
-
-func (b chaosScriptBroker) restart(ctx context.Context) (time.Duration, error) {
-	start := time.Now()
-	_, err := b.script(ctx, "restart")
-	return time.Since(start), err
-}
-
-// ensureUp starts the broker again if it does not answer (cleanup).
-func (b chaosScriptBroker) ensureUp(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := b.script(ctx, "status"); err == nil {
-		return
-	}
-	t.Logf("chaos: the broker is down after the test: starting it again")
-	if _, err := b.script(ctx, "start"); err != nil {
-		t.Errorf("chaos: start the broker again: %v", err)
-	}
 }

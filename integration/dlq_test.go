@@ -9,20 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // structuredHeader marks a structured-mode CloudEvent record.
 var structuredHeader = kgo.RecordHeader{Key: "content-type", Value: []byte("application/cloudevents+json")}
-
-// channelEvent is a structured VCC channel event in JSON.
-func channelEvent(id, typ, channelID, ts string) []byte {
-	return []byte(fmt.Sprintf(`{"specversion":"1.0","type":%q,"id":%q,"source":"/channel","subject":%q,`+
-		`"time":%q,"datacontenttype":"application/json","data":{"timestamp":%q,"channel":{"conversationId":"conv-1",`+
-		`"interactionId":"inter-1","channelId":%q,"party":{"role":"agent","agentId":"2439","userId":"user-1"}}}}`,
-		typ, id, channelID, ts, ts, channelID))
-}
 
 // TestDeadLetterTopic produces malformed records of every kind next to one
 // valid interruption and checks the dead-letter topic: one record per bad
@@ -44,7 +37,10 @@ func TestDeadLetterTopic(t *testing.T) {
 		{Key: "x-repeated", Value: []byte("second")},
 		{Key: "x-ünïcödé", Value: []byte("välue")},
 	}
-	valid := channelEvent("ok-1", "channel.interrupted.v1", "ch-ok", "2026-01-05T08:00:00.000Z")
+	event := func(typ, id, channelID, ts string, changes ...func(testkit.Event)) []byte {
+		return testkit.StructuredValue(t, testkit.ChannelEvent(typ, id, channelID, ts).With(changes...))
+	}
+	valid := event("channel.interrupted.v1", "ok-1", "ch-ok", "2026-01-05T08:00:00.000Z")
 	bad := []struct {
 		rec    *kgo.Record
 		reason codec.Reason
@@ -52,10 +48,10 @@ func TestDeadLetterTopic(t *testing.T) {
 		{&kgo.Record{Key: []byte{0xff, 0xfe, 'k', 0x00}, Value: valid[:len(valid)/2], Headers: oddHeaders},
 			codec.ReasonNotCloudEvent},
 		{&kgo.Record{Key: []byte("ch-missing"), Headers: []kgo.RecordHeader{structuredHeader},
-			Value: bytes.Replace(channelEvent("bad-2", "channel.resumed.v0", "", "2026-01-05T08:00:01.000Z"), []byte(`"subject":"",`), nil, 1)},
+			Value: event("channel.resumed.v0", "bad-2", "", "2026-01-05T08:00:01.000Z", testkit.Set("subject", testkit.Absent))},
 			codec.ReasonMissingChannelID},
 		{&kgo.Record{Key: []byte("ch-version"), Headers: []kgo.RecordHeader{structuredHeader},
-			Value: channelEvent("bad-3", "channel.interrupted.v7", "ch-version", "2026-01-05T08:00:02.000Z")},
+			Value: event("channel.interrupted.v7", "bad-3", "ch-version", "2026-01-05T08:00:02.000Z")},
 			codec.ReasonUnsupportedVersion},
 		{&kgo.Record{Key: []byte("ch-binary"), Value: []byte{0xde, 0xad, 0xbe, 0xef, 0x00, 0xff},
 			Headers: []kgo.RecordHeader{
@@ -72,12 +68,10 @@ func TestDeadLetterTopic(t *testing.T) {
 			Headers: []kgo.RecordHeader{{Key: "ce_specversion", Value: []byte("1.0")}}},
 			codec.ReasonInvalidCloudEvent},
 		{&kgo.Record{Key: []byte("ch-spec"), Headers: []kgo.RecordHeader{structuredHeader},
-			Value: bytes.Replace(channelEvent("bad-6", "channel.interrupted.v1", "ch-spec", "2026-01-05T08:00:03.000Z"),
-				[]byte(`"specversion":"1.0"`), []byte(`"specversion":"2.0"`), 1)},
+			Value: event("channel.interrupted.v1", "bad-6", "ch-spec", "2026-01-05T08:00:03.000Z", testkit.Set("specversion", "2.0"))},
 			codec.ReasonNotCloudEvent},
 		{&kgo.Record{Key: []byte("ch-time"), Headers: []kgo.RecordHeader{structuredHeader},
-			Value: bytes.Replace(channelEvent("bad-7", "channel.interrupted.v1", "ch-time", "2026-01-05T08:00:04.000Z"),
-				[]byte(`"data":{"timestamp":"2026-01-05T08:00:04.000Z"`), []byte(`"data":{"timestamp":"yesterday"`), 1)},
+			Value: event("channel.interrupted.v1", "bad-7", "ch-time", "2026-01-05T08:00:04.000Z", testkit.Set("data.timestamp", "yesterday"))},
 			codec.ReasonInvalidTimestamp},
 		{&kgo.Record{Key: []byte("tombstone"), Value: nil}, codec.ReasonNotCloudEvent},
 	}
@@ -90,7 +84,7 @@ func TestDeadLetterTopic(t *testing.T) {
 	good := []*kgo.Record{
 		{Topic: h.Input, Partition: 0, Key: []byte("ch-ok"), Value: valid, Headers: []kgo.RecordHeader{structuredHeader}},
 		{Topic: h.Input, Partition: 0, Key: []byte("ch-ok"), Headers: []kgo.RecordHeader{structuredHeader},
-			Value: channelEvent("ok-2", "channel.resumed.v0", "ch-ok", "2026-01-05T08:00:30.000Z")},
+			Value: event("channel.resumed.v0", "ok-2", "ch-ok", "2026-01-05T08:00:30.000Z")},
 	}
 	recs = append(recs, good...)
 	producer, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -111,7 +105,7 @@ func TestDeadLetterTopic(t *testing.T) {
 	}
 	bySource := map[string]*kgo.Record{}
 	for _, r := range dlq {
-		src := header(r, codec.HeaderDLQPartition) + "@" + header(r, codec.HeaderDLQOffset)
+		src := testkit.Header(r, codec.HeaderDLQPartition) + "@" + testkit.Header(r, codec.HeaderDLQOffset)
 		if bySource[src] != nil {
 			t.Errorf("two dead letters for input %s", src)
 		}

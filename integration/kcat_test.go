@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/replay"
 )
@@ -69,7 +70,7 @@ func TestKcatProducer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("record %d@%d written by kcat: %v", r.Partition, r.Offset, err)
 		}
-		if string(r.Key) != keys[ce.ID()] || header(r, "content-type") != "application/cloudevents+json" {
+		if string(r.Key) != keys[ce.ID()] || testkit.Header(r, "content-type") != "application/cloudevents+json" {
 			t.Fatalf("record %d@%d written by kcat: key %q, headers %v", r.Partition, r.Offset, r.Key, r.Headers)
 		}
 		if want := replay.Partition(r.Key, parts); int(r.Partition) != want {

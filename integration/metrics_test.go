@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -92,13 +93,12 @@ func (s metricsSample) sum(name string, labels ...string) float64 {
 	return total
 }
 
-// metricsEvent is a structured VCC channel event.
-func metricsEvent(id, typ, channelID, role string, at time.Time) []byte {
-	ts := at.UTC().Format("2006-01-02T15:04:05.000Z")
-	return fmt.Appendf(nil, `{"specversion":"1.0","type":%q,"id":%q,"source":"/channel","subject":%q,`+
-		`"time":%q,"datacontenttype":"application/json","data":{"timestamp":%q,"channel":{"conversationId":"conv-%s",`+
-		`"interactionId":"inter-%s","channelId":%q,"party":{"role":%q,"agentId":"2439","userId":"user-1"}}}}`,
-		typ, id, channelID, ts, ts, channelID, channelID, channelID, role)
+// metricsEvent is a structured VCC channel event of a party in role.
+func metricsEvent(t *testing.T, id, typ, channelID, role string, at time.Time) []byte {
+	t.Helper()
+	return testkit.StructuredValue(t, testkit.ChannelEvent(typ, id, channelID, at.UTC().Format("2006-01-02T15:04:05.000Z")).With(
+		testkit.Set("data.channel.conversationId", "conv-"+channelID), testkit.Set("data.channel.interactionId", "inter-"+channelID),
+		testkit.Set("data.channel.party.role", role)))
 }
 
 // TestMetricsEndpoint runs the processor with --metrics-addr, checks the
@@ -146,14 +146,14 @@ func TestMetricsEndpoint(t *testing.T) {
 			Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}}}
 	}
 	in := []*kgo.Record{
-		rec("a", metricsEvent("a1", "channel.interrupted.v0", "a", "agent", t0)),
-		rec("a", metricsEvent("a2", "channel.resumed.v0", "a", "agent", t0.Add(90*time.Second))),
-		rec("a", metricsEvent("a2", "channel.resumed.v0", "a", "agent", t0.Add(90*time.Second))), // duplicate
-		rec("a", metricsEvent("a3", "channel.held.v0", "a", "agent", t0.Add(100*time.Second))),   // ignored
-		rec("b", metricsEvent("b1", "channel.interrupted.v1", "b", "external", t0)),
-		rec("b", metricsEvent("b2", "channel.ended.v0", "b", "external", t0.Add(30*time.Second))),
-		rec("c", metricsEvent("c1", "channel.interrupted.v0", "c", "agent", t0.Add(time.Minute))), // stays open
-		rec("x", []byte(`{"specversion":"1.0","id":`)),                                            // dead letter
+		rec("a", metricsEvent(t, "a1", "channel.interrupted.v0", "a", "agent", t0)),
+		rec("a", metricsEvent(t, "a2", "channel.resumed.v0", "a", "agent", t0.Add(90*time.Second))),
+		rec("a", metricsEvent(t, "a2", "channel.resumed.v0", "a", "agent", t0.Add(90*time.Second))), // duplicate
+		rec("a", metricsEvent(t, "a3", "channel.held.v0", "a", "agent", t0.Add(100*time.Second))),   // ignored
+		rec("b", metricsEvent(t, "b1", "channel.interrupted.v1", "b", "external", t0)),
+		rec("b", metricsEvent(t, "b2", "channel.ended.v0", "b", "external", t0.Add(30*time.Second))),
+		rec("c", metricsEvent(t, "c1", "channel.interrupted.v0", "c", "agent", t0.Add(time.Minute))), // stays open
+		rec("x", []byte(`{"specversion":"1.0","id":`)),                                               // dead letter
 	}
 	if err := cl.ProduceSync(ctx, in...).FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/processor/codec"
 )
 
@@ -30,7 +32,7 @@ func TestStructuredAndBinaryInput(t *testing.T) {
 				t.Fatalf("input topic holds %d records, want %d", len(in), events)
 			}
 			for _, r := range in {
-				if m := recordMode(r); m != inMode {
+				if m := records.Mode(r); m != inMode {
 					t.Fatalf("input record %d@%d is %s mode, want %s", r.Partition, r.Offset, m, inMode)
 				}
 			}
@@ -41,7 +43,7 @@ func TestStructuredAndBinaryInput(t *testing.T) {
 			outMode, _ := codec.ParseMode(tc.out)
 			h.checkExactlyOnce(want, outMode)
 			if dl := h.readTopic(h.DLQ); len(dl) != 0 {
-				t.Errorf("%d dead letters from valid input; first: %s %q", len(dl), header(dl[0], codec.HeaderDLQReason), dl[0].Value)
+				t.Errorf("%d dead letters from valid input; first: %s %q", len(dl), testkit.Header(dl[0], codec.HeaderDLQReason), dl[0].Value)
 			}
 		})
 	}

@@ -13,7 +13,6 @@ package integration
 // the binary is INTERRUPTIONS_BIN or built here.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -23,12 +22,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -47,12 +47,7 @@ func shutdownBrokers(t *testing.T) []string {
 	if testing.Short() {
 		t.Skip("integration test: needs a Kafka broker (skipped with -short)")
 	}
-	var brokers []string
-	for _, b := range strings.Split(os.Getenv("KAFKA_BROKERS"), ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
+	brokers := brokerList()
 	if len(brokers) == 0 {
 		t.Fatalf("KAFKA_BROKERS is not set: %s", shutdownHowTo)
 	}
@@ -225,144 +220,54 @@ func TestShutdownSIGTERMCommitsAndLeaves(t *testing.T) {
 	if got := shutdownCommitted(ctx, t, adm, n); got != events {
 		t.Errorf("committed offsets cover %d input records, want all %d", got, events)
 	}
-	want := shutdownReplay(ctx, t, bin, brokers, n.Input, parts)
-	got := shutdownReadIDs(ctx, t, brokers, n.Output)
-	if len(want) == 0 {
+	want := shutdownReplay(ctx, t, bin, adm, brokers, n.Input, parts)
+	got := records.DecodeOutput(t, shutdownReadAll(ctx, t, adm, brokers, n.Output), codec.Binary)
+	if want.Len() == 0 {
 		t.Fatal("replay expects no records: the test input is too small")
 	}
-	missing, extra := 0, 0
-	for id := range want {
-		if !got[id] {
-			missing++
-		}
-	}
-	for id := range got {
-		if !want[id] {
-			extra++
-		}
-	}
-	if missing > 0 || extra > 0 || len(got) != len(want) {
-		t.Errorf("output: %d records, want %d: %d missing, %d unexpected", len(got), len(want), missing, extra)
-	}
+	testkit.SameRecords(t, want, got)
 }
 
 // shutdownCommitted sums the group's committed offsets on the input.
 func shutdownCommitted(ctx context.Context, t *testing.T, adm *kadm.Client, n shutdownNames) int64 {
 	t.Helper()
-	offs, err := adm.FetchOffsets(ctx, n.Group)
+	sum, err := testkit.Committed(ctx, adm, n.Group, n.Input)
 	if err != nil {
-		t.Fatalf("fetch offsets of %s: %v", n.Group, err)
+		t.Fatal(err)
 	}
-	var sum int64
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == n.Input && o.Err == nil && o.At > 0 {
-			sum += o.At
-		}
-	})
 	return sum
 }
 
-// shutdownReadAll reads a topic read_committed from its start to its last
-// stable offsets.
-func shutdownReadAll(ctx context.Context, t *testing.T, brokers []string, topic string) []*kgo.Record {
+// shutdownReadAll reads a topic read_committed from its start to its high
+// watermark: a transaction that committed may still be writing its
+// markers (Kafka 4 answers EndTxn before they are written), and reading to
+// the high watermark waits for them.
+func shutdownReadAll(ctx context.Context, t *testing.T, adm *kadm.Client, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
-	acl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	recs, err := testkit.ReadAll(ctx, adm, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer acl.Close()
-	// The high watermark, not the last stable offset: a transaction that
-	// committed may still be writing its markers (Kafka 4 answers EndTxn
-	// before they are written), and reading read_committed up to the high
-	// watermark waits for them.
-	ends, err := kadm.NewClient(acl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	// Transaction markers are kept, so that the record at end-1 is seen
-	// also when it is one; they are not returned.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: %v with %v left", topic, ctx.Err(), left)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return out
+	return recs
 }
 
-// shutdownReadIDs returns the CloudEvent ids of a topic's records.
-func shutdownReadIDs(ctx context.Context, t *testing.T, brokers []string, topic string) map[string]bool {
-	t.Helper()
-	ids := map[string]bool{}
-	for _, r := range shutdownReadAll(ctx, t, brokers, topic) {
-		ce, err := codec.DecodeRecord(r)
-		if err != nil {
-			t.Fatalf("output record: %v", err)
-		}
-		if ids[ce.ID()] {
-			t.Errorf("output record id %s twice", ce.ID())
-		}
-		ids[ce.ID()] = true
-	}
-	return ids
-}
-
-// shutdownReplay returns the ids `interruptions replay --partitions`
+// shutdownReplay returns the records `interruptions replay --partitions`
 // computes from the input topic's events, each partition in offset order.
-func shutdownReplay(ctx context.Context, t *testing.T, bin string, brokers []string, topic string, parts int) map[string]bool {
+func shutdownReplay(ctx context.Context, t *testing.T, bin string, adm *kadm.Client, brokers []string, topic string, parts int) testkit.Records {
 	t.Helper()
-	in := shutdownReadAll(ctx, t, brokers, topic)
-	sort.SliceStable(in, func(i, j int) bool {
-		if in[i].Partition != in[j].Partition {
-			return in[i].Partition < in[j].Partition
-		}
-		return in[i].Offset < in[j].Offset
-	})
-	var ndjson bytes.Buffer
-	for _, r := range in {
-		ndjson.Write(r.Value)
-		ndjson.WriteByte('\n')
-	}
+	ndjson := bytes.NewReader(inputNDJSON(t, shutdownReadAll(ctx, t, adm, brokers, topic)))
 	cmd := exec.CommandContext(ctx, bin, "replay", "--partitions", fmt.Sprint(parts))
-	cmd.Stdin = &ndjson
+	cmd.Stdin = ndjson
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("replay: %v\n%s", err, errb.String())
 	}
-	ids := map[string]bool{}
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		ce, err := codec.ParseStructured(sc.Bytes())
-		if err != nil {
-			t.Fatalf("replay output %q: %v", sc.Text(), err)
-		}
-		ids[ce.ID()] = true
+	want, err := records.ParseNDJSON(out.Bytes())
+	if err != nil {
+		t.Fatalf("replay output: %v", err)
 	}
-	return ids
+	return want
 }
 
 // TestShutdownSecondSignalExitsAtOnce: after a first SIGINT the processor

@@ -45,6 +45,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
@@ -382,7 +384,7 @@ func e2ePreload(ctx context.Context, brokers []string, adm *kadm.Client, topic s
 	const chunk = 20_000
 	for sent := 0; sent < n; {
 		m := min(chunk, n-sent)
-		recs, err := e2eBinaryRecords(topic, gen.Take(m))
+		recs, err := records.Inputs(topic, gen.Take(m), records.All(codec.Binary))
 		if err != nil {
 			return nil, err
 		}
@@ -416,37 +418,6 @@ func e2ePreload(ctx context.Context, brokers []string, adm *kadm.Client, topic s
 	return ends, nil
 }
 
-// e2eBinaryRecords turns generated events into binary-mode records, as
-// `interruptions gen --mode binary` does, on every CPU, keeping the order.
-func e2eBinaryRecords(topic string, evs []vccgen.Event) ([]*kgo.Record, error) {
-	recs := make([]*kgo.Record, len(evs))
-	workers := runtime.GOMAXPROCS(0)
-	per := (len(evs) + workers - 1) / workers
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := w*per, min((w+1)*per, len(evs))
-		if lo >= hi {
-			break
-		}
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				ce, err := codec.ParseStructured(evs[i].Value)
-				if err != nil {
-					errs[w] = fmt.Errorf("event %s: %w", evs[i].ID, err)
-					return
-				}
-				if recs[i], err = codec.KafkaRecord(topic, evs[i].Key, ce, codec.Binary); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return recs, errors.Join(errs...)
-}
-
 // BenchmarkLatency feeds a Runner on fresh topics at a steady LATENCY_RATE
 // events/s (default 5000, in bursts every 10 ms) for LATENCY_WARMUP +
 // LATENCY_SECONDS seconds and measures, for every interruption closed by an
@@ -471,7 +442,7 @@ func BenchmarkLatency(b *testing.B) {
 
 	// The feed, encoded once: records are rebuilt per produce.
 	feed := sync.OnceValues(func() ([]*kgo.Record, error) {
-		return e2eBinaryRecords("", vccgen.New(vccgen.Config{Seed: 1}).Take(n))
+		return records.Inputs("", vccgen.New(vccgen.Config{Seed: 1}).Take(n), records.All(codec.Binary))
 	})
 	stamp := time.Now().UnixNano()
 	for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
@@ -622,7 +593,10 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 	res.rate = float64(len(feed)) / fed.Seconds()
 
 	// Let the runner commit everything, then stop it.
-	if err := e2eWaitCommitted(ctx, adm, cfg.Group, input, runnerErr); err != nil {
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	err = testkit.WaitCommitted(wctx, adm, cfg.Group, input, 50*time.Millisecond, runnerErr)
+	wcancel()
+	if err != nil {
 		return res, err
 	}
 	res.cpu = cpu.since()
@@ -634,13 +608,13 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 
 	// Input append time of every event id (its first copy).
 	appended := make(map[string]int64, len(feed))
-	err = e2eReadAll(ctx, brokers, adm, input, false, func(rec *kgo.Record) {
-		for _, h := range rec.Headers {
-			if h.Key == "ce_id" {
-				if _, ok := appended[string(h.Value)]; !ok {
-					appended[string(h.Value)] = rec.Timestamp.UnixMilli()
-				}
-				return
+	seed := []kgo.Opt{kgo.SeedBrokers(brokers...)}
+	rctx, rcancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer rcancel()
+	err = testkit.ReadCommitted(rctx, adm, seed, input, func(rec *kgo.Record) {
+		if id := testkit.Header(rec, "ce_id"); id != "" {
+			if _, ok := appended[id]; !ok {
+				appended[id] = rec.Timestamp.UnixMilli()
 			}
 		}
 	})
@@ -654,7 +628,7 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 	var visible, own []int64
 	waiting := make(map[int32][]pending)
 	var decodeErr error
-	err = e2eReadAll(ctx, brokers, adm, cfg.OutputTopic, g == ExactlyOnce, func(rec *kgo.Record) {
+	err = testkit.ReadCommitted(rctx, adm, seed, cfg.OutputTopic, func(rec *kgo.Record) {
 		at := rec.Timestamp.UnixMilli()
 		if rec.Attrs.IsControl() {
 			commit := len(rec.Key) >= 4 && binary.BigEndian.Uint16(rec.Key[2:4]) == 1
@@ -722,7 +696,10 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 // e2eWaitAssigned waits until group is stable with every partition of
 // topic assigned.
 func e2eWaitAssigned(ctx context.Context, adm *kadm.Client, group, topic string, partitions int, alive func() error) error {
-	deadline := time.Now().Add(60 * time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		if err := alive(); err != nil {
 			return err
@@ -734,102 +711,12 @@ func e2eWaitAssigned(ctx context.Context, adm *kadm.Client, group, topic string,
 				return nil
 			}
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-ctx.Done():
 			return fmt.Errorf("group %s did not get the %d partitions of %s within 60s (last error: %v)", group, partitions, topic, err)
+		case <-tick.C:
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// e2eWaitCommitted waits until group's committed offsets reach topic's end
-// offsets.
-func e2eWaitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, alive func() error) error {
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if err := alive(); err != nil {
-			return err
-		}
-		committed, err := adm.FetchOffsets(ctx, group)
-		behind := 0
-		ends.Each(func(e kadm.ListedOffset) {
-			c, ok := committed.Lookup(topic, e.Partition)
-			if err != nil || !ok || c.Err != nil || c.At < e.Offset {
-				behind++
-			}
-		})
-		if behind == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("group %s: %d partitions of %s not committed to their end within 2m", group, behind, topic)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// e2eReadAll reads every partition of topic from its start to its current
-// end offset, read_committed with control records when committed, and
-// calls fn for each record in partition order.
-func e2eReadAll(ctx context.Context, brokers []string, adm *kadm.Client, topic string, committed bool, fn func(*kgo.Record)) error {
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	left := make(map[int32]int64)
-	offsets := make(map[int32]kgo.Offset)
-	ends.Each(func(e kadm.ListedOffset) {
-		if e.Offset > 0 {
-			left[e.Partition] = e.Offset
-			offsets[e.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
-	if len(left) == 0 {
-		return nil
-	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-	}
-	if committed {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	for len(left) > 0 {
-		fetches := cl.PollFetches(rctx)
-		if rctx.Err() != nil {
-			return fmt.Errorf("read %s: %d partitions not read to their end", topic, len(left))
-		}
-		var ferr error
-		fetches.EachError(func(t string, p int32, err error) {
-			ferr = errors.Join(ferr, fmt.Errorf("fetch %s[%d]: %w", t, p, err))
-		})
-		if ferr != nil {
-			return ferr
-		}
-		fetches.EachRecord(func(rec *kgo.Record) {
-			fn(rec)
-			if end, ok := left[rec.Partition]; ok && rec.Offset+1 >= end {
-				delete(left, rec.Partition)
-			}
-		})
-	}
-	return nil
 }
 
 // ---------------------------------------------------------------- helpers
@@ -890,30 +777,9 @@ func e2eEnvDuration(b *testing.B, name string, def time.Duration) time.Duration 
 // e2eCreateTopics creates topics with 6 partitions, RF 1 and configs, and
 // waits until the broker's metadata lists them.
 func e2eCreateTopics(ctx context.Context, adm *kadm.Client, configs map[string]*string, topics ...string) error {
-	resp, err := adm.CreateTopics(ctx, e2ePartitions, 1, configs, topics...)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("create %v: %w", topics, err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// WithAuthorizedOps bypasses kadm's metadata cache (see topicPartitions).
-		md, err := adm.Metadata(kadm.WithAuthorizedOps(ctx), topics...)
-		ready := err == nil
-		for _, t := range topics {
-			td, ok := md.Topics[t]
-			ready = ready && ok && td.Err == nil && len(td.Partitions) == e2ePartitions
-		}
-		if ready {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("topics %v created but not in the metadata after 30s (%v)", topics, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return testkit.CreateTopics(ctx, adm, e2ePartitions, configs, topics...)
 }
 
 // e2eDeleteTopics deletes topics, best effort: the disk is shared.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"testing"
@@ -13,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/replay"
@@ -96,7 +97,7 @@ func (f *fixture) readN(ctx context.Context, topic string, n int) []*kgo.Record 
 
 // expected computes the records `run` must produce from the events, with
 // replay's per-partition simulation.
-func expected(t *testing.T, cfg processor.Config, events []vccgen.Event) map[string]string {
+func expected(t *testing.T, cfg processor.Config, events []vccgen.Event) testkit.Records {
 	t.Helper()
 	var in bytes.Buffer
 	for _, ev := range events {
@@ -110,82 +111,19 @@ func expected(t *testing.T, cfg processor.Config, events []vccgen.Event) map[str
 	}); err != nil {
 		t.Fatalf("replay: %v", err)
 	}
-	want := map[string]string{}
-	for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
-		ce, err := codec.ParseStructured(line)
-		if err != nil {
-			t.Fatalf("replay output: %v", err)
-		}
-		want[ce.ID()] = string(ce.Data())
+	want, err := records.ParseNDJSON(out.Bytes())
+	if err != nil {
+		t.Fatalf("replay output: %v", err)
 	}
 	return want
-}
-
-// outputs decodes output records with the sdk-go binding into id -> data,
-// failing on a repeated id.
-func outputs(t *testing.T, recs []*kgo.Record, mode codec.Mode) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	for _, r := range recs {
-		ce, err := codec.DecodeRecord(r)
-		if err != nil {
-			t.Fatalf("decode output: %v", err)
-		}
-		if string(r.Key) != ce.Subject() {
-			t.Errorf("record %s: key %q, subject %q", ce.ID(), r.Key, ce.Subject())
-		}
-		isStructured := len(r.Headers) == 1 && r.Headers[0].Key == "content-type"
-		if isStructured != (mode == codec.Structured) {
-			t.Errorf("record %s: headers %v do not match %s mode", ce.ID(), r.Headers, mode)
-		}
-		if _, dup := got[ce.ID()]; dup {
-			t.Errorf("record id %s produced twice", ce.ID())
-		}
-		got[ce.ID()] = string(ce.Data())
-	}
-	return got
-}
-
-func sameRecords(t *testing.T, got, want map[string]string) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("got %d records, want %d", len(got), len(want))
-	}
-	for id, w := range want {
-		g, ok := got[id]
-		if !ok {
-			t.Errorf("missing record %s: %s", id, w)
-			continue
-		}
-		var gj, wj any
-		if err := errors.Join(json.Unmarshal([]byte(g), &gj), json.Unmarshal([]byte(w), &wj)); err != nil {
-			t.Fatalf("record %s data: %v", id, err)
-		}
-		if fmt.Sprint(gj) != fmt.Sprint(wj) {
-			t.Errorf("record %s:\n got %s\nwant %s", id, g, w)
-		}
-	}
 }
 
 // inputs turns generated events into records, alternating content modes.
 func inputs(t *testing.T, topic string, events []vccgen.Event) []*kgo.Record {
 	t.Helper()
-	recs := make([]*kgo.Record, len(events))
-	for i, ev := range events {
-		if i%2 == 0 {
-			recs[i] = &kgo.Record{Topic: topic, Key: ev.Key, Value: ev.Value,
-				Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}}}
-			continue
-		}
-		ce, err := codec.ParseStructured(ev.Value)
-		if err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
-		r, err := codec.KafkaRecord(topic, ev.Key, ce, codec.Binary)
-		if err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
-		recs[i] = r
+	recs, err := records.Inputs(topic, events, records.Alternating)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return recs
 }
@@ -205,16 +143,16 @@ func TestRunnerMatchesReplay(t *testing.T) {
 			f := newFixture(t, tc.g, tc.mode)
 			events := vccgen.New(vccgen.Config{Seed: 11}).Take(3000)
 			want := expected(t, f.cfg, events)
-			if len(want) < 100 {
-				t.Fatalf("generator gave only %d interruptions", len(want))
+			if want.Len() < 100 {
+				t.Fatalf("generator gave only %d interruptions", want.Len())
 			}
 			f.produce(ctx, inputs(t, f.cfg.InputTopic, events)...)
 			stop := f.start(ctx)
-			got := outputs(t, f.readN(ctx, f.cfg.OutputTopic, len(want)), tc.mode)
+			got := records.DecodeOutput(t, f.readN(ctx, f.cfg.OutputTopic, want.Len()), tc.mode)
 			if err := stop(); err != nil {
 				t.Fatalf("run: %v", err)
 			}
-			sameRecords(t, got, want)
+			testkit.SameRecords(t, want, got)
 		})
 	}
 }
@@ -248,7 +186,7 @@ func TestRunnerDeadLetters(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	sort.Slice(dl, func(i, j int) bool {
-		return header(dl[i], codec.HeaderDLQOffset) < header(dl[j], codec.HeaderDLQOffset)
+		return testkit.Header(dl[i], codec.HeaderDLQOffset) < testkit.Header(dl[j], codec.HeaderDLQOffset)
 	})
 	for i, r := range dl {
 		in := bad[i]
@@ -256,27 +194,18 @@ func TestRunnerDeadLetters(t *testing.T) {
 			t.Errorf("dead letter %d: key %q value %q, want %q %q", i, r.Key, r.Value, in.Key, in.Value)
 		}
 		for _, h := range in.Headers {
-			if got := header(r, h.Key); got != string(h.Value) {
+			if got := testkit.Header(r, h.Key); got != string(h.Value) {
 				t.Errorf("dead letter %d: original header %s = %q, want %q", i, h.Key, got, h.Value)
 			}
 		}
-		if got := header(r, codec.HeaderDLQReason); got != string(reasons[i]) {
-			t.Errorf("dead letter %d: reason %q, want %q (error %q)", i, got, reasons[i], header(r, codec.HeaderDLQError))
+		if got := testkit.Header(r, codec.HeaderDLQReason); got != string(reasons[i]) {
+			t.Errorf("dead letter %d: reason %q, want %q (error %q)", i, got, reasons[i], testkit.Header(r, codec.HeaderDLQError))
 		}
-		if header(r, codec.HeaderDLQTopic) != f.cfg.InputTopic || header(r, codec.HeaderDLQPartition) != "1" ||
-			header(r, codec.HeaderDLQOffset) != fmt.Sprint(i) || header(r, codec.HeaderDLQTime) == "" {
+		if testkit.Header(r, codec.HeaderDLQTopic) != f.cfg.InputTopic || testkit.Header(r, codec.HeaderDLQPartition) != "1" ||
+			testkit.Header(r, codec.HeaderDLQOffset) != fmt.Sprint(i) || testkit.Header(r, codec.HeaderDLQTime) == "" {
 			t.Errorf("dead letter %d: source headers %v", i, r.Headers)
 		}
 	}
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 // TestRunnerRestartRestoresState stops the processor between two halves of
@@ -295,17 +224,17 @@ func TestRunnerRestartRestoresState(t *testing.T) {
 
 			f.produce(ctx, inputs(t, f.cfg.InputTopic, events[:half])...)
 			stop := f.start(ctx)
-			f.readN(ctx, f.cfg.OutputTopic, len(wantFirst))
+			f.readN(ctx, f.cfg.OutputTopic, wantFirst.Len())
 			if err := stop(); err != nil {
 				t.Fatalf("first run: %v", err)
 			}
 			f.produce(ctx, inputs(t, f.cfg.InputTopic, events[half:])...)
 			stop = f.start(ctx)
-			got := outputs(t, f.readN(ctx, f.cfg.OutputTopic, len(want)), codec.Binary)
+			got := records.DecodeOutput(t, f.readN(ctx, f.cfg.OutputTopic, want.Len()), codec.Binary)
 			if err := stop(); err != nil {
 				t.Fatalf("second run: %v", err)
 			}
-			sameRecords(t, got, want)
+			testkit.SameRecords(t, want, got)
 		})
 	}
 }

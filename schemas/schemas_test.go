@@ -8,6 +8,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -21,29 +22,8 @@ func compile(t *testing.T) *Set {
 }
 
 // seedPage is the channel.resumed.v0 example from VCC's documentation
-// (docs/seed-channel.resumed.v0.txt).
-const seedPage = `{
-   "specversion":"1.0",
-   "type":"channel.resumed.v0",
-   "id":"2Zks0VJxXAegKlhmHygjlZRwu0F",
-   "source":"/channel",
-   "subject":"740109c1-12d5-430f-9543-131fe5c4edcb",
-   "time":"2022-08-30T14:34:36.6134321Z",
-   "datacontenttype":"application/json",
-   "data":{
-      "timestamp":"2022-08-30T14:34:36.088Z",
-      "channel":{
-         "conversationId":"3e71f453-116a-3abc-7769-bc678ef6e080",
-         "interactionId":"1371f451-116a-4abc-8869-bc678ef67070",
-         "channelId":"740109c1-12d5-430f-9543-131fe5c4edcb",
-         "party":{
-            "role":"agent",
-            "agentId":"1544",
-            "userId":"ef71f453-556a-3abc-7769-bc678ef6e090"
-         }
-      }
-   }
-}`
+// (docs/seed-channel.resumed.v0.txt), verbatim.
+const seedPage = testkit.SeedResumed
 
 const agentEvent = `{"specversion":"1.0","type":"agent.presencechanged.v0","id":"37pVShlKReJprPFi49DSMeWeiRW","source":"/agent","subject":"9975","time":"2026-01-05T08:00:00.5465745Z","datacontenttype":"application/json","data":{"timestamp":"2026-01-05T08:00:00.000Z","agent":{"agentId":"9975","userId":"1a3d1e60-1c11-4a0b-9d1a-8567d1b67dac","presence":"Available"}}}`
 

@@ -273,53 +273,59 @@ func (s *sim) endNow(ch *channel) {
 func (s *sim) step() {
 	a := heapPop(&s.acts)
 	s.now = a.at
-	ag, c := a.ag, a.conv
 	switch a.kind {
+	case actLogin, actBreakStart, actBreakEnd:
+		s.presenceStep(a.kind, a.ag)
+	case actCallArrive, actCallOffer, actCallFail, actCallConnect, actHold, actRetrieve,
+		actMonitorJoin, actMonitorConnect, actCallHangup, actCallWrapEnd:
+		s.callStep(a.kind, a.ag, a.conv)
+	case actBgArrive, actBgOffer, actBgConnect, actBgPark, actBgUnpark, actBgEnd, actBgWrapEnd, actBgAbort:
+		s.backgroundStep(a.kind, a.ag, a.conv)
+	case actVoicemailArrive, actVoicemailConnect, actVoicemailEnd:
+		s.voicemailStep(a.kind, a.conv)
+	}
+}
+
+// presenceStep runs an agent's login and breaks.
+func (s *sim) presenceStep(kind actKind, ag *agent) {
+	switch kind {
 	case actLogin:
 		s.emitPresence(&ag.person, presenceAvailable)
 		s.after(s.r.exp(callGapMean), actCallArrive, ag, nil)
 		s.after(s.r.exp(bgGapMean), actBgArrive, ag, nil)
 		s.after(breakGapMin+s.r.exp(breakGapMean), actBreakStart, ag, nil)
-
 	case actBreakStart:
-		if ag.call != nil {
-			ag.breakPending = true
-			return
-		}
-		ag.onBreak = true
-		if s.r.chance(lunchRate) {
-			s.emitPresence(&ag.person, presenceLunch)
-			s.after(s.r.between(30*minute, 45*minute), actBreakEnd, ag, nil)
-		} else {
-			s.emitPresence(&ag.person, presenceBreak)
-			s.after(5*minute+s.r.exp(10*minute), actBreakEnd, ag, nil)
-		}
-
+		s.breakStart(ag)
 	case actBreakEnd:
 		ag.onBreak = false
 		s.emitPresence(&ag.person, presenceAvailable)
 		s.after(breakGapMin+s.r.exp(breakGapMean), actBreakStart, ag, nil)
+	}
+}
 
+// breakStart sends the agent on a break or to lunch, once any call is over.
+func (s *sim) breakStart(ag *agent) {
+	if ag.call != nil {
+		ag.breakPending = true
+		return
+	}
+	ag.onBreak = true
+	if s.r.chance(lunchRate) {
+		s.emitPresence(&ag.person, presenceLunch)
+		s.after(s.r.between(30*minute, 45*minute), actBreakEnd, ag, nil)
+	} else {
+		s.emitPresence(&ag.person, presenceBreak)
+		s.after(5*minute+s.r.exp(10*minute), actBreakEnd, ag, nil)
+	}
+}
+
+// callStep runs a step of an agent's phone call.
+func (s *sim) callStep(kind actKind, ag *agent, c *conversation) {
+	switch kind {
 	case actCallArrive:
-		if ag.onBreak || ag.call != nil || ag.bg != nil && ag.bg.state == convAlerting {
-			s.after(20*second+s.r.exp(minute), actCallArrive, ag, nil)
-			return
-		}
-		c = s.newConversation(mediaCall, ag)
-		ag.call = c
-		s.emit(evConnected, c.ext, "")
-		s.after(2*second+s.r.exp(20*second), actCallOffer, ag, c)
-
+		s.callArrive(ag)
 	case actCallOffer:
-		c.agt = s.newChannel(c, roleAgent, ag.person)
-		c.state = convAlerting
-		s.emit(evAlerted, c.agt, "")
-		if s.r.chance(failRate) {
-			s.after(s.r.between(8*second, 30*second), actCallFail, ag, c)
-		} else {
-			s.after(s.r.between(2*second, 12*second), actCallConnect, ag, c)
-		}
-
+		s.callOffer(ag, c)
 	case actCallFail:
 		reason := reasonRejected
 		if s.r.chance(0.5) {
@@ -327,156 +333,219 @@ func (s *sim) step() {
 		}
 		s.emit(evConnectionFailed, c.agt, reason)
 		s.after(s.r.between(5*second, 20*second), actCallOffer, ag, c)
-
 	case actCallConnect:
 		s.callConnect(ag, c)
-
 	case actHold:
 		if c.state == convConnected && !c.ext.held {
 			c.ext.held = true
 			s.emit(evHeld, c.ext, "")
 		}
-
 	case actRetrieve:
 		if c.state == convConnected && c.ext.held {
 			c.ext.held = false
 			s.emit(evRetrieved, c.ext, "")
 		}
-
 	case actMonitorJoin:
-		if c.state == convConnected && len(s.supervisors) > 0 {
-			sup := s.supervisors[s.r.intn(int64(len(s.supervisors)))]
-			c.mon = s.newChannel(c, roleMonitor, sup)
-			s.emit(evAlerted, c.mon, "")
-			s.after(s.r.between(1*second, 4*second), actMonitorConnect, ag, c)
-		}
-
+		s.monitorJoin(ag, c)
 	case actMonitorConnect:
 		if c.state == convConnected {
 			s.emit(evConnected, c.mon, "")
 		}
-
 	case actCallHangup:
 		s.startWrap(c)
 		if c.mon != nil {
 			s.endNow(c.mon)
 		}
 		s.after(wrapMin+s.r.exp(wrapMean), actCallWrapEnd, ag, c)
-
 	case actCallWrapEnd:
 		s.callWrapEnd(ag, c)
+	}
+}
 
+// callArrive brings a call to a free agent (or tries again later).
+func (s *sim) callArrive(ag *agent) {
+	if ag.onBreak || ag.call != nil || ag.bg != nil && ag.bg.state == convAlerting {
+		s.after(20*second+s.r.exp(minute), actCallArrive, ag, nil)
+		return
+	}
+	c := s.newConversation(mediaCall, ag)
+	ag.call = c
+	s.emit(evConnected, c.ext, "")
+	s.after(2*second+s.r.exp(20*second), actCallOffer, ag, c)
+}
+
+// callOffer alerts the agent; the offer connects or fails.
+func (s *sim) callOffer(ag *agent, c *conversation) {
+	c.agt = s.newChannel(c, roleAgent, ag.person)
+	c.state = convAlerting
+	s.emit(evAlerted, c.agt, "")
+	if s.r.chance(failRate) {
+		s.after(s.r.between(8*second, 30*second), actCallFail, ag, c)
+	} else {
+		s.after(s.r.between(2*second, 12*second), actCallConnect, ag, c)
+	}
+}
+
+// monitorJoin has a supervisor join a connected call as monitor.
+func (s *sim) monitorJoin(ag *agent, c *conversation) {
+	if c.state == convConnected && len(s.supervisors) > 0 {
+		sup := s.supervisors[s.r.intn(int64(len(s.supervisors)))]
+		c.mon = s.newChannel(c, roleMonitor, sup)
+		s.emit(evAlerted, c.mon, "")
+		s.after(s.r.between(1*second, 4*second), actMonitorConnect, ag, c)
+	}
+}
+
+// backgroundStep runs a step of an agent's email or chat.
+func (s *sim) backgroundStep(kind actKind, ag *agent, c *conversation) {
+	switch kind {
 	case actBgArrive:
-		if ag.onBreak || ag.bg != nil {
-			s.after(30*second+s.r.exp(minute), actBgArrive, ag, nil)
-			return
-		}
-		m := mediaEmail
-		if s.r.chance(chatRate) {
-			m = mediaChat
-		}
-		c = s.newConversation(m, ag)
-		ag.bg = c
-		s.emit(evConnected, c.ext, "")
-		s.after(5*second+s.r.exp(40*second), actBgOffer, ag, c)
-
+		s.bgArrive(ag)
 	case actBgOffer:
-		if ag.call != nil || ag.onBreak {
-			s.after(10*second+s.r.exp(30*second), actBgOffer, ag, c)
-			return
-		}
-		c.agt = s.newChannel(c, roleAgent, ag.person)
-		c.state = convAlerting
-		s.emit(evAlerted, c.agt, "")
-		s.after(s.r.between(2*second, 15*second), actBgConnect, ag, c)
-
+		s.bgOffer(ag, c)
 	case actBgConnect:
-		c.state = convConnected
-		s.emit(evConnected, c.agt, "")
-		var dur int64
-		if c.media == mediaChat {
-			dur = 8*minute + s.r.exp(20*minute)
-		} else {
-			dur = 6*minute + s.r.exp(15*minute)
-		}
-		s.after(dur, actBgEnd, ag, c)
-		if c.media == mediaEmail && s.r.chance(parkRate) {
-			s.after(second+s.r.intn(dur/2), actBgPark, ag, c)
-		}
-
+		s.bgConnect(ag, c)
 	case actBgPark:
 		if c.state == convConnected && !c.interrupted && !c.parked {
 			c.parked = true
 			s.emitPair(evParked, c.agt, c.ext)
 			s.after(2*minute+s.r.exp(8*minute), actBgUnpark, ag, c)
 		}
-
 	case actBgUnpark:
-		if ag.call != nil {
-			s.after(30*second+s.r.exp(30*second), actBgUnpark, ag, c)
-			return
-		}
-		c.parked = false
-		s.emitPair(evUnparked, c.agt, c.ext)
-		if c.endPending {
-			c.endPending = false
-			s.after(30*second+s.r.exp(2*minute), actBgEnd, ag, c)
-		}
-
+		s.bgUnpark(ag, c)
 	case actBgEnd:
-		if c.state != convConnected {
-			return
-		}
-		if c.interrupted || c.parked {
-			c.endPending = true
-			return
-		}
-		s.startWrap(c)
-		s.after(10*second+s.r.exp(45*second), actBgWrapEnd, ag, c)
-
+		s.bgEnd(ag, c)
 	case actBgWrapEnd:
 		c.state = convDone
 		s.emit(evEnded, c.agt, reasonReleased)
 		ag.bg = nil
 		s.after(s.r.exp(bgGapMean), actBgArrive, ag, nil)
-
 	case actBgAbort:
-		// The email/chat ends while interrupted: both channels disconnect and
-		// end at the same instant and never see channel.resumed.
-		if c.state != convConnected || !c.interrupted {
-			return
-		}
-		c.state, c.interrupted = convDone, false
-		if s.r.chance(0.5) {
-			s.endNow(c.agt)
-			s.endNow(c.ext)
-		} else {
-			s.endNow(c.ext)
-			s.endNow(c.agt)
-		}
-		ag.bg = nil
-		s.after(s.r.exp(bgGapMean), actBgArrive, ag, nil)
+		s.bgAbort(ag, c)
+	}
+}
 
+// bgArrive brings an email or chat to an agent who has none (or tries
+// again later).
+func (s *sim) bgArrive(ag *agent) {
+	if ag.onBreak || ag.bg != nil {
+		s.after(30*second+s.r.exp(minute), actBgArrive, ag, nil)
+		return
+	}
+	m := mediaEmail
+	if s.r.chance(chatRate) {
+		m = mediaChat
+	}
+	c := s.newConversation(m, ag)
+	ag.bg = c
+	s.emit(evConnected, c.ext, "")
+	s.after(5*second+s.r.exp(40*second), actBgOffer, ag, c)
+}
+
+// bgOffer alerts the agent of the email or chat, once no call is on.
+func (s *sim) bgOffer(ag *agent, c *conversation) {
+	if ag.call != nil || ag.onBreak {
+		s.after(10*second+s.r.exp(30*second), actBgOffer, ag, c)
+		return
+	}
+	c.agt = s.newChannel(c, roleAgent, ag.person)
+	c.state = convAlerting
+	s.emit(evAlerted, c.agt, "")
+	s.after(s.r.between(2*second, 15*second), actBgConnect, ag, c)
+}
+
+// bgConnect connects the email or chat and schedules its end (and, for
+// some emails, a park).
+func (s *sim) bgConnect(ag *agent, c *conversation) {
+	c.state = convConnected
+	s.emit(evConnected, c.agt, "")
+	var dur int64
+	if c.media == mediaChat {
+		dur = 8*minute + s.r.exp(20*minute)
+	} else {
+		dur = 6*minute + s.r.exp(15*minute)
+	}
+	s.after(dur, actBgEnd, ag, c)
+	if c.media == mediaEmail && s.r.chance(parkRate) {
+		s.after(second+s.r.intn(dur/2), actBgPark, ag, c)
+	}
+}
+
+// bgUnpark takes a parked email up again once no call is on; an end that
+// came while parked follows.
+func (s *sim) bgUnpark(ag *agent, c *conversation) {
+	if ag.call != nil {
+		s.after(30*second+s.r.exp(30*second), actBgUnpark, ag, c)
+		return
+	}
+	c.parked = false
+	s.emitPair(evUnparked, c.agt, c.ext)
+	if c.endPending {
+		c.endPending = false
+		s.after(30*second+s.r.exp(2*minute), actBgEnd, ag, c)
+	}
+}
+
+// bgEnd starts the wrap-up of a connected email or chat, or defers it
+// while the conversation is interrupted or parked.
+func (s *sim) bgEnd(ag *agent, c *conversation) {
+	if c.state != convConnected {
+		return
+	}
+	if c.interrupted || c.parked {
+		c.endPending = true
+		return
+	}
+	s.startWrap(c)
+	s.after(10*second+s.r.exp(45*second), actBgWrapEnd, ag, c)
+}
+
+// bgAbort ends an email or chat while it is interrupted: both channels
+// disconnect and end at the same instant and never see channel.resumed.
+func (s *sim) bgAbort(ag *agent, c *conversation) {
+	if c.state != convConnected || !c.interrupted {
+		return
+	}
+	c.state, c.interrupted = convDone, false
+	if s.r.chance(0.5) {
+		s.endNow(c.agt)
+		s.endNow(c.ext)
+	} else {
+		s.endNow(c.ext)
+		s.endNow(c.agt)
+	}
+	ag.bg = nil
+	s.after(s.r.exp(bgGapMean), actBgArrive, ag, nil)
+}
+
+// voicemailStep runs a step of a voicemail: arrivals for the whole
+// center, then each voicemail's connect and end.
+func (s *sim) voicemailStep(kind actKind, c *conversation) {
+	switch kind {
 	case actVoicemailArrive:
-		s.after(s.r.exp(s.vmGapMean), actVoicemailArrive, nil, nil)
-		c = s.newConversation(mediaVoicemail, nil)
-		var owner person
-		if s.r.chance(vmUserIDRate) {
-			owner.userID = s.agents[s.r.intn(int64(len(s.agents)))].userID
-		}
-		c.agt = s.newChannel(c, roleVoicemail, owner)
-		s.emit(evConnected, c.ext, "")
-		s.emit(evAlerted, c.agt, "")
-		s.after(s.r.between(1*second, 5*second), actVoicemailConnect, nil, c)
-
+		s.voicemailArrive()
 	case actVoicemailConnect:
 		s.emit(evConnected, c.agt, "")
 		s.after(15*second+s.r.exp(40*second), actVoicemailEnd, nil, c)
-
 	case actVoicemailEnd:
 		s.endNow(c.ext)
 		s.endNow(c.agt)
 	}
+}
+
+// voicemailArrive schedules the next voicemail and starts this one, owned
+// by an agent's user id or by nobody.
+func (s *sim) voicemailArrive() {
+	s.after(s.r.exp(s.vmGapMean), actVoicemailArrive, nil, nil)
+	c := s.newConversation(mediaVoicemail, nil)
+	var owner person
+	if s.r.chance(vmUserIDRate) {
+		owner.userID = s.agents[s.r.intn(int64(len(s.agents)))].userID
+	}
+	c.agt = s.newChannel(c, roleVoicemail, owner)
+	s.emit(evConnected, c.ext, "")
+	s.emit(evAlerted, c.agt, "")
+	s.after(s.r.between(1*second, 5*second), actVoicemailConnect, nil, c)
 }
 
 // callConnect connects the agent to a call; an email/chat the agent is

@@ -1,7 +1,11 @@
 // Package testkit holds the helpers that unit tests, benchmarks and
-// integration tests share: short test times, CloudEvent records in both
-// content modes, record comparison and "the group has caught up". It is
-// imported only by _test.go files.
+// integration tests share: short test times, the seed event and VCC events
+// as editable maps with their structured and binary encodings, header
+// lookup, record comparison (a multiset with a readable diff), and Kafka
+// waits and reads ("the group has committed to the end" via kadm's Lag,
+// reading a topic read_committed). It imports nothing of this module, so
+// every package's tests can use it; what needs the codec is in
+// testkit/records. It is imported only by _test.go files.
 package testkit
 
 import (

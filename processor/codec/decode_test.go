@@ -2,72 +2,19 @@ package codec
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/processor/vcc"
 )
 
-// seedResumed is the example of seed-channel.resumed.v0.txt verbatim, tab
-// characters included.
-const seedResumed = `{
-   "specversion":"1.0",
-   "type":"channel.resumed.v0",
-   "id":"2Zks0VJxXAegKlhmHygjlZRwu0F",
-   "source":"/channel",
-   "subject":"740109c1-12d5-430f-9543-131fe5c4edcb",
-   "time":"2022-08-30T14:34:36.6134321Z",
-   "datacontenttype":"application/json",
-   "data":{
-      "timestamp":"2022-08-30T14:34:36.088Z",
-      "channel":{
-		 "conversationId":"3e71f453-116a-3abc-7769-bc678ef6e080",
-         "interactionId":"1371f451-116a-4abc-8869-bc678ef67070",
-         "channelId":"740109c1-12d5-430f-9543-131fe5c4edcb",
-         "party":{
-            "role":"agent",
-            "agentId":"1544",
-            "userId":"ef71f453-556a-3abc-7769-bc678ef6e090"
-         }
-      }
-   }
-}`
-
 // seedNoSubject is seedEvent decoded from a variant without a subject.
 var seedNoSubject = func() match.Event { e := seedEvent; e.Subject = ""; return e }()
-
-// seedHeaders are the binary-mode headers of the seed example.
-func seedHeaders() []Header {
-	return []Header{
-		{Key: "ce_specversion", Value: []byte("1.0")},
-		{Key: "ce_type", Value: []byte("channel.resumed.v0")},
-		{Key: "ce_id", Value: []byte("2Zks0VJxXAegKlhmHygjlZRwu0F")},
-		{Key: "ce_source", Value: []byte("/channel")},
-		{Key: "ce_subject", Value: []byte("740109c1-12d5-430f-9543-131fe5c4edcb")},
-		{Key: "ce_time", Value: []byte("2022-08-30T14:34:36.6134321Z")},
-		{Key: "content-type", Value: []byte("application/json")},
-	}
-}
-
-// seedData is the data member of the seed example.
-const seedData = `{
-      "timestamp":"2022-08-30T14:34:36.088Z",
-      "channel":{
-		 "conversationId":"3e71f453-116a-3abc-7769-bc678ef6e080",
-         "interactionId":"1371f451-116a-4abc-8869-bc678ef67070",
-         "channelId":"740109c1-12d5-430f-9543-131fe5c4edcb",
-         "party":{
-            "role":"agent",
-            "agentId":"1544",
-            "userId":"ef71f453-556a-3abc-7769-bc678ef6e090"
-         }
-      }
-   }`
 
 // seedEvent is what Decode makes of the seed example.
 var seedEvent = match.Event{
@@ -90,19 +37,19 @@ func TestDecodeSeed(t *testing.T) {
 		value   string
 		headers []Header
 	}{
-		{"structured, no content type", seedResumed, nil},
-		{"structured, cloudevents content type", seedResumed, []Header{{Key: "content-type", Value: []byte("application/cloudevents+json")}}},
-		{"structured, content type with charset", seedResumed, []Header{{Key: "Content-Type", Value: []byte("application/cloudevents+json; charset=utf-8")}}},
-		{"structured, unrelated headers", seedResumed, []Header{{Key: "traceparent", Value: []byte("00-x")}}},
-		{"binary", seedData, seedHeaders()},
-		{"binary, header keys in upper case", seedData, func() []Header {
-			hs := seedHeaders()
+		{"structured, no content type", testkit.SeedResumed, nil},
+		{"structured, cloudevents content type", testkit.SeedResumed, []Header{{Key: "content-type", Value: []byte("application/cloudevents+json")}}},
+		{"structured, content type with charset", testkit.SeedResumed, []Header{{Key: "Content-Type", Value: []byte("application/cloudevents+json; charset=utf-8")}}},
+		{"structured, unrelated headers", testkit.SeedResumed, []Header{{Key: "traceparent", Value: []byte("00-x")}}},
+		{"binary", testkit.SeedData, testkit.SeedHeaders()},
+		{"binary, header keys in upper case", testkit.SeedData, func() []Header {
+			hs := testkit.SeedHeaders()
 			for i := range hs {
 				hs[i].Key = strings.ToUpper(hs[i].Key)
 			}
 			return hs
 		}()},
-		{"binary, no content type", seedData, seedHeaders()[:6]},
+		{"binary, no content type", testkit.SeedData, testkit.SeedHeaders()[:6]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,55 +66,18 @@ func TestDecodeSeed(t *testing.T) {
 
 // Attribute and data values of the events decodeCase builds.
 const (
-	tsDefault   = "2026-01-05T08:00:00.123Z"
-	timeDefault = "2026-01-05T08:00:00.6134321Z"
-	chDefault   = "740109c1-12d5-430f-9543-131fe5c4edcb"
+	tsDefault   = testkit.DefaultTimestamp
+	timeDefault = testkit.DefaultTime
+	chDefault   = testkit.SeedChannelID
 )
 
-// vccEvent returns a structured VCC CloudEvent as a map for a test to
-// change with set.
-func vccEvent(typ string) map[string]any {
-	return map[string]any{
-		"specversion":     "1.0",
-		"type":            typ,
-		"id":              "2Zks0VJxXAegKlhmHygjlZRwu0F",
-		"source":          "/channel",
-		"subject":         chDefault,
-		"time":            timeDefault,
-		"datacontenttype": "application/json",
-		"data": map[string]any{
-			"timestamp": tsDefault,
-			"channel": map[string]any{
-				"conversationId": "conv-1",
-				"interactionId":  "inter-1",
-				"channelId":      chDefault,
-				"party":          map[string]any{"role": "agent", "agentId": "1544", "userId": "user-1"},
-			},
-		},
-	}
-}
+// set and absent edit a testkit.Event.
+var (
+	set    = testkit.Set
+	absent = testkit.Absent
+)
 
-// absent deletes a key in set.
-var absent = &struct{}{}
-
-// set returns a change that sets the value at a dotted path ("data.channel.
-// channelId"), or deletes it when v is absent.
-func set(path string, v any) func(map[string]any) {
-	return func(m map[string]any) {
-		keys := strings.Split(path, ".")
-		for _, k := range keys[:len(keys)-1] {
-			m = m[k].(map[string]any)
-		}
-		last := keys[len(keys)-1]
-		if v == absent {
-			delete(m, last)
-		} else {
-			m[last] = v
-		}
-	}
-}
-
-// decoded is the match.Event Decode makes of vccEvent(typ) unchanged.
+// decoded is the match.Event Decode makes of testkit.NewEvent(typ) unchanged.
 func decoded(typ string, k vcc.Kind) match.Event {
 	return match.Event{
 		ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: k,
@@ -177,7 +87,7 @@ func decoded(typ string, k vcc.Kind) match.Event {
 	}
 }
 
-// ignoredEvent is the match.Event Decode makes of an ignored vccEvent(typ).
+// ignoredEvent is the match.Event Decode makes of an ignored testkit.NewEvent(typ).
 func ignoredEvent(typ string, hasTimestamp bool) match.Event {
 	e := match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: vcc.Ignored}
 	if hasTimestamp {
@@ -186,49 +96,11 @@ func ignoredEvent(typ string, hasTimestamp bool) match.Event {
 	return e
 }
 
-// structuredRecord writes m as a structured-mode record value.
-func structuredRecord(t *testing.T, m map[string]any) []byte {
-	t.Helper()
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// binaryRecord writes m as a binary-mode record: attributes as ce_*
-// headers, datacontenttype as content-type, data as the value.
-func binaryRecord(t *testing.T, m map[string]any) ([]byte, []Header) {
-	t.Helper()
-	var hs []Header
-	var value []byte
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		switch v := m[k]; k {
-		case "data":
-			b, err := json.Marshal(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			value = b
-		case "datacontenttype":
-			hs = append(hs, Header{Key: "content-type", Value: []byte(v.(string))})
-		default:
-			hs = append(hs, Header{Key: "ce_" + k, Value: []byte(v.(string))})
-		}
-	}
-	return value, hs
-}
-
 // decodeCase is one row of the tables run in both content modes.
 type decodeCase struct {
 	name   string
 	typ    string
-	change []func(map[string]any)
+	change []func(testkit.Event)
 	want   match.Event // when reasons is empty
 	reason []Reason    // acceptable reasons of the *DecodeError
 }
@@ -264,16 +136,16 @@ func checkDecode(t *testing.T, got match.Event, err error, want match.Event, rea
 func runBothModes(t *testing.T, tests []decodeCase) {
 	t.Helper()
 	for _, tt := range tests {
-		m := vccEvent(tt.typ)
+		m := testkit.NewEvent(tt.typ)
 		for _, c := range tt.change {
 			c(m)
 		}
 		t.Run(tt.name+"/structured", func(t *testing.T) {
-			got, err := Decode(structuredRecord(t, m), nil)
+			got, err := Decode(testkit.StructuredValue(t, m), nil)
 			checkDecode(t, got, err, tt.want, tt.reason)
 		})
 		t.Run(tt.name+"/binary", func(t *testing.T) {
-			value, hs := binaryRecord(t, m)
+			value, hs := testkit.BinaryValue(t, m)
 			got, err := Decode(value, hs)
 			checkDecode(t, got, err, tt.want, tt.reason)
 		})
@@ -304,7 +176,7 @@ func TestDecodeHandledTypes(t *testing.T) {
 	}
 	// The version is checked before the data.
 	tests = append(tests, decodeCase{name: "unsupported version with bad data", typ: "channel.resumed.v2",
-		change: []func(map[string]any){set("data", "x")}, reason: reasons(ReasonUnsupportedVersion)})
+		change: []func(testkit.Event){set("data", "x")}, reason: reasons(ReasonUnsupportedVersion)})
 	runBothModes(t, tests)
 }
 
@@ -315,7 +187,7 @@ func TestDecodeFields(t *testing.T) {
 		f(&e)
 		return e
 	}
-	type change = func(map[string]any)
+	type change = func(testkit.Event)
 	tests := []decodeCase{
 		{name: "subject absent", change: []change{set("subject", absent)}, want: with(func(e *match.Event) { e.Subject = "" })},
 		{name: "time absent", change: []change{set("time", absent)}, want: decoded(typ, vcc.Interrupted)},
@@ -375,7 +247,7 @@ func TestDecodeFields(t *testing.T) {
 }
 
 func TestDecodeIgnored(t *testing.T) {
-	type change = func(map[string]any)
+	type change = func(testkit.Event)
 	ign := func(typ string, ts bool) match.Event { return ignoredEvent(typ, ts) }
 	tests := []decodeCase{
 		{name: "held", typ: "channel.held.v0", want: ign("channel.held.v0", true)},
@@ -456,9 +328,9 @@ func TestDecodeTimestamp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ts, func(t *testing.T) {
-			m := vccEvent("channel.resumed.v0")
+			m := testkit.NewEvent("channel.resumed.v0")
 			set("data.timestamp", tt.ts)(m)
-			got, err := Decode(structuredRecord(t, m), nil)
+			got, err := Decode(testkit.StructuredValue(t, m), nil)
 			if tt.want == 0 {
 				checkDecode(t, got, err, match.Event{}, reasons(ReasonInvalidTimestamp))
 				return
@@ -475,13 +347,13 @@ func TestDecodeTimestamp(t *testing.T) {
 
 func TestDecodeRaw(t *testing.T) {
 	seedWith := func(old, new string) string {
-		if !strings.Contains(seedResumed, old) {
+		if !strings.Contains(testkit.SeedResumed, old) {
 			t.Fatalf("seed has no %q", old)
 		}
-		return strings.Replace(seedResumed, old, new, 1)
+		return strings.Replace(testkit.SeedResumed, old, new, 1)
 	}
 	ct := func(v string) []Header { return []Header{{Key: "content-type", Value: []byte(v)}} }
-	b64 := base64.StdEncoding.EncodeToString([]byte(seedData))
+	b64 := base64.StdEncoding.EncodeToString([]byte(testkit.SeedData))
 	tests := []struct {
 		name    string
 		value   string
@@ -489,19 +361,19 @@ func TestDecodeRaw(t *testing.T) {
 		want    match.Event
 		reason  []Reason
 	}{
-		{name: "seed with data first", value: `{"data":` + seedData + `,"specversion":"1.0","type":"channel.resumed.v0","id":"2Zks0VJxXAegKlhmHygjlZRwu0F","source":"/channel"}`,
+		{name: "seed with data first", value: `{"data":` + testkit.SeedData + `,"specversion":"1.0","type":"channel.resumed.v0","id":"2Zks0VJxXAegKlhmHygjlZRwu0F","source":"/channel"}`,
 			want: seedNoSubject},
 		{name: "seed with data_base64", value: `{"specversion":"1.0","type":"channel.resumed.v0","id":"2Zks0VJxXAegKlhmHygjlZRwu0F","source":"/channel","data_base64":"` + b64 + `"}`,
 			want: seedNoSubject},
 		{name: "seed with data_base64 first", value: `{"data_base64":"` + b64 + `","specversion":"1.0","type":"channel.resumed.v0","id":"2Zks0VJxXAegKlhmHygjlZRwu0F","source":"/channel"}`,
 			want: seedNoSubject},
-		{name: "seed with leading and trailing space", value: "\n\t " + seedResumed + "\n ", want: seedEvent},
+		{name: "seed with leading and trailing space", value: "\n\t " + testkit.SeedResumed + "\n ", want: seedEvent},
 
 		{name: "empty value", value: "", reason: reasons(ReasonNotCloudEvent)},
 		{name: "not JSON", value: "not json", reason: reasons(ReasonNotCloudEvent)},
-		{name: "truncated JSON", value: seedResumed[:len(seedResumed)/2], reason: reasons(ReasonNotCloudEvent)},
+		{name: "truncated JSON", value: testkit.SeedResumed[:len(testkit.SeedResumed)/2], reason: reasons(ReasonNotCloudEvent)},
 		{name: "JSON null", value: "null", reason: reasons(ReasonNotCloudEvent)},
-		{name: "JSON array", value: "[" + seedResumed + "]", reason: reasons(ReasonNotCloudEvent)},
+		{name: "JSON array", value: "[" + testkit.SeedResumed + "]", reason: reasons(ReasonNotCloudEvent)},
 		{name: "JSON string", value: `"channel.resumed.v0"`, reason: reasons(ReasonNotCloudEvent)},
 		{name: "empty object", value: "{}", reason: reasons(ReasonNotCloudEvent)},
 		{name: "specversion twice", value: seedWith(`"specversion":"1.0",`, `"specversion":"1.0","specversion":"1.0",`), reason: reasons(ReasonNotCloudEvent)},
@@ -517,24 +389,24 @@ func TestDecodeRaw(t *testing.T) {
 			reason: reasons(ReasonNotCloudEvent)},
 		// application/json is not a structured format: without
 		// ce_specversion the record is in neither mode.
-		{name: "structured with application/json content type", value: seedResumed, headers: ct("application/json"), reason: reasons(ReasonNotCloudEvent)},
-		{name: "structured with unknown content type", value: seedResumed, headers: ct("text/plain"), reason: reasons(ReasonNotCloudEvent)},
-		{name: "binary with ce_specversion 2.0", value: seedData, headers: func() []Header {
-			hs := seedHeaders()
+		{name: "structured with application/json content type", value: testkit.SeedResumed, headers: ct("application/json"), reason: reasons(ReasonNotCloudEvent)},
+		{name: "structured with unknown content type", value: testkit.SeedResumed, headers: ct("text/plain"), reason: reasons(ReasonNotCloudEvent)},
+		{name: "binary with ce_specversion 2.0", value: testkit.SeedData, headers: func() []Header {
+			hs := testkit.SeedHeaders()
 			hs[0].Value = []byte("2.0")
 			return hs
 		}(), reason: reasons(ReasonNotCloudEvent)},
-		{name: "binary with invalid JSON value", value: `{"timestamp":`, headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
-		{name: "binary with JSON object and trailing text", value: seedData + ` x`, headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
-		{name: "binary with empty value", value: "", headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary with invalid JSON value", value: `{"timestamp":`, headers: testkit.SeedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary with JSON object and trailing text", value: testkit.SeedData + ` x`, headers: testkit.SeedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary with empty value", value: "", headers: testkit.SeedHeaders(), reason: reasons(ReasonDataNotObject)},
 		{name: "binary, ignored type, invalid JSON value", value: `{"timestamp":`, headers: func() []Header {
-			hs := seedHeaders()
+			hs := testkit.SeedHeaders()
 			hs[1].Value = []byte("channel.held.v0")
 			return hs
 		}(), want: match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: "channel.held.v0", Subject: chDefault}},
 		// A structured content type wins over ce_* headers, so the data
 		// alone is read as the whole event.
-		{name: "binary headers with structured content type", value: seedData, headers: append(seedHeaders()[:6], ct("application/cloudevents+json")...),
+		{name: "binary headers with structured content type", value: testkit.SeedData, headers: append(testkit.SeedHeaders()[:6], ct("application/cloudevents+json")...),
 			reason: reasons(ReasonNotCloudEvent)},
 	}
 	for _, tt := range tests {
@@ -548,11 +420,11 @@ func TestDecodeRaw(t *testing.T) {
 // FuzzDecode: Decode never panics, and returns either a valid match.Event or a
 // *DecodeError with a known reason and a zero match.Event.
 func FuzzDecode(f *testing.F) {
-	f.Add([]byte(seedResumed), "", "", "")
-	f.Add([]byte(seedResumed), "application/cloudevents+json", "", "")
-	f.Add([]byte(seedData), "application/json", "1.0", "channel.resumed.v0")
-	f.Add([]byte(seedData), "application/json", "1.0", "channel.interrupted.v1")
-	f.Add([]byte(seedData), "application/json", "0.3", "channel.ended.v2")
+	f.Add([]byte(testkit.SeedResumed), "", "", "")
+	f.Add([]byte(testkit.SeedResumed), "application/cloudevents+json", "", "")
+	f.Add([]byte(testkit.SeedData), "application/json", "1.0", "channel.resumed.v0")
+	f.Add([]byte(testkit.SeedData), "application/json", "1.0", "channel.interrupted.v1")
+	f.Add([]byte(testkit.SeedData), "application/json", "0.3", "channel.ended.v2")
 	f.Add([]byte(`{"specversion":"1.0","type":"channel.held.v0","id":"a","source":"/s","data":"x"}`), "", "", "")
 	f.Add([]byte(`{"specversion":"1.0","type":"channel.resumed.v0","id":"a","source":"/s","data_base64":1}`), "", "", "")
 	f.Add([]byte(`{"specversion":"0.3","type":"channel.resumed.v0","id":"a","source":"/s","datacontentencoding":"base64","data":"e30="}`), "", "", "")

@@ -13,11 +13,11 @@ func TestDecodedEventsUseDataTimestampNotTime(t *testing.T) {
 	// time (when VCC sent the notification) is far from data.timestamp and
 	// in the wrong order; only data.timestamp may count.
 	record := func(typ, id, ts, sent string) match.Event {
-		m := vccEvent(typ)
+		m := testkit.NewEvent(typ)
 		set("id", id)(m)
 		set("data.timestamp", ts)(m)
 		set("time", sent)(m)
-		e, err := Decode(structuredRecord(t, m), nil)
+		e, err := Decode(testkit.StructuredValue(t, m), nil)
 		if err != nil {
 			t.Fatalf("Decode: %v", err)
 		}

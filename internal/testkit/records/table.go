@@ -1,0 +1,113 @@
+package records
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/processor/codec"
+)
+
+// RetractionType is the CloudEvent type of a retraction: the interruption
+// data.interruptionId, as of revision data.revision, is no more.
+const RetractionType = "channel.interruptionretracted.v0"
+
+// Row is one interruption of a final table.
+type Row struct {
+	// Revision is data.revision, 1 for records without one.
+	Revision int64
+	// ID is the CloudEvent id of the record.
+	ID string
+	// Data is the record's data as canonical JSON.
+	Data string
+}
+
+// Table is the final state of an output stream: one row per
+// interruptionId still standing.
+type Table map[string]Row
+
+// FinalTable reduces output records, in any order and either content mode,
+// to their final table; see FinalTableOf.
+func FinalTable(recs []*kgo.Record) (Table, error) {
+	evs := make([]*event.Event, 0, len(recs))
+	for _, r := range recs {
+		ce, err := codec.DecodeRecord(r)
+		if err != nil {
+			return nil, fmt.Errorf("record %s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		evs = append(evs, ce)
+	}
+	return FinalTableOf(evs)
+}
+
+// FinalTableOf reduces an output stream to its final table: per
+// data.interruptionId the record with the highest data.revision (1 when
+// there is none, as in records written before revisions), unless a
+// retraction (RetractionType) of that id has a revision at least as high,
+// which removes it. The order of the stream does not matter, so records
+// read from several partitions reduce as one. Identical copies are one;
+// two different records or retractions with the same id and revision are
+// an error, as is an event of another type or without interruptionId.
+func FinalTableOf(evs []*event.Event) (Table, error) {
+	type entry struct {
+		row       Row
+		retracted bool
+	}
+	latest := make(map[string]entry, len(evs))
+	for _, ce := range evs {
+		var d struct {
+			InterruptionID string `json:"interruptionId"`
+			Revision       *int64 `json:"revision"`
+		}
+		if err := json.Unmarshal(ce.Data(), &d); err != nil {
+			return nil, fmt.Errorf("event %s: data: %w", ce.ID(), err)
+		}
+		if d.InterruptionID == "" {
+			return nil, fmt.Errorf("event %s: no data.interruptionId", ce.ID())
+		}
+		rev := int64(1)
+		if d.Revision != nil {
+			rev = *d.Revision
+		}
+		data, err := testkit.Canonical(ce.Data())
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", ce.ID(), err)
+		}
+		var e entry
+		switch ce.Type() {
+		case codec.RecordType:
+			e = entry{row: Row{Revision: rev, ID: ce.ID(), Data: data}}
+		case RetractionType:
+			e = entry{row: Row{Revision: rev, ID: ce.ID(), Data: data}, retracted: true}
+		default:
+			return nil, fmt.Errorf("event %s: type %q is neither a record nor a retraction", ce.ID(), ce.Type())
+		}
+		prev, seen := latest[d.InterruptionID]
+		switch {
+		case !seen || rev > prev.row.Revision:
+			latest[d.InterruptionID] = e
+		case rev < prev.row.Revision:
+			// superseded
+		case prev == e:
+			// an identical copy
+		case prev.retracted != e.retracted:
+			// A retraction of the revision it names wins over that revision.
+			if e.retracted {
+				latest[d.InterruptionID] = e
+			}
+		default:
+			return nil, fmt.Errorf("interruption %s: two different events of revision %d: %s %s and %s %s",
+				d.InterruptionID, rev, prev.row.ID, prev.row.Data, e.row.ID, e.row.Data)
+		}
+	}
+	t := make(Table, len(latest))
+	for id, e := range latest {
+		if !e.retracted {
+			t[id] = e.row
+		}
+	}
+	return t, nil
+}
