@@ -394,12 +394,15 @@ func (p *proc) stopClean() {
 const stopBound = 20 * time.Second
 
 // runArgs are the arguments of `interruptions run` on the test's topics and
-// group, followed by extra.
+// group, followed by extra. The idle clock is off: outputs are compared
+// with replay, which has no wall clock, and a partition idle for a minute
+// (kills, restarts) would otherwise advance its clock with wall time
+// (extra may turn it on again).
 func (h *harness) runArgs(extra ...string) []string {
 	args := []string{"run",
 		"--brokers", strings.Join(h.brokers, ","),
 		"--input-topic", h.Input, "--output-topic", h.Output, "--dlq-topic", h.DLQ,
-		"--group", h.Group}
+		"--group", h.Group, "--idle-timeout", "0"}
 	return append(args, extra...)
 }
 
