@@ -195,6 +195,8 @@ func chaosRun(t *testing.T, opts chaosOptions) {
 			// Stable per slot: a restarted instance fences its predecessor.
 			"--transactional-id", fmt.Sprintf("%s-%d", runID, slot),
 			"--commit-interval", "100ms",
+			// Compared with replay, which has no wall clock: no idle advance.
+			"--idle-timeout", "0",
 			"--partitions", strconv.Itoa(chaosPartitions), "--replication-factor", "1",
 			"--log-level", logLevel,
 			// Three instances on one host: each its own metrics port.
