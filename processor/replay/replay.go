@@ -6,12 +6,12 @@ package replay
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 	"unicode/utf8"
 
 	"github.com/interruptions/interruptions/processor/codec"
@@ -60,6 +60,10 @@ type Config struct {
 	// default) keeps one store for the whole input: stream time is the
 	// largest timestamp in the input.
 	Partitions int
+	// MaxClockSkew is how much later than its time attribute an event's
+	// data.timestamp may be (codec.CheckTime); later ones are dead letters
+	// (timestamp-in-future). Zero or negative: codec.DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 }
 
 // DeadLine is one rejected input line as written to the replay DLQ file.
@@ -67,8 +71,9 @@ type DeadLine struct {
 	Line   int          `json:"line"`
 	Reason codec.Reason `json:"reason"`
 	Error  string       `json:"error"`
-	// Original is the line as read, without its newline, when it is valid
-	// UTF-8; otherwise OriginalBase64 holds it.
+	// Original is the line as read, without its newline (and on line 1
+	// without a UTF-8 byte order mark), when it is valid UTF-8; otherwise
+	// OriginalBase64 holds it.
 	Original       string `json:"original,omitempty"`
 	OriginalBase64 []byte `json:"originalBase64,omitempty"`
 }
@@ -108,6 +113,10 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		writeErr = outW.WriteByte('\n')
 	}
 	r := bufio.NewReaderSize(in, 64<<10)
+	maxSkew := cfg.MaxClockSkew
+	if maxSkew <= 0 {
+		maxSkew = codec.DefaultMaxClockSkew
+	}
 	for lineNo := 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {
 			return stats, fmt.Errorf("replay stopped at line %d: %w", lineNo, err)
@@ -119,8 +128,11 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		if len(line) == 0 && readErr != nil {
 			break // end of input; a final newline does not start a line
 		}
-		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-		ev, err := codec.Decode(line, nil)
+		line, skip := inputLine(r, line, lineNo, readErr != nil)
+		if skip {
+			break
+		}
+		ev, err := decodeLine(line, maxSkew)
 		if err != nil {
 			var derr *codec.DecodeError
 			if !errors.As(err, &derr) {
