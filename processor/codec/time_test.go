@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/processor/vcc"
 )
@@ -233,6 +235,29 @@ func TestCheckTimeAfterDecode(t *testing.T) {
 					t.Fatalf("CheckTime = %v, want timestamp-in-future against time 2026-01-05T08:00:00.6134321Z", err)
 				}
 			})
+		}
+	}
+}
+
+// TestTimestampRFC3339AgreesWithJSONSchema: a second implementation of
+// RFC 3339, JSON Schema's date-time format as the schemas' validator
+// implements it, takes the same edges, but for the valid RFC 3339 times
+// that Unix nanoseconds or the decision against leap seconds exclude.
+func TestTimestampRFC3339AgreesWithJSONSchema(t *testing.T) {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("ts.json", map[string]any{"type": "string", "format": "date-time"}); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("ts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfcButNotOurs := map[string]bool{"leap second": true, "before int64 nanoseconds": true, "after int64 nanoseconds": true, "year 9999": true}
+	for _, tt := range rfc3339Edges {
+		schemaOK := sch.Validate(tt.ts) == nil
+		if want := !tt.want.IsZero() || rfcButNotOurs[tt.name]; schemaOK != want {
+			t.Errorf("%s: JSON Schema date-time takes %q: %v, want %v", tt.name, tt.ts, schemaOK, want)
 		}
 	}
 }
