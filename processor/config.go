@@ -158,7 +158,6 @@ func DefaultConfig() Config {
 		Guarantee:         ExactlyOnce,
 		CommitInterval:    100 * time.Millisecond,
 		Engine:            match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour},
-		MaxClockSkew:      codec.DefaultMaxClockSkew,
 		Encoder:           codec.Encoder{Source: "/interruptions", Mode: codec.Binary},
 		CreateTopics:      true,
 		Partitions:        6,
@@ -167,6 +166,7 @@ func DefaultConfig() Config {
 		MaxPollRecords:    10000,
 		ShutdownTimeout:   30 * time.Second,
 		SessionTimeout:    45 * time.Second,
+		MaxClockSkew:      codec.DefaultMaxClockSkew,
 	}
 }
 

@@ -14,37 +14,20 @@ import (
 type engineFlags struct {
 	maxInterruption positiveDuration
 	retention       positiveDuration
-	maxClockSkew    positiveDuration
 	source          string
+	maxClockSkew    positiveDuration
 }
 
 func (f *engineFlags) register(c *command) {
 	def := processor.DefaultConfig()
 	f.maxInterruption = positiveDuration(def.Engine.MaxInterruption)
 	f.retention = positiveDuration(def.Engine.Retention)
-	f.maxClockSkew = positiveDuration(def.MaxClockSkew)
 	c.fs.Var(&f.maxInterruption, "max-interruption", "an interruption still open this long after it began (in event time) closes as expired")
 	c.fs.Var(&f.retention, "retention", "a channel's state, seen event ids included, is kept this long after its last event")
+	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records")
+
+	f.maxClockSkew = positiveDuration(def.MaxClockSkew)
 	c.fs.Var(&f.maxClockSkew, "max-clock-skew", "an event whose data.timestamp is later than its time attribute (run: or its Kafka record timestamp) by more than this goes to the DLQ as timestamp-in-future")
-	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records: a URI-reference (RFC 3986)")
-}
-
-// apply sets the engine settings in cfg.
-func (f *engineFlags) apply(cfg *processor.Config) {
-	cfg.Engine = f.engine()
-	cfg.MaxClockSkew = time.Duration(f.maxClockSkew)
-	cfg.Encoder.Source = f.source
-}
-
-// validate checks the engine settings by the rules `run` applies to them
-// (processor.Config.Validate), for commands that have no Kafka settings.
-func (f *engineFlags) validate() error {
-	cfg := processor.DefaultConfig()
-	f.apply(&cfg)
-	if err := cfg.Validate(); err != nil {
-		return usageError("%v", err)
-	}
-	return nil
 }
 
 func (f *engineFlags) engine() match.EngineConfig {

@@ -15,14 +15,13 @@ import (
 // a file.
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// inputLine returns the content of input line lineNo as ReadBytes returned
-// it in raw (eof: nothing follows it): without its newline ("\n" or
-// "\r\n"), and on line 1 without a UTF-8 byte order mark, which belongs to
-// the file, not to the first event. skip is true for a final empty line:
-// an editor's trailing blank line is not an event. Every other empty or
-// blank line is a line, and a dead letter.
-func inputLine(r *bufio.Reader, raw []byte, lineNo int, eof bool) (line []byte, skip bool) {
-	line = bytes.TrimSuffix(bytes.TrimSuffix(raw, []byte("\n")), []byte("\r"))
+// inputLine returns input line lineNo, read from r without its newline
+// (eof: nothing follows it), without the UTF-8 byte order mark that may
+// start line 1: it belongs to the file, not to the first event. final is
+// true for a final empty line, an editor's trailing blank line, which is
+// not an event. Every other empty or blank line is a line, and a dead
+// letter.
+func inputLine(r *bufio.Reader, line []byte, lineNo int, eof bool) (_ []byte, final bool) {
 	if lineNo == 1 {
 		line = bytes.TrimPrefix(line, utf8BOM)
 	}

@@ -6,6 +6,7 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,8 +129,9 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		if len(line) == 0 && readErr != nil {
 			break // end of input; a final newline does not start a line
 		}
-		line, skip := inputLine(r, line, lineNo, readErr != nil)
-		if skip {
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		line, final := inputLine(r, line, lineNo, readErr != nil)
+		if final {
 			break
 		}
 		ev, err := decodeLine(line, maxSkew)
