@@ -35,6 +35,14 @@ func atEOF(r *bufio.Reader) bool {
 	return errors.Is(err, io.EOF)
 }
 
+// maxClockSkew is MaxClockSkew or its default.
+func (c *Config) maxClockSkew() time.Duration {
+	if c.MaxClockSkew <= 0 {
+		return codec.DefaultMaxClockSkew
+	}
+	return c.MaxClockSkew
+}
+
 // decodeLine decodes one input line and checks that its time is plausible
 // (codec.CheckTime). Replay has no Kafka record timestamp, so an event
 // without a time attribute is not checked.

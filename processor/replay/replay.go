@@ -53,6 +53,10 @@ func (s *Summary) outcome(o match.Outcome) {
 type Config struct {
 	Engine  match.EngineConfig
 	Encoder codec.Encoder
+	// MaxClockSkew is how much later than its time attribute an event's
+	// data.timestamp may be (codec.CheckTime); later ones are dead letters
+	// (timestamp-in-future). Zero or negative: codec.DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 	// Partitions, when positive, keeps one store and one stream time per
 	// simulated input partition, choosing the partition from the event's
 	// subject as Kafka's default partitioner does for a keyed record. This
@@ -61,10 +65,6 @@ type Config struct {
 	// default) keeps one store for the whole input: stream time is the
 	// largest timestamp in the input.
 	Partitions int
-	// MaxClockSkew is how much later than its time attribute an event's
-	// data.timestamp may be (codec.CheckTime); later ones are dead letters
-	// (timestamp-in-future). Zero or negative: codec.DefaultMaxClockSkew.
-	MaxClockSkew time.Duration
 }
 
 // DeadLine is one rejected input line as written to the replay DLQ file.
@@ -114,10 +114,6 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		writeErr = outW.WriteByte('\n')
 	}
 	r := bufio.NewReaderSize(in, 64<<10)
-	maxSkew := cfg.MaxClockSkew
-	if maxSkew <= 0 {
-		maxSkew = codec.DefaultMaxClockSkew
-	}
 	for lineNo := 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {
 			return stats, fmt.Errorf("replay stopped at line %d: %w", lineNo, err)
@@ -134,7 +130,7 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		if final {
 			break
 		}
-		ev, err := decodeLine(line, maxSkew)
+		ev, err := decodeLine(line, cfg.maxClockSkew())
 		if err != nil {
 			var derr *codec.DecodeError
 			if !errors.As(err, &derr) {
