@@ -51,7 +51,7 @@ var (
 		string(codec.ReasonSpecVersion), string(codec.ReasonUnsupportedVersion),
 		string(codec.ReasonDataNotObject), string(codec.ReasonInvalidData),
 		string(codec.ReasonMissingChannelID), string(codec.ReasonInvalidTimestamp),
-		string(codec.ReasonSubjectMismatch), "other",
+		string(codec.ReasonSubjectMismatch), string(codec.ReasonTimestampInFuture), "other",
 	}
 	outcomeNames = [...]string{"resumed", "ended", "expired"}
 	// roleNames are the party roles VCC documents, and "other".

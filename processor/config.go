@@ -69,8 +69,14 @@ type Config struct {
 	// CommitInterval is how long one transaction or commit batch collects
 	// input before it commits. Default 100ms.
 	CommitInterval time.Duration
-	// Engine holds the matching rules. Defaults: 24h, 24h.
+	// Engine holds the matching rules. Defaults: 24h, 24h. Retention must
+	// be at least MaxInterruption.
 	Engine match.EngineConfig
+	// MaxClockSkew is how much later than its time attribute, or than its
+	// Kafka record timestamp, an event's data.timestamp may be; a later
+	// one is implausible and goes to the DLQ as timestamp-in-future
+	// (codec.CheckTime). Default codec.DefaultMaxClockSkew (5m).
+	MaxClockSkew time.Duration
 	// Encoder sets the output records' source and content mode. Default
 	// source "/interruptions", mode codec.Binary.
 	Encoder codec.Encoder
@@ -137,14 +143,19 @@ func DefaultConfig() Config {
 		ShutdownTimeout:   30 * time.Second,
 		IdleTimeout:       time.Minute,
 		SessionTimeout:    45 * time.Second,
+		MaxClockSkew:      codec.DefaultMaxClockSkew,
 	}
 }
 
 // ChangelogTopic returns the state changelog topic of the configured group.
 func (c Config) ChangelogTopic() string { return c.Group + "-state-changelog" }
 
-// Validate checks the configuration; its errors name the setting.
+// Validate checks the configuration as a whole: every setting, and the
+// settings that constrain each other. Each error is a sentence that starts
+// with the names of the settings it is about; all of them are returned,
+// joined.
 func (c Config) Validate() error {
+	sourceErr := codec.CheckSource(c.Encoder.Source)
 	checks := []struct {
 		bad bool
 		msg string
@@ -160,7 +171,11 @@ func (c Config) Validate() error {
 		{c.CommitInterval <= 0, "commit-interval: must be positive"},
 		{c.Engine.MaxInterruption <= 0, "max-interruption: must be positive"},
 		{c.Engine.Retention <= 0, "retention: must be positive"},
-		{c.Encoder.Source == "", "source: must not be empty"},
+		{c.Engine.Retention < c.Engine.MaxInterruption, fmt.Sprintf("retention and max-interruption: retention %s is shorter than max-interruption %s; "+
+			"a channel's state, seen event ids included, could then be deleted while events of one of its interruptions are still expected",
+			c.Engine.Retention, c.Engine.MaxInterruption)},
+		{c.MaxClockSkew <= 0, "max-clock-skew: must be positive"},
+		{sourceErr != nil, fmt.Sprintf("source: %v", sourceErr)},
 		{c.Encoder.Mode > codec.Structured, "output-mode: must be binary or structured"},
 		{c.Partitions <= 0, "partitions: must be positive"},
 		{c.ReplicationFactor == 0 || c.ReplicationFactor < -1, "replication-factor: must be positive or -1 for the broker default"},

@@ -68,15 +68,15 @@ func TestHelpListsEverySetting(t *testing.T) {
 		cmd  string
 		want []string
 	}{
-		{"run", []string{"brokers", "input-topic", "output-topic", "dlq-topic", "group", "max-interruption", "retention",
+		{"run", []string{"brokers", "input-topic", "output-topic", "dlq-topic", "group", "max-interruption", "retention", "max-clock-skew",
 			"output-mode", "source", "guarantee", "transactional-id", "commit-interval", "session-timeout", "create-topics", "partitions",
 			"replication-factor", "start-timeout", "log-level", "config", "tls", "tls-ca-file", "tls-cert-file",
 			"tls-key-file", "tls-server-name", "tls-insecure-skip-verify", "sasl-mechanism", "sasl-username",
 			"sasl-password", "sasl-password-file"}},
 		{"gen", []string{"events", "seed", "brokers", "topic", "rate", "bad-rate", "mode", "config", "tls", "tls-ca-file",
 			"sasl-mechanism", "sasl-username", "sasl-password", "sasl-password-file"}},
-		{"replay", []string{"input", "output", "dlq", "partitions", "config"}},
-		{"demo", []string{"events", "duration", "config"}},
+		{"replay", []string{"input", "output", "dlq", "partitions", "config", "max-interruption", "retention", "max-clock-skew", "source"}},
+		{"demo", []string{"events", "duration", "config", "max-clock-skew"}},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
 			code, out, _ := runCLI(context.Background(), map[string]string{"INTERRUPTIONS_SASL_PASSWORD": "hunter2"}, tc.cmd, "--help")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/match"
@@ -30,6 +31,10 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 	}
 	if partitions < 0 {
 		return usageError("partitions: must not be negative")
+	}
+	// Before any file is opened: bad settings write nothing.
+	if err := f.validate(); err != nil {
+		return err
 	}
 	in := e.stdin
 	if input != "-" && input != "" {
@@ -59,9 +64,10 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 		dlqW = fh
 	}
 	stats, err := replay.Run(ctx, in, out, dlqW, replay.Config{
-		Engine:     f.engine(),
-		Encoder:    codec.Encoder{Source: f.source, Mode: codec.Structured},
-		Partitions: partitions,
+		Engine:       f.engine(),
+		Encoder:      codec.Encoder{Source: f.source, Mode: codec.Structured},
+		Partitions:   partitions,
+		MaxClockSkew: time.Duration(f.maxClockSkew),
 	})
 	if err != nil {
 		return err

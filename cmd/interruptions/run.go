@@ -9,12 +9,13 @@ import (
 	"github.com/interruptions/interruptions/processor/match"
 )
 
-// processorFlags registers the settings `run` and `demo` share with the
-// matching engine and returns a function that applies them to a Config.
+// engineFlags are the settings `run`, `demo` and `replay` share: the
+// matching rules, the plausibility of event time and the output source.
 type engineFlags struct {
 	maxInterruption positiveDuration
 	retention       positiveDuration
 	source          string
+	maxClockSkew    positiveDuration
 }
 
 func (f *engineFlags) register(c *command) {
@@ -24,6 +25,9 @@ func (f *engineFlags) register(c *command) {
 	c.fs.Var(&f.maxInterruption, "max-interruption", "an interruption still open this long after it began (in event time) closes as expired")
 	c.fs.Var(&f.retention, "retention", "a channel's state, seen event ids included, is kept this long after its last event")
 	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records")
+
+	f.maxClockSkew = positiveDuration(def.MaxClockSkew)
+	c.fs.Var(&f.maxClockSkew, "max-clock-skew", "an event whose data.timestamp is later than its time attribute (run: or its Kafka record timestamp) by more than this goes to the DLQ as timestamp-in-future")
 }
 
 func (f *engineFlags) engine() match.EngineConfig {
@@ -80,12 +84,12 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	cfg := processor.DefaultConfig()
 	cfg.Brokers = f.brokers
 	cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic, cfg.Group = f.input, f.output, f.dlq, f.group
-	cfg.Engine = f.engine()
 	mode, err := codec.ParseMode(f.outputMode.value)
 	if err != nil {
 		return cfg, usageError("output-mode: %v", err)
 	}
-	cfg.Encoder = codec.Encoder{Source: f.source, Mode: mode}
+	cfg.Encoder.Mode = mode
+	f.apply(&cfg)
 	g, err := processor.ParseGuarantee(f.guarantee.value)
 	if err != nil {
 		return cfg, usageError("guarantee: %v", err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -33,6 +32,10 @@ const (
 	ReasonMissingChannelID   Reason = "missing-channel-id"
 	ReasonInvalidTimestamp   Reason = "invalid-timestamp"
 	ReasonSubjectMismatch    Reason = "subject-mismatch"
+	// ReasonTimestampInFuture: data.timestamp is later than the event's
+	// time attribute or its Kafka record timestamp by more than
+	// --max-clock-skew (see CheckTime).
+	ReasonTimestampInFuture Reason = "timestamp-in-future"
 )
 
 // DecodeError is returned for input that is not a valid event. The input
@@ -147,6 +150,9 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 		return match.Event{}, reject(ReasonInvalidCloudEvent, "validate: %w", err)
 	}
 	ev := match.Event{ID: ce.ID(), Source: ce.Source(), Type: ce.Type(), Subject: ce.Subject()}
+	if ec, ok := ce.Context.(*event.EventContextV1); ok && ec.Time != nil {
+		ev.Time, ev.HasTime = timeNanos(ec.Time.Time), true
+	}
 	kind, isHandled, ok := vcc.Classify(ev.Type)
 	if !ok {
 		_, version := vcc.SplitType(ev.Type)
@@ -198,24 +204,4 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 	ev.Party.AgentID = ch.Party.AgentID
 	ev.Party.UserID = ch.Party.UserID
 	return ev, nil
-}
-
-// minTime and maxTime bound timestamps to what Unix nanoseconds in an int64
-// can hold (years 1678 to 2262).
-var (
-	minTime = time.Unix(0, -1<<63+1)
-	maxTime = time.Unix(0, 1<<63-1)
-)
-
-// parseTimestamp parses RFC 3339 with any number of fractional digits and a
-// Z or ±hh:mm offset, returning Unix nanoseconds.
-func parseTimestamp(s string) (int64, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, fmt.Errorf("parse %q as RFC 3339: %w", s, err)
-	}
-	if t.Before(minTime) || t.After(maxTime) {
-		return 0, fmt.Errorf("timestamp %q is out of range", s)
-	}
-	return t.UnixNano(), nil
 }

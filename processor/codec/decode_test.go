@@ -3,6 +3,7 @@ package codec
 import (
 	"encoding/base64"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -13,9 +14,6 @@ import (
 	"github.com/interruptions/interruptions/processor/vcc"
 )
 
-// seedNoSubject is seedEvent decoded from a variant without a subject.
-var seedNoSubject = func() match.Event { e := seedEvent; e.Subject = ""; return e }()
-
 // seedEvent is what Decode makes of the seed example.
 var seedEvent = match.Event{
 	ID:             "2Zks0VJxXAegKlhmHygjlZRwu0F",
@@ -25,6 +23,8 @@ var seedEvent = match.Event{
 	Kind:           vcc.Resumed,
 	Timestamp:      time.Date(2022, 8, 30, 14, 34, 36, 88e6, time.UTC).UnixNano(),
 	HasTimestamp:   true,
+	Time:           time.Date(2022, 8, 30, 14, 34, 36, 613432100, time.UTC).UnixNano(),
+	HasTime:        true,
 	ChannelID:      "740109c1-12d5-430f-9543-131fe5c4edcb",
 	ConversationID: "3e71f453-116a-3abc-7769-bc678ef6e080",
 	InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
@@ -77,11 +77,19 @@ var (
 	absent = testkit.Absent
 )
 
+// timeDefaultNanos is timeDefault in Unix nanoseconds.
+var timeDefaultNanos = testkit.At(timeDefault)
+
+// seedNoSubject is seedEvent decoded from a variant without a subject and
+// a time.
+var seedNoSubject = func() match.Event { e := seedEvent; e.Subject, e.Time, e.HasTime = "", 0, false; return e }()
+
 // decoded is the match.Event Decode makes of testkit.NewEvent(typ) unchanged.
 func decoded(typ string, k vcc.Kind) match.Event {
 	return match.Event{
 		ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: k,
 		Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
+		Time: timeDefaultNanos, HasTime: true,
 		ChannelID: chDefault, ConversationID: "conv-1", InteractionID: "inter-1",
 		Party: vcc.Party{Role: "agent", AgentID: "1544", UserID: "user-1"},
 	}
@@ -89,7 +97,8 @@ func decoded(typ string, k vcc.Kind) match.Event {
 
 // ignoredEvent is the match.Event Decode makes of an ignored testkit.NewEvent(typ).
 func ignoredEvent(typ string, hasTimestamp bool) match.Event {
-	e := match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: vcc.Ignored}
+	e := match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: typ, Subject: chDefault, Kind: vcc.Ignored,
+		Time: timeDefaultNanos, HasTime: true}
 	if hasTimestamp {
 		e.Timestamp, e.HasTimestamp = decoded(typ, 0).Timestamp, true
 	}
@@ -190,8 +199,16 @@ func TestDecodeFields(t *testing.T) {
 	type change = func(testkit.Event)
 	tests := []decodeCase{
 		{name: "subject absent", change: []change{set("subject", absent)}, want: with(func(e *match.Event) { e.Subject = "" })},
-		{name: "time absent", change: []change{set("time", absent)}, want: decoded(typ, vcc.Interrupted)},
-		{name: "time days away from data.timestamp", change: []change{set("time", "2030-12-31T23:59:59Z")}, want: decoded(typ, vcc.Interrupted)},
+		{name: "time absent", change: []change{set("time", absent)}, want: with(func(e *match.Event) { e.Time, e.HasTime = 0, false })},
+		{name: "time years after data.timestamp", change: []change{set("time", "2030-12-31T23:59:59Z")},
+			want: with(func(e *match.Event) { e.Time = time.Date(2030, 12, 31, 23, 59, 59, 0, time.UTC).UnixNano() })},
+		{name: "time with an offset", change: []change{set("time", "2026-01-05T10:00:00.6134321+02:00")}, want: decoded(typ, vcc.Interrupted)},
+		// time is the sdk's (time.Parse): laxer than RFC 3339 in places.
+		{name: "time with a comma fraction", change: []change{set("time", "2026-01-05T08:00:00,6134321Z")}, want: decoded(typ, vcc.Interrupted)},
+		{name: "time with a one-digit hour", change: []change{set("time", "2026-01-05T8:00:00.6134321Z")}, want: decoded(typ, vcc.Interrupted)},
+		{name: "time with offset hour 24", change: []change{set("time", "2026-01-06T08:00:00.6134321+24:00")}, want: decoded(typ, vcc.Interrupted)},
+		{name: "time year 1", change: []change{set("time", "0001-01-01T00:00:00Z")}, want: with(func(e *match.Event) { e.Time = math.MinInt64 + 1 })},
+		{name: "time year 9999", change: []change{set("time", "9999-12-31T23:59:59Z")}, want: with(func(e *match.Event) { e.Time = math.MaxInt64 })},
 		{name: "datacontenttype absent", change: []change{set("datacontenttype", absent)}, want: decoded(typ, vcc.Interrupted)},
 		{name: "unknown data fields and reason", change: []change{set("data.reason", "released"), set("data.extra", []any{1, "x"}), set("data.channel.extra", map[string]any{"a": 1})},
 			want: decoded(typ, vcc.Interrupted)},
@@ -239,6 +256,8 @@ func TestDecodeFields(t *testing.T) {
 		{name: "type absent", change: []change{set("type", absent)}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
 		{name: "type empty", change: []change{set("type", "")}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
 		{name: "time not a timestamp", change: []change{set("time", "soon")}, reason: reasons(ReasonNotCloudEvent, ReasonInvalidCloudEvent)},
+		// The sdk rejects what RFC 3339 allows here; see attrTime.
+		{name: "time with a lower-case t", change: []change{set("time", "2026-01-05t08:00:00Z")}, reason: reasons(ReasonNotCloudEvent, ReasonInvalidCloudEvent)},
 	}
 	for i := range tests {
 		tests[i].typ = typ
@@ -403,7 +422,8 @@ func TestDecodeRaw(t *testing.T) {
 			hs := testkit.SeedHeaders()
 			hs[1].Value = []byte("channel.held.v0")
 			return hs
-		}(), want: match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: "channel.held.v0", Subject: chDefault}},
+		}(), want: match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: "channel.held.v0", Subject: chDefault,
+			Time: seedEvent.Time, HasTime: true}},
 		// A structured content type wins over ce_* headers, so the data
 		// alone is read as the whole event.
 		{name: "binary headers with structured content type", value: testkit.SeedData, headers: append(testkit.SeedHeaders()[:6], ct("application/cloudevents+json")...),
@@ -478,6 +498,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !ev.HasTimestamp && ev.Timestamp != 0 {
 			t.Fatalf("timestamp %d without HasTimestamp", ev.Timestamp)
+		}
+		if !ev.HasTime && ev.Time != 0 {
+			t.Fatalf("time %d without HasTime", ev.Time)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package codec
 import (
 	"bytes"
 	"strings"
-	"time"
 
 	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/processor/vcc"
@@ -86,7 +85,7 @@ func decodeFast(value []byte, headers []Header) (match.Event, bool) {
 		case keySubject:
 			env.subject, env.hasSubject = v, true
 		case keyTime:
-			if !validTime(v) {
+			if env.time, env.hasTime = attrTime(v); !env.hasTime {
 				return match.Event{}, false
 			}
 		}
@@ -117,6 +116,9 @@ func hasUpper(s string) bool {
 type envelope struct {
 	id, source, typ, subject []byte
 	hasSubject               bool
+	// time is the time attribute as attrTime reads it.
+	time    int64
+	hasTime bool
 }
 
 // decodeFastBinary finishes a binary-mode record whose ce_* headers are in
@@ -192,7 +194,8 @@ func decodeFastStructured(value []byte) (match.Event, bool) {
 			case keySubject:
 				env.subject, env.hasSubject, ok = v, true, isToken(v)
 			case keyTime:
-				ok = validTime(v)
+				env.time, ok = attrTime(v)
+				env.hasTime = ok
 			case keyDataContentType:
 				ok = string(v) == "application/json"
 			}
@@ -206,19 +209,6 @@ func decodeFastStructured(value []byte) (match.Event, bool) {
 		return match.Event{}, false
 	}
 	return fastEvent(&env, &p)
-}
-
-// validTime reports whether the sdk reads v as a time: time.Parse with
-// RFC 3339 accepts it. The common form is checked by hand.
-func validTime(v []byte) bool {
-	if _, _, ok := parseRFC3339(v); ok {
-		return true
-	}
-	if len(v) == 0 || !isPlain(v) {
-		return false
-	}
-	_, err := time.Parse(time.RFC3339Nano, string(v))
-	return err == nil
 }
 
 // fastEvent applies the same rules as fromCloudEvent to an envelope and
@@ -261,7 +251,7 @@ func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 	}
 	sb.finish()
 	ev := match.Event{ID: sb.get(id), Source: sb.get(source), Type: sb.get(typRef), Subject: sb.get(subject),
-		Timestamp: ts, HasTimestamp: hasTS}
+		Timestamp: ts, HasTimestamp: hasTS, Time: env.time, HasTime: env.hasTime}
 	if isHandled {
 		ev.Kind = kind
 		ev.ChannelID, ev.ConversationID, ev.InteractionID = sb.get(channel), sb.get(conversation), sb.get(interaction)
@@ -280,118 +270,6 @@ func classifyType(t []byte) (typ string, kind vcc.Kind, isHandled, ok bool) {
 	}
 	kind, isHandled, ok = vcc.Classify(string(t))
 	return "", kind, isHandled, ok
-}
-
-// fastTimestamp is parseTimestamp for a span: the common form by hand,
-// anything else through parseTimestamp itself.
-func fastTimestamp(b []byte) (int64, bool) {
-	// Years 1700 to 2200 are far inside what parseTimestamp accepts
-	// (1678 to 2262), whatever the offset, and their nanoseconds fit.
-	if len(b) > 4 && (b[0] == '1' && b[1] >= '7' || b[0] == '2' && (b[1] == '0' || b[1] == '1' || b[1] == '2' && b[2] == '0' && b[3] == '0')) {
-		if sec, nsec, ok := parseRFC3339(b); ok {
-			return sec*1e9 + nsec, true
-		}
-	}
-	ts, err := parseTimestamp(string(b))
-	return ts, err == nil
-}
-
-// parseRFC3339 parses the form time.Parse reads with RFC 3339 on its fast path
-// (time's parseRFC3339): 2006-01-02T15:04:05, an optional fraction of any
-// number of digits (nanoseconds from the first nine), then Z or ±07:00,
-// with every field in range. It returns the Unix time in seconds and
-// nanoseconds, or ok false for anything else, which time.Parse may still
-// accept: callers then ask it.
-func parseRFC3339(b []byte) (sec, nsec int64, ok bool) {
-	if len(b) < len("2006-01-02T15:04:05Z") ||
-		b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
-		return 0, 0, false
-	}
-	year, ok1 := digits(b[0:4])
-	month, ok2 := digits(b[5:7])
-	day, ok3 := digits(b[8:10])
-	hour, ok4 := digits(b[11:13])
-	minute, ok5 := digits(b[14:16])
-	second, ok6 := digits(b[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
-		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || second > 59 {
-		return 0, 0, false
-	}
-	rest := b[19:]
-	if len(rest) >= 2 && rest[0] == '.' && '0' <= rest[1] && rest[1] <= '9' {
-		n, used := 1, 0
-		for ; n < len(rest) && '0' <= rest[n] && rest[n] <= '9'; n++ {
-			if used < 9 {
-				nsec = nsec*10 + int64(rest[n]-'0')
-				used++
-			}
-		}
-		for ; used < 9; used++ {
-			nsec *= 10
-		}
-		rest = rest[n:]
-	}
-	var offset int64
-	switch {
-	case len(rest) == 1 && rest[0] == 'Z':
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
-		hh, okh := digits(rest[1:3])
-		mm, okm := digits(rest[4:6])
-		if !okh || !okm || hh > 23 || mm > 59 {
-			return 0, 0, false
-		}
-		offset = (hh*60 + mm) * 60
-		if rest[0] == '-' {
-			offset = -offset
-		}
-	default:
-		return 0, 0, false
-	}
-	sec = daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + second - offset
-	return sec, nsec, true
-}
-
-// digits parses a fixed-width decimal number.
-func digits(b []byte) (int64, bool) {
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-// daysIn returns the days of a month of the proleptic Gregorian calendar.
-func daysIn(month, year int64) int64 {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil returns the days from 1970-01-01 to a date of the
-// proleptic Gregorian calendar (H. Hinnant's days_from_civil).
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400
-	doy := (153*((m+9)%12)+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
 }
 
 // spanBuilder gathers byte spans into one string: one allocation for all

@@ -1,6 +1,9 @@
 package codec
 
 import (
+	"math"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -98,6 +101,7 @@ func TestFastDecodeEdges(t *testing.T) {
 		{name: "handled", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00.5Z"), fast: true,
 			want: match.Event{ID: "a", Source: "/channel", Type: "channel.resumed.v0", Subject: ch, Kind: vcc.Resumed,
 				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
+				Time: time.Date(2026, 1, 5, 8, 0, 0, 5e8, time.UTC).UnixNano(), HasTime: true,
 				ChannelID: ch, Party: vcc.Party{Role: "agent", AgentID: "42"}}},
 		{name: "handled, no subject", value: handledData, headers: binaryHeaders("a", "/channel", "channel.interrupted.v1", "", ""), fast: true,
 			want: match.Event{ID: "a", Source: "/channel", Type: "channel.interrupted.v1", Kind: vcc.Interrupted,
@@ -108,17 +112,24 @@ func TestFastDecodeEdges(t *testing.T) {
 		{name: "handled type, version v2, binding rejects", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v2", ch, "")},
 		{name: "handled type, no version", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed", ch, "")},
 
-		// ce_time: only its validity matters.
-		{name: "ce_time with offset", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T10:00:00.5+02:00"), fast: true},
+		// ce_time: read as the sdk reads it (time.Parse), which is not
+		// quite RFC 3339 (see attrTime).
+		{name: "ce_time with offset", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T10:00:00.5+02:00"), fast: true,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.resumed.v0", Subject: ch, Kind: vcc.Resumed,
+				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true,
+				Time: time.Date(2026, 1, 5, 8, 0, 0, 5e8, time.UTC).UnixNano(), HasTime: true,
+				ChannelID: ch, Party: vcc.Party{Role: "agent", AgentID: "42"}}},
 		{name: "ce_time with long fraction", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00.1234567890123Z"), fast: true},
 		{name: "ce_time year 0", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "0000-02-29T00:00:00Z"), fast: true},
 		{name: "ce_time lower-case t", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05t08:00:00Z")},
 		{name: "ce_time lower-case z", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00z")},
 		{name: "ce_time leap second", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2016-12-31T23:59:60Z")},
 		{name: "ce_time February 29 of 2100", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2100-02-29T00:00:00Z")},
-		{name: "ce_time offset hour 24", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00+24:00"), fast: true}, // time.Parse takes it
-		{name: "ce_time one-digit hour", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T8:00:00Z"), fast: true},       // time.Parse takes it
-		{name: "ce_time comma fraction", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00,5Z"), fast: true},    // time.Parse takes it
+		// RFC 3339 forbids these three, time.Parse (so the sdk) takes them:
+		// the fast path takes them as the sdk does.
+		{name: "ce_time offset hour 24", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00+24:00"), fast: true},
+		{name: "ce_time one-digit hour", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T8:00:00Z"), fast: true},
+		{name: "ce_time comma fraction", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00,5Z"), fast: true},
 		{name: "ce_time non-ASCII", value: handledData, headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "2026-01-05T08:00:00Z\u00e9")},
 
 		// Ignored types: never rejected for their data, which only lends
@@ -127,8 +138,22 @@ func TestFastDecodeEdges(t *testing.T) {
 			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
 		{name: "ignored, timestamp out of range", value: `{"timestamp":"2262-04-12T00:00:00Z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
 			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
-		{name: "ignored, timestamp lower-case z", value: `{"timestamp":"2026-01-05T08:00:00z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+		// data.timestamp is RFC 3339 as the standard says (parseRFC3339).
+		{name: "ignored, timestamp lower-case t and z", value: `{"timestamp":"2026-01-05t08:00:00z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch,
+				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
+		{name: "ignored, timestamp comma fraction", value: `{"timestamp":"2026-01-05T08:00:00,5Z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
 			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+		{name: "ignored, timestamp one-digit hour", value: `{"timestamp":"2026-01-05T8:00:00Z"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+		{name: "ignored, timestamp offset hour 24", value: `{"timestamp":"2026-01-05T08:00:00+24:00"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch}},
+		{name: "handled, timestamp lower-case t", value: `{"timestamp":"2026-01-05t08:00:00.123Z","channel":{"channelId":"` + ch + `"}}`,
+			headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, ""), fast: true,
+			want: match.Event{ID: "a", Source: "/channel", Type: "channel.resumed.v0", Subject: ch, Kind: vcc.Resumed,
+				Timestamp: time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC).UnixNano(), HasTimestamp: true, ChannelID: ch}},
+		{name: "handled, timestamp comma fraction", value: `{"timestamp":"2026-01-05T08:00:00,123Z","channel":{"channelId":"` + ch + `"}}`,
+			headers: binaryHeaders("a", "/channel", "channel.resumed.v0", ch, "")},
 		{name: "ignored, timestamp 1700 at +23:59", value: `{"timestamp":"1700-01-01T00:00:00+23:59"}`, headers: binaryHeaders("a", "/channel", "channel.held.v0", ch, ""), fast: true,
 			want: match.Event{ID: "a", Source: "/channel", Type: "channel.held.v0", Subject: ch,
 				Timestamp: time.Date(1699, 12, 31, 0, 1, 0, 0, time.UTC).UnixNano(), HasTimestamp: true}},
@@ -179,8 +204,8 @@ func TestFastDecodeEdges(t *testing.T) {
 	}
 }
 
-// TestFastTimestamp: the hand-written RFC 3339 parsing agrees with
-// time.Parse and parseTimestamp on forms at and past its edges.
+// TestFastTimestamp: the timestamp functions agree with the RFC 3339
+// oracle, and attrTime with time.Parse, on forms at and past their edges.
 func TestFastTimestamp(t *testing.T) {
 	for _, s := range []string{
 		"2026-01-05T08:00:00Z", "2026-01-05T08:00:00.5465745Z", "2026-01-05T08:00:00.123456789012Z",
@@ -188,10 +213,12 @@ func TestFastTimestamp(t *testing.T) {
 		"2026-01-05T08:00:00+23:59", "2026-01-05T08:00:00-23:59", "2026-01-05T08:00:00+24:00", "2026-01-05T08:00:00+01:60",
 		"2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2000-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
 		"2026-04-31T00:00:00Z", "2026-12-31T23:59:59.999999999Z", "2016-12-31T23:59:60Z", "2026-01-05T24:00:00Z",
-		"2026-01-05t08:00:00Z", "2026-01-05T08:00:00z", "2026-01-05T8:00:00Z", "2026-01-05T08:00:00,5Z", "2026-01-05T08:00:00.Z",
+		"2026-01-05t08:00:00Z", "2026-01-05T08:00:00z", "2026-01-05t08:00:00.5z", "2026-01-05T8:00:00Z", "2026-01-05T08:00:00,5Z", "2026-01-05T08:00:00.Z",
 		"2026-1-05T08:00:00Z", "+026-01-05T08:00:00Z", "2026-01-05T08:00:00.5", "2026-01-05T08:00:00Z ", " 2026-01-05T08:00:00Z",
-		"1700-01-01T00:00:00+23:59", "1699-12-31T23:59:59Z", "1677-09-21T00:12:43.145224192Z", "1677-09-21T00:12:43.145224191Z",
+		"1700-01-01T00:00:00+23:59", "1699-12-31T23:59:59Z", "1677-09-21T00:12:43.145224192Z", "1677-09-21T00:12:43.145224193Z",
+		"1677-09-21T00:12:43.145224193+00:01", "1677-09-21T00:13:43.145224193+00:01",
 		"2200-12-31T23:59:59.999999999-23:59", "2201-01-01T00:00:00Z", "2262-04-11T23:47:16.854775807Z", "2262-04-11T23:47:16.854775808Z",
+		"2262-04-11T23:47:16.854775807-00:01", "2262-04-12T00:46:16.854775807+23:59",
 		"0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999999999Z",
 		"2026-01-05T08:00:00+02:00:00", "2026-01-05T08:00:00+0200", "", "2026",
 	} {
@@ -199,26 +226,88 @@ func TestFastTimestamp(t *testing.T) {
 	}
 }
 
-// checkTimestamp fails when the fast timestamp functions disagree with the
-// standard library on s.
+// rfc3339 is the date-time grammar of RFC 3339 section 5.6 as a regular
+// expression: with refRFC3339, the oracle the hand-written parser did not
+// compute.
+var rfc3339 = regexp.MustCompile(`^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|([+-])([0-9]{2}):([0-9]{2}))$`)
+
+// refRFC3339 reads s by the RFC 3339 grammar and its ranges (month 01-12,
+// day in the month, hour 00-23, minute 00-59, second 00-59: no leap
+// second, offset hours 00-23 and minutes 00-59), building the time with
+// time.Date.
+func refRFC3339(s string) (time.Time, bool) {
+	m := rfc3339.FindStringSubmatch(s)
+	if m == nil {
+		return time.Time{}, false
+	}
+	n := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
+	year, month, day, hour, minute, second := n(1), n(2), n(3), n(4), n(5), n(6)
+	// The last day of a month is day 0 of the next.
+	if month < 1 || month > 12 || day < 1 || day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() ||
+		hour > 23 || minute > 59 || second > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if frac := m[7]; frac != "" {
+		digits := (frac[1:] + "000000000")[:9]
+		nsec, _ = strconv.Atoi(digits)
+	}
+	offset := 0
+	if m[9] != "" {
+		oh, om := n(10), n(11)
+		if oh > 23 || om > 59 {
+			return time.Time{}, false
+		}
+		offset = (oh*60 + om) * 60
+		if m[9] == "-" {
+			offset = -offset
+		}
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, second, nsec, time.FixedZone("", offset)), true
+}
+
+// checkTimestamp fails when the timestamp functions disagree with the
+// RFC 3339 oracle, or attrTime with time.Parse (the sdk's parser), on s.
 func checkTimestamp(t *testing.T, s string) {
 	t.Helper()
-	ref, err := time.Parse(time.RFC3339Nano, s)
-	if sec, nsec, ok := parseRFC3339([]byte(s)); ok {
-		if err != nil {
-			t.Fatalf("parseRFC3339(%q) accepts what time.Parse rejects: %v", s, err)
-		}
-		if sec != ref.Unix() || nsec != int64(ref.Nanosecond()) {
-			t.Fatalf("parseRFC3339(%q) = %d, %d; time.Parse: %d, %d", s, sec, nsec, ref.Unix(), ref.Nanosecond())
-		}
+	ref, refOK := refRFC3339(s)
+	sec, nsec, ok := parseRFC3339(s)
+	bsec, bnsec, bok := parseRFC3339([]byte(s))
+	if ok != refOK || refOK && (sec != ref.Unix() || nsec != int64(ref.Nanosecond())) {
+		t.Fatalf("parseRFC3339(%q) = %d, %d, %v; RFC 3339: %v, %v", s, sec, nsec, ok, ref, refOK)
 	}
-	wantValid := err == nil && s != "" && isPlain([]byte(s))
-	if got := validTime([]byte(s)); got != wantValid {
-		t.Fatalf("validTime(%q) = %v, want %v (time.Parse: %v)", s, got, wantValid, err)
+	if bsec != sec || bnsec != nsec || bok != ok {
+		t.Fatalf("parseRFC3339 of %q as bytes = %d, %d, %v; as a string %d, %d, %v", s, bsec, bnsec, bok, sec, nsec, ok)
 	}
-	want, werr := parseTimestamp(s)
-	if got, ok := fastTimestamp([]byte(s)); got != want || ok != (werr == nil) {
-		t.Fatalf("fastTimestamp(%q) = %d, %v; parseTimestamp: %d, %v", s, got, ok, want, werr)
+	inRange := refOK && !ref.Before(time.Unix(0, math.MinInt64+1)) && !ref.After(time.Unix(0, math.MaxInt64))
+	want := int64(0)
+	if inRange {
+		want = ref.UnixNano()
+	}
+	got, err := parseTimestamp(s)
+	if (err == nil) != inRange || got != want {
+		t.Fatalf("parseTimestamp(%q) = %d, %v; want %d (RFC 3339 %v, in range %v)", s, got, err, want, refOK, inRange)
+	}
+	if got, ok := fastTimestamp([]byte(s)); got != want || ok != inRange {
+		t.Fatalf("fastTimestamp(%q) = %d, %v; want %d, %v", s, got, ok, want, inRange)
+	}
+	sdk, err := time.Parse(time.RFC3339Nano, s)
+	wantAttr := err == nil && s != "" && isPlain([]byte(s))
+	gotAttr, ok := attrTime([]byte(s))
+	if ok != wantAttr {
+		t.Fatalf("attrTime(%q) ok = %v, want %v (time.Parse: %v)", s, ok, wantAttr, err)
+	}
+	if ok {
+		wantNanos := int64(math.MaxInt64)
+		switch {
+		case sdk.Before(time.Unix(0, math.MinInt64+1)):
+			wantNanos = math.MinInt64 + 1
+		case !sdk.After(time.Unix(0, math.MaxInt64)):
+			wantNanos = sdk.UnixNano()
+		}
+		if gotAttr != wantNanos {
+			t.Fatalf("attrTime(%q) = %d, want %d (%v)", s, gotAttr, wantNanos, sdk)
+		}
 	}
 }
 
@@ -226,7 +315,8 @@ func checkTimestamp(t *testing.T, s string) {
 // library on any string.
 func FuzzTimestamp(f *testing.F) {
 	for _, s := range []string{"2026-01-05T08:00:00.5465745Z", "2026-01-05T10:00:00.123+02:00", "2024-02-29T23:59:59.999999999-23:59",
-		"1700-01-01T00:00:00+23:59", "2200-12-31T23:59:59Z", "2262-04-11T23:47:16.854775807Z", "0000-01-01T00:00:00Z"} {
+		"1700-01-01T00:00:00+23:59", "2200-12-31T23:59:59Z", "2262-04-11T23:47:16.854775807Z", "0000-01-01T00:00:00Z",
+		"2026-01-05t08:00:00.5z", "2026-01-05T08:00:00,5Z", "2026-01-05T8:00:00Z", "2026-01-05T08:00:00+24:00", "2016-12-31T23:59:60Z"} {
 		f.Add(s)
 	}
 	f.Fuzz(checkTimestamp)
@@ -242,6 +332,7 @@ func FuzzFastDecodeBinary(f *testing.F) {
 		f.Add(r.Value, attr["ce_id"], attr["ce_source"], attr["ce_type"], attr["ce_subject"], attr["ce_time"])
 	}
 	f.Add([]byte(`{"timestamp":"2026-01-05T08:00:00z"}`), "a", "/channel", "channel.held.v0", "c", "2026-01-05t08:00:00Z")
+	f.Add([]byte(`{"timestamp":"2026-01-05t08:00:00,5Z","channel":{"channelId":"c"}}`), "a", "/channel", "channel.resumed.v0", "c", "2026-01-05T8:00:00,5+24:00")
 	f.Add([]byte(`{"timestamp":"1700-01-01T00:00:00+23:59","channel":{"channelId":5}}`), "a", "/agent", "agent.presencechanged.v0", "", "2026-01-05T08:00:00+24:00")
 	f.Fuzz(func(t *testing.T, value []byte, id, source, typ, subject, tm string) {
 		checkAgree(t, value, binaryHeaders(id, source, typ, subject, tm))

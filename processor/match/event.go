@@ -27,6 +27,13 @@ type Event struct {
 	Timestamp    int64
 	HasTimestamp bool
 
+	// Time is the CloudEvent time attribute (when the notification was
+	// sent) in Unix nanoseconds, clamped to what an int64 holds; HasTime
+	// is false when the event has none. Only the codec's plausibility
+	// check (codec.CheckTime) reads it.
+	Time    int64
+	HasTime bool
+
 	ChannelID      string
 	ConversationID string
 	InteractionID  string

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 	"unicode/utf8"
 
 	"github.com/interruptions/interruptions/processor/codec"
@@ -52,6 +53,10 @@ func (s *Summary) outcome(o match.Outcome) {
 type Config struct {
 	Engine  match.EngineConfig
 	Encoder codec.Encoder
+	// MaxClockSkew is how much later than its time attribute an event's
+	// data.timestamp may be (codec.CheckTime); later ones are dead letters
+	// (timestamp-in-future). Zero or negative: codec.DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 	// Partitions, when positive, keeps one store and one stream time per
 	// simulated input partition, choosing the partition from the event's
 	// subject as Kafka's default partitioner does for a keyed record. This
@@ -67,8 +72,9 @@ type DeadLine struct {
 	Line   int          `json:"line"`
 	Reason codec.Reason `json:"reason"`
 	Error  string       `json:"error"`
-	// Original is the line as read, without its newline, when it is valid
-	// UTF-8; otherwise OriginalBase64 holds it.
+	// Original is the line as read, without its newline (and on line 1
+	// without a UTF-8 byte order mark), when it is valid UTF-8; otherwise
+	// OriginalBase64 holds it.
 	Original       string `json:"original,omitempty"`
 	OriginalBase64 []byte `json:"originalBase64,omitempty"`
 }
@@ -120,7 +126,11 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 			break // end of input; a final newline does not start a line
 		}
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-		ev, err := codec.Decode(line, nil)
+		line, final := inputLine(r, line, lineNo, readErr != nil)
+		if final {
+			break
+		}
+		ev, err := decodeLine(line, cfg.maxClockSkew())
 		if err != nil {
 			var derr *codec.DecodeError
 			if !errors.As(err, &derr) {
