@@ -229,6 +229,11 @@ func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
 	if *ev, err = codec.Decode(rec.Value, rec.Headers); err != nil {
 		return err
 	}
+	// An event cannot have happened much later than VCC sent it, nor
+	// than it reached Kafka: such a timestamp must not move the clock.
+	if err := codec.CheckTime(ev, rec.Timestamp, !rec.Timestamp.IsZero(), p.cfg.MaxClockSkew); err != nil {
+		return err
+	}
 	var encErr error
 	d, hk := p.engine.Process(t.store, ev, p.emitter(t, rec.Timestamp, &encErr))
 	if encErr != nil {

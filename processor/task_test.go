@@ -3,10 +3,12 @@ package processor
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/state"
@@ -60,5 +62,35 @@ func TestHandlerRecoversPanics(t *testing.T) {
 	if len(out) != 1 || !bytes.Equal(out[0].Value, rec.Value) || header(out[0], codec.HeaderDLQReason) != "processing-panic" ||
 		header(out[0], codec.HeaderDLQError) != "processing-panic: panic: boom" {
 		t.Fatalf("records %+v, want one processing-panic dead letter", out)
+	}
+}
+
+// TestHandlerTimestampInFuture: a handled event dated after its Kafka
+// record timestamp + max-clock-skew is a timestamp-in-future dead letter
+// and leaves the clock where it was; within the skew it is processed.
+func TestHandlerTimestampInFuture(t *testing.T) {
+	var out []*kgo.Record
+	p, tk := testPipeline(&out)
+	arrived := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	event := func(id string, ts time.Time) *kgo.Record {
+		e := testkit.ChannelEvent("channel.interrupted.v0", id, "ch-1", ts.Format(time.RFC3339Nano)).
+			With(testkit.Set("time", testkit.Absent))
+		return &kgo.Record{Topic: "in", Partition: 3, Value: testkit.StructuredValue(t, e), Timestamp: arrived}
+	}
+	h := p.handler()
+	if err := h(tk, event("far", arrived.Add(p.cfg.MaxClockSkew+time.Millisecond))); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || header(out[0], codec.HeaderDLQReason) != string(codec.ReasonTimestampInFuture) {
+		t.Fatalf("records %+v, want one timestamp-in-future dead letter", out)
+	}
+	if tk.store.StreamTime() != 0 {
+		t.Fatalf("the clock moved to %d", tk.store.StreamTime())
+	}
+	if err := h(tk, event("near", arrived.Add(p.cfg.MaxClockSkew))); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || tk.store.StreamTime() != arrived.Add(p.cfg.MaxClockSkew).UnixNano() {
+		t.Fatalf("within the skew: %d records, clock %d", len(out), tk.store.StreamTime())
 	}
 }
