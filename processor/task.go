@@ -230,8 +230,9 @@ func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
 		return err
 	}
 	// An event cannot have happened much later than VCC sent it, nor
-	// than it reached Kafka: such a timestamp must not move the clock.
-	if err := codec.CheckTime(ev, rec.Timestamp, !rec.Timestamp.IsZero(), p.cfg.MaxClockSkew); err != nil {
+	// than it reached Kafka: such a timestamp must not move the clock. A
+	// record without a timestamp (-1) is checked against time alone.
+	if err := codec.CheckTime(ev, rec.Timestamp, rec.Timestamp.UnixMilli() > 0, p.cfg.MaxClockSkew); err != nil {
 		return err
 	}
 	var encErr error
