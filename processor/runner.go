@@ -185,7 +185,7 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 	defer g.close(func(cl *kgo.Client) {
 		cctx, cancel := r.shutdown.context(ctx)
 		defer cancel()
-		leaveGroup(ctx, cctx, cl, r.cfg.Group, r.cfg.SessionTimeout, r.log)
+		leaveGroup(ctx, cctx, cl, r.cfg.Group, r.log)
 	})
 	// Records outlive a cancelled ctx: the batch in flight is finished and
 	// committed on shutdown, and the end of the unit bounds the wait.
