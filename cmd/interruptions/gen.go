@@ -115,24 +115,27 @@ type postStats struct {
 	accepted, attempts int
 }
 
-// postEvents POSTs events (0: until ctx ends) through p with conc requests
-// in flight, paced at rate per second when positive, each retried until
-// accepted. Events are handed out in the generator's order (its
-// duplicates and reordering included). When ctx ends it stops handing out
-// events and returns once the requests in flight gave up.
+// postEvents POSTs events (0: until ctx ends) through p with up to conc
+// requests in flight, paced at rate per second when positive, each retried
+// until accepted. The events of one key (channel) go through one worker,
+// one after another in the generator's order (which already has VCC's
+// duplicates and reordering), so what arrives per channel does not depend
+// on timing. When ctx ends it stops handing out events and returns once
+// the requests in flight gave up.
 func postEvents(ctx context.Context, p *webhook.Poster, events int, rate float64, conc int, src *source) (postStats, error) {
 	var (
 		mu    sync.Mutex
 		st    postStats
 		first error
+		wg    sync.WaitGroup
 	)
-	bodies := make(chan []byte)
-	var wg sync.WaitGroup
-	for range conc {
+	queues := make([]chan []byte, conc)
+	for i := range queues {
+		queues[i] = make(chan []byte, 64)
 		wg.Add(1)
-		go func() {
+		go func(q <-chan []byte) {
 			defer wg.Done()
-			for body := range bodies {
+			for body := range q {
 				n, err := p.Post(ctx, body)
 				mu.Lock()
 				st.attempts += n
@@ -143,7 +146,7 @@ func postEvents(ctx context.Context, p *webhook.Poster, events int, rate float64
 				}
 				mu.Unlock()
 			}
-		}()
+		}(queues[i])
 	}
 	start := time.Now()
 	for i := 0; events == 0 || i < events; i++ {
@@ -163,11 +166,13 @@ func postEvents(ctx context.Context, p *webhook.Poster, events int, rate float64
 		}
 		ev := src.next()
 		select {
-		case bodies <- ev.Value:
+		case queues[processor.KeyPartition(ev.Key, conc)] <- ev.Value:
 		case <-ctx.Done():
 		}
 	}
-	close(bodies)
+	for _, q := range queues {
+		close(q)
+	}
 	wg.Wait()
 	if first != nil {
 		return st, fmt.Errorf("post events: %w", first)

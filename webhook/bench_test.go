@@ -1,0 +1,222 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/vccgen"
+)
+
+// The ingest benchmarks post signed VCC events over real HTTP connections
+// to a bridge in this process that produces to KAFKA_BROKERS (a real
+// broker on this machine), or to kfake when it is unset.
+//
+//	KAFKA_BROKERS=127.0.0.1:39092 go test -run '^$' -bench BenchmarkIngest -benchtime 1x ./webhook/
+//
+// BenchmarkIngestSaturation: INGEST_REQUESTS (default 100000) requests from
+// INGEST_CONCURRENCY (default 128) keep-alive connections as fast as they
+// are answered: requests/s. BenchmarkIngestLatency: INGEST_RATE (default
+// 2000) requests/s for INGEST_SECONDS (default 10), open loop (latency is
+// measured from each request's scheduled time, so a stall counts against
+// every request it delays): p50, p99, max.
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchBridge starts a bridge with a fresh topic and returns its URL.
+func benchBridge(b *testing.B, maxConcurrent int) string {
+	b.Helper()
+	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
+	topic := fmt.Sprintf("bench-ingest-%d", time.Now().UnixNano())
+	if brokers[0] == "" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, topic, topic+".dlq"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Close)
+		brokers = c.ListenAddrs()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	if os.Getenv("KAFKA_BROKERS") != "" {
+		adm := kadm.NewClient(cl)
+		if _, err := adm.CreateTopics(context.Background(), 6, 1, nil, topic, topic+".dlq"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { adm.DeleteTopics(context.Background(), topic, topic+".dlq") })
+	}
+	v, err := NewVerifier([][]byte{testKey}, DefaultLeeway, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	br, err := New(Config{Client: cl, Topic: topic, DLQTopic: topic + ".dlq", Mode: processor.Structured,
+		Verifier: v, MaxConcurrent: maxConcurrent})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- br.Serve(ctx, ln, nil, nil) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// signedRequests returns n generated events, each with its signature.
+func signedRequests(b *testing.B, n int) (bodies [][]byte, sigs []string) {
+	b.Helper()
+	g := vccgen.New(vccgen.Config{Seed: 11})
+	now := time.Now()
+	for range n {
+		ev := g.Next()
+		s, err := Sign(testKey, ev.Value, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies, sigs = append(bodies, ev.Value), append(sigs, s)
+	}
+	return bodies, sigs
+}
+
+func benchClient(conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost, t.MaxIdleConns = conns, conns
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
+
+// postOne posts one signed body and reports whether it was answered 200.
+func postOne(cl *http.Client, url string, body []byte, sig string) error {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", structuredType)
+	req.Header.Set(SignatureHeader, sig)
+	resp, err := cl.Do(req)
+	if err != nil {
+		return err
+	}
+	var buf [64]byte
+	for {
+		if _, err := resp.Body.Read(buf[:]); err != nil {
+			break
+		}
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func BenchmarkIngestSaturation(b *testing.B) {
+	n, conc := envInt("INGEST_REQUESTS", 100000), envInt("INGEST_CONCURRENCY", 128)
+	url := benchBridge(b, 2*conc)
+	bodies, sigs := signedRequests(b, n)
+	cl := benchClient(conc)
+	for b.Loop() {
+		var next, failed atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(n) {
+						return
+					}
+					if err := postOne(cl, url, bodies[i], sigs[i]); err != nil {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		took := time.Since(start)
+		if f := failed.Load(); f > 0 {
+			b.Errorf("%d of %d requests failed", f, n)
+		}
+		b.ReportMetric(float64(n)/took.Seconds(), "req/s")
+	}
+}
+
+func BenchmarkIngestLatency(b *testing.B) {
+	rate, secs := envInt("INGEST_RATE", 2000), envInt("INGEST_SECONDS", 10)
+	n := rate * secs
+	const workers = 512
+	url := benchBridge(b, 2*workers)
+	bodies, sigs := signedRequests(b, n)
+	cl := benchClient(workers)
+	for b.Loop() {
+		lat := make([]time.Duration, n)
+		var failed atomic.Int64
+		type job struct {
+			i   int
+			due time.Time
+		}
+		jobs := make(chan job, n)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range jobs {
+					if d := time.Until(j.due); d > 0 {
+						t := time.NewTimer(d)
+						<-t.C
+					}
+					if err := postOne(cl, url, bodies[j.i], sigs[j.i]); err != nil {
+						failed.Add(1)
+					}
+					lat[j.i] = time.Since(j.due)
+				}
+			}()
+		}
+		start := time.Now().Add(50 * time.Millisecond)
+		for i := range n {
+			jobs <- job{i: i, due: start.Add(time.Duration(i) * time.Second / time.Duration(rate))}
+		}
+		close(jobs)
+		wg.Wait()
+		if f := failed.Load(); f > 0 {
+			b.Errorf("%d of %d requests failed", f, n)
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(lat[n-1].Microseconds())/1000, "max-ms")
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "req/s")
+	}
+}
