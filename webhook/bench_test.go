@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,6 +148,7 @@ func BenchmarkIngestSaturation(b *testing.B) {
 	for b.Loop() {
 		var next, failed atomic.Int64
 		var wg sync.WaitGroup
+		cpu0 := cpuTime()
 		start := time.Now()
 		for range conc {
 			wg.Add(1)
@@ -169,7 +171,21 @@ func BenchmarkIngestSaturation(b *testing.B) {
 			b.Errorf("%d of %d requests failed", f, n)
 		}
 		b.ReportMetric(float64(n)/took.Seconds(), "req/s")
+		// CPU of this process (load driver and bridge, not the broker)
+		// per request, and how much of the machine it got.
+		cpu := cpuTime() - cpu0
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/req")
+		b.ReportMetric(cpu.Seconds()/took.Seconds(), "cores")
 	}
+}
+
+// cpuTime is the user and system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkIngestLatency(b *testing.B) {

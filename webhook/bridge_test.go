@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,6 +51,8 @@ type env struct {
 	reg     *prometheus.Registry
 	url     string
 	base    string
+	// stop ends Serve (as SIGTERM does) and returns its error.
+	stop func() error
 }
 
 // start runs a bridge on a real listener against kfake; cfg's Client,
@@ -84,14 +87,22 @@ func start(t *testing.T, cfg Config) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Serve(ctx, ln, nil, nil) }()
+	var once sync.Once
+	var serveErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			serveErr = <-done
+		})
+		return serveErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
 	base := "http://" + ln.Addr().String()
-	return &env{t: t, cluster: cluster, cl: cl, bridge: b, reg: reg, url: base + b.cfg.Path, base: base}
+	return &env{t: t, cluster: cluster, cl: cl, bridge: b, reg: reg, url: base + b.cfg.Path, base: base, stop: stop}
 }
 
 func signedConfig(t *testing.T, keys ...[]byte) Config {
@@ -664,5 +675,60 @@ func TestParseSecrets(t *testing.T) {
 	}
 	if _, err := ParseSecrets("f", []byte("# nothing\n")); err == nil {
 		t.Errorf("a file without secrets is accepted")
+	}
+}
+
+// TestShutdownDrainsRequestInFlight: a request still sending its body when
+// the bridge is told to stop is read to the end, produced and answered 200
+// before Serve returns; new connections are refused.
+func TestShutdownDrainsRequestInFlight(t *testing.T) {
+	e := start(t, signedConfig(t))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := genEvent(t, 0)
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s: %s\r\n\r\n",
+		structuredType, len(body), SignatureHeader, sign(t, testKey, body, time.Now()))
+	conn.Write(body[:10])
+	waitUntil(t, "the request in flight", func() bool { return testutil.ToFloat64(e.bridge.metrics.inFlight) == 1 })
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.stop() }()
+	waitUntil(t, "readyz to say shutting down", func() bool { return e.bridge.ready(context.Background()) != nil })
+	conn.Write(body[10:])
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to the request in flight: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d, want 200", resp.StatusCode)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	if n := e.count(testTopic); n != 1 {
+		t.Errorf("%d records, want 1", n)
+	}
+	if _, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://")); err == nil {
+		t.Errorf("a new connection was accepted after the shutdown")
+	}
+}
+
+// waitUntil polls cond every 5ms for at most 10s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("waiting for %s: timed out", what)
+		}
 	}
 }
