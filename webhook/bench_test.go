@@ -29,6 +29,11 @@ import (
 //
 //	KAFKA_BROKERS=127.0.0.1:39092 go test -run '^$' -bench BenchmarkIngest -benchtime 1x ./webhook/
 //
+// With INGEST_URL (and INGEST_SECRET_FILE, the secret file it verifies
+// with) they post to that bridge instead, e.g. `interruptions ingest` in
+// its own process. INGEST_PIDS (comma separated: the bridge, the broker)
+// adds each process's CPU time per request (from /proc) to the results.
+//
 // BenchmarkIngestSaturation: INGEST_REQUESTS (default 100000) requests from
 // INGEST_CONCURRENCY (default 128) keep-alive connections as fast as they
 // are answered: requests/s. BenchmarkIngestLatency: INGEST_RATE (default
@@ -93,20 +98,63 @@ func benchBridge(b *testing.B, maxConcurrent int) string {
 	return "http://" + ln.Addr().String() + "/"
 }
 
+// target returns the URL to post to and the key to sign with: INGEST_URL
+// and INGEST_SECRET_FILE's first secret, or a bridge started here.
+func target(b *testing.B, maxConcurrent int) (string, []byte) {
+	b.Helper()
+	url := os.Getenv("INGEST_URL")
+	if url == "" {
+		return benchBridge(b, maxConcurrent), testKey
+	}
+	keys, err := LoadSecretFiles([]string{os.Getenv("INGEST_SECRET_FILE")})
+	if err != nil {
+		b.Fatalf("INGEST_SECRET_FILE: %v", err)
+	}
+	return url, keys[0]
+}
+
 // signedRequests returns n generated events, each with its signature.
-func signedRequests(b *testing.B, n int) (bodies [][]byte, sigs []string) {
+func signedRequests(b *testing.B, key []byte, n int) (bodies [][]byte, sigs []string) {
 	b.Helper()
 	g := vccgen.New(vccgen.Config{Seed: 11})
 	now := time.Now()
 	for range n {
 		ev := g.Next()
-		s, err := Sign(testKey, ev.Value, now)
+		s, err := Sign(key, ev.Value, now)
 		if err != nil {
 			b.Fatal(err)
 		}
 		bodies, sigs = append(bodies, ev.Value), append(sigs, s)
 	}
 	return bodies, sigs
+}
+
+// procCPU is the CPU time (user + system) of the processes in INGEST_PIDS.
+func procCPU(b *testing.B) []time.Duration {
+	var out []time.Duration
+	for _, pid := range strings.Split(os.Getenv("INGEST_PIDS"), ",") {
+		if pid = strings.TrimSpace(pid); pid == "" {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			b.Fatalf("INGEST_PIDS: %v", err)
+		}
+		// Fields after the command's closing parenthesis; utime and
+		// stime are the 14th and 15th of the whole line, in 1/100 s.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		out = append(out, time.Duration(ut+st)*10*time.Millisecond)
+	}
+	return out
+}
+
+// reportProcCPU reports the CPU per request of each INGEST_PIDS process.
+func reportProcCPU(b *testing.B, before []time.Duration, n int) {
+	for i, after := range procCPU(b) {
+		b.ReportMetric(float64((after-before[i]).Microseconds())/float64(n), fmt.Sprintf("pid%d-cpu-us/req", i+1))
+	}
 }
 
 func benchClient(conns int) *http.Client {
@@ -142,13 +190,13 @@ func postOne(cl *http.Client, url string, body []byte, sig string) error {
 
 func BenchmarkIngestSaturation(b *testing.B) {
 	n, conc := envInt("INGEST_REQUESTS", 100000), envInt("INGEST_CONCURRENCY", 128)
-	url := benchBridge(b, 2*conc)
-	bodies, sigs := signedRequests(b, n)
+	url, key := target(b, 2*conc)
+	bodies, sigs := signedRequests(b, key, n)
 	cl := benchClient(conc)
 	for b.Loop() {
 		var next, failed atomic.Int64
 		var wg sync.WaitGroup
-		cpu0 := cpuTime()
+		cpu0, pcpu0 := cpuTime(), procCPU(b)
 		start := time.Now()
 		for range conc {
 			wg.Add(1)
@@ -176,6 +224,7 @@ func BenchmarkIngestSaturation(b *testing.B) {
 		cpu := cpuTime() - cpu0
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/req")
 		b.ReportMetric(cpu.Seconds()/took.Seconds(), "cores")
+		reportProcCPU(b, pcpu0, n)
 	}
 }
 
@@ -192,8 +241,8 @@ func BenchmarkIngestLatency(b *testing.B) {
 	rate, secs := envInt("INGEST_RATE", 2000), envInt("INGEST_SECONDS", 10)
 	n := rate * secs
 	const workers = 512
-	url := benchBridge(b, 2*workers)
-	bodies, sigs := signedRequests(b, n)
+	url, key := target(b, 2*workers)
+	bodies, sigs := signedRequests(b, key, n)
 	cl := benchClient(workers)
 	for b.Loop() {
 		lat := make([]time.Duration, n)
@@ -220,6 +269,7 @@ func BenchmarkIngestLatency(b *testing.B) {
 				}
 			}()
 		}
+		pcpu0 := procCPU(b)
 		start := time.Now().Add(50 * time.Millisecond)
 		for i := range n {
 			jobs <- job{i: i, due: start.Add(time.Duration(i) * time.Second / time.Duration(rate))}
@@ -234,5 +284,33 @@ func BenchmarkIngestLatency(b *testing.B) {
 		b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(lat[n-1].Microseconds())/1000, "max-ms")
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "req/s")
+		reportProcCPU(b, pcpu0, n)
+	}
+}
+
+// BenchmarkVerify is the signature check of one generated event.
+func BenchmarkVerify(b *testing.B) {
+	v, err := NewVerifier([][]byte{testKey}, DefaultLeeway, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bodies, sigs := signedRequests(b, testKey, 1)
+	for b.Loop() {
+		if err := v.Verify(sigs[0], bodies[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecode is reading one structured event through the sdk-go HTTP
+// binding and finding its key.
+func BenchmarkDecode(b *testing.B) {
+	bodies, _ := signedRequests(b, testKey, 40)
+	body := bodies[len(bodies)-1]
+	br := &Bridge{cfg: Config{Topic: "t", Mode: processor.Structured}}
+	for b.Loop() {
+		if _, de := br.structured(body); de != nil {
+			b.Fatal(de)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -53,11 +54,41 @@ func SignatureReason(err error) string {
 	}
 }
 
-// claims are the claims of a VCC signature this package reads.
+// claims are the claims of a VCC signature this package reads. Times are
+// plain numbers (NumericDate's own JSON decoding costs more); aud, iss and
+// sub are not read.
 type claims struct {
-	jwt.RegisteredClaims
-	PayloadHash string `json:"payload_hash"`
+	Exp         *float64 `json:"exp,omitempty"`
+	Iat         *float64 `json:"iat,omitempty"`
+	Nbf         *float64 `json:"nbf,omitempty"`
+	PayloadHash string   `json:"payload_hash"`
 }
+
+func numericDate(f *float64) *jwt.NumericDate {
+	if f == nil {
+		return nil
+	}
+	sec, frac := math.Modf(*f)
+	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9)))
+}
+
+// GetExpirationTime implements jwt.Claims.
+func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return numericDate(c.Exp), nil }
+
+// GetIssuedAt implements jwt.Claims.
+func (c *claims) GetIssuedAt() (*jwt.NumericDate, error) { return numericDate(c.Iat), nil }
+
+// GetNotBefore implements jwt.Claims.
+func (c *claims) GetNotBefore() (*jwt.NumericDate, error) { return numericDate(c.Nbf), nil }
+
+// GetIssuer implements jwt.Claims.
+func (c *claims) GetIssuer() (string, error) { return "", nil }
+
+// GetSubject implements jwt.Claims.
+func (c *claims) GetSubject() (string, error) { return "", nil }
+
+// GetAudience implements jwt.Claims.
+func (c *claims) GetAudience() (jwt.ClaimStrings, error) { return nil, nil }
 
 // Verifier checks Vonage-Signature headers against one or more subscription
 // secrets (several during a rotation). It is safe for concurrent use.
@@ -114,12 +145,13 @@ func (v *Verifier) Verify(header string, body []byte) error {
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
-	if c.ExpiresAt == nil {
-		if c.IssuedAt == nil {
+	if c.Exp == nil {
+		iat := numericDate(c.Iat)
+		if iat == nil {
 			return fmt.Errorf("%w: token has neither exp nor iat", ErrBadSignature)
 		}
-		if v.now().After(c.IssuedAt.Add(TokenLifetime + v.leeway)) {
-			return fmt.Errorf("%w: issued at %s, more than %s ago", ErrExpiredSignature, c.IssuedAt.UTC().Format(time.RFC3339), TokenLifetime)
+		if v.now().After(iat.Add(TokenLifetime + v.leeway)) {
+			return fmt.Errorf("%w: issued at %s, more than %s ago", ErrExpiredSignature, iat.UTC().Format(time.RFC3339), TokenLifetime)
 		}
 	}
 	want, err := hex.DecodeString(c.PayloadHash)
@@ -138,13 +170,8 @@ func (v *Verifier) Verify(header string, body []byte) error {
 // in payload_hash, issued at now and expiring TokenLifetime later.
 func Sign(key, body []byte, now time.Time) (string, error) {
 	sum := sha256.Sum256(body)
-	c := claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(TokenLifetime)),
-		},
-		PayloadHash: hex.EncodeToString(sum[:]),
-	}
+	iat, exp := float64(now.Unix()), float64(now.Add(TokenLifetime).Unix())
+	c := &claims{Iat: &iat, Exp: &exp, PayloadHash: hex.EncodeToString(sum[:])}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
 	if err != nil {
 		return "", fmt.Errorf("sign: %w", err)
