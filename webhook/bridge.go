@@ -48,6 +48,8 @@ const (
 	DefaultReadTimeout       = 10 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
+	// DefaultLinger is the producer linger `ingest` uses by default.
+	DefaultLinger = 0
 )
 
 // Media types the bridge reads.

@@ -36,6 +36,7 @@ type ingestFlags struct {
 	metricsAddr       string
 	shutdownTimeout   positiveDuration
 	startTimeout      positiveDuration
+	linger            time.Duration
 	logLevel          string
 }
 
@@ -68,6 +69,7 @@ func (f *ingestFlags) register(c *command) {
 	c.fs.StringVar(&f.metricsAddr, "metrics-addr", "", "separate address for /metrics, /healthz and /readyz; empty: /metrics on --listen")
 	c.fs.Var(&f.shutdownTimeout, "shutdown-timeout", "on SIGTERM or SIGINT, the time to answer the requests in flight and flush the producer")
 	c.fs.Var(&f.startTimeout, "start-timeout", "how long to wait for unreachable brokers at start before failing")
+	c.fs.DurationVar(&f.linger, "linger", webhook.DefaultLinger, "how long the producer waits to fill a batch (0: send at once); longer batches cost the broker and the bridge less CPU per event and add at most this much latency")
 	c.fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
 
@@ -125,6 +127,8 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 		return usageError("max-concurrent: must be positive")
 	case !strings.HasPrefix(f.path, "/"):
 		return usageError("path: must start with /")
+	case f.linger < 0 || f.linger > time.Second:
+		return usageError("linger: must be between 0 and 1s")
 	}
 	verifier, err := f.verifier()
 	if err != nil {
@@ -149,7 +153,7 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 	}
 	log.Info("broker connection", sec.logFields(f.brokers)...)
 
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(f.brokers...), kgo.ProducerLinger(0)}, secOpts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(f.brokers...), kgo.ProducerLinger(f.linger)}, secOpts...)...)
 	if err != nil {
 		return usageError("kafka client: %v", err)
 	}
