@@ -30,6 +30,9 @@ type Poster struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock of signatures; nil: time.Now.
 	Now func() time.Time
+	// OnFailure, when set, is called after each failed attempt (from the
+	// goroutine that called Post).
+	OnFailure func(attempt int, err error)
 }
 
 // Post delivers body until a 2xx answer. It returns the number of attempts
@@ -60,6 +63,9 @@ func (p *Poster) Post(ctx context.Context, body []byte) (int, error) {
 			return attempt, nil
 		}
 		last = err
+		if p.OnFailure != nil && ctx.Err() == nil {
+			p.OnFailure(attempt, err)
+		}
 		if ctx.Err() != nil {
 			return attempt, fmt.Errorf("not accepted after %d attempts: %w (last: %w)", attempt, ctx.Err(), last)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -74,7 +75,8 @@ func cmdGen(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return usageError("signing-secret-file: %v", err)
 		}
-		p := &webhook.Poster{URL: hook, Key: keys[0], Client: &http.Client{Transport: webhookTransport(conc)}}
+		p := &webhook.Poster{URL: hook, Key: keys[0], Client: &http.Client{Transport: webhookTransport(conc)},
+			OnFailure: failureReporter(e.stderr)}
 		st, err := postEvents(ctx, p, events, rate, conc, src)
 		fmt.Fprintf(e.stderr, "gen: %d events accepted by %s in %d requests (%d retried after a non-2xx answer or timeout)\n",
 			st.accepted, hook, st.attempts, st.attempts-st.accepted)
@@ -108,6 +110,28 @@ func webhookTransport(conc int) *http.Transport {
 	t.MaxIdleConnsPerHost = conc
 	t.MaxIdleConns = max(conc, t.MaxIdleConns)
 	return t
+}
+
+// failureReporter returns a Poster.OnFailure that writes a failed attempt
+// to w at most once every 5 seconds (with how many failed meanwhile), so a
+// bridge that refuses everything (a wrong secret) is visible without
+// flooding the terminal.
+func failureReporter(w io.Writer) func(int, error) {
+	var (
+		mu     sync.Mutex
+		last   time.Time
+		failed int
+	)
+	return func(_ int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		failed++
+		if time.Since(last) < 5*time.Second {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(w, "gen: %d failed attempts so far, retrying; last: %v\n", failed, err)
+	}
 }
 
 // postStats counts what postEvents delivered.
