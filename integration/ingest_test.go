@@ -54,7 +54,7 @@ func secretFile(t *testing.T) string {
 // retried), and `interruptions run` over the topic computes what `replay`
 // computes over the generated events.
 func TestIngestBrokerRestart(t *testing.T) {
-	const parts, seed, events, rate, conc = 3, 41, 8000, 2000, 16
+	const parts, seed, events, rate, conc = 3, 41, 6000, 2000, 16
 	h := setup(t)
 	h.requireScriptBroker()
 	h.createTopic(h.Input, parts)
