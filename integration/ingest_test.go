@@ -54,7 +54,7 @@ func secretFile(t *testing.T) string {
 // retried), and `interruptions run` over the topic computes what `replay`
 // computes over the generated events.
 func TestIngestBrokerRestart(t *testing.T) {
-	const parts, seed, events, rate, conc = 3, 41, 6000, 2000, 16
+	const parts, seed, events, rate, conc = 3, 41, 6000, 600, 16
 	h := setup(t)
 	h.requireScriptBroker()
 	h.createTopic(h.Input, parts)
@@ -69,7 +69,7 @@ func TestIngestBrokerRestart(t *testing.T) {
 		"--events", fmt.Sprint(events), "--seed", fmt.Sprint(seed), "--rate", fmt.Sprint(rate),
 		"--concurrency", fmt.Sprint(conc))
 	h.waitFor("the first events in the topic", 50*time.Millisecond, []*proc{ing, gen}, func() (bool, error) {
-		return h.stableCount(h.Input) >= 1000, nil
+		return h.stableCount(h.Input) >= 600, nil
 	})
 	h.kafkaCtl("restart")
 	if code := gen.wait(testTimeout); code != 0 {
