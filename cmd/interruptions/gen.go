@@ -37,7 +37,7 @@ func cmdGen(ctx context.Context, args []string, e env) error {
 	c.fs.Int64Var(&seed, "seed", 1, "random seed; the same seed gives the same events")
 	c.fs.Var(&brokers, "brokers", "produce to Kafka at these brokers instead of writing NDJSON to stdout")
 	c.fs.StringVar(&topic, "topic", "channel-events", "topic to produce to")
-	c.fs.Float64Var(&rate, "rate", 0, "events per second when producing; 0: as fast as possible")
+	c.fs.Float64Var(&rate, "rate", 0, "events per second when producing or posting; 0: as fast as possible")
 	c.fs.Float64Var(&badRate, "bad-rate", 0, "fraction of events replaced by malformed input (to exercise the dead-letter topic)")
 	c.fs.Var(mode, "mode", "CloudEvents content mode when producing: structured or binary")
 	c.fs.StringVar(&hook, "webhook", "", "POST each event to this URL as VCC does (one structured event per request, signed), retrying any non-2xx answer or timeout until accepted")
