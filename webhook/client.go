@@ -17,7 +17,8 @@ const VCCTimeout = 10 * time.Second
 // POST, signed with Key, retried on any non-2xx answer or timeout until it
 // is accepted or ctx ends. It is safe for concurrent use.
 type Poster struct {
-	// Client sends the requests; nil: a client with Timeout.
+	// Client sends the requests; nil: http.DefaultClient (each attempt is
+	// bounded by Timeout all the same).
 	Client *http.Client
 	// URL is the webhook's address.
 	URL string
