@@ -141,3 +141,45 @@ func TestIngestBrokerRestart(t *testing.T) {
 	p.stopClean()
 	h.checkExactlyOnce(h.replay(ndjson, parts, 100), processor.Binary)
 }
+
+// TestIngestSecurity runs `interruptions ingest` against the broker's
+// SASL_SSL listener (TLS, SCRAM-SHA-256, password from the environment):
+// signed events posted by gen --webhook land in the topic. With a wrong
+// password it exits 1 at once saying authentication failed, password
+// nowhere.
+func TestIngestSecurity(t *testing.T) {
+	const events = 200
+	h := setup(t)
+	sec := securityLoad(t)
+	h.createTopic(h.Input, 2)
+	h.createTopic(h.DLQ, 1)
+	secret := secretFile(t)
+	args := append([]string{"ingest", "--brokers", sec.brokers, "--topic", h.Input, "--dlq-topic", h.DLQ,
+		"--listen", "127.0.0.1:0", "--signing-secret-file", secret,
+		"--sasl-mechanism", "SCRAM-SHA-256", "--sasl-username", sec.username}, sec.securityTLSArgs()...)
+
+	wrong := fmt.Sprintf("wrong-%d", time.Now().UnixNano())
+	stderr, code := securityCLI(h, []string{"INTERRUPTIONS_SASL_PASSWORD=" + wrong}, args...)
+	if code != 1 || !strings.Contains(stderr, "authentication") || strings.Contains(stderr, wrong) {
+		t.Fatalf("ingest with a wrong password: exit %d, want 1 saying authentication, password nowhere:\n%s", code, tail(stderr))
+	}
+
+	ing := h.start("ingest", append(args, "--sasl-password-file", securityPasswordFile(t, sec.password))...)
+	url := h.ingestURL(ing)
+	out, genErr, code := h.cli(nil, "gen", "--webhook", url, "--signing-secret-file", secret, "--events", fmt.Sprint(events), "--concurrency", "4")
+	if code != 0 || !strings.Contains(genErr, fmt.Sprintf("gen: %d events accepted", events)) {
+		t.Fatalf("gen --webhook: exit %d\n%s%s", code, out, tail(genErr))
+	}
+	if code, took := ing.stop(stopBound); code != 0 {
+		t.Fatalf("ingest exited %d after SIGTERM (took %s)", code, took)
+	}
+	if n := len(h.readTopic(h.Input)); n != events {
+		t.Errorf("the topic holds %d records, want %d", n, events)
+	}
+	if strings.Contains(ing.stderr.String(), sec.password) {
+		t.Errorf("the password is in the log")
+	}
+	if !strings.Contains(ing.stderr.String(), `"saslMechanism":"SCRAM-SHA-256"`) {
+		t.Errorf("ingest did not log its SASL settings")
+	}
+}
