@@ -307,7 +307,7 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkDecode(b *testing.B) {
 	bodies, _ := signedRequests(b, testKey, 40)
 	body := bodies[len(bodies)-1]
-	br := &Bridge{cfg: Config{Topic: "t", Mode: processor.Structured}}
+	br := &Bridge{cfg: Config{Topic: "t", Mode: processor.Structured}, structuredHeader: http.Header{"Content-Type": {structuredType}}}
 	for b.Loop() {
 		if _, de := br.structured(body); de != nil {
 			b.Fatal(de)

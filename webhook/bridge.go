@@ -151,6 +151,11 @@ type Bridge struct {
 	metrics  *Metrics
 	slots    chan struct{}
 	stopping atomic.Bool
+	// structuredHeader is what the binding needs to read a structured
+	// event: its content type. A body without Ce-* headers is read as a
+	// structured event whatever its content type says (VCC sends
+	// application/cloudevents+json). Read only.
+	structuredHeader http.Header
 
 	readyMu    sync.Mutex
 	readyAt    time.Time
@@ -163,7 +168,8 @@ func New(cfg Config) (*Bridge, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	b := &Bridge{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent)}
+	b := &Bridge{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent),
+		structuredHeader: http.Header{"Content-Type": {structuredType}}}
 	if cfg.Registry != nil {
 		b.metrics = NewMetrics(cfg.Registry)
 	}
@@ -403,15 +409,9 @@ func isBatch(ct string) bool {
 	return err == nil && strings.EqualFold(mt, batchType)
 }
 
-// structuredHeader is what the binding needs to read a structured event:
-// its content type. A body without ce-* headers is read as a structured
-// event whatever its content type says (VCC sends
-// application/cloudevents+json).
-var structuredHeader = http.Header{"Content-Type": {structuredType}}
-
 // structured reads one structured-mode event.
 func (b *Bridge) structured(body []byte) (*kgo.Record, *processor.DecodeError) {
-	ce, key, de := decode(cehttp.NewMessage(structuredHeader, io.NopCloser(bytes.NewReader(body))))
+	ce, key, de := decode(cehttp.NewMessage(b.structuredHeader, io.NopCloser(bytes.NewReader(body))))
 	if de != nil {
 		return nil, de
 	}
