@@ -134,3 +134,35 @@ func TestIngestInProcess(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestDemoViaWebhook: demo --via-webhook delivers the generated events as
+// signed HTTP POSTs through the bridge, and the processor's records come
+// out as with the direct path (same events, same seed).
+func TestDemoViaWebhook(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole demo twice")
+	}
+	summary := regexp.MustCompile(`summary: (\d+) events generated, (\d+) interruption records, (\d+) dead letters`)
+	run := func(args ...string) []string {
+		t.Helper()
+		code, out, stderr := runCLI(context.Background(), nil, append([]string{"demo", "--events", "1500", "--rate", "0", "--quiet", "--bad-rate", "0"}, args...)...)
+		if code != 0 {
+			t.Fatalf("demo %v: exit %d\n%s\n%s", args, code, out, stderr)
+		}
+		m := summary.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("demo %v: no summary:\n%s", args, out)
+		}
+		if args != nil && !strings.Contains(out, "through the signed webhook at http://127.0.0.1:") {
+			t.Errorf("demo --via-webhook does not say it posts to the webhook:\n%s", out)
+		}
+		return m[1:]
+	}
+	direct, hooked := run(), run("--via-webhook")
+	if strings.Join(direct, " ") != strings.Join(hooked, " ") {
+		t.Errorf("direct: %v (events, records, dead letters); via the webhook: %v", direct, hooked)
+	}
+	if direct[1] == "0" {
+		t.Errorf("no interruption records")
+	}
+}
