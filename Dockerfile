@@ -18,5 +18,7 @@ COPY --from=build /out/interruptions /interruptions
 USER nonroot:nonroot
 # Prometheus metrics (INTERRUPTIONS_METRICS_ADDR / --metrics-addr).
 EXPOSE 9464
+# The webhook bridge (`ingest --listen`, default :8080).
+EXPOSE 8080
 ENTRYPOINT ["/interruptions"]
 CMD ["run"]

@@ -8,7 +8,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
 FUZZTIME  ?= 30s
 
 .PHONY: build demo test test-unit test-integration test-short deps vet fmt-check \
-        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-smoke chaos chaos-run clean
+        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-ingest bench-smoke chaos chaos-run clean
 
 build: ## build bin/interruptions
 	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
@@ -78,6 +78,9 @@ bench-run:
 	  $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd' -benchtime 1x -count 3 -timeout 20m ./processor/ && \
 	  GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd' -benchtime 1x -count 3 -timeout 20m ./processor/ && \
 	  $(GO) test -run '^$$' -bench 'BenchmarkLatency' -benchtime 1x -count 3 -timeout 20m ./processor/ ) | tee $(BENCH_OUT)
+
+bench-ingest: ## the ingest bridge: signed requests/s at saturation and latency at 2,000/s (KAFKA_BROKERS, else kfake)
+	$(GO) test -run '^$$' -bench 'BenchmarkIngest' -benchtime 1x -count 3 -timeout 20m ./webhook/
 
 bench-smoke: ## the benchmark harness runs (tiny sizes, one iteration each)
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set"; exit 1; }

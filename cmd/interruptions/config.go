@@ -143,7 +143,7 @@ func nodeValue(n *yaml.Node, fl *flag.Flag) (string, error) {
 		}
 		return n.Value, nil
 	case yaml.SequenceNode:
-		if _, ok := fl.Value.(*listFlag); !ok {
+		if _, ok := fl.Value.(listValue); !ok {
 			return "", errors.New("want a single value, not a list")
 		}
 		items := make([]string, 0, len(n.Content))

@@ -73,10 +73,14 @@ func TestHelpListsEverySetting(t *testing.T) {
 			"replication-factor", "start-timeout", "log-level", "config", "tls", "tls-ca-file", "tls-cert-file",
 			"tls-key-file", "tls-server-name", "tls-insecure-skip-verify", "sasl-mechanism", "sasl-username",
 			"sasl-password", "sasl-password-file"}},
-		{"gen", []string{"events", "seed", "brokers", "topic", "rate", "bad-rate", "mode", "config", "tls", "tls-ca-file",
+		{"gen", []string{"events", "seed", "brokers", "topic", "rate", "bad-rate", "mode", "webhook", "signing-secret-file", "concurrency", "config", "tls", "tls-ca-file",
 			"sasl-mechanism", "sasl-username", "sasl-password", "sasl-password-file"}},
 		{"replay", []string{"input", "output", "dlq", "partitions", "config", "max-interruption", "retention", "max-clock-skew", "source"}},
-		{"demo", []string{"events", "duration", "config", "max-clock-skew"}},
+		{"demo", []string{"events", "duration", "config", "max-clock-skew", "via-webhook"}},
+		{"ingest", []string{"brokers", "topic", "dlq-topic", "mode", "listen", "path", "http-tls-cert-file", "http-tls-key-file",
+			"signing-secret-file", "allow-unsigned", "ack-timeout", "max-body", "max-concurrent", "read-header-timeout",
+			"read-timeout", "idle-timeout", "metrics-addr", "shutdown-timeout", "start-timeout", "log-level", "config",
+			"tls", "tls-cert-file", "tls-key-file", "sasl-mechanism", "sasl-password-file"}},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
 			code, out, _ := runCLI(context.Background(), map[string]string{"INTERRUPTIONS_SASL_PASSWORD": "hunter2"}, tc.cmd, "--help")

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -16,10 +19,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/webhook"
 )
 
 func cmdDemo(ctx context.Context, args []string, e env) error {
@@ -33,6 +38,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 		badRate    float64
 		partitions int
 		quiet      bool
+		viaWebhook bool
 	)
 	f.register(c)
 	duration = positiveDuration(2 * time.Minute)
@@ -43,6 +49,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	c.fs.Float64Var(&badRate, "bad-rate", 0.005, "fraction of generated events replaced by malformed input")
 	c.fs.IntVar(&partitions, "input-partitions", 3, "partitions of the embedded topics")
 	c.fs.BoolVar(&quiet, "quiet", false, "print only the summary")
+	c.fs.BoolVar(&viaWebhook, "via-webhook", false, "deliver the generated events as VCC does: signed HTTP POSTs on loopback to the ingest bridge, which produces them")
 	// The demo's own defaults differ from run's: quiet logs, console format.
 	// A default, not a Set: a set flag would hide the environment and file.
 	f.logLevel = "warn"
@@ -76,9 +83,6 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	fmt.Fprintf(e.stdout, "embedded Kafka at %s; %d events at %.0f/s into %q (%d partitions), %s\n\n",
-		strings.Join(cfg.Brokers, ","), events, rate, cfg.InputTopic, partitions, cfg.Guarantee)
-
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(duration))
 	defer cancel()
 	// The processor and the printer stop when the traffic is fully
@@ -86,11 +90,34 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	procCtx, stopProc := context.WithCancel(ctx)
 	defer stopProc()
 
-	sum := newSummary()
+	// deliver sends the generated events into the input topic: produced
+	// directly, or through the webhook bridge.
+	deliver := func(gctx context.Context) error {
+		return produce(gctx, cfg.Brokers, cfg.InputTopic, codec.Binary, events, rate, newSource(seed, badRate))
+	}
+	via := ""
 	g, gctx := errgroup.WithContext(ctx)
+	if viaWebhook {
+		bridgeCtx, stopBridge := context.WithCancel(ctx)
+		defer stopBridge()
+		url, serve, post, err := demoBridge(cfg, log)
+		if err != nil {
+			return err
+		}
+		via = " through the signed webhook at " + url
+		g.Go(func() error { return serve(bridgeCtx) })
+		deliver = func(gctx context.Context) error {
+			defer stopBridge()
+			return post(gctx, events, rate, newSource(seed, badRate))
+		}
+	}
+	fmt.Fprintf(e.stdout, "embedded Kafka at %s; %d events at %.0f/s into %q (%d partitions)%s, %s\n\n",
+		strings.Join(cfg.Brokers, ","), events, rate, cfg.InputTopic, partitions, via, cfg.Guarantee)
+
+	sum := newSummary()
 	g.Go(func() error { return runner.Run(procCtx) })
 	g.Go(func() error {
-		if err := produce(gctx, cfg.Brokers, cfg.InputTopic, codec.Binary, events, rate, newSource(seed, badRate)); err != nil {
+		if err := deliver(gctx); err != nil {
 			return fmt.Errorf("generator: %w", err)
 		}
 		if err := waitProcessed(gctx, cfg); err != nil {
@@ -113,6 +140,49 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	}
 	sum.write(e.stdout, events, dlq)
 	return nil
+}
+
+// demoBridge sets up the ingest bridge for demo --via-webhook: a producer
+// client on the embedded broker, a random subscription secret, a loopback
+// listener. It returns the webhook's URL, the function that serves it
+// until its ctx ends, and the one that posts generated events to it,
+// signed, as VCC does.
+func demoBridge(cfg processor.Config, log *zap.Logger) (string, func(context.Context) error, func(context.Context, int, float64, *source) error, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", nil, nil, fmt.Errorf("subscription secret: %w", err)
+	}
+	v, err := webhook.NewVerifier([][]byte{key}, webhook.DefaultLeeway, nil)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ProducerLinger(0))
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("bridge producer: %w", err)
+	}
+	b, err := webhook.New(webhook.Config{Client: cl, Topic: cfg.InputTopic, DLQTopic: cfg.DLQTopic,
+		Mode: codec.Binary, Verifier: v, Logger: log.Named("ingest")})
+	if err != nil {
+		cl.Close()
+		return "", nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cl.Close()
+		return "", nil, nil, fmt.Errorf("webhook listener: %w", err)
+	}
+	url := "http://" + ln.Addr().String() + webhook.DefaultPath
+	serve := func(ctx context.Context) error {
+		defer cl.Close()
+		return b.Serve(ctx, ln, nil, nil)
+	}
+	const conc = 8
+	p := &webhook.Poster{URL: url, Key: key, Client: &http.Client{Transport: webhookTransport(conc)}}
+	post := func(ctx context.Context, events int, rate float64, src *source) error {
+		_, err := postEvents(ctx, p, events, rate, conc, src)
+		return err
+	}
+	return url, serve, post, nil
 }
 
 // waitProcessed returns when the group's committed offsets reach the input

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -107,6 +108,77 @@ func (l *listFlag) Set(s string) error {
 		return errors.New("empty list")
 	}
 	*l = out
+	return nil
+}
+
+// isList marks list flags: the --config file may give them as a YAML
+// sequence.
+func (l *listFlag) isList() {}
+
+// listValue is a flag whose value is a list.
+type listValue interface {
+	flag.Value
+	isList()
+}
+
+// repeatedFlag is a list flag that may be given several times on the command
+// line, each time adding to the list (and each value may hold several
+// comma-separated items).
+type repeatedFlag struct {
+	items []string
+	set   bool
+}
+
+func (r *repeatedFlag) String() string { return strings.Join(r.items, ",") }
+
+func (r *repeatedFlag) Set(s string) error {
+	var l listFlag
+	if err := l.Set(s); err != nil {
+		return err
+	}
+	if !r.set {
+		r.items, r.set = nil, true
+	}
+	r.items = append(r.items, l...)
+	return nil
+}
+
+func (r *repeatedFlag) isList() {}
+
+// byteSize is a size in bytes: a number, optionally with a KiB, MiB or GiB
+// suffix (1MiB, 512KiB, 1048576). It must be positive.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	v := int64(*b)
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v >= u.size && v%u.size == 0 {
+			return fmt.Sprintf("%d%s", v/u.size, u.name)
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+func (b *byteSize) Set(s string) error {
+	mult := int64(1)
+	num := strings.TrimSpace(s)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.size
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v <= 0 || v > (1<<40)/mult {
+		return errors.New("want a positive size in bytes, optionally with KiB, MiB or GiB (1MiB)")
+	}
+	*b = byteSize(v * mult)
 	return nil
 }
 

@@ -5,7 +5,8 @@
 //	interruptions run      the service: Kafka in, Kafka out
 //	interruptions demo     everything in one process on an embedded Kafka
 //	interruptions replay   the same engine on NDJSON files
-//	interruptions gen      realistic VCC traffic, to stdout or a topic
+//	interruptions gen      realistic VCC traffic, to stdout, a topic or a webhook
+//	interruptions ingest   VCC's signed webhooks in, Kafka out
 package main
 
 import (
@@ -49,7 +50,8 @@ Commands:
   run      consume channel events from Kafka, publish interruption records
   demo     run everything on an embedded Kafka with generated traffic
   replay   run the matching engine on NDJSON files
-  gen      generate realistic VCC channel events
+  gen      generate realistic VCC channel events (stdout, a topic or a webhook)
+  ingest   receive VCC's signed webhook notifications and produce them to Kafka
 
 Run 'interruptions <command> --help' for a command's settings.
 `
@@ -66,6 +68,7 @@ func runMain(ctx context.Context, args []string, e env) int {
 		"demo":   cmdDemo,
 		"replay": cmdReplay,
 		"gen":    cmdGen,
+		"ingest": cmdIngest,
 	}
 	name := args[0]
 	if name == "-h" || name == "--help" || name == "help" {

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// TestIngestUsageErrors: bad ingest settings exit 2 naming the setting,
+// and never show a secret.
+func TestIngestUsageErrors(t *testing.T) {
+	secret := writeFile(t, "secret", base64.StdEncoding.EncodeToString([]byte("s3cret-s3cret"))+"\n")
+	badSecret := writeFile(t, "bad", "hunter2 is not base64!\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no secret", nil, nil, "signing-secret-file: required"},
+		{"both", []string{"--allow-unsigned", "--signing-secret-file", secret}, nil, "allow-unsigned: set together"},
+		{"missing file", []string{"--signing-secret-file", secret + ".missing"}, nil, "signing-secret-file:"},
+		{"not base64", []string{"--signing-secret-file", badSecret}, nil, "is not base64"},
+		{"cert without key", []string{"--allow-unsigned", "--http-tls-cert-file", secret}, nil, "http-tls-key-file: required"},
+		{"max-body", []string{"--allow-unsigned", "--max-body", "0"}, nil, "max-body"},
+		{"mode from env", []string{"--allow-unsigned"}, map[string]string{"INTERRUPTIONS_MODE": "xml"}, "mode"},
+		{"broker tls", []string{"--allow-unsigned", "--tls-ca-file", secret}, nil, "tls-ca-file: is set but --tls is false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(context.Background(), tc.env, append([]string{"ingest"}, tc.args...)...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+			if strings.Contains(stderr, "hunter2") || strings.Contains(stderr, "s3cret") {
+				t.Errorf("the error shows a secret: %s", stderr)
+			}
+		})
+	}
+}
+
+func TestByteSizeAndRepeatedFlags(t *testing.T) {
+	var b byteSize
+	for in, want := range map[string]int64{"1MiB": 1 << 20, "512KiB": 512 << 10, "1000": 1000, "2 GiB": 2 << 30} {
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
+		}
+	}
+	if b.Set("1048576"); b.String() != "1MiB" {
+		t.Errorf("String %q", b.String())
+	}
+	var r repeatedFlag
+	r.Set("a")
+	r.Set("b,c")
+	if r.String() != "a,b,c" {
+		t.Errorf("repeated: %q", r.String())
+	}
+}
+
+// TestIngestInProcess runs `interruptions ingest` in process on kfake with
+// its settings from a --config file and the environment, posts one signed
+// event through gen --webhook, and stops it as SIGTERM does.
+func TestIngestInProcess(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "hooked", "hooked.dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	secret := writeFile(t, "secret", "# old\n"+base64.StdEncoding.EncodeToString([]byte("old-secret"))+"\n")
+	secret2 := writeFile(t, "secret2", base64.StdEncoding.EncodeToString([]byte("new-secret"))+"\n")
+	cfg := writeFile(t, "ingest.yaml", "topic: hooked\ndlq-topic: hooked.dlq\nsigning-secret-file: ["+secret+", "+secret2+"]\nlisten: 127.0.0.1:0\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		stderr strings.Builder
+	)
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) })
+	done := make(chan int, 1)
+	go func() {
+		done <- runMain(ctx, []string{"ingest", "--config", cfg}, env{stdin: strings.NewReader(""), stdout: w, stderr: w,
+			getenv: fakeEnv(map[string]string{"INTERRUPTIONS_BROKERS": strings.Join(cluster.ListenAddrs(), ",")})})
+	}()
+	re := regexp.MustCompile(`"url":"(http://[^"]+)"`)
+	var url string
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(20 * time.Second)
+	for url == "" {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("ingest did not start:\n%s", stderr.String())
+		case code := <-done:
+			t.Fatalf("ingest exited %d:\n%s", code, stderr.String())
+		}
+		mu.Lock()
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			url = m[1]
+		}
+		mu.Unlock()
+	}
+	code, _, genErr := runCLI(ctx, nil, "gen", "--webhook", url, "--signing-secret-file", secret2, "--events", "20")
+	if code != 0 || !strings.Contains(genErr, "gen: 20 events accepted") {
+		t.Fatalf("gen --webhook: exit %d, %s", code, genErr)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+	if _, err := net.DialTimeout("tcp", host, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + host + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("ingest exited %d after the signal:\n%s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("ingest did not stop")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestDemoViaWebhook: demo --via-webhook delivers the generated events as
+// signed HTTP POSTs through the bridge, and the processor's records come
+// out as with the direct path (same events, same seed).
+func TestDemoViaWebhook(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole demo twice")
+	}
+	summary := regexp.MustCompile(`summary: (\d+) events generated, (\d+) interruption records, (\d+) dead letters`)
+	run := func(args ...string) []string {
+		t.Helper()
+		code, out, stderr := runCLI(context.Background(), nil, append([]string{"demo", "--events", "1500", "--rate", "0", "--quiet", "--bad-rate", "0"}, args...)...)
+		if code != 0 {
+			t.Fatalf("demo %v: exit %d\n%s\n%s", args, code, out, stderr)
+		}
+		m := summary.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("demo %v: no summary:\n%s", args, out)
+		}
+		if args != nil && !strings.Contains(out, "through the signed webhook at http://127.0.0.1:") {
+			t.Errorf("demo --via-webhook does not say it posts to the webhook:\n%s", out)
+		}
+		return m[1:]
+	}
+	direct, hooked := run(), run("--via-webhook")
+	if strings.Join(direct, " ") != strings.Join(hooked, " ") {
+		t.Errorf("direct: %v (events, records, dead letters); via the webhook: %v", direct, hooked)
+	}
+	if direct[1] == "0" {
+		t.Errorf("no interruption records")
+	}
+}

@@ -1,0 +1,600 @@
+// Package webhook bridges Vonage Contact Center (VCC) webhook notifications
+// to Kafka: an HTTP server that verifies each notification's
+// Vonage-Signature, reads the CloudEvent through the sdk-go HTTP binding
+// (structured, binary and batched content modes) and produces it to a
+// topic keyed by data.channel.channelId, answering 2xx only once the broker
+// has acknowledged it. Signed bodies that are not usable events go to a
+// dead-letter topic byte for byte. It also holds the client side VCC plays
+// (Sign, Poster), used by `interruptions gen --webhook` and the demo.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/interruptions/interruptions/processor/codec"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// Defaults of Config.
+const (
+	DefaultTopic             = "channel-events"
+	DefaultDLQTopic          = "channel-events.dlq"
+	DefaultPath              = "/"
+	DefaultMaxBody           = 1 << 20
+	DefaultMaxConcurrent     = 1024
+	DefaultAckTimeout        = 5 * time.Second
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+	// DefaultLinger is the producer linger `ingest` uses by default.
+	DefaultLinger = 0
+)
+
+// Media types the bridge reads.
+const (
+	structuredType = "application/cloudevents+json"
+	batchType      = "application/cloudevents-batch+json"
+)
+
+// Headers the bridge adds to a dead-letter record, beside processor's
+// dlq-reason, dlq-error and dlq-time: where the request came from.
+const (
+	HeaderDLQSource     = "dlq-source"           // "webhook"
+	HeaderDLQMethod     = "dlq-http-method"      // POST
+	HeaderDLQPath       = "dlq-http-path"        // the request's path
+	HeaderDLQRemoteAddr = "dlq-http-remote-addr" // the peer's address
+	HeaderDLQBatchIndex = "dlq-batch-index"      // element of a batch, from 0
+	// HeaderDLQHTTPPrefix prefixes the request's Content-Type, User-Agent
+	// and Ce-* headers, lower case: dlq-http-content-type, dlq-http-ce-id.
+	HeaderDLQHTTPPrefix = "dlq-http-"
+)
+
+// Config configures a Bridge. Client, Topic and DLQTopic are required; zero
+// durations and sizes take the defaults above.
+type Config struct {
+	// Client is the one franz-go client the bridge produces with
+	// (idempotent, acks from all in-sync replicas: franz-go's defaults).
+	// The caller creates and closes it; the bridge flushes it on shutdown.
+	Client *kgo.Client
+	// Topic receives the events, DLQTopic the unusable bodies.
+	Topic, DLQTopic string
+	// Mode is the content mode of the records: structured keeps a
+	// structured request's body byte for byte.
+	Mode codec.Mode
+	// Verifier checks signatures; nil accepts unsigned requests
+	// (--allow-unsigned).
+	Verifier *Verifier
+	// Path is where notifications are POSTed.
+	Path string
+	// MaxBody bounds a request body (413 above it).
+	MaxBody int64
+	// MaxConcurrent bounds the requests handled at once (503 above it).
+	MaxConcurrent int
+	// AckTimeout bounds the wait for the broker's acks (503 past it).
+	AckTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout, IdleTimeout are the HTTP server's.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// ShutdownTimeout bounds draining requests and flushing the producer.
+	ShutdownTimeout time.Duration
+	// Registry, when set, gets the bridge's metrics, served at /metrics.
+	Registry *prometheus.Registry
+	// Logger logs; nil: no logs.
+	Logger *zap.Logger
+	// Now is the clock of dlq-time headers; nil: time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() error {
+	switch {
+	case c.Client == nil:
+		return errors.New("webhook: no kafka client")
+	case c.Topic == "" || c.DLQTopic == "":
+		return errors.New("webhook: topic and dlq topic are required")
+	}
+	if c.Path == "" {
+		c.Path = DefaultPath
+	}
+	if !strings.HasPrefix(c.Path, "/") {
+		return fmt.Errorf("webhook: path %q does not start with /", c.Path)
+	}
+	set := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	set(&c.AckTimeout, DefaultAckTimeout)
+	set(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	set(&c.ReadTimeout, DefaultReadTimeout)
+	set(&c.IdleTimeout, DefaultIdleTimeout)
+	set(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.MaxBody <= 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Bridge is the webhook-to-Kafka bridge: an http.Handler and the server
+// around it.
+type Bridge struct {
+	cfg      Config
+	metrics  *Metrics
+	slots    chan struct{}
+	stopping atomic.Bool
+	// structuredHeader is what the binding needs to read a structured
+	// event: its content type. A body without Ce-* headers is read as a
+	// structured event whatever its content type says (VCC sends
+	// application/cloudevents+json). Read only.
+	structuredHeader http.Header
+
+	readyMu    sync.Mutex
+	readyAt    time.Time
+	readyErr   error
+	readyCheck func(context.Context) error
+}
+
+// New checks cfg and returns a Bridge.
+func New(cfg Config) (*Bridge, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	b := &Bridge{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent),
+		structuredHeader: http.Header{"Content-Type": {structuredType}}}
+	if cfg.Registry != nil {
+		b.metrics = NewMetrics(cfg.Registry)
+	}
+	b.readyCheck = cfg.Client.Ping
+	return b, nil
+}
+
+// Handler serves the webhook at Config.Path, /healthz, /readyz and, when
+// withMetrics and a Registry is set, /metrics.
+func (b *Bridge) Handler(withMetrics bool) http.Handler {
+	mux := http.NewServeMux()
+	b.opsRoutes(mux, withMetrics)
+	webhook := http.HandlerFunc(b.serveWebhook)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == b.cfg.Path {
+			webhook(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// OpsHandler serves /healthz, /readyz and /metrics alone (for a separate
+// metrics address).
+func (b *Bridge) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	b.opsRoutes(mux, true)
+	return mux
+}
+
+func (b *Bridge) opsRoutes(mux *http.ServeMux, withMetrics bool) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := b.ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		fmt.Fprintln(w, "ready: broker reachable")
+	})
+	if withMetrics && b.cfg.Registry != nil {
+		mux.Handle("/metrics", promhttp.HandlerFor(b.cfg.Registry, promhttp.HandlerOpts{Registry: b.cfg.Registry}))
+	}
+}
+
+// readyCache is how long a broker check answers /readyz.
+const readyCache = time.Second
+
+// ready is nil when the bridge is not shutting down and the broker
+// answered a ping within the last readyCache.
+func (b *Bridge) ready(ctx context.Context) error {
+	if b.stopping.Load() {
+		return errors.New("shutting down")
+	}
+	b.readyMu.Lock()
+	defer b.readyMu.Unlock()
+	if time.Since(b.readyAt) < readyCache {
+		return b.readyErr
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := b.readyCheck(pctx)
+	if err != nil {
+		err = fmt.Errorf("broker unreachable: %w", err)
+	}
+	b.readyAt, b.readyErr = time.Now(), err
+	return err
+}
+
+// answer writes a short text answer and counts it.
+func (b *Bridge) answer(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+	b.metrics.request(code)
+}
+
+func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		b.answer(w, http.StatusMethodNotAllowed, "POST a CloudEvent")
+		return
+	}
+	select {
+	case b.slots <- struct{}{}:
+		defer func() { <-b.slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		b.answer(w, http.StatusServiceUnavailable, "too many requests in flight")
+		return
+	}
+	b.metrics.inFlightAdd(1)
+	defer b.metrics.inFlightAdd(-1)
+
+	body, code, err := b.readBody(w, r)
+	if err != nil {
+		b.cfg.Logger.Debug("request body not read", zap.Int("status", code), zap.Error(err))
+		b.answer(w, code, err.Error())
+		return
+	}
+	b.metrics.body(len(body))
+	if v := b.cfg.Verifier; v != nil {
+		if err := v.Verify(r.Header.Get(SignatureHeader), body); err != nil {
+			b.metrics.signatureFailure(SignatureReason(err))
+			b.cfg.Logger.Debug("signature refused", zap.String("remote", r.RemoteAddr), zap.Error(err))
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vcc-webhook"`)
+			b.answer(w, http.StatusUnauthorized, "signature refused: "+SignatureReason(err))
+			return
+		}
+	}
+	recs, dead := b.records(body, r)
+	if err := b.produce(r.Context(), recs); err != nil {
+		b.cfg.Logger.Warn("records not acknowledged", zap.Int("records", len(recs)), zap.Error(err))
+		w.Header().Set("Retry-After", "1")
+		b.answer(w, http.StatusServiceUnavailable, "not stored: "+err.Error())
+		return
+	}
+	b.metrics.produced(len(recs)-len(dead), len(dead))
+	for _, reason := range dead {
+		b.metrics.deadLetter(reason)
+	}
+	if len(dead) > 0 {
+		b.answer(w, http.StatusOK, fmt.Sprintf("accepted; %d of %d to the dead-letter topic (%s)", len(dead), len(recs), strings.Join(dead, ",")))
+		return
+	}
+	b.answer(w, http.StatusOK, "accepted")
+}
+
+// readBody reads the whole body, at most MaxBody bytes. On failure it
+// returns the status to answer: 413 too large, 408 not read in time, 400.
+func (b *Bridge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	if r.ContentLength > b.cfg.MaxBody {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is larger than %d", r.ContentLength, b.cfg.MaxBody)
+	}
+	rd := http.MaxBytesReader(w, r.Body, b.cfg.MaxBody)
+	var (
+		body []byte
+		err  error
+	)
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(rd, body)
+	} else {
+		body, err = io.ReadAll(rd)
+	}
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return body, 0, nil
+	case errors.As(err, &tooLarge):
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body is larger than %d bytes", b.cfg.MaxBody)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return nil, http.StatusRequestTimeout, errors.New("body not received within the read timeout")
+	default:
+		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
+	}
+}
+
+// produce produces recs and waits for every ack, at most AckTimeout.
+func (b *Bridge) produce(ctx context.Context, recs []*kgo.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	// The request's cancellation (a client that hangs up) does not stop a
+	// produce; the ack timeout does, for records not yet sent.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.AckTimeout)
+	defer cancel()
+	start := time.Now()
+	done := make(chan error, len(recs))
+	for _, r := range recs {
+		b.cfg.Client.Produce(pctx, r, func(_ *kgo.Record, err error) { done <- err })
+	}
+	var errs []error
+	for range recs {
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-pctx.Done():
+			return fmt.Errorf("no broker ack within the ack timeout of %s", b.cfg.AckTimeout)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("produce: %w", errors.Join(errs...))
+	}
+	b.metrics.produceLatency(time.Since(start).Seconds())
+	return nil
+}
+
+// records turns a verified body into records: events for Topic and, for
+// what is not a usable event, dead letters for DLQTopic (their reasons in
+// dead).
+func (b *Bridge) records(body []byte, r *http.Request) (recs []*kgo.Record, dead []string) {
+	if isBatch(r.Header.Get("Content-Type")) {
+		var elems []json.RawMessage
+		if err := json.Unmarshal(body, &elems); err != nil {
+			de := &codec.DecodeError{Reason: codec.ReasonNotCloudEvent, Err: fmt.Errorf("read batch: %w", err)}
+			return []*kgo.Record{b.deadLetter(body, r, de, -1)}, []string{string(de.Reason)}
+		}
+		for i, el := range elems {
+			rec, de := b.structured(el)
+			if de != nil {
+				rec = b.deadLetter(el, r, de, i)
+				dead = append(dead, string(de.Reason))
+			}
+			recs = append(recs, rec)
+		}
+		return recs, dead
+	}
+	var (
+		rec *kgo.Record
+		de  *codec.DecodeError
+	)
+	if r.Header.Get("Ce-Specversion") != "" {
+		rec, de = b.binary(body, r.Header)
+	} else {
+		rec, de = b.structured(body)
+	}
+	if de != nil {
+		return []*kgo.Record{b.deadLetter(body, r, de, -1)}, []string{string(de.Reason)}
+	}
+	return []*kgo.Record{rec}, nil
+}
+
+// isBatch reports whether a Content-Type is the batched JSON format.
+func isBatch(ct string) bool {
+	if !strings.Contains(ct, "batch") { // the common case, without parsing
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && strings.EqualFold(mt, batchType)
+}
+
+// structured reads one structured-mode event.
+func (b *Bridge) structured(body []byte) (*kgo.Record, *codec.DecodeError) {
+	ce, key, de := decode(cehttp.NewMessage(b.structuredHeader, io.NopCloser(bytes.NewReader(body))))
+	if de != nil {
+		return nil, de
+	}
+	if b.cfg.Mode == codec.Structured {
+		return &kgo.Record{Topic: b.cfg.Topic, Key: key, Value: body,
+			Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte(structuredType)}}}, nil
+	}
+	return b.encode(ce, key)
+}
+
+// binary reads one binary-mode event (attributes in Ce-* headers).
+func (b *Bridge) binary(body []byte, h http.Header) (*kgo.Record, *codec.DecodeError) {
+	ce, key, de := decode(cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body))))
+	if de != nil {
+		return nil, de
+	}
+	return b.encode(ce, key)
+}
+
+func (b *Bridge) encode(ce *event.Event, key []byte) (*kgo.Record, *codec.DecodeError) {
+	rec, err := codec.KafkaRecord(b.cfg.Topic, key, *ce, b.cfg.Mode)
+	if err != nil {
+		return nil, &codec.DecodeError{Reason: codec.ReasonInvalidCloudEvent, Err: err}
+	}
+	return rec, nil
+}
+
+// channelData is the part of data the bridge reads: the key.
+type channelData struct {
+	Channel *struct {
+		ChannelID string `json:"channelId"`
+	} `json:"channel"`
+}
+
+// decode reads a message through the sdk-go binding and checks it is a
+// usable event: CloudEvents 1.0, valid and, for channel events (type
+// channel.*), data a JSON object with data.channel.channelId. It returns
+// the Kafka key: the channelId, or for other events (agent.presencechanged,
+// which the processor ignores) the subject, as VCC names the entity there.
+func decode(msg binding.Message) (*event.Event, []byte, *codec.DecodeError) {
+	ce, err := toEvent(msg)
+	if err != nil {
+		return nil, nil, &codec.DecodeError{Reason: codec.ReasonNotCloudEvent, Err: fmt.Errorf("read cloudevent: %w", err)}
+	}
+	if v := ce.SpecVersion(); v != event.CloudEventsVersionV1 {
+		return nil, nil, &codec.DecodeError{Reason: codec.ReasonSpecVersion, Err: fmt.Errorf("specversion %q, want %q", v, event.CloudEventsVersionV1)}
+	}
+	if err := ce.Validate(); err != nil {
+		return nil, nil, &codec.DecodeError{Reason: codec.ReasonInvalidCloudEvent, Err: fmt.Errorf("validate: %w", err)}
+	}
+	channelEvent := strings.HasPrefix(ce.Type(), "channel.")
+	data := bytes.TrimSpace(ce.Data())
+	if len(data) == 0 || data[0] != '{' {
+		if !channelEvent {
+			return ce, subjectKey(ce), nil
+		}
+		return nil, nil, &codec.DecodeError{Reason: codec.ReasonDataNotObject, Err: fmt.Errorf("type %q: data is not a JSON object", ce.Type())}
+	}
+	var d channelData
+	if err := json.Unmarshal(data, &d); err != nil {
+		if !channelEvent {
+			return ce, subjectKey(ce), nil
+		}
+		return nil, nil, &codec.DecodeError{Reason: codec.ReasonInvalidData, Err: fmt.Errorf("type %q: decode data: %w", ce.Type(), err)}
+	}
+	if d.Channel != nil && d.Channel.ChannelID != "" {
+		return ce, []byte(d.Channel.ChannelID), nil
+	}
+	if channelEvent {
+		return nil, nil, &codec.DecodeError{Reason: codec.ReasonMissingChannelID, Err: fmt.Errorf("type %q: data.channel.channelId is missing or empty", ce.Type())}
+	}
+	return ce, subjectKey(ce), nil
+}
+
+// subjectKey is the key of an event that is not a channel event: its
+// subject, or none.
+func subjectKey(ce *event.Event) []byte {
+	if s := ce.Subject(); s != "" {
+		return []byte(s)
+	}
+	return nil
+}
+
+// toEvent is binding.ToEvent with the sdk's panics on malformed input
+// turned into errors.
+func toEvent(msg binding.Message) (ce *event.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ce, err = nil, fmt.Errorf("cloudevents sdk panicked: %v", r)
+		}
+	}()
+	return binding.ToEvent(context.Background(), msg)
+}
+
+// deadLetter is the dead-letter record of a body (or batch element, index
+// >= 0): the bytes as they came, the reason and where they came from.
+func (b *Bridge) deadLetter(body []byte, r *http.Request, de *codec.DecodeError, index int) *kgo.Record {
+	hs := []kgo.RecordHeader{
+		{Key: codec.HeaderDLQReason, Value: []byte(de.Reason)},
+		{Key: codec.HeaderDLQError, Value: []byte(de.Error())},
+		{Key: codec.HeaderDLQTime, Value: []byte(b.cfg.Now().UTC().Format(time.RFC3339Nano))},
+		{Key: HeaderDLQSource, Value: []byte("webhook")},
+		{Key: HeaderDLQMethod, Value: []byte(r.Method)},
+		{Key: HeaderDLQPath, Value: []byte(r.URL.Path)},
+		{Key: HeaderDLQRemoteAddr, Value: []byte(r.RemoteAddr)},
+	}
+	if index >= 0 {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderDLQBatchIndex, Value: fmt.Appendf(nil, "%d", index)})
+	}
+	for name, vs := range r.Header {
+		l := strings.ToLower(name)
+		if l == "content-type" || l == "user-agent" || strings.HasPrefix(l, "ce-") {
+			for _, v := range vs {
+				hs = append(hs, kgo.RecordHeader{Key: HeaderDLQHTTPPrefix + l, Value: []byte(v)})
+			}
+		}
+	}
+	return &kgo.Record{Topic: b.cfg.DLQTopic, Value: body, Headers: hs}
+}
+
+// Serve serves the bridge on ln (with TLS when tlsCfg is set) and, when
+// metricsLn is set, /metrics, /healthz and /readyz on it, until ctx ends.
+// Then it stops accepting, drains the requests in flight and flushes the
+// producer, all within ShutdownTimeout. It returns nil after a clean drain.
+func (b *Bridge) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, metricsLn net.Listener) error {
+	errLog := zap.NewStdLog(b.cfg.Logger.Named("http"))
+	srv := &http.Server{
+		Handler:           b.Handler(metricsLn == nil),
+		ReadHeaderTimeout: b.cfg.ReadHeaderTimeout,
+		ReadTimeout:       b.cfg.ReadTimeout,
+		// Long enough to read the body, wait for the acks and answer.
+		WriteTimeout: b.cfg.ReadTimeout + b.cfg.AckTimeout + 5*time.Second,
+		IdleTimeout:  b.cfg.IdleTimeout,
+		TLSConfig:    tlsCfg,
+		ErrorLog:     errLog,
+	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var err error
+		if tlsCfg != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		errc <- err
+	}()
+	if metricsLn != nil {
+		msrv := &http.Server{Handler: b.OpsHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
+		servers = append(servers, msrv)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- msrv.Serve(metricsLn)
+		}()
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		serveErr = fmt.Errorf("http server: %w", err)
+	}
+	b.stopping.Store(true)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain requests: %w", err))
+			_ = s.Close()
+		}
+	}
+	wg.Wait()
+	if err := b.cfg.Client.Flush(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("flush producer: %w", err))
+	}
+	if serveErr != nil {
+		errs = append([]error{serveErr}, errs...)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("shutdown within %s: %w", b.cfg.ShutdownTimeout, errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package webhook
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the bridge's Prometheus metrics, all named
+// interruptions_ingest_*. Register them on a registry the caller owns
+// (nothing goes to Prometheus' default registry).
+type Metrics struct {
+	requests          *prometheus.CounterVec
+	events            *prometheus.CounterVec
+	deadLetters       *prometheus.CounterVec
+	signatureFailures *prometheus.CounterVec
+	produceSeconds    prometheus.Histogram
+	bodyBytes         prometheus.Histogram
+	inFlight          prometheus.Gauge
+	// ok and produced are the hot path's children, resolved once.
+	ok, producedEvents prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	const ns, sub = "interruptions", "ingest"
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "requests_total",
+			Help: "Webhook requests answered, by HTTP status code."}, []string{"code"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "events_total",
+			Help: "Events in signed requests the broker acknowledged: produced to the topic, or to the dead-letter topic."}, []string{"result"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dead_letters_total",
+			Help: "Signed bodies (or batch elements) that were not usable events, sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		signatureFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "signature_failures_total",
+			Help: "Requests refused with 401, by reason (missing, invalid, expired, payload_hash)."}, []string{"reason"}),
+		produceSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "produce_seconds",
+			Help:    "Time from handing a request's records to the producer to the broker's last ack.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
+		bodyBytes: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "request_body_bytes",
+			Help:    "Size of webhook request bodies read in full.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 8)}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "requests_in_flight",
+			Help: "Webhook requests being handled."}),
+	}
+	m.ok = m.requests.WithLabelValues("200")
+	m.producedEvents = m.events.WithLabelValues("produced")
+	reg.MustRegister(m.requests, m.events, m.deadLetters, m.signatureFailures, m.produceSeconds, m.bodyBytes, m.inFlight)
+	return m
+}
+
+// The nil-safe recorders below let the handler run without metrics.
+
+func (m *Metrics) request(code int) {
+	switch {
+	case m == nil:
+	case code == 200:
+		m.ok.Inc()
+	default:
+		m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	}
+}
+
+func (m *Metrics) produced(events, deadLetters int) {
+	if m == nil {
+		return
+	}
+	if events > 0 {
+		m.producedEvents.Add(float64(events))
+	}
+	if deadLetters > 0 {
+		m.events.WithLabelValues("dlq").Add(float64(deadLetters))
+	}
+}
+
+func (m *Metrics) deadLetter(reason string) {
+	if m != nil {
+		m.deadLetters.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) signatureFailure(reason string) {
+	if m != nil {
+		m.signatureFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) produceLatency(seconds float64) {
+	if m != nil {
+		m.produceSeconds.Observe(seconds)
+	}
+}
+
+func (m *Metrics) body(n int) {
+	if m != nil {
+		m.bodyBytes.Observe(float64(n))
+	}
+}
+
+func (m *Metrics) inFlightAdd(d float64) {
+	if m != nil {
+		m.inFlight.Add(d)
+	}
+}
