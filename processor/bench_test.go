@@ -72,8 +72,14 @@ func openChannel(rng *rand.Rand, at int64) *state.Channel {
 		InteractionID:  uuid.NewString(),
 		Party:          vcc.Party{Role: "agent", AgentID: fmt.Sprint(1000 + rng.IntN(9000)), UserID: uuid.NewString()},
 		LastEventAt:    at,
-		Seen:           []uint64{rng.Uint64(), rng.Uint64(), rng.Uint64()},
-		Open:           []state.Ref{{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at}},
+		Events: []state.Ref{
+			{Source: "/channel", ID: "27pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at - 2e9},
+			{Source: "/channel", ID: "2ApWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.resumed.v0", At: at - 1e9},
+			{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at},
+		},
+		Published: []state.Published{{Open: rng.Uint64(), Fingerprint: rng.Uint64(), Revision: 1}},
+		HasOpen:   true,
+		OpenAt:    at,
 	})
 }
 

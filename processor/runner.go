@@ -533,6 +533,14 @@ func (r *Runner) processRecord(t *task, rec *kgo.Record, produce func(*kgo.Recor
 	if encErr != nil {
 		return fmt.Errorf("encode output for %s[%d]@%d: %w", rec.Topic, rec.Partition, rec.Offset, encErr)
 	}
+	if d == match.TooLate {
+		derr := codec.TooLateError(ev, t.store.StreamTime(), r.cfg.Engine.Retention)
+		produce(codec.DeadLetter(r.cfg.DLQTopic, rec, derr, time.Now()))
+		if h := r.cfg.Hooks.OnDeadLetter; h != nil {
+			h(rec.Partition, derr)
+		}
+		return nil
+	}
 	if h := r.cfg.Hooks.OnEvent; h != nil {
 		h(rec.Partition, ev, d)
 	}

@@ -131,8 +131,11 @@ func outputs(t *testing.T, recs []*kgo.Record, mode codec.Mode) map[string]strin
 		if err != nil {
 			t.Fatalf("decode output: %v", err)
 		}
-		if string(r.Key) != ce.Subject() {
-			t.Errorf("record %s: key %q, subject %q", ce.ID(), r.Key, ce.Subject())
+		var data struct {
+			InterruptionID string `json:"interruptionId"`
+		}
+		if err := json.Unmarshal(ce.Data(), &data); err != nil || string(r.Key) != data.InterruptionID {
+			t.Errorf("record %s: key %q, interruptionId %q (%v)", ce.ID(), r.Key, data.InterruptionID, err)
 		}
 		isStructured := len(r.Headers) == 1 && r.Headers[0].Key == "content-type"
 		if isStructured != (mode == codec.Structured) {
