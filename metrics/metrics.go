@@ -55,7 +55,7 @@ var (
 	}
 	outcomeNames = [...]string{"resumed", "ended", "expired"}
 	// roleNames are the party roles VCC documents, and "other".
-	roleNames   = [...]string{"agent", "external", "monitor", "voicemail", "other"}
+	roleNames = [...]string{"agent", "external", "monitor", "voicemail", "other"}
 	// actionNames are what the engine did beside placing events: records
 	// first published as expired, channels deleted, corrections and
 	// retractions published, and the effect of placed events on their
