@@ -304,18 +304,37 @@ func (d *derived) closedAt(c *state.Channel) int64 {
 // walk is the result of walking a timeline: the derived interruptions in
 // time order, and the role of one event of interest.
 type walk struct {
-	list   []derived
-	buf    [6]derived
+	// The first len(arr) interruptions are in arr, the rest in more: a
+	// walk of a typical timeline stays on the caller's stack.
+	arr    [8]derived
+	more   []derived
+	n      int
 	target int
 	role   role
-	// roles of opening events that no longer open (for retractions),
-	// found by index on demand.
+}
+
+// add appends d.
+func (w *walk) add(d derived) {
+	if w.n < len(w.arr) {
+		w.arr[w.n] = d
+	} else {
+		w.more = append(w.more, d)
+	}
+	w.n++
+}
+
+// at returns interruption k.
+func (w *walk) at(k int) *derived {
+	if k < len(w.arr) {
+		return &w.arr[k]
+	}
+	return &w.more[k-len(w.arr)]
 }
 
 // walk derives the interruptions of c's timeline into w, and the role of
 // timeline event target (-1: none).
 func (e *Engine) walk(c *state.Channel, target int, w *walk) {
-	w.list = w.buf[:0]
+	w.n, w.more = 0, w.more[:0]
 	w.target, w.role = target, roleNone
 	var (
 		open  = false
@@ -328,7 +347,7 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 		t := c.EventAt(i)
 		if open && t > cur.bound {
 			cur.close, cur.outcome = -1, OutcomeExpired
-			w.list = append(w.list, cur)
+			w.add(cur)
 			open = false
 		}
 		j := i + 1
@@ -352,7 +371,7 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 				if open {
 					r, open = roleClose, false
 					cur.close, cur.outcome = k, OutcomeResumed
-					w.list = append(w.list, cur)
+					w.add(cur)
 				} else {
 					r = roleNoInterruption
 				}
@@ -361,7 +380,7 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 				case open:
 					r, open, ended = roleClose, false, true
 					cur.close, cur.outcome = k, OutcomeEnded
-					w.list = append(w.list, cur)
+					w.add(cur)
 				case !ended:
 					r, ended = roleEnd, true
 				}
@@ -401,7 +420,7 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 	}
 	if open {
 		cur.close, cur.outcome = -1, OutcomeExpired
-		w.list = append(w.list, cur)
+		w.add(cur)
 	}
 }
 
@@ -452,8 +471,8 @@ func settled(d *derived, now int64) bool { return d.close >= 0 || now > d.bound 
 // nothing waits and retention is the only bound left.
 func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, publish bool) {
 	deadline = e.horizon(c, w)
-	for k := range w.list {
-		d := &w.list[k]
+	for k := range w.n {
+		d := w.at(k)
 		pi := c.FindPublished(e.openHash(c, d.open))
 		if pi >= 0 {
 			p := c.Published(pi)
@@ -484,8 +503,8 @@ func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, pub
 // late by then.
 func (e *Engine) horizon(c *state.Channel, w *walk) int64 {
 	last := c.LastEventAt
-	if n := len(w.list); n > 0 && w.list[n-1].close < 0 {
-		last = max(last, w.list[n-1].bound)
+	if n := w.n; n > 0 && w.at(n-1).close < 0 {
+		last = max(last, w.at(n-1).bound)
 	}
 	return addSat(last, e.retentionNanos)
 }
@@ -500,11 +519,11 @@ func (e *Engine) retracts(c *state.Channel, w *walk) bool {
 	return false
 }
 
-// find returns the index in w.list of the interruption opened by the event
+// find returns the index in w of the interruption opened by the event
 // with hash h, or -1.
 func (w *walk) find(c *state.Channel, e *Engine, h uint64) int {
-	for k := range w.list {
-		if e.openHash(c, w.list[k].open) == h {
+	for k := range w.n {
+		if e.openHash(c, w.at(k).open) == h {
 			return k
 		}
 	}
@@ -530,7 +549,7 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 		k := c.FindEventHash(p.Open)
 		reason := ReasonReopened
 		if dk := w.find(c, e, p.Open); dk >= 0 {
-			if settled(&w.list[dk], now) {
+			if settled(w.at(dk), now) {
 				continue
 			}
 		} else {
@@ -553,8 +572,8 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 	}
 	deadline := e.horizon(c, &w)
 	hasOpen, openAt, held := false, int64(0), 0
-	for k := range w.list {
-		d := &w.list[k]
+	for k := range w.n {
+		d := w.at(k)
 		h := e.openHash(c, d.open)
 		fp := fingerprint(c, d)
 		pi := c.FindPublished(h)
@@ -678,8 +697,8 @@ func (e *Engine) Pending(s *state.Store, fn func(in Interruption, open bool)) {
 		var w walk
 		e.walk(c, -1, &w)
 		id := c.ID()
-		for k := range w.list {
-			d := &w.list[k]
+		for k := range w.n {
+			d := w.at(k)
 			rev := 1
 			if pi := c.FindPublished(e.openHash(c, d.open)); pi >= 0 {
 				p := c.Published(pi)

@@ -76,7 +76,7 @@ func finalTable(t *testing.T, events []vccgen.Event, cfg match.EngineConfig) (ma
 // duplicates, reordering and late deliveries), and fully shuffled. Every
 // true interruption whose opening and closing events were delivered is in
 // the final table with the true outcome and times; every interruption in
-// the final table is a true one.
+// the final table is opened by a true one's opening event.
 func TestReplayAgainstTruth(t *testing.T) {
 	n := 40_000
 	if testing.Short() {
@@ -113,6 +113,11 @@ func TestReplayAgainstTruth(t *testing.T) {
 				tr, ok := truth[r.openedBy]
 				if !ok {
 					t.Errorf("interruption %s opened by %s on %s: not a true interruption", id, r.openedBy, r.channel)
+					continue
+				}
+				if !delivered[tr.ClosedBy] {
+					// Its true close is still held for late delivery at the
+					// end of the sample: a later close stands in for now.
 					continue
 				}
 				want := row{revision: r.revision, channel: tr.ChannelID, openedBy: tr.OpenedBy, outcome: tr.Outcome,
