@@ -194,14 +194,15 @@ type Emit func(Interruption)
 func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Housekeeping) {
 	var hk Housekeeping
 	if ev.Kind == vcc.Ignored {
-		return Ignored, hk
+		// The clock stays; what a restore left due is published.
+		return Ignored, e.Advance(s, emit)
 	}
 	at := truncMillis(ev.Timestamp)
 	if c := s.Get(ev.ChannelID); c != nil && c.FindEvent(ev.Source, ev.ID) >= 0 {
-		return Duplicate, hk
+		return Duplicate, e.Advance(s, emit)
 	}
 	if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
-		return TooLate, hk
+		return TooLate, e.Advance(s, emit)
 	}
 	c := s.Edit(ev.ChannelID)
 	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at})
@@ -254,21 +255,24 @@ func (e *Engine) due(s *state.Store, id string, now int64, emit Emit, hk *Housek
 	}
 }
 
-// Restored schedules every channel of a store just loaded from the changelog
-// and runs what is already due.
-func (e *Engine) Restored(s *state.Store, emit Emit) Housekeeping {
+// Restored schedules every channel of a store just loaded from the
+// changelog. It publishes nothing: what is already due (a record the
+// settings now let through earlier, say a shorter --grace) is published by
+// the next Process or Advance, whose records the caller keeps, so the
+// emit of Restored, kept for the call shape, is never called.
+func (e *Engine) Restored(s *state.Store, _ Emit) Housekeeping {
 	now := s.StreamTime()
 	s.Range(func(c *state.Channel) bool {
 		var w walk
 		e.walk(c, -1, &w)
 		d, publish := e.plan(c, &w, now)
 		if publish {
-			d = math.MinInt64 + 1 // due at once
+			d = math.MinInt64 + 1 // due at the next Advance
 		}
 		s.SetDeadline(c, d)
 		return true
 	})
-	return e.Advance(s, emit)
+	return Housekeeping{}
 }
 
 // The roles an event takes on its timeline.

@@ -387,3 +387,38 @@ func ids(events []Event) string {
 	}
 	return strings.Join(s, " ")
 }
+
+// TestRestoredPublishesOnNextCall: a store restored from its changelog
+// encoding carries on as the original: what became due under new settings
+// is published by the next call, not by Restored (whose records a runtime
+// discards), and published revisions are not repeated.
+func TestRestoredPublishesOnNextCall(t *testing.T) {
+	slow := EngineConfig{MaxInterruption: time.Hour, Retention: 2 * time.Hour, Grace: 10 * time.Minute}
+	e := NewEngine(slow)
+	s := state.New()
+	var got []string
+	emit := func(in Interruption) { got = append(got, row(in)) }
+	for _, x := range []Event{ev("i", "i1", "10:00"), ev("r", "r1", "10:05"), ev("i", "i2", "10:06"), ev("r", "r2", "10:20")} {
+		e.Process(s, &x, emit)
+		s.Commit()
+	}
+	equal(t, "before restart", got, []string{"i1 resumed 10:00-10:05 r1 #1"})
+	restored := state.New()
+	s.Range(func(c *state.Channel) bool {
+		d, err := state.DecodeChannel(state.AppendChannel(nil, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		restored.Restore(c.ID(), d)
+		return true
+	})
+	restored.RestoreStreamTime(s.StreamTime())
+	fast := NewEngine(EngineConfig{MaxInterruption: time.Hour, Retention: 2 * time.Hour})
+	got = nil
+	if hk := fast.Restored(restored, emit); hk != (Housekeeping{}) || got != nil {
+		t.Fatalf("Restored published %q, %+v", got, hk)
+	}
+	x := evOn(chB, "x", "tick", "10:21")
+	fast.Process(restored, &x, emit) // an ignored event: the clock stays, what is due is published
+	equal(t, "after restart", got, []string{"i2 resumed 10:06-10:20 r2 #1"})
+}
