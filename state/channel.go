@@ -500,15 +500,16 @@ func (c *Channel) CompareEvents(i, j int) int {
 
 // FindEvent returns the index of the timeline event (source, id), or -1.
 func (c *Channel) FindEvent(source, id string) int {
-	src := tableIndex(sourceTable, source)
-	var buf [64]byte
+	q, packs := packRefOf(source, id, "", 0)
 	for i := range c.events {
 		p := &c.events[i]
-		if p.idk != refRaw && p.src != src {
+		if p.idk == refRaw {
+			if r := c.ext.raw[p.rawIndex()]; r.Source == source && r.ID == id {
+				return i
+			}
 			continue
 		}
-		b, s := c.appendEventID(buf[:0], i)
-		if s == source && string(b) == id {
+		if packs && p.src == q.src && p.idk == q.idk && p.id == q.id {
 			return i
 		}
 	}
@@ -634,28 +635,60 @@ func kindOfType(t string) vcc.Kind {
 	return k
 }
 
-// EventHash returns the hash of timeline event i's (source, id): FNV-1a 64
-// over both with a NUL between, stable across processes (the changelog
-// keeps it in Published.Open).
+// EventHash returns the hash of timeline event i's (source, id), as
+// HashEvent gives it, stable across processes (the changelog keeps it in
+// Published.Open). It is computed from the packed form: a KSUID id is
+// hashed as its 20 bytes, never encoded.
 func (c *Channel) EventHash(i int) uint64 {
-	var buf [64]byte
-	id, src := c.appendEventID(buf[:0], i)
-	return HashEvent(src, id)
+	p := &c.events[i]
+	switch p.idk {
+	case refRaw:
+		r := c.ext.raw[p.rawIndex()]
+		return HashEvent(r.Source, r.ID)
+	case refKSUID:
+		return hashKSUID(sourceTable[p.src], &p.id)
+	default:
+		return hashID(sourceTable[p.src], p.id[:p.idk])
+	}
 }
 
-// HashEvent returns the hash EventHash gives an event (source, id).
+// FNV-1a 64.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// HashEvent returns the hash of an event (source, id): FNV-1a 64 over the
+// source, a NUL, and the id, where an id in KSUID form is hashed as 0xff
+// and its 20 binary bytes (so the hash needs no encoding of a packed one).
 func HashEvent[T string | []byte](source string, id T) uint64 {
-	const (
-		offset = 14695981039346656037
-		prime  = 1099511628211
-	)
-	h := uint64(offset)
-	for i := 0; i < len(source); i++ {
-		h = (h ^ uint64(source[i])) * prime
+	var k [ksuid.Bytes]byte
+	if ksuid.Parse(id, &k) {
+		return hashKSUID(source, &k)
 	}
-	h *= prime // the separator: h ^ 0 is h
+	return hashID(source, id)
+}
+
+func hashSource(source string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(source); i++ {
+		h = (h ^ uint64(source[i])) * fnvPrime
+	}
+	return h * fnvPrime // the NUL separator: h ^ 0 is h
+}
+
+func hashID[T string | []byte](source string, id T) uint64 {
+	h := hashSource(source)
 	for i := 0; i < len(id); i++ {
-		h = (h ^ uint64(id[i])) * prime
+		h = (h ^ uint64(id[i])) * fnvPrime
+	}
+	return h
+}
+
+func hashKSUID(source string, k *[ksuid.Bytes]byte) uint64 {
+	h := (hashSource(source) ^ 0xff) * fnvPrime
+	for _, b := range k {
+		h = (h ^ uint64(b)) * fnvPrime
 	}
 	return h
 }
