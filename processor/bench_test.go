@@ -165,6 +165,47 @@ func BenchmarkStoreMemory(b *testing.B) {
 	}
 }
 
+// BenchmarkRestoreDecode measures what restore does per changelog record
+// besides fetching it: decode the channel and put it in the store, for
+// 1M records of the channels the vccgen mix leaves (shape=vccgen) or of
+// one open interruption each (shape=open). One op is one record.
+func BenchmarkRestoreDecode(b *testing.B) {
+	for _, shape := range []string{"vccgen", "open"} {
+		b.Run("shape="+shape, func(b *testing.B) {
+			const n = 1_000_000
+			rng := rand.New(rand.NewPCG(1, 2))
+			base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
+			var sample [][]byte
+			if shape == "vccgen" {
+				sample = vccgenChannels(b)
+			}
+			keys := make([]string, n)
+			values := make([][]byte, n)
+			for j := range keys {
+				keys[j] = uuid.NewString()
+				if sample != nil {
+					values[j] = sample[j%len(sample)]
+				} else {
+					values[j] = state.AppendChannel(nil, openChannel(rng, base+int64(j)))
+				}
+			}
+			b.ResetTimer()
+			var st *state.Store
+			for i := 0; i < b.N; i++ {
+				if i%n == 0 {
+					st = state.NewSized(n)
+				}
+				c, err := state.DecodeChannel(values[i%n])
+				if err != nil {
+					b.Fatal(err)
+				}
+				st.Restore(keys[i%n], c)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
 // heapInUse returns the live heap after a full collection.
 func heapInUse() int64 {
 	runtime.GC()
