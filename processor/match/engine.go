@@ -125,8 +125,9 @@ func (d Disposition) String() string {
 type Housekeeping struct {
 	// Expired interruptions published for the first time.
 	Expired int
-	// Corrections: revisions after the first that change a published
-	// interruption (not retractions).
+	// Corrections: records of an interruption after its first that are not
+	// retractions (a changed close or outcome, or one published again after
+	// a retraction).
 	Corrections int
 	// Retractions published.
 	Retractions int
@@ -592,9 +593,7 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 				deadline = min(deadline, d.bound)
 				continue
 			}
-			if !p.Retracted {
-				hk.Corrections++
-			}
+			hk.Corrections++
 		} else {
 			at := e.publishAfter(c, d)
 			if now <= at {

@@ -272,8 +272,8 @@ func TestLateEventsRetract(t *testing.T) {
 		"i1 resumed 10:00-10:02 r0 #2",
 		"i2 resumed 10:05-10:10 r1 #3",
 	})
-	if hk.Retractions != 1 || hk.Corrections != 1 {
-		t.Errorf("housekeeping %+v: want 1 retraction, 1 correction", hk)
+	if hk.Retractions != 1 || hk.Corrections != 2 {
+		t.Errorf("housekeeping %+v: want 1 retraction, 2 corrections", hk)
 	}
 	records, _, _, _ = run(t, day, ev("i", "i1", "10:05"), ev("r", "r1", "10:10"), ev("e", "e0", "10:00"))
 	equal(t, "earlier end", records, []string{"i1 resumed 10:05-10:10 r1 #1", "i1 retracted after-end #2"})
