@@ -51,12 +51,17 @@ var (
 		string(codec.ReasonSpecVersion), string(codec.ReasonUnsupportedVersion),
 		string(codec.ReasonDataNotObject), string(codec.ReasonInvalidData),
 		string(codec.ReasonMissingChannelID), string(codec.ReasonInvalidTimestamp),
-		string(codec.ReasonSubjectMismatch), string(codec.ReasonTimestampInFuture), "other",
+		string(codec.ReasonSubjectMismatch), string(codec.ReasonTimestampInFuture), string(codec.ReasonTooLate), "other",
 	}
 	outcomeNames = [...]string{"resumed", "ended", "expired"}
 	// roleNames are the party roles VCC documents, and "other".
-	roleNames   = [...]string{"agent", "external", "monitor", "voicemail", "other"}
-	actionNames = [...]string{"expired", "dropped_close", "deleted_channel"}
+	roleNames = [...]string{"agent", "external", "monitor", "voicemail", "other"}
+	// actionNames are what the engine did beside placing events: records
+	// first published as expired, channels deleted, corrections and
+	// retractions published, and the effect of placed events on their
+	// timeline when they arrived.
+	actionNames = [...]string{"expired", "deleted_channel", "correction", "retraction",
+		"interrupted-while-interrupted", "after-end", "resume-without-interruption"}
 )
 
 const (
@@ -71,8 +76,7 @@ const (
 	nRoles       = len(roleNames)
 	nActions     = len(actionNames)
 	actionExpire = 0
-	actionDrop   = 1
-	actionDelete = 2
+	actionDelete = 1
 )
 
 // durationBuckets are the interruption duration histogram's upper bounds,
@@ -162,11 +166,11 @@ func New(reg prometheus.Registerer) *Processor {
 	}, []string{"outcome"})
 	housekeeping := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "housekeeping_total",
-		Help: "What stream time did: interruptions expired, held closes dropped unpaired, channels deleted after retention.",
+		Help: "What the matcher did beside placing events: interruptions first published as expired, channels deleted after retention, corrections and retractions published, and placed events that were an interrupted while interrupted, an interrupted after the end, a resumed without interruption when they arrived.",
 	}, []string{"action"})
 	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "interruption_duration_seconds",
-		Help:    "Durations of the interruptions committed (closedAt - interruptedAt, event time), by party role and outcome.",
+		Help:    "Durations of the interruption records committed (closedAt - interruptedAt, event time), by party role and outcome; every revision is observed, so a corrected interruption counts once per revision.",
 		Buckets: durationBuckets,
 	}, []string{"role", "outcome"})
 	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -275,14 +279,20 @@ func reasonIndex(r codec.Reason) int {
 // OnHousekeeping implements processor.HookHousekeeping.
 func (m *Processor) OnHousekeeping(part int32, hk match.Housekeeping) {
 	s := m.shard(part)
-	s.p.housekeeping[actionExpire] += hk.Expired
-	s.p.housekeeping[actionDrop] += hk.DroppedCloses
-	s.p.housekeeping[actionDelete] += hk.Deleted
+	for i, n := range [nActions]int{hk.Expired, hk.Deleted, hk.Corrections, hk.Retractions,
+		hk.InterruptedWhileInterrupted, hk.AfterEnd, hk.ResumeWithoutInterruption} {
+		s.p.housekeeping[i] += n
+	}
 	s.mu.Unlock()
 }
 
-// OnOutput implements processor.HookOutput.
+// OnOutput implements processor.HookOutput: it observes every published
+// revision of an interruption (a corrected interruption is counted once per
+// revision); retractions are counted as housekeeping only.
 func (m *Processor) OnOutput(part int32, in *match.Interruption, input time.Time) {
+	if in.Retracted {
+		return
+	}
 	o := 0
 	switch in.Outcome {
 	case match.OutcomeEnded:

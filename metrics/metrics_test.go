@@ -91,7 +91,10 @@ func TestCountsCommittedWork(t *testing.T) {
 		h.OnEvent(1, &match.Event{Kind: vcc.Ignored}, match.Ignored)
 		h.OnDeadLetter(2, &codec.DecodeError{Reason: codec.ReasonMissingChannelID, Err: errors.New("x")})
 		h.OnDeadLetter(2, &codec.DecodeError{Reason: "something-new", Err: errors.New("x")})
-		h.OnHousekeeping(1, match.Housekeeping{Expired: 1, DroppedCloses: 2})
+		h.OnHousekeeping(1, match.Housekeeping{Expired: 1, Corrections: 2, Retractions: 3, Deleted: 4,
+			InterruptedWhileInterrupted: 5, AfterEnd: 6, ResumeWithoutInterruption: 7})
+		h.OnDeadLetter(1, &codec.DecodeError{Reason: codec.ReasonTooLate, Err: errors.New("x")})
+		h.OnOutput(0, &match.Interruption{Party: vcc.Party{Role: "agent"}, Retracted: true, Revision: 2}, now)
 		h.OnOutput(0, &match.Interruption{Party: vcc.Party{Role: "agent"}, Outcome: match.OutcomeResumed,
 			InterruptedAt: 0, ClosedAt: int64(90 * time.Second)}, now.Add(-2*time.Second))
 		h.OnOutput(1, &match.Interruption{Party: vcc.Party{Role: "robot"}, Outcome: match.OutcomeExpired,
@@ -106,11 +109,15 @@ func TestCountsCommittedWork(t *testing.T) {
 	must(t, reg, 1, "interruptions_input_events_total", "type", "resumed", "result", "processed")
 	must(t, reg, 1, "interruptions_input_events_total", "type", "ended", "result", "duplicate")
 	must(t, reg, 1, "interruptions_input_events_total", "type", "other", "result", "ignored")
-	must(t, reg, 2, "interruptions_input_events_total", "type", "invalid", "result", "dlq")
+	must(t, reg, 3, "interruptions_input_events_total", "type", "invalid", "result", "dlq")
 	must(t, reg, 1, "interruptions_dead_letters_total", "reason", "missing-channel-id")
 	must(t, reg, 1, "interruptions_dead_letters_total", "reason", "other")
 	must(t, reg, 1, "interruptions_housekeeping_total", "action", "expired")
-	must(t, reg, 2, "interruptions_housekeeping_total", "action", "dropped_close")
+	for action, n := range map[string]float64{"correction": 2, "retraction": 3, "deleted_channel": 4,
+		"interrupted-while-interrupted": 5, "after-end": 6, "resume-without-interruption": 7} {
+		must(t, reg, n, "interruptions_housekeeping_total", "action", action)
+	}
+	must(t, reg, 1, "interruptions_dead_letters_total", "reason", "too-late")
 	must(t, reg, 1, "interruptions_records_total", "outcome", "resumed")
 	must(t, reg, 1, "interruptions_records_total", "outcome", "expired")
 	must(t, reg, 0, "interruptions_records_total", "outcome", "ended")

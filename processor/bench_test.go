@@ -73,50 +73,138 @@ func openChannel(rng *rand.Rand, at int64) *state.Channel {
 		InteractionID:  uuid.NewString(),
 		Party:          vcc.Party{Role: "agent", AgentID: fmt.Sprint(1000 + rng.IntN(9000)), UserID: uuid.NewString()},
 		LastEventAt:    at,
-		Seen:           []uint64{rng.Uint64(), rng.Uint64(), rng.Uint64()},
-		Open:           []state.Ref{{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at}},
+		Events: []state.Ref{
+			{Source: "/channel", ID: "27pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at - 2e9},
+			{Source: "/channel", ID: "2ApWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.resumed.v0", At: at - 1e9},
+			{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at},
+		},
+		Published: []state.Published{{Open: rng.Uint64(), Fingerprint: rng.Uint64(), Revision: 1}},
+		HasOpen:   true,
+		OpenAt:    at,
 	})
 }
 
+// vccgenChannels returns the changelog encodings of the channels a store
+// holds after the engine ran over the realistic generated mix: every
+// channel the mix touched, with the timelines and published revisions it
+// has (no channel is deleted within the sample, as none would be within
+// the default 48 h retention).
+func vccgenChannels(b *testing.B) [][]byte {
+	b.Helper()
+	engine := match.NewEngine(match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 48 * time.Hour})
+	st := state.New()
+	for _, ev := range vccgen.New(vccgen.Config{Seed: 1}).Take(300_000) {
+		e, err := codec.Decode(ev.Value, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		engine.Process(st, &e, func(match.Interruption) {})
+		st.Commit()
+	}
+	var values [][]byte
+	st.Range(func(c *state.Channel) bool {
+		values = append(values, state.AppendChannel(nil, c))
+		return true
+	})
+	return values
+}
+
 // BenchmarkStoreMemory reports the memory a store holds per channel with 1M
-// channels that each have one open interruption: channel ids, channel
-// state, map and deadline heap. The channels are decoded from their
-// changelog encoding, as a restore builds them. Run it with -benchtime 1x.
+// channels: channel ids, channel state, index and deadline heap. The
+// channels are decoded from their changelog encoding, as a restore builds
+// them. shape=vccgen cycles through the channels the realistic generated
+// mix leaves (timelines of their events, published revisions);
+// shape=open is one open interruption after a closed one on every
+// channel. Run it with -benchtime 1x.
 //
 // Two figures: B/channel is the growth of the live heap; rss-B/channel is
 // the growth of the process's resident memory (VmRSS) after the garbage is
 // collected and returned to the OS, which is what the memory target is on.
 func BenchmarkStoreMemory(b *testing.B) {
 	const channels = 1_000_000
-	rng := rand.New(rand.NewPCG(1, 2))
-	base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
-	keys := make([][]byte, channels)
-	values := make([][]byte, channels)
-	for j := range keys {
-		keys[j] = []byte(uuid.NewString())
-		values[j] = state.AppendChannel(nil, openChannel(rng, base+int64(j)))
-	}
-	engine := match.NewEngine(match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour})
-	for i := 0; i < b.N; i++ {
-		before := heapInUse()
-		rssBefore := residentBytes(b)
-		st := state.New()
-		for j := range keys {
-			c, err := state.DecodeChannel(values[j])
-			if err != nil {
-				b.Fatal(err)
+	for _, shape := range []string{"vccgen", "open"} {
+		b.Run("shape="+shape, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
+			keys := make([][]byte, channels)
+			values := make([][]byte, channels)
+			var sample [][]byte
+			if shape == "vccgen" {
+				sample = vccgenChannels(b)
+				b.ReportMetric(float64(len(sample)), "sample-channels")
 			}
-			st.Restore(string(keys[j]), c)
-		}
-		engine.Restored(st, func(match.Interruption) {})
-		after := heapInUse()
-		rssAfter := residentBytes(b)
-		b.ReportMetric(float64(after-before)/channels, "B/channel")
-		b.ReportMetric(float64(rssAfter-rssBefore)/channels, "rss-B/channel")
-		runtime.KeepAlive(st)
+			for j := range keys {
+				keys[j] = []byte(uuid.NewString())
+				if sample != nil {
+					values[j] = sample[j%len(sample)]
+				} else {
+					values[j] = state.AppendChannel(nil, openChannel(rng, base+int64(j)))
+				}
+			}
+			engine := match.NewEngine(match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 48 * time.Hour})
+			for i := 0; i < b.N; i++ {
+				before := heapInUse()
+				rssBefore := residentBytes(b)
+				st := state.New()
+				for j := range keys {
+					c, err := state.DecodeChannel(values[j])
+					if err != nil {
+						b.Fatal(err)
+					}
+					st.Restore(string(keys[j]), c)
+				}
+				engine.Restored(st, func(match.Interruption) {})
+				after := heapInUse()
+				rssAfter := residentBytes(b)
+				b.ReportMetric(float64(after-before)/channels, "B/channel")
+				b.ReportMetric(float64(rssAfter-rssBefore)/channels, "rss-B/channel")
+				runtime.KeepAlive(st)
+			}
+			runtime.KeepAlive(keys)
+			runtime.KeepAlive(values)
+		})
 	}
-	runtime.KeepAlive(keys)
-	runtime.KeepAlive(values)
+}
+
+// BenchmarkRestoreDecode measures what restore does per changelog record
+// besides fetching it: decode the channel and put it in the store, for
+// 1M records of the channels the vccgen mix leaves (shape=vccgen) or of
+// one open interruption each (shape=open). One op is one record.
+func BenchmarkRestoreDecode(b *testing.B) {
+	for _, shape := range []string{"vccgen", "open"} {
+		b.Run("shape="+shape, func(b *testing.B) {
+			const n = 1_000_000
+			rng := rand.New(rand.NewPCG(1, 2))
+			base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
+			var sample [][]byte
+			if shape == "vccgen" {
+				sample = vccgenChannels(b)
+			}
+			keys := make([]string, n)
+			values := make([][]byte, n)
+			for j := range keys {
+				keys[j] = uuid.NewString()
+				if sample != nil {
+					values[j] = sample[j%len(sample)]
+				} else {
+					values[j] = state.AppendChannel(nil, openChannel(rng, base+int64(j)))
+				}
+			}
+			b.ResetTimer()
+			var st *state.Store
+			for i := 0; i < b.N; i++ {
+				if i%n == 0 {
+					st = state.NewSized(n)
+				}
+				c, err := state.DecodeChannel(values[i%n])
+				if err != nil {
+					b.Fatal(err)
+				}
+				st.Restore(keys[i%n], c)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
 }
 
 // heapInUse returns the live heap after a full collection.

@@ -133,7 +133,7 @@ func DefaultConfig() Config {
 		Group:             "interruptions",
 		Guarantee:         ExactlyOnce,
 		CommitInterval:    100 * time.Millisecond,
-		Engine:            match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour},
+		Engine:            match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 48 * time.Hour},
 		Encoder:           codec.Encoder{Source: "/interruptions", Mode: codec.Binary},
 		CreateTopics:      true,
 		Partitions:        6,

@@ -240,6 +240,12 @@ func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
 	if encErr != nil {
 		return fmt.Errorf("encode output: %w", encErr)
 	}
+	if d == match.TooLate {
+		// Older than the clock minus retention: the channel's timeline
+		// may be gone, so the event cannot be placed (never a second,
+		// silent answer).
+		return codec.TooLateError(ev, t.store.StreamTime(), p.cfg.Engine.Retention)
+	}
 	p.hooks.onEvent(rec.Partition, ev, d)
 	p.hooks.onHousekeeping(rec.Partition, hk)
 	return nil

@@ -3,8 +3,9 @@
 // validates documents against them.
 //
 // Input: VCC channel events (channel-event.schema.json) and agent events
-// (agent-event.schema.json). Output: the interruption record
-// (interruption-ended.schema.json).
+// (agent-event.schema.json). Output: the revisions of an interruption
+// (interruption-ended.schema.json) and retractions
+// (interruption-retracted.schema.json).
 package schemas
 
 import (
@@ -29,6 +30,8 @@ const (
 	AgentEventFile = "agent-event.schema.json"
 	// InterruptionEndedFile is the schema of the processor's output record.
 	InterruptionEndedFile = "interruption-ended.schema.json"
+	// InterruptionRetractedFile is the schema of a retraction record.
+	InterruptionRetractedFile = "interruption-retracted.schema.json"
 )
 
 // baseURL is the prefix of every schema's $id.
@@ -39,6 +42,7 @@ type Set struct {
 	channel *jsonschema.Schema
 	agent   *jsonschema.Schema
 	output  *jsonschema.Schema
+	retract *jsonschema.Schema
 }
 
 // Source returns the raw text of the embedded schema file name (one of the
@@ -82,6 +86,7 @@ func Compile() (*Set, error) {
 		{ChannelEventFile, &s.channel},
 		{AgentEventFile, &s.agent},
 		{InterruptionEndedFile, &s.output},
+		{InterruptionRetractedFile, &s.retract},
 	} {
 		sch, err := c.Compile(baseURL + target.name)
 		if err != nil {
@@ -120,15 +125,20 @@ func (s *Set) ValidateInput(raw []byte) error {
 	return nil
 }
 
-// ValidateOutput validates one interruption record (structured-mode
-// CloudEvent JSON) against interruption-ended.schema.json. Validation
-// failures wrap a *jsonschema.ValidationError.
+// ValidateOutput validates one output record (structured-mode CloudEvent
+// JSON) against interruption-retracted.schema.json when its type is
+// channel.interruptionretracted.v0, else interruption-ended.schema.json.
+// Validation failures wrap a *jsonschema.ValidationError.
 func (s *Set) ValidateOutput(raw []byte) error {
 	doc, err := parse(raw)
 	if err != nil {
 		return fmt.Errorf("schemas: output: %w", err)
 	}
-	if err := s.output.Validate(doc); err != nil {
+	sch := s.output
+	if member(doc, "type") == "channel.interruptionretracted.v0" {
+		sch = s.retract
+	}
+	if err := sch.Validate(doc); err != nil {
 		return fmt.Errorf("schemas: output record %v: %w", member(doc, "id"), err)
 	}
 	return nil

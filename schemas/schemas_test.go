@@ -37,6 +37,7 @@ const outputResumed = `{
   "datacontenttype": "application/json",
   "data": {
     "interruptionId": "740109c1-12d5-430f-9543-131fe5c4edcb/2Zks0Q6mWbYyGv8wV5Qy4nW3Z7k",
+    "revision": 1,
     "channelId": "740109c1-12d5-430f-9543-131fe5c4edcb",
     "conversationId": "3e71f453-116a-3abc-7769-bc678ef6e080",
     "interactionId": "1371f451-116a-4abc-8869-bc678ef67070",

@@ -8,6 +8,8 @@
 package state
 
 import (
+	"bytes"
+	"encoding/binary"
 	"slices"
 	"unsafe"
 
@@ -24,11 +26,31 @@ type Ref struct {
 	At     int64
 }
 
+// Published is what a channel remembers of one interruption it published:
+// the opening event (by its hash, found again in the timeline), the
+// revision last published, a fingerprint of that revision's content, and
+// whether that revision was a retraction.
+type Published struct {
+	// Open is the hash of the opening event's (source, id).
+	Open uint64
+	// Fingerprint is a hash of the published content (outcome, close
+	// time, closing event); the engine defines it.
+	Fingerprint uint64
+	// Revision is the last revision published (1, 2, ...).
+	Revision uint32
+	// Retracted: the last revision published was a retraction.
+	Retracted bool
+}
+
 // ChannelData is a channel's value spelled out: what the changelog holds
 // for it. Channel keeps the same value packed.
 //
-// Open and Held are sorted by At (ties in arrival order). Seen holds a
-// 64-bit hash of every handled event's (source, id) in the order handled.
+// Events is the channel's timeline: its distinct handled events, sorted by
+// At (ties in the order added). Published lists the interruptions the
+// channel published, in the order first published. OpenAt, HasOpen and
+// Held are the engine's summary of the timeline for metrics: the start of
+// the interruption still open, and how many closed interruptions wait for
+// their grace period.
 type ChannelData struct {
 	ConversationID string
 	InteractionID  string
@@ -36,9 +58,11 @@ type ChannelData struct {
 	// LastEventAt is the largest data.timestamp of the channel's handled
 	// events, in Unix nanoseconds.
 	LastEventAt int64
-	Seen        []uint64
-	Open        []Ref
-	Held        []Ref
+	Events      []Ref
+	Published   []Published
+	OpenAt      int64
+	HasOpen     bool
+	Held        int
 }
 
 // The packed identifier fields of a Channel, and the string fields kept in
@@ -55,8 +79,6 @@ const (
 )
 
 const (
-	// inlineSeen is how many seen hashes a Channel holds without channelExt.
-	inlineSeen = 3
 	// agentInline is how many bytes of an agentId a Channel holds inline
 	// (VCC's are short numbers, such as "1544").
 	agentInline = 8
@@ -64,9 +86,8 @@ const (
 
 // Channel flags.
 const (
-	// flagOpenInline: the channel has exactly one open interruption, in
-	// Channel.open; otherwise its open interruptions are in channelExt.
-	flagOpenInline = 1 << iota
+	// flagHasOpen: openAt is the start of an interruption still open.
+	flagHasOpen = 1 << iota
 	// flagScheduled: a deadline heap entry for Channel.deadline is pending.
 	flagScheduled
 	// flagLive: the channel is in a store's index.
@@ -76,14 +97,16 @@ const (
 	flagExtShared
 )
 
-// Channel is everything the matcher remembers about one channel, packed to
-// keep a million open channels in about 200 MB: identifiers are held as
-// binary UUIDs and KSUIDs or inline bytes (see pack.go), a channel with at
-// most three seen events and one open interruption needs no other
-// allocation, and everything else (strings that do not pack, more seen
-// events, more open interruptions, held closes) is in an overflow
+// Channel is everything the matcher remembers about one channel, packed:
+// identifiers are held as binary UUIDs and KSUIDs or inline bytes (see
+// pack.go), each timeline event as a 32-byte packedRef, each published
+// interruption as 24 bytes. Strings that do not pack are in an overflow
 // (channelExt) allocated only when needed. Every string reads back exactly
 // as it was given.
+//
+// The timeline and published lists are never changed in place: every
+// change allocates a new list, so a copy of the Channel (the store's undo)
+// may share them.
 //
 // The zero Channel is empty. Read it with the accessors, change it with the
 // mutators; Data and Set convert from and to the spelled-out ChannelData.
@@ -98,61 +121,43 @@ type Channel struct {
 	// attention. Derived state: not encoded, recomputed on restore.
 	deadline int64
 
-	open  packedRef          // when flagOpenInline
-	seen  [inlineSeen]uint64 // the first nSeen seen hashes
+	// openAt is the start of the open interruption (flagHasOpen).
+	openAt int64
+
+	events    []packedRef // the timeline, by at
+	published []Published
+
 	ids   [numIdents]ident
 	agent [agentInline]byte
 	kinds [numIdents + 1]uint8 // of ids, then of agent
 	role  uint8                // index into roleTable, or notInTable
-	nSeen uint8
+	held  uint8                // closed interruptions waiting for grace (saturated)
 	flags uint8
 }
 
-// channelExt is the overflow of a Channel. Its long array and the Refs its
-// storedRefs point at are never changed once made, so copies may share them.
+// channelExt is the overflow of a Channel. Its long array and the Refs in
+// raw are never changed once made, so copies may share them.
 type channelExt struct {
 	// long holds the strings of fields that do not pack, by field.
 	long *[numFields]string
-	// seen are the seen hashes after the inline ones.
-	seen []uint64
-	// open are the open interruptions when they are not inline.
-	open []storedRef
-	held []storedRef
-}
-
-// storedRef is a Ref in a channel's overflow: packed, or as given when it
-// does not pack (raw; the packed time is set either way).
-type storedRef struct {
-	packedRef
-	raw *Ref
-}
-
-// storeRef returns r as kept in an overflow list.
-func storeRef(r Ref) storedRef {
-	if p, ok := packRef(r); ok {
-		return storedRef{packedRef: p}
-	}
-	c := cloneRef(r)
-	return storedRef{packedRef: packedRef{at: r.At}, raw: &c}
-}
-
-func (r *storedRef) ref() Ref {
-	if r.raw != nil {
-		return *r.raw
-	}
-	return r.packedRef.ref()
+	// raw holds the timeline events that do not pack; a packedRef with
+	// idk refRaw holds an index into it.
+	raw []*Ref
 }
 
 // packedRef is a Ref with a packed id, source and type.
 type packedRef struct {
 	at  int64
 	id  [ksuid.Bytes]byte
-	idk uint8 // 0 to ksuid.Bytes: inline length; refKSUID: a KSUID
+	idk uint8 // 0 to ksuid.Bytes: inline length; refKSUID: a KSUID; refRaw: in channelExt.raw
 	src uint8 // index into sourceTable
 	typ uint8 // index into typeTable
 }
 
-const refKSUID = ksuid.Bytes + 1
+const (
+	refKSUID = ksuid.Bytes + 1
+	refRaw   = ksuid.Bytes + 2
+)
 
 // packRef packs r, and reports false when it does not pack.
 func packRef(r Ref) (packedRef, bool) { return packRefOf(r.Source, r.ID, r.Type, r.At) }
@@ -174,7 +179,10 @@ func packRefOf[T string | []byte](source, id, typ T, at int64) (packedRef, bool)
 	return p, true
 }
 
-// ref unpacks p.
+// rawIndex returns the index into channelExt.raw of a refRaw entry.
+func (p *packedRef) rawIndex() int { return int(binary.LittleEndian.Uint32(p.id[:4])) }
+
+// ref unpacks p, a packed (not refRaw) entry.
 func (p *packedRef) ref() Ref {
 	r := Ref{Source: sourceTable[p.src], Type: typeTable[p.typ], At: p.at}
 	if p.idk == refKSUID {
@@ -196,13 +204,13 @@ func NewChannel(d ChannelData) *Channel {
 }
 
 // Set replaces the channel's value with d. The channel's id and its
-// scheduling stay.
+// scheduling stay. d.Events must be sorted by At.
 func (c *Channel) Set(d ChannelData) {
 	idLong := c.long(fieldID)
 	id, kind := c.ids[fieldID], c.kinds[fieldID]
 	*c = Channel{
 		deadline:    c.deadline,
-		flags:       c.flags &^ (flagOpenInline | flagExtShared),
+		flags:       c.flags &^ (flagHasOpen | flagExtShared),
 		LastEventAt: d.LastEventAt,
 	}
 	c.ids[fieldID], c.kinds[fieldID] = id, kind
@@ -210,25 +218,31 @@ func (c *Channel) Set(d ChannelData) {
 	c.setIdent(fieldConversation, d.ConversationID)
 	c.setIdent(fieldInteraction, d.InteractionID)
 	c.setParty(d.Party)
-	for _, h := range d.Seen {
-		c.AddSeen(h)
+	if len(d.Events) > 0 {
+		c.events = make([]packedRef, len(d.Events))
+		for i, r := range d.Events {
+			c.events[i] = c.pack(r)
+		}
 	}
-	c.setOpen(storeRefs(d.Open))
-	if len(d.Held) > 0 {
-		c.ownExt().held = storeRefs(d.Held)
+	if len(d.Published) > 0 {
+		c.published = slices.Clone(d.Published)
 	}
+	c.SetSummary(d.HasOpen, d.OpenAt, d.Held)
 	c.tidy()
 }
 
-func storeRefs(list []Ref) []storedRef {
-	if len(list) == 0 {
-		return nil
+// pack returns r as the channel keeps it in its timeline: packed, or in
+// the overflow when it does not pack.
+func (c *Channel) pack(r Ref) packedRef {
+	if p, ok := packRef(r); ok {
+		return p
 	}
-	out := make([]storedRef, len(list))
-	for i, r := range list {
-		out[i] = storeRef(r)
-	}
-	return out
+	x := c.ownExt()
+	cl := cloneRef(r)
+	p := packedRef{at: r.At, idk: refRaw}
+	binary.LittleEndian.PutUint32(p.id[:4], uint32(len(x.raw)))
+	x.raw = append(x.raw, &cl)
+	return p
 }
 
 // Data returns the channel's value spelled out. The result shares nothing
@@ -236,19 +250,11 @@ func storeRefs(list []Ref) []storedRef {
 func (c *Channel) Data() ChannelData {
 	conv, inter, party := c.Identity()
 	d := ChannelData{ConversationID: conv, InteractionID: inter, Party: party, LastEventAt: c.LastEventAt}
-	if n := c.NumSeen(); n > 0 {
-		d.Seen = make([]uint64, 0, n)
-		d.Seen = append(d.Seen, c.seen[:c.nSeen]...)
-		if c.ext != nil {
-			d.Seen = append(d.Seen, c.ext.seen...)
-		}
+	for i := range c.events {
+		d.Events = append(d.Events, c.Event(i))
 	}
-	for i := range c.NumOpen() {
-		d.Open = append(d.Open, c.Open(i))
-	}
-	for i := range c.NumHeld() {
-		d.Held = append(d.Held, c.Held(i))
-	}
+	d.Published = slices.Clone(c.published)
+	d.HasOpen, d.OpenAt, d.Held = c.Summary()
 	return d
 }
 
@@ -260,6 +266,8 @@ func (c *Channel) Clone() *Channel {
 	n := *c
 	n.ext = c.ext.clone()
 	n.flags &^= flagExtShared
+	n.events = slices.Clone(c.events)
+	n.published = slices.Clone(c.published)
 	return &n
 }
 
@@ -268,9 +276,7 @@ func (x *channelExt) clone() *channelExt {
 		return nil
 	}
 	n := *x
-	n.seen = slices.Clone(x.seen)
-	n.open = slices.Clone(x.open)
-	n.held = slices.Clone(x.held)
+	n.raw = slices.Clone(x.raw)
 	return &n
 }
 
@@ -296,7 +302,7 @@ func (c *Channel) shareExt() {
 
 // tidy drops an empty overflow.
 func (c *Channel) tidy() {
-	if x := c.ext; x != nil && x.long == nil && len(x.seen) == 0 && len(x.open) == 0 && len(x.held) == 0 {
+	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 {
 		c.ext = nil
 		c.flags &^= flagExtShared
 	}
@@ -438,142 +444,144 @@ func setParty[T string | []byte](c *Channel, role, agent, user T) {
 	setIdent(c, fieldUser, user)
 }
 
-// NumSeen returns the number of seen event hashes.
-func (c *Channel) NumSeen() int {
-	n := int(c.nSeen)
-	if c.ext != nil {
-		n += len(c.ext.seen)
+// NumEvents returns the number of events on the timeline.
+func (c *Channel) NumEvents() int { return len(c.events) }
+
+// EventAt returns the time of timeline event i.
+func (c *Channel) EventAt(i int) int64 { return c.events[i].at }
+
+// EventType returns the type of timeline event i.
+func (c *Channel) EventType(i int) string {
+	p := &c.events[i]
+	if p.idk == refRaw {
+		return c.ext.raw[p.rawIndex()].Type
 	}
-	return n
+	return typeTable[p.typ]
 }
 
-// HasSeen reports whether the event hash h was already handled.
-func (c *Channel) HasSeen(h uint64) bool {
-	for _, s := range c.seen[:c.nSeen] {
-		if s == h {
-			return true
-		}
+// Event returns timeline event i.
+func (c *Channel) Event(i int) Ref {
+	p := &c.events[i]
+	if p.idk == refRaw {
+		return *c.ext.raw[p.rawIndex()]
 	}
-	return c.ext != nil && slices.Contains(c.ext.seen, h)
+	return p.ref()
 }
 
-// AddSeen records the event hash h as handled.
-func (c *Channel) AddSeen(h uint64) {
-	if c.nSeen < inlineSeen {
-		c.seen[c.nSeen] = h
-		c.nSeen++
-		return
-	}
-	x := c.ownExt()
-	x.seen = append(x.seen, h)
-}
-
-// NumOpen returns the number of open interruptions.
-func (c *Channel) NumOpen() int {
-	if c.flags&flagOpenInline != 0 {
-		return 1
-	}
-	if c.ext == nil {
-		return 0
-	}
-	return len(c.ext.open)
-}
-
-// OpenAt returns the time of open interruption i (in At order).
-func (c *Channel) OpenAt(i int) int64 {
-	if c.flags&flagOpenInline != 0 {
-		_ = [1]int{}[i] // bounds check
-		return c.open.at
-	}
-	return c.ext.open[i].at
-}
-
-// Open returns open interruption i (in At order).
-func (c *Channel) Open(i int) Ref {
-	if c.flags&flagOpenInline != 0 {
-		_ = [1]int{}[i]
-		return c.open.ref()
-	}
-	return c.ext.open[i].ref()
-}
-
-// setOpen makes list the open interruptions; the channel keeps list.
-func (c *Channel) setOpen(list []storedRef) {
-	c.flags &^= flagOpenInline
-	if len(list) == 1 && list[0].raw == nil {
-		c.open = list[0].packedRef
-		c.flags |= flagOpenInline
-		list = nil
-	}
-	if len(list) > 0 || (c.ext != nil && len(c.ext.open) > 0) {
-		c.ownExt().open = list
-	}
-	c.tidy()
-}
-
-// InsertOpen adds r to the open interruptions, keeping them sorted by At;
-// equal times keep arrival order.
-func (c *Channel) InsertOpen(r Ref) {
-	sr := storeRef(r)
-	switch {
-	case c.NumOpen() == 0:
-		c.setOpen([]storedRef{sr})
-	case c.flags&flagOpenInline != 0:
-		c.setOpen(insertSorted([]storedRef{{packedRef: c.open}}, sr))
+// appendEventID appends the id of timeline event i to dst and returns it
+// with the event's source.
+func (c *Channel) appendEventID(dst []byte, i int) ([]byte, string) {
+	p := &c.events[i]
+	switch p.idk {
+	case refRaw:
+		r := c.ext.raw[p.rawIndex()]
+		return append(dst, r.ID...), r.Source
+	case refKSUID:
+		return ksuid.Append(dst, &p.id), sourceTable[p.src]
 	default:
-		x := c.ownExt()
-		x.open = insertSorted(x.open, sr)
+		return append(dst, p.id[:p.idk]...), sourceTable[p.src]
 	}
 }
 
-// RemoveOpen removes open interruption i.
-func (c *Channel) RemoveOpen(i int) {
-	if c.flags&flagOpenInline != 0 {
-		_ = [1]int{}[i]
-		c.flags &^= flagOpenInline
-		c.open = packedRef{}
-		return
-	}
-	x := c.ownExt()
-	c.setOpen(slices.Delete(x.open, i, i+1))
-}
-
-// NumHeld returns the number of held closes.
-func (c *Channel) NumHeld() int {
-	if c.ext == nil {
-		return 0
-	}
-	return len(c.ext.held)
-}
-
-// HeldAt returns the time of held close i (in At order).
-func (c *Channel) HeldAt(i int) int64 { return c.ext.held[i].at }
-
-// Held returns held close i (in At order).
-func (c *Channel) Held(i int) Ref { return c.ext.held[i].ref() }
-
-// InsertHeld adds r to the held closes, keeping them sorted by At; equal
-// times keep arrival order.
-func (c *Channel) InsertHeld(r Ref) {
-	x := c.ownExt()
-	x.held = insertSorted(x.held, storeRef(r))
-}
-
-// RemoveHeld removes held close i.
-func (c *Channel) RemoveHeld(i int) {
-	x := c.ownExt()
-	x.held = slices.Delete(x.held, i, i+1)
-	c.tidy()
-}
-
-func insertSorted(list []storedRef, r storedRef) []storedRef {
-	i, _ := slices.BinarySearchFunc(list, r.at, func(e storedRef, at int64) int {
-		if e.at <= at {
+// CompareEvents compares timeline events i and j by source, then id, as
+// strings.
+func (c *Channel) CompareEvents(i, j int) int {
+	var x, y [64]byte
+	a, sa := c.appendEventID(x[:0], i)
+	b, sb := c.appendEventID(y[:0], j)
+	if sa != sb {
+		if sa < sb {
 			return -1
 		}
 		return 1
-	})
-	return slices.Insert(list, i, r)
+	}
+	return bytes.Compare(a, b)
+}
+
+// FindEvent returns the index of the timeline event (source, id), or -1.
+func (c *Channel) FindEvent(source, id string) int {
+	q, packs := packRefOf(source, id, "", 0)
+	for i := range c.events {
+		p := &c.events[i]
+		if p.idk == refRaw {
+			if r := c.ext.raw[p.rawIndex()]; r.Source == source && r.ID == id {
+				return i
+			}
+			continue
+		}
+		if packs && p.src == q.src && p.idk == q.idk && p.id == q.id {
+			return i
+		}
+	}
+	return -1
+}
+
+// InsertEvent adds r to the timeline after the events at or before r.At,
+// and returns its index.
+func (c *Channel) InsertEvent(r Ref) int {
+	p := c.pack(r)
+	i := len(c.events)
+	for i > 0 && c.events[i-1].at > r.At {
+		i--
+	}
+	n := make([]packedRef, len(c.events)+1)
+	copy(n, c.events[:i])
+	n[i] = p
+	copy(n[i+1:], c.events[i:])
+	c.events = n
+	return i
+}
+
+// NumPublished returns the number of published interruptions remembered.
+func (c *Channel) NumPublished() int { return len(c.published) }
+
+// Published returns published interruption i.
+func (c *Channel) Published(i int) Published { return c.published[i] }
+
+// FindPublished returns the index of the published interruption opened by
+// the event with hash open, or -1.
+func (c *Channel) FindPublished(open uint64) int {
+	for i := range c.published {
+		if c.published[i].Open == open {
+			return i
+		}
+	}
+	return -1
+}
+
+// PutPublished records p: it replaces the entry with the same Open, or is
+// added at the end.
+func (c *Channel) PutPublished(p Published) {
+	i := c.FindPublished(p.Open)
+	n := make([]Published, len(c.published), len(c.published)+1)
+	copy(n, c.published)
+	if i < 0 {
+		n = append(n, p)
+	} else {
+		n[i] = p
+	}
+	c.published = n
+}
+
+// Summary returns the engine's summary of the timeline: whether an
+// interruption is open and since when, and how many closed interruptions
+// wait for their grace period.
+func (c *Channel) Summary() (hasOpen bool, openAt int64, held int) {
+	if c.flags&flagHasOpen != 0 {
+		return true, c.openAt, int(c.held)
+	}
+	return false, 0, int(c.held)
+}
+
+// SetSummary sets the summary Summary returns; held saturates at 255.
+func (c *Channel) SetSummary(hasOpen bool, openAt int64, held int) {
+	c.flags &^= flagHasOpen
+	c.openAt = 0
+	if hasOpen {
+		c.flags |= flagHasOpen
+		c.openAt = openAt
+	}
+	c.held = uint8(min(max(held, 0), 255))
 }
 
 // cloneRef returns r with strings a channel may keep: table entries, or
@@ -600,4 +608,98 @@ func (c *Channel) Deadline() int64 { return c.deadline }
 func (c *Channel) setKey(k *key) {
 	c.ids[fieldID], c.kinds[fieldID] = k.id, k.kind
 	c.setLong(fieldID, k.long)
+}
+
+// kindTable holds the kind of each typeTable entry.
+var kindTable = func() []vcc.Kind {
+	k := make([]vcc.Kind, len(typeTable))
+	for i, t := range typeTable {
+		k[i] = kindOfType(t)
+	}
+	return k
+}()
+
+// EventKind returns the kind of timeline event i, from its type.
+func (c *Channel) EventKind(i int) vcc.Kind {
+	p := &c.events[i]
+	if p.idk == refRaw {
+		return kindOfType(c.ext.raw[p.rawIndex()].Type)
+	}
+	return kindTable[p.typ]
+}
+
+// kindOfType returns the kind of a full type name, whatever its version.
+func kindOfType(t string) vcc.Kind {
+	name, _ := vcc.SplitType(t)
+	k, _ := vcc.KindOf(name)
+	return k
+}
+
+// EventHash returns the hash of timeline event i's (source, id), as
+// HashEvent gives it, stable across processes (the changelog keeps it in
+// Published.Open). It is computed from the packed form: a KSUID id is
+// hashed as its 20 bytes, never encoded.
+func (c *Channel) EventHash(i int) uint64 {
+	p := &c.events[i]
+	switch p.idk {
+	case refRaw:
+		r := c.ext.raw[p.rawIndex()]
+		return HashEvent(r.Source, r.ID)
+	case refKSUID:
+		return hashKSUID(sourceTable[p.src], &p.id)
+	default:
+		return hashID(sourceTable[p.src], p.id[:p.idk])
+	}
+}
+
+// FNV-1a 64.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// HashEvent returns the hash of an event (source, id): FNV-1a 64 over the
+// source, a NUL, and the id, where an id in KSUID form is hashed as 0xff
+// and its 20 binary bytes (so the hash needs no encoding of a packed one).
+func HashEvent[T string | []byte](source string, id T) uint64 {
+	var k [ksuid.Bytes]byte
+	if ksuid.Parse(id, &k) {
+		return hashKSUID(source, &k)
+	}
+	return hashID(source, id)
+}
+
+func hashSource(source string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(source); i++ {
+		h = (h ^ uint64(source[i])) * fnvPrime
+	}
+	return h * fnvPrime // the NUL separator: h ^ 0 is h
+}
+
+func hashID[T string | []byte](source string, id T) uint64 {
+	h := hashSource(source)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * fnvPrime
+	}
+	return h
+}
+
+func hashKSUID(source string, k *[ksuid.Bytes]byte) uint64 {
+	h := (hashSource(source) ^ 0xff) * fnvPrime
+	for _, b := range k {
+		h = (h ^ uint64(b)) * fnvPrime
+	}
+	return h
+}
+
+// FindEventHash returns the index of the timeline event whose EventHash is
+// h, or -1.
+func (c *Channel) FindEventHash(h uint64) int {
+	for i := range c.events {
+		if c.EventHash(i) == h {
+			return i
+		}
+	}
+	return -1
 }

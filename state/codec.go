@@ -10,9 +10,13 @@ import (
 
 // The changelog encoding of a Channel: a version byte, then fields in a fixed
 // order; strings and counts as unsigned varints, times as signed varints,
-// seen hashes as 8 bytes little endian. It is compact (no field names) and
+// hashes as 8 bytes little endian. It is compact (no field names) and
 // decodes without reflection.
-const codecVersion = 1
+//
+// Version 2 holds the timeline (every distinct handled event) and the
+// published interruptions; version 1 (open interruptions, held closes and
+// seen hashes) is no longer read.
+const codecVersion = 2
 
 // ErrCorrupt reports a changelog value that cannot be decoded.
 var ErrCorrupt = errors.New("corrupt state record")
@@ -29,27 +33,39 @@ func AppendChannel(dst []byte, c *Channel) []byte {
 	dst = c.appendAgent(dst)
 	dst = appendIdentField(dst, c, fieldUser)
 	dst = binary.AppendVarint(dst, c.LastEventAt)
-	dst = binary.AppendUvarint(dst, uint64(c.NumSeen()))
-	for _, h := range c.seen[:c.nSeen] {
-		dst = binary.LittleEndian.AppendUint64(dst, h)
+	hasOpen, openAt, held := c.Summary()
+	if hasOpen {
+		dst = append(dst, 1)
+		dst = binary.AppendVarint(dst, openAt)
+	} else {
+		dst = append(dst, 0)
 	}
-	if c.ext != nil {
-		for _, h := range c.ext.seen {
-			dst = binary.LittleEndian.AppendUint64(dst, h)
+	dst = binary.AppendUvarint(dst, uint64(held))
+	dst = binary.AppendUvarint(dst, uint64(len(c.events)))
+	for i := range c.events {
+		p := &c.events[i]
+		if p.idk == refRaw {
+			r := c.ext.raw[p.rawIndex()]
+			dst = appendString(dst, r.Source)
+			dst = appendString(dst, r.ID)
+			dst = appendString(dst, r.Type)
+			dst = binary.AppendVarint(dst, r.At)
+			continue
+		}
+		dst = appendPackedRef(dst, p)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(c.published)))
+	for _, p := range c.published {
+		dst = binary.LittleEndian.AppendUint64(dst, p.Open)
+		dst = binary.LittleEndian.AppendUint64(dst, p.Fingerprint)
+		dst = binary.AppendUvarint(dst, uint64(p.Revision))
+		if p.Retracted {
+			dst = append(dst, 1)
+		} else {
+			dst = append(dst, 0)
 		}
 	}
-	if c.flags&flagOpenInline != 0 {
-		dst = binary.AppendUvarint(dst, 1)
-		dst = appendPackedRef(dst, &c.open)
-	} else if c.ext != nil {
-		dst = appendRefs(dst, c.ext.open)
-	} else {
-		dst = appendRefs(dst, nil)
-	}
-	if c.ext == nil {
-		return appendRefs(dst, nil)
-	}
-	return appendRefs(dst, c.ext.held)
+	return dst
 }
 
 func appendIdentField(dst []byte, c *Channel, f int) []byte {
@@ -68,22 +84,6 @@ func appendPackedRef(dst []byte, p *packedRef) []byte {
 	}
 	dst = appendString(dst, typeTable[p.typ])
 	return binary.AppendVarint(dst, p.at)
-}
-
-func appendRefs(dst []byte, refs []storedRef) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(refs)))
-	for i := range refs {
-		if refs[i].raw == nil {
-			dst = appendPackedRef(dst, &refs[i].packedRef)
-			continue
-		}
-		r := refs[i].raw
-		dst = appendString(dst, r.Source)
-		dst = appendString(dst, r.ID)
-		dst = appendString(dst, r.Type)
-		dst = binary.AppendVarint(dst, r.At)
-	}
-	return dst
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -109,13 +109,40 @@ func DecodeChannel(b []byte) (*Channel, error) {
 	role, agent, user := d.bytes(), d.bytes(), d.bytes()
 	setParty(c, role, agent, user)
 	c.LastEventAt = d.varint()
-	n := d.count(8)
-	for range n {
-		c.AddSeen(d.uint64())
+	if open := d.byte(); open > 1 {
+		d.fail("open flag")
+	} else if open == 1 {
+		c.flags |= flagHasOpen
+		c.openAt = d.varint()
 	}
-	d.openRefs(c)
-	if held := d.refs(); d.err == nil && len(held) > 0 {
-		c.ownExt().held = held
+	c.held = uint8(min(d.uvarint(), 255))
+	if n := d.count(4); n > 0 {
+		c.events = make([]packedRef, n)
+		for i := range c.events {
+			c.events[i] = d.ref(c)
+			if i > 0 && c.events[i].at < c.events[i-1].at && d.err == nil {
+				d.err = fmt.Errorf("%w: timeline out of order", ErrCorrupt)
+			}
+		}
+	}
+	if n := d.count(17); n > 0 {
+		c.published = make([]Published, n)
+		for i := range c.published {
+			p := &c.published[i]
+			p.Open, p.Fingerprint = d.uint64(), d.uint64()
+			if rev := d.uvarint(); rev > 1<<32-1 {
+				d.fail("revision")
+			} else {
+				p.Revision = uint32(rev)
+			}
+			switch d.byte() {
+			case 0:
+			case 1:
+				p.Retracted = true
+			default:
+				d.fail("retracted flag")
+			}
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
@@ -213,48 +240,13 @@ func (d *decoder) uint64() uint64 {
 	return v
 }
 
-// refs reads a list of Refs, packed where they pack.
-func (d *decoder) refs() []storedRef {
-	n := d.count(4)
-	if d.err != nil || n == 0 {
-		return nil
-	}
-	refs := make([]storedRef, n)
-	for i := range refs {
-		refs[i] = d.ref()
-	}
-	return refs
-}
-
-// openRefs reads the list of open interruptions into c. The common single
-// one that packs is read without allocating a list.
-func (d *decoder) openRefs(c *Channel) {
-	if len(d.b) > 0 && d.b[0] == 1 {
-		d.b = d.b[1:]
-		if len(d.b) < 4 { // as count(4) checks
-			d.fail("list")
-			return
-		}
-		if r := d.ref(); r.raw == nil {
-			c.open = r.packedRef
-			c.flags |= flagOpenInline
-		} else {
-			c.setOpen([]storedRef{r})
-		}
-		return
-	}
-	if open := d.refs(); d.err == nil {
-		c.setOpen(open)
-	}
-}
-
-func (d *decoder) ref() storedRef {
+// ref reads one timeline event into c: packed, or in c's overflow.
+func (d *decoder) ref(c *Channel) packedRef {
 	src, id, typ, at := d.bytes(), d.bytes(), d.bytes(), d.varint()
-	if p, ok := packRefOf(src, id, typ, at); ok {
-		return storedRef{packedRef: p}
+	if p, ok := packRefOf(src, id, typ, at); ok || d.err != nil {
+		return p
 	}
-	return storedRef{packedRef: packedRef{at: at}, raw: &Ref{
-		Source: internBytes(sourceTable, src), ID: string(id), Type: internBytes(typeTable, typ), At: at}}
+	return c.pack(Ref{Source: internBytes(sourceTable, src), ID: string(id), Type: internBytes(typeTable, typ), At: at})
 }
 
 // internBytes returns b as a string: a table entry, or a copy.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"runtime"
@@ -21,15 +22,16 @@ func fullData() ChannelData {
 		InteractionID:  "1371f451-116a-4abc-8869-bc678ef67070",
 		Party:          vcc.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-3abc-7769-bc678ef6e090"},
 		LastEventAt:    1661870076088000000,
-		Seen:           []uint64{0, 1, math.MaxUint64, 0xdeadbeefcafebabe},
-		Open: []Ref{
+		Events: []Ref{
+			{Source: "", ID: "", Type: "", At: math.MinInt64},
 			{Source: "/channel", ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Type: "channel.interrupted.v0", At: 1661870000000000000},
 			{Source: "/channel", ID: "2", Type: "channel.interrupted.v1", At: 1661870000000000001},
-		},
-		Held: []Ref{
-			{Source: "", ID: "", Type: "", At: math.MinInt64},
 			{Source: "/ünïcode/\x00", ID: strings.Repeat("x", 300), Type: "channel.ended.v1", At: math.MaxInt64},
 		},
+		Published: []Published{{Open: 0, Fingerprint: math.MaxUint64, Revision: 1}, {Open: 0xdeadbeefcafebabe, Fingerprint: 1, Revision: math.MaxUint32, Retracted: true}},
+		HasOpen:   true,
+		OpenAt:    math.MinInt64,
+		Held:      255,
 	}
 }
 
@@ -48,21 +50,21 @@ func TestChannelRoundTrip(t *testing.T) {
 		c    *Channel
 	}{
 		{"zero", &Channel{}},
-		{"empty lists", NewChannel(ChannelData{Seen: []uint64{}, Open: []Ref{}, Held: []Ref{}})},
+		{"open and held only", NewChannel(ChannelData{HasOpen: true, OpenAt: -3, Held: 2})},
 		{"negative last event", NewChannel(ChannelData{LastEventAt: -1})},
 		{"party only role", NewChannel(ChannelData{Party: vcc.Party{Role: "external"}})},
-		{"seen only", NewChannel(ChannelData{Seen: []uint64{42}})},
+		{"published only", NewChannel(ChannelData{Published: []Published{{Open: 42, Revision: 1}}})},
 		{"full", fullChannel()},
 		{"derived state is not encoded", scheduled},
-		{"many seen", NewChannel(ChannelData{Seen: func() []uint64 {
-			s := make([]uint64, 1000)
+		{"many events", NewChannel(ChannelData{Events: func() []Ref {
+			s := make([]Ref, 1000)
 			for i := range s {
-				s[i] = uint64(i) * 0x9e3779b97f4a7c15
+				s[i] = ref(fmt.Sprint(i), int64(i/3))
 			}
 			return s
 		}()})},
-		{"one packed open", NewChannel(ChannelData{Open: []Ref{ref("2Zks0VJxXAegKlhmHygjlZRwu0F", 5)}})},
-		{"one open that does not pack", NewChannel(ChannelData{Open: []Ref{{Source: "/other", ID: "x", Type: "t", At: 5}}})},
+		{"one packed event", NewChannel(ChannelData{Events: []Ref{ref("2Zks0VJxXAegKlhmHygjlZRwu0F", 5)}})},
+		{"one event that does not pack", NewChannel(ChannelData{Events: []Ref{{Source: "/other", ID: "x", Type: "t", At: 5}}})},
 		{"unpackable strings", NewChannel(awkwardData())},
 	}
 	for _, tt := range tests {
@@ -116,15 +118,19 @@ func TestDecodeChannelCorrupt(t *testing.T) {
 	}{
 		{"nil", nil},
 		{"unknown version 0", append([]byte{0}, valid[1:]...)},
-		{"unknown version 2", append([]byte{2}, valid[1:]...)},
+		{"old version 1", append([]byte{1}, valid[1:]...)},
+		{"unknown version 3", append([]byte{3}, valid[1:]...)},
+		{"timeline out of order", AppendChannel(nil, &Channel{events: []packedRef{{at: 2}, {at: 1}}})},
+		{"bad open flag", []byte{2, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0}},
 		{"trailing byte", append(append([]byte(nil), valid...), 0)},
 		{"trailing bytes of another record", append(append([]byte(nil), valid...), valid...)},
-		// version, five empty strings, LastEventAt 0, then a Seen count
-		// far larger than the input: must not allocate it.
-		{"huge seen count", []byte{1, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
-		{"huge string length", []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'}},
-		{"huge open count", []byte{1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}},
-		{"varint overflow", []byte{1, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0}},
+		// version, five empty strings, LastEventAt 0, no open, held 0,
+		// then an event count far larger than the input: must not
+		// allocate it.
+		{"huge event count", []byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+		{"huge string length", []byte{2, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'}},
+		{"huge published count", []byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}},
+		{"varint overflow", []byte{2, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0}},
 		{"stream time record", AppendStreamTime(nil, 5)},
 	}
 	for _, tt := range tests {
@@ -138,10 +144,10 @@ func TestDecodeChannelCorrupt(t *testing.T) {
 }
 
 func TestDecodeChannelRejectsCountsBeforeAllocating(t *testing.T) {
-	// A Seen count the remaining bytes could hold one byte each but not
-	// eight: rejected before the list is allocated.
+	// A published count the remaining bytes could hold one byte each but
+	// not seventeen: rejected before the list is allocated.
 	const n = 4 << 20
-	b := []byte{1, 0, 0, 0, 0, 0, 0}
+	b := []byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 	b = binary.AppendUvarint(b, n)
 	b = append(b, make([]byte, n)...)
 	var before, after runtime.MemStats
@@ -237,56 +243,24 @@ func awkwardData() ChannelData {
 		ConversationID: "3E71F453-116A-3ABC-7769-BC678EF6E080",
 		InteractionID:  "1371f451-116a-4abc-8869-bc678ef6707g",
 		Party:          vcc.Party{Role: "Agent", AgentID: "123456789", UserID: "ef71f453x556a-3abc-7769-bc678ef6e090"},
-		Seen:           []uint64{1, 2, 3, 4, 5},
-		Open: []Ref{
+		Events: []Ref{
 			{Source: "/channel", ID: "zzzzzzzzzzzzzzzzzzzzzzzzzzz", Type: "channel.interrupted.v0", At: 1},
-		},
-		Held: []Ref{
 			{Source: "/channel", ID: "2Zks0VJxXAegKlhmHygjlZRwu0-", Type: "channel.resumed.v2", At: 2},
 			{Source: "/channel", ID: "123456789012345678901", Type: "channel.resumed.v0", At: 3},
 		},
 	}
 }
 
-// TestDecodeChannelOldEncodings decodes values written by the encoder
-// before channels were packed (same version, same format) and checks that
-// they decode to the same value and encode to the same bytes.
+// TestDecodeChannelOldEncodings: values of version 1 (open interruptions,
+// held closes, seen hashes, before the timeline) are refused as corrupt,
+// never read as something else.
 func TestDecodeChannelOldEncodings(t *testing.T) {
-	typical := ChannelData{
-		ConversationID: "3e71f453-116a-4abc-8769-bc678ef6e080",
-		InteractionID:  "1371F451-116A-4ABC-8869-BC678EF67070",
-		Party:          vcc.Party{Role: "agent", AgentID: "1544", UserID: "ef71f453-556a-4abc-9769-bc678ef6e090"},
-		LastEventAt:    1661870076088000000,
-		Seen:           []uint64{7, 8, 9},
-		Open:           []Ref{{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: 1661870000000000000}},
+	typical := "012433653731663435332d313136612d346162632d383736392d6263363738656636653038302431333731463435312d313136412d344142432d383836392d424336373845463637303730056167656e7404313534342465663731663435332d353536612d346162632d393736392d62633637386566366530393080f89cc1ef8193902e0307000000000000000800000000000000090000000000000001082f6368616e6e656c1b333770574552774235516b37694d6d41456f374a664d444c354a73166368616e6e656c2e696e7465727275707465642e7630808087ceb8fd92902e00"
+	b, err := hex.DecodeString(typical)
+	if err != nil {
+		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		hex  string
-		want ChannelData
-	}{
-		{"full", "012433653731663435332d313136612d336162632d373736392d6263363738656636653038302431333731663435312d313136612d346162632d383836392d626336373865663637303730056167656e7404313534342465663731663435332d353536612d336162632d373736392d62633637386566366530393080f89cc1ef8193902e0400000000000000000100000000000000ffffffffffffffffbebafecaefbeadde02082f6368616e6e656c1b325a6b7330564a78584165674b6c686d4879676a6c5a5277753046166368616e6e656c2e696e7465727275707465642e7630808087ceb8fd92902e082f6368616e6e656c0132166368616e6e656c2e696e7465727275707465642e7631828087ceb8fd92902e02000000ffffffffffffffffff010c2fc3bc6ec3af636f64652f00ac02" + strings.Repeat("78", 300) + "106368616e6e656c2e656e6465642e7631feffffffffffffffff01", fullData()},
-		{"typical", "012433653731663435332d313136612d346162632d383736392d6263363738656636653038302431333731463435312d313136412d344142432d383836392d424336373845463637303730056167656e7404313534342465663731663435332d353536612d346162632d393736392d62633637386566366530393080f89cc1ef8193902e0307000000000000000800000000000000090000000000000001082f6368616e6e656c1b333770574552774235516b37694d6d41456f374a664d444c354a73166368616e6e656c2e696e7465727275707465642e7630808087ceb8fd92902e00", typical},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b, err := hex.DecodeString(tt.hex)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := DecodeChannel(b)
-			if err != nil {
-				t.Fatalf("DecodeChannel: %v", err)
-			}
-			if got := c.Data(); !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("decoded:\n got %+v\nwant %+v", got, tt.want)
-			}
-			if again := AppendChannel(nil, c); !bytes.Equal(again, b) {
-				t.Fatalf("re-encoding differs:\n%x\n%x", again, b)
-			}
-			if again := AppendChannel(nil, NewChannel(tt.want)); !bytes.Equal(again, b) {
-				t.Fatalf("encoding the value differs:\n%x\n%x", again, b)
-			}
-		})
+	if c, err := DecodeChannel(b); !errors.Is(err, ErrCorrupt) || c != nil || !strings.Contains(err.Error(), "version 1") {
+		t.Fatalf("DecodeChannel(v1) = %v, %v; want ErrCorrupt naming version 1", c, err)
 	}
 }

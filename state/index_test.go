@@ -73,10 +73,10 @@ func TestPackedStringsAreExact(t *testing.T) {
 		ConversationID: "00000000-0000-0000-0000-000000000000",
 		InteractionID:  "ffffffff-ffff-ffff-ffff-ffffffffffff",
 		Party:          vcc.Party{Role: "voicemail", AgentID: "12345678", UserID: "0123456789abcdef"},
-		Open:           []Ref{{Source: "/agent", ID: "000000000000000000000000000", Type: "channel.disconnected.v1", At: -5}},
+		Events:         []Ref{{Source: "/agent", ID: "000000000000000000000000000", Type: "channel.disconnected.v1", At: -5}},
 	}, {
-		Party: vcc.Party{AgentID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", UserID: "01234567890abcdef"},
-		Open:  []Ref{{Source: "/channel", ID: "aWgEPTl1tmebfsQzFP4bxwgy80V", Type: "channel.resumed.v0", At: 1}},
+		Party:  vcc.Party{AgentID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", UserID: "01234567890abcdef"},
+		Events: []Ref{{Source: "/channel", ID: "aWgEPTl1tmebfsQzFP4bxwgy80V", Type: "channel.resumed.v0", At: 1}},
 	}} {
 		c := NewChannel(d)
 		if got := c.Data(); !reflectEqual(got, d) {
@@ -92,11 +92,11 @@ func TestPackedStringsAreExact(t *testing.T) {
 		}
 		var e Channel
 		e.FillIdentity(d.ConversationID, d.InteractionID, d.Party)
-		for _, r := range d.Open {
-			e.InsertOpen(r)
+		for _, r := range d.Events {
+			e.InsertEvent(r)
 		}
 		got := e.Data()
-		if got.ConversationID != d.ConversationID || got.InteractionID != d.InteractionID || got.Party != d.Party || !reflectEqual(got.Open, d.Open) {
+		if got.ConversationID != d.ConversationID || got.InteractionID != d.InteractionID || got.Party != d.Party || !reflectEqual(got.Events, d.Events) {
 			t.Errorf("built by mutators: %+v, want %+v", got, d)
 		}
 	}

@@ -4,7 +4,8 @@ package state
 type Stats struct {
 	// Channels held (as of the last Commit or restore).
 	Channels int
-	// Open interruptions and held closes over all channels.
+	// Open interruptions, and closed interruptions waiting for their
+	// grace period, over all channels.
 	Open, Held int
 	// OldestOpen is the interruptedAt of the oldest open interruption, in
 	// Unix nanoseconds; HasOpen is false when none is open.
@@ -41,41 +42,31 @@ type counts struct {
 // replace accounts for a channel changing from old to new (either nil:
 // absent).
 func (c *counts) replace(old, new *Channel) {
+	var oldOpen, newOpen bool
+	var oldAt, newAt int64
 	if old != nil {
+		var held int
+		oldOpen, oldAt, held = old.Summary()
 		c.channels--
-		c.open -= old.NumOpen()
-		c.held -= old.NumHeld()
+		c.held -= held
 	}
 	if new != nil {
+		var held int
+		newOpen, newAt, held = new.Summary()
 		c.channels++
-		c.open += new.NumOpen()
-		c.held += new.NumHeld()
+		c.held += held
 	}
-	if old != nil && new != nil && sameTimes(old, new) {
-		return // the common case: the open interruptions did not change
+	if oldOpen == newOpen && oldAt == newAt {
+		return // the common case: the open interruption did not change
 	}
-	if old != nil {
-		for i := range old.NumOpen() {
-			c.opens.remove(old.OpenAt(i))
-		}
+	if oldOpen {
+		c.open--
+		c.opens.remove(oldAt)
 	}
-	if new != nil {
-		for i := range new.NumOpen() {
-			c.opens.add(new.OpenAt(i))
-		}
+	if newOpen {
+		c.open++
+		c.opens.add(newAt)
 	}
-}
-
-func sameTimes(a, b *Channel) bool {
-	if a.NumOpen() != b.NumOpen() {
-		return false
-	}
-	for i := range a.NumOpen() {
-		if a.OpenAt(i) != b.OpenAt(i) {
-			return false
-		}
-	}
-	return true
 }
 
 // compactOpens rebuilds the set of open times from the channels when
@@ -89,8 +80,8 @@ func (s *Store) compactOpens() {
 	t.added = t.added[:0]
 	t.removed = t.removed[:0]
 	s.Range(func(c *Channel) bool {
-		for i := range c.NumOpen() {
-			t.added = append(t.added, c.OpenAt(i))
+		if open, at, _ := c.Summary(); open {
+			t.added = append(t.added, at)
 		}
 		return true
 	})

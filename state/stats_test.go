@@ -12,11 +12,11 @@ func recount(s *Store) Stats {
 	s.Range(func(c *Channel) bool {
 		st.Channels++
 		d := c.Data()
-		st.Open += len(d.Open)
-		st.Held += len(d.Held)
-		for _, r := range d.Open {
-			if !st.HasOpen || r.At < st.OldestOpen {
-				st.OldestOpen, st.HasOpen = r.At, true
+		st.Held += d.Held
+		if d.HasOpen {
+			st.Open++
+			if !st.HasOpen || d.OpenAt < st.OldestOpen {
+				st.OldestOpen, st.HasOpen = d.OpenAt, true
 			}
 		}
 		return true
@@ -45,24 +45,24 @@ func TestStatsFollowCommits(t *testing.T) {
 		switch op := rng.IntN(100); {
 		case op < 40: // open an interruption, mostly at a few shared times
 			c := s.Edit(id)
-			c.InsertOpen(ref(fmt.Sprint(step), int64(rng.IntN(50))))
-		case op < 60: // close the oldest open interruption
-			if c := s.Get(id); c != nil && c.NumOpen() > 0 {
-				s.Edit(id).RemoveOpen(0)
-			}
-		case op < 70:
-			s.Edit(id).InsertHeld(ref(fmt.Sprint(step), int64(rng.IntN(50))))
-		case op < 75:
-			if c := s.Get(id); c != nil && c.NumHeld() > 0 {
+			_, _, held := c.Summary()
+			c.SetSummary(true, int64(rng.IntN(50)), held)
+		case op < 60: // close the open interruption
+			if c := s.Get(id); c != nil {
 				e := s.Edit(id)
-				e.RemoveHeld(e.NumHeld() - 1)
+				_, _, held := e.Summary()
+				e.SetSummary(false, 0, held)
 			}
+		case op < 75: // closed interruptions waiting for grace
+			c := s.Edit(id)
+			open, at, _ := c.Summary()
+			c.SetSummary(open, at, rng.IntN(3))
 		case op < 80:
 			s.Delete(id)
 		case op < 83: // a changelog record: bypasses change tracking, so
 			// only on a store with no changes pending, as in a restore
 			s.Commit()
-			s.Restore(id, NewChannel(ChannelData{Open: []Ref{ref("r", int64(rng.IntN(50)))}, Held: []Ref{ref("h", 1)}}))
+			s.Restore(id, NewChannel(ChannelData{HasOpen: true, OpenAt: int64(rng.IntN(50)), Held: 1}))
 			check(step, "restore")
 		case op < 85:
 			s.Commit()
@@ -84,12 +84,12 @@ func TestStatsFollowCommits(t *testing.T) {
 // long-lived oldest open interruption keep the set of open times small.
 func TestOpenTimesCompact(t *testing.T) {
 	s := New()
-	s.Edit("old").InsertOpen(ref("o", 1))
+	s.Edit("old").SetSummary(true, 1, 0)
 	s.Commit()
 	for i := int64(2); i < 20_000; i++ {
-		s.Edit("x").InsertOpen(ref("i", i))
+		s.Edit("x").SetSummary(true, i, 0)
 		s.Commit()
-		s.Edit("x").RemoveOpen(0)
+		s.Edit("x").SetSummary(false, 0, 0)
 		s.Commit()
 	}
 	if st := s.Stats(); !st.HasOpen || st.OldestOpen != 1 || st.Open != 1 {
@@ -98,7 +98,7 @@ func TestOpenTimesCompact(t *testing.T) {
 	if n := len(s.counts.opens.added) + len(s.counts.opens.removed); n > 300 {
 		t.Fatalf("the set of open times holds %d entries for one open interruption", n)
 	}
-	s.Edit("old").RemoveOpen(0)
+	s.Edit("old").SetSummary(false, 0, 0)
 	s.Commit()
 	if st := s.Stats(); st.HasOpen {
 		t.Fatalf("Stats = %+v, want nothing open", st)

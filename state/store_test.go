@@ -15,7 +15,7 @@ func ref(id string, at int64) Ref {
 
 // chanWith returns a channel value whose fields identify it in comparisons.
 func chanWith(conv string, last int64) ChannelData {
-	return ChannelData{ConversationID: conv, LastEventAt: last, Seen: []uint64{uint64(last)}}
+	return ChannelData{ConversationID: conv, LastEventAt: last, Events: []Ref{ref("e", last)}}
 }
 
 // put creates or overwrites channel id through Edit, as the engine does.
@@ -153,13 +153,11 @@ func TestStoreRollback(t *testing.T) {
 		{"modify", func(s *Store) {
 			edit(s, "a", func(d *ChannelData) { d.ConversationID = "A2" })
 			c := s.Edit("a")
-			c.AddSeen(99)
-			c.AddSeen(100)
-			c.AddSeen(101)
-			c.InsertOpen(ref("o", 5))
-			c.InsertHeld(ref("h", 6))
-			c.RemoveOpen(0)
-			c.RemoveHeld(0)
+			c.InsertEvent(ref("o", 5))
+			c.InsertEvent(Ref{Source: "/odd", ID: "x", Type: "t", At: 0})
+			c.PutPublished(Published{Open: 1, Fingerprint: 2, Revision: 1})
+			c.PutPublished(Published{Open: 1, Fingerprint: 3, Revision: 2})
+			c.SetSummary(true, 5, 1)
 		}},
 		{"modify twice", func(s *Store) {
 			edit(s, "a", func(d *ChannelData) { d.ConversationID = "A2" })
@@ -168,7 +166,8 @@ func TestStoreRollback(t *testing.T) {
 		{"modify the overflow", func(s *Store) {
 			edit(s, "b", func(d *ChannelData) {
 				d.Party = vcc.Party{Role: "unusual", AgentID: "a-very-long-agent-id", UserID: "u"}
-				d.Held = []Ref{ref("x", 1)}
+				d.Events = append(d.Events, Ref{Source: "/odd", ID: "x", Type: "t", At: 9})
+				d.Published = []Published{{Open: 9, Revision: 2, Retracted: true}}
 			})
 		}},
 		{"delete", func(s *Store) { s.Delete("b") }},
@@ -183,7 +182,7 @@ func TestStoreRollback(t *testing.T) {
 		}},
 		{"stream time", func(s *Store) { s.AdvanceStreamTime(500) }},
 		{"everything", func(s *Store) {
-			edit(s, "a", func(d *ChannelData) { d.Held = []Ref{ref("x", 1)} })
+			edit(s, "a", func(d *ChannelData) { d.Published = []Published{{Open: 1, Revision: 1}} })
 			s.Delete("b")
 			put(s, "c", chanWith("C", 7))
 			s.AdvanceStreamTime(20)
@@ -194,11 +193,12 @@ func TestStoreRollback(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := New()
 			a := chanWith("A", 1)
-			a.Open = []Ref{ref("a-open", 1)}
+			a.Events = append(a.Events, ref("a-open", 1))
+			a.HasOpen, a.OpenAt = true, 1
 			put(s, "a", a)
 			b := chanWith("B", 2)
-			b.Seen = []uint64{1, 2, 3, 4, 5}
-			b.Held = []Ref{ref("b-held", 2)}
+			b.Events = append(b.Events, Ref{Source: "/odd", ID: "b-raw", Type: "t", At: 3})
+			b.Published = []Published{{Open: 7, Fingerprint: 8, Revision: 1}}
 			put(s, "b", b)
 			s.AdvanceStreamTime(10)
 			s.Commit()
@@ -217,9 +217,10 @@ func TestStoreRollback(t *testing.T) {
 				t.Errorf("after Rollback: Changes %v, StreamTimeChanged %v; want none", s.Changes(), s.StreamTimeChanged())
 			}
 			// The restored values are independent of what the epoch changed.
-			edit(s, "a", func(d *ChannelData) { d.Open[0].ID = "mutated" })
-			s.Edit("b").AddSeen(6)
-			s.Edit("b").InsertHeld(ref("b-held-2", 3))
+			edit(s, "a", func(d *ChannelData) { d.Events[0].ID = "mutated" })
+			s.Edit("b").InsertEvent(ref("b-6", 6))
+			s.Edit("b").InsertEvent(Ref{Source: "/odd", ID: "b-raw-2", Type: "t", At: 1})
+			s.Edit("b").PutPublished(Published{Open: 7, Fingerprint: 9, Revision: 2})
 			s.Rollback()
 			if got := snapshot(s); !reflect.DeepEqual(got, before) {
 				t.Errorf("after second Rollback:\n got %+v\nwant %+v", got, before)
@@ -467,18 +468,14 @@ func TestChannelInsertSorted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var c Channel
 			for _, r := range tt.in {
-				c.InsertOpen(r)
-				c.InsertHeld(r)
+				c.InsertEvent(r)
 			}
-			d := c.Data()
-			for name, list := range map[string][]Ref{"Open": d.Open, "Held": d.Held} {
-				var got []string
-				for _, r := range list {
-					got = append(got, r.ID)
-				}
-				if !reflect.DeepEqual(got, tt.order) {
-					t.Errorf("%s order = %v, want %v", name, got, tt.order)
-				}
+			var got []string
+			for _, r := range c.Data().Events {
+				got = append(got, r.ID)
+			}
+			if !reflect.DeepEqual(got, tt.order) {
+				t.Errorf("timeline order = %v, want %v", got, tt.order)
 			}
 		})
 	}
@@ -490,9 +487,9 @@ func TestChannelCloneIsDeep(t *testing.T) {
 		t.Fatal("nil.Clone() != nil")
 	}
 	for name, d := range map[string]ChannelData{
-		"inline": {ConversationID: "c", Seen: []uint64{1}, Open: []Ref{ref("o", 1)}},
-		"overflow": {ConversationID: strings.Repeat("c", 40), Seen: []uint64{1, 2, 3, 4},
-			Open: []Ref{ref("o", 1), ref("p", 2)}, Held: []Ref{ref("h", 2)}},
+		"packed": {ConversationID: "c", Events: []Ref{ref("o", 1)}, Published: []Published{{Open: 1, Revision: 1}}},
+		"overflow": {ConversationID: strings.Repeat("c", 40), Events: []Ref{ref("o", 1), {Source: "/odd", ID: "p", Type: "t", At: 2}},
+			Published: []Published{{Open: 2, Revision: 3, Retracted: true}}},
 	} {
 		c := NewChannel(d)
 		want := c.Data()
@@ -500,10 +497,10 @@ func TestChannelCloneIsDeep(t *testing.T) {
 		if !reflect.DeepEqual(n.Data(), want) {
 			t.Fatalf("%s: clone differs: %+v vs %+v", name, n.Data(), want)
 		}
-		n.AddSeen(9)
-		n.RemoveOpen(0)
-		n.InsertOpen(ref("x", 0))
-		n.InsertHeld(ref("y", 0))
+		n.InsertEvent(ref("x", 0))
+		n.InsertEvent(Ref{Source: "/odd", ID: "y", Type: "t", At: 5})
+		n.PutPublished(Published{Open: 2, Revision: 9})
+		n.SetSummary(true, 3, 2)
 		n.FillIdentity("other", "other", vcc.Party{Role: "agent"})
 		if got := c.Data(); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: mutating the clone changed the original: %+v", name, got)
@@ -511,15 +508,24 @@ func TestChannelCloneIsDeep(t *testing.T) {
 	}
 }
 
-func TestChannelHasSeen(t *testing.T) {
-	c := NewChannel(ChannelData{Seen: []uint64{3, 1, 2, 7, 8}})
-	for h, want := range map[uint64]bool{1: true, 2: true, 3: true, 7: true, 8: true, 0: false, 4: false} {
-		if got := c.HasSeen(h); got != want {
-			t.Errorf("HasSeen(%d) = %v, want %v", h, got, want)
+func TestChannelFindEvent(t *testing.T) {
+	c := NewChannel(ChannelData{Events: []Ref{ref("a", 1), ref("2Zks0VJxXAegKlhmHygjlZRwu0F", 2),
+		{Source: "/odd", ID: "a", Type: "t", At: 3}, {Source: "/channel", ID: strings.Repeat("x", 40), Type: "channel.resumed.v0", At: 4}}})
+	for _, tt := range []struct {
+		source, id string
+		want       int
+	}{
+		{"/channel", "a", 0}, {"/channel", "2Zks0VJxXAegKlhmHygjlZRwu0F", 1}, {"/odd", "a", 2},
+		{"/channel", strings.Repeat("x", 40), 3}, {"/channel", "b", -1}, {"/agent", "a", -1}, {"/odd", "b", -1},
+	} {
+		if got := c.FindEvent(tt.source, tt.id); got != tt.want {
+			t.Errorf("FindEvent(%q, %q) = %d, want %d", tt.source, tt.id, got, tt.want)
 		}
-	}
-	if c.NumSeen() != 5 {
-		t.Errorf("NumSeen = %d, want 5", c.NumSeen())
+		if tt.want >= 0 {
+			if h := c.EventHash(tt.want); h != HashEvent(tt.source, tt.id) || c.FindEventHash(h) != tt.want {
+				t.Errorf("EventHash(%d) = %x, FindEventHash = %d", tt.want, h, c.FindEventHash(h))
+			}
+		}
 	}
 }
 
@@ -529,27 +535,19 @@ func TestChannelHasSeen(t *testing.T) {
 // this epoch and in later ones.
 func TestStoreUndoSharesOverflowSafely(t *testing.T) {
 	changes := map[string]func(c *Channel){
-		"add seen":    func(c *Channel) { c.AddSeen(77) },
-		"insert open": func(c *Channel) { c.InsertOpen(ref("n", 3)) },
-		"remove open": func(c *Channel) {
-			if c.NumOpen() > 0 {
-				c.RemoveOpen(0)
-			}
-		},
-		"insert held": func(c *Channel) { c.InsertHeld(ref("n", 3)) },
-		"remove held": func(c *Channel) {
-			if c.NumHeld() > 0 {
-				c.RemoveHeld(0)
-			}
-		},
-		"long identity": func(c *Channel) { c.Set(ChannelData{ConversationID: strings.Repeat("z", 50)}) },
-		"fill identity": func(c *Channel) { c.FillIdentity("a", "b", vcc.Party{Role: "odd", AgentID: strings.Repeat("9", 20)}) },
+		"insert event":     func(c *Channel) { c.InsertEvent(ref("n", 3)) },
+		"insert raw event": func(c *Channel) { c.InsertEvent(Ref{Source: "/odd", ID: "n", Type: "t", At: 3}) },
+		"put published":    func(c *Channel) { c.PutPublished(Published{Open: 1, Revision: 5}) },
+		"add published":    func(c *Channel) { c.PutPublished(Published{Open: uint64(c.NumEvents()), Revision: 1}) },
+		"summary":          func(c *Channel) { c.SetSummary(true, 42, 3) },
+		"long identity":    func(c *Channel) { c.Set(ChannelData{ConversationID: strings.Repeat("z", 50)}) },
+		"fill identity":    func(c *Channel) { c.FillIdentity("a", "b", vcc.Party{Role: "odd", AgentID: strings.Repeat("9", 20)}) },
 	}
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {
 			s := New()
-			d := ChannelData{ConversationID: strings.Repeat("c", 40), Seen: []uint64{1, 2, 3, 4},
-				Open: []Ref{ref("o1", 1), ref("o2", 2)}, Held: []Ref{ref("h1", 1), ref("h2", 2)}}
+			d := ChannelData{ConversationID: strings.Repeat("c", 40), Events: []Ref{ref("o1", 1), {Source: "/odd", ID: "o2", Type: "t", At: 2}},
+				Published: []Published{{Open: 1, Revision: 1}, {Open: 2, Revision: 2, Retracted: true}}}
 			put(s, "a", d)
 			s.Commit()
 			committed := snapshot(s)

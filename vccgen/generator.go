@@ -61,6 +61,9 @@ type Config struct {
 	// hours of event time after they happened, like VCC's retries for up to
 	// 24 h; default DefaultLateRate.
 	LateRate float64
+	// Truth records the true interruptions of the simulated channels, for
+	// Generator.Truth. It does not change the stream.
+	Truth bool
 }
 
 // withDefaults returns cfg with defaults applied and values clamped.
@@ -186,18 +189,23 @@ type Generator struct {
 	held    []heldEvent
 	late    []lateEvent
 	scratch []byte
+	truth   *truth // when cfg.Truth
 }
 
 // New returns a Generator for cfg (zero fields take their defaults).
 func New(cfg Config) *Generator {
 	cfg = cfg.withDefaults()
-	return &Generator{
+	g := &Generator{
 		cfg:     cfg,
 		sim:     newSim(newRNG(cfg.Seed, 1), cfg.Start.UnixMilli(), cfg.Agents),
 		content: newRNG(cfg.Seed, 2),
 		deliv:   newRNG(cfg.Seed, 3),
 		scratch: make([]byte, 0, 1024),
 	}
+	if cfg.Truth {
+		g.truth = &truth{open: map[*channel]openTruth{}}
+	}
+	return g
 }
 
 // Config returns the effective configuration, defaults applied.
@@ -295,6 +303,9 @@ func (g *Generator) build(raw *rawEvent, seq uint64, delay int64, how Delivery) 
 	partyOrder := (x & 0xffff) % 100
 	sent := raw.at*ticksPerMilli + c.between(300*ticksPerMilli, 700*ticksPerMilli) // sent 0.3-0.7 s after
 	id := c.ksuid(floorDivQ(sent, 1e7))
+	if g.truth != nil {
+		g.truth.observe(raw, id)
+	}
 
 	ev := Event{
 		ID:        id,

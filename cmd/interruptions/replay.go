@@ -20,11 +20,12 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 	c := newCommand("replay", "Run the matching engine on NDJSON structured CloudEvents: events in, interruption records out,\nrejected lines to the DLQ file. Exits 0 when the input was read to the end.")
 	var f engineFlags
 	f.register(c)
-	var input, output, dlq string
+	var input, output, dlq, openOutput string
 	var partitions int
 	c.fs.StringVar(&input, "input", "-", "NDJSON input file; - reads stdin")
 	c.fs.StringVar(&output, "output", "-", "NDJSON output file; - writes stdout")
 	c.fs.StringVar(&dlq, "dlq", "", "NDJSON file for rejected lines (line, reason, error, original); empty: discard")
+	c.fs.StringVar(&openOutput, "open-output", "", "NDJSON file for the interruptions still open (or held for --grace) at the end of the input, one line each; empty: only their count on stderr")
 	c.fs.IntVar(&partitions, "partitions", 0, "simulate this many input partitions (stream time per partition, keyed by subject) as `run` sees them; 0: one stream")
 	if err := parseOrHelp(c, args, e); err != nil {
 		return err
@@ -63,11 +64,21 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 		defer fh.Close()
 		dlqW = fh
 	}
+	var openW io.Writer
+	if openOutput != "" {
+		fh, err := os.Create(openOutput)
+		if err != nil {
+			return fmt.Errorf("create open output: %w", err)
+		}
+		defer fh.Close()
+		openW = fh
+	}
 	stats, err := replay.Run(ctx, in, out, dlqW, replay.Config{
 		Engine:       f.engine(),
 		Encoder:      codec.Encoder{Source: f.source, Mode: codec.Structured},
 		Partitions:   partitions,
 		MaxClockSkew: time.Duration(f.maxClockSkew),
+		OpenOutput:   openW,
 	})
 	if err != nil {
 		return err
@@ -80,9 +91,13 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 func writeStats(w io.Writer, s replay.Summary) {
 	fmt.Fprintf(w, "events: processed %d, ignored %d, duplicate %d, dead-lettered %d\n",
 		s.Events[match.Processed], s.Events[match.Ignored], s.Events[match.Duplicate], sum(s.DeadLetters))
-	fmt.Fprintf(w, "records: resumed %d, ended %d, expired %d\n",
-		s.Outcomes[match.OutcomeResumed], s.Outcomes[match.OutcomeEnded], s.Outcomes[match.OutcomeExpired])
-	fmt.Fprintf(w, "state: held closes dropped %d, channels deleted %d\n", s.Housekeeping.DroppedCloses, s.Housekeeping.Deleted)
+	hk := s.Housekeeping
+	fmt.Fprintf(w, "records: resumed %d, ended %d, expired %d (every revision); corrections %d, retractions %d\n",
+		s.Outcomes[match.OutcomeResumed], s.Outcomes[match.OutcomeEnded], s.Outcomes[match.OutcomeExpired],
+		hk.Corrections, hk.Retractions)
+	fmt.Fprintf(w, "timeline: interrupted-while-interrupted %d, after-end %d, resume-without-interruption %d, too-late %d\n",
+		hk.InterruptedWhileInterrupted, hk.AfterEnd, hk.ResumeWithoutInterruption, s.DeadLetters[codec.ReasonTooLate])
+	fmt.Fprintf(w, "at end: open %d, held for grace %d; channels deleted %d\n", s.Open, s.Held, hk.Deleted)
 	reasons := make([]string, 0, len(s.DeadLetters))
 	for r := range s.DeadLetters {
 		reasons = append(reasons, string(r))

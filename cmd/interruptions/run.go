@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/interruptions/interruptions/processor"
@@ -14,6 +15,7 @@ import (
 type engineFlags struct {
 	maxInterruption positiveDuration
 	retention       positiveDuration
+	grace           nonNegativeDuration
 	source          string
 	maxClockSkew    positiveDuration
 }
@@ -22,8 +24,10 @@ func (f *engineFlags) register(c *command) {
 	def := processor.DefaultConfig()
 	f.maxInterruption = positiveDuration(def.Engine.MaxInterruption)
 	f.retention = positiveDuration(def.Engine.Retention)
-	c.fs.Var(&f.maxInterruption, "max-interruption", "an interruption still open this long after it began (in event time) closes as expired")
-	c.fs.Var(&f.retention, "retention", "a channel's state, seen event ids included, is kept this long after its last event")
+	f.grace = nonNegativeDuration(def.Engine.Grace)
+	c.fs.Var(&f.maxInterruption, "max-interruption", "an interruption with no resumed or ended within this long after it began (in event time) is expired at that bound")
+	c.fs.Var(&f.retention, "retention", "a channel's timeline is kept this long after its last event; events older than the partition clock minus this are too late (DLQ); at least --max-interruption")
+	c.fs.Var(&f.grace, "grace", "publish a closed interruption only once the partition clock reaches its close plus this (0: at once); later changes still publish revisions")
 	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records")
 
 	f.maxClockSkew = positiveDuration(def.MaxClockSkew)
@@ -31,7 +35,25 @@ func (f *engineFlags) register(c *command) {
 }
 
 func (f *engineFlags) engine() match.EngineConfig {
-	return match.EngineConfig{MaxInterruption: time.Duration(f.maxInterruption), Retention: time.Duration(f.retention)}
+	return match.EngineConfig{MaxInterruption: time.Duration(f.maxInterruption), Retention: time.Duration(f.retention),
+		Grace: time.Duration(f.grace)}
+}
+
+// nonNegativeDuration is a duration flag that may be zero.
+type nonNegativeDuration time.Duration
+
+func (d *nonNegativeDuration) String() string { return time.Duration(*d).String() }
+
+func (d *nonNegativeDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return errors.New("must not be negative")
+	}
+	*d = nonNegativeDuration(v)
+	return nil
 }
 
 // kafkaFlags are the settings of the Kafka loop.

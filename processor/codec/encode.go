@@ -16,8 +16,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// RecordType is the CloudEvent type of an output record.
+// RecordType is the CloudEvent type of an output record: one revision of an
+// interruption.
 const RecordType = "channel.interruptionended.v0"
+
+// RetractionType is the CloudEvent type of a retraction: the interruption
+// no longer exists (a late event placed its opening event inside another
+// interruption or after the channel's end).
+const RetractionType = "channel.interruptionretracted.v0"
+
+// ReasonTooLate is the dead-letter reason of a handled event older than the
+// partition clock minus retention (match.TooLate).
+const ReasonTooLate Reason = "too-late"
+
+// TooLateError returns the dead-letter error of an event the engine
+// refused as too late.
+func TooLateError(ev *match.Event, clock int64, retention time.Duration) *DecodeError {
+	return &DecodeError{Reason: ReasonTooLate, Err: fmt.Errorf("event %s of channel %s at %s is older than the partition clock %s minus retention %s",
+		ev.ID, ev.ChannelID, FormatMillis(ev.Timestamp), FormatMillis(clock), retention)}
+}
 
 // Mode is a CloudEvents Kafka content mode.
 type Mode uint8
@@ -53,21 +70,25 @@ func (m Mode) String() string {
 // of the product's name in the URL namespace), so ids are deterministic.
 var namespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:interruptions:channel.interruptionended"))
 
-// InterruptionID is the deterministic id of the interruption opened by the
-// event (source, id).
-func InterruptionID(source, id string) string {
-	return uuid.NewSHA1(namespace, []byte(source+"\x00"+id)).String()
+// InterruptionID is the deterministic id of the interruption of channel
+// channelID opened by the event (source, id): the output records' Kafka key.
+func InterruptionID(channelID, source, id string) string {
+	return uuid.NewSHA1(namespace, []byte(channelID+"\x00"+source+"\x00"+id)).String()
 }
 
 // RecordID is the deterministic CloudEvent id of an output record: derived
-// from the opening and closing events' source and id ("expired" stands in
-// for the closing event of an expired interruption).
+// from its interruption's id and its revision, so a record published again
+// (at-least-once) carries the same id and a new revision a new one.
 func RecordID(in match.Interruption) string {
-	closing := "\x00expired"
-	if in.ClosedBy != nil {
-		closing = in.ClosedBy.Source + "\x00" + in.ClosedBy.ID
-	}
-	return uuid.NewSHA1(namespace, []byte(in.OpenedBy.Source+"\x00"+in.OpenedBy.ID+"\x01"+closing)).String()
+	return recordID(InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID), in.Revision)
+}
+
+func recordID(interruptionID string, revision int) string {
+	b := make([]byte, 0, 48)
+	b = append(b, interruptionID...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(revision), 10)
+	return uuid.NewSHA1(namespace, b).String()
 }
 
 // millisLayout is RFC 3339 in UTC with exactly millisecond precision.
@@ -91,6 +112,7 @@ func FormatMillis(ns int64) string {
 // RecordData is the data of an output record, as JSON.
 type RecordData struct {
 	InterruptionID string    `json:"interruptionId"`
+	Revision       int       `json:"revision"`
 	ChannelID      string    `json:"channelId"`
 	ConversationID string    `json:"conversationId"`
 	InteractionID  string    `json:"interactionId"`
@@ -122,7 +144,8 @@ type EventRef struct {
 func RecordPayload(in match.Interruption) RecordData {
 	opened, closed := truncMillis(in.InterruptedAt), truncMillis(in.ClosedAt)
 	d := RecordData{
-		InterruptionID: InterruptionID(in.OpenedBy.Source, in.OpenedBy.ID),
+		InterruptionID: InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID),
+		Revision:       in.Revision,
 		ChannelID:      in.ChannelID,
 		ConversationID: in.ConversationID,
 		InteractionID:  in.InteractionID,
@@ -139,8 +162,34 @@ func RecordPayload(in match.Interruption) RecordData {
 	return d
 }
 
-// RecordEvent returns the output CloudEvent of an interruption.
+// RetractionData is the data of a retraction record, as JSON.
+type RetractionData struct {
+	InterruptionID string   `json:"interruptionId"`
+	Revision       int      `json:"revision"`
+	ChannelID      string   `json:"channelId"`
+	Reason         string   `json:"reason"`
+	InterruptedAt  string   `json:"interruptedAt"`
+	OpenedBy       EventRef `json:"openedBy"`
+}
+
+// RetractionPayload returns the data of a retraction.
+func RetractionPayload(in match.Interruption) RetractionData {
+	return RetractionData{
+		InterruptionID: InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID),
+		Revision:       in.Revision,
+		ChannelID:      in.ChannelID,
+		Reason:         string(in.Reason),
+		InterruptedAt:  FormatMillis(in.InterruptedAt),
+		OpenedBy:       EventRef{ID: in.OpenedBy.ID, Type: in.OpenedBy.Type},
+	}
+}
+
+// RecordEvent returns the output CloudEvent of an interruption's revision:
+// a channel.interruptionended record, or a retraction.
 func RecordEvent(in match.Interruption, source string) (event.Event, error) {
+	if in.Retracted {
+		return retractionEvent(in, source)
+	}
 	ce := event.New(event.CloudEventsVersionV1)
 	ce.SetID(RecordID(in))
 	ce.SetType(RecordType)
@@ -156,6 +205,22 @@ func RecordEvent(in match.Interruption, source string) (event.Event, error) {
 	return ce, nil
 }
 
+func retractionEvent(in match.Interruption, source string) (event.Event, error) {
+	ce := event.New(event.CloudEventsVersionV1)
+	ce.SetID(RecordID(in))
+	ce.SetType(RetractionType)
+	ce.SetSource(source)
+	ce.SetSubject(in.ChannelID)
+	ce.SetTime(time.UnixMilli(truncMillis(in.InterruptedAt)).UTC())
+	if err := ce.SetData(event.ApplicationJSON, RetractionPayload(in)); err != nil {
+		return event.Event{}, fmt.Errorf("encode data of retraction %s: %w", ce.ID(), err)
+	}
+	if err := ce.Validate(); err != nil {
+		return event.Event{}, fmt.Errorf("validate retraction %s: %w", ce.ID(), err)
+	}
+	return ce, nil
+}
+
 // Encoder turns interruptions and CloudEvents into Kafka records through the
 // sdk-go Kafka binding.
 type Encoder struct {
@@ -165,7 +230,9 @@ type Encoder struct {
 	Mode Mode
 }
 
-// Record returns the Kafka record for an interruption, keyed by channelId.
+// Record returns the Kafka record for an interruption's revision, keyed by
+// its interruptionId: a compacted output topic keeps the latest revision of
+// every interruption, and all revisions of one stay in one partition.
 //
 // Records whose strings need no JSON escaping are written by fastRecord,
 // byte for byte what the binding writes (a test holds them equal); the
@@ -184,7 +251,8 @@ func (enc Encoder) bindingRecord(topic string, in match.Interruption) (*kgo.Reco
 	if err != nil {
 		return nil, err
 	}
-	r, err := KafkaRecord(topic, []byte(in.ChannelID), ce, enc.Mode)
+	key := InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID)
+	r, err := KafkaRecord(topic, []byte(key), ce, enc.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("record for interruption of channel %s: %w", in.ChannelID, err)
 	}

@@ -34,6 +34,7 @@ func pair(o match.Outcome, from, to string, closedBy *state.Ref) match.Interrupt
 		ClosedAt:       testkit.At(to),
 		OpenedBy:       state.Ref{Source: "/channel", ID: "i1", Type: "channel.interrupted.v1", At: testkit.At(from)},
 		ClosedBy:       closedBy,
+		Revision:       1,
 	}
 }
 
@@ -43,11 +44,13 @@ func closer(typ, id, ts string) *state.Ref {
 }
 
 // Golden ids, computed independently (Python uuid.uuid5) from the
-// namespace uuid5(URL, "urn:interruptions:channel.interruptionended").
+// namespace ns = uuid5(URL, "urn:interruptions:channel.interruptionended"):
+// the interruption uuid5(ns, "ch-a\0/channel\0i1"), its records
+// uuid5(ns, interruptionId + "\0" + revision).
 const (
-	goldenInterruptionID = "577e7496-f1f8-5fcb-b818-43ebc33e5fe1" // /channel, i1
-	goldenRecordIDClosed = "938fbe16-272d-5b6b-ba98-620cfe667921" // i1 closed by /channel r1
-	goldenRecordIDExpiry = "5002f5ab-bf16-5bd3-b7a0-9622ac50185a" // i1 expired
+	goldenInterruptionID = "2789e4ac-ac02-522a-acd7-75b4d2bf5810" // ch-a, /channel, i1
+	goldenRecordIDRev1   = "8ea05151-a947-53e9-a95e-2ce9d5c77531" // revision 1
+	goldenRecordIDRev2   = "3914d492-9390-55bc-9fd0-37834702b5b4" // revision 2
 )
 
 // dataJSON decodes a record's data as generic JSON.
@@ -65,6 +68,7 @@ func TestCloudEventData(t *testing.T) {
 	base := func(outcome, from, to string, ms float64) map[string]any {
 		return map[string]any{
 			"interruptionId": goldenInterruptionID,
+			"revision":       1.0,
 			"channelId":      chA,
 			"conversationId": "3e71f453-116a-3abc-7769-bc678ef6e080",
 			"interactionId":  "1371f451-116a-4abc-8869-bc678ef67070",
@@ -161,7 +165,7 @@ func TestCloudEventAttributes(t *testing.T) {
 		{"type", ce.Type(), "channel.interruptionended.v0"},
 		{"source", ce.Source(), "/interruptions"},
 		{"subject", ce.Subject(), chA},
-		{"id", ce.ID(), goldenRecordIDClosed},
+		{"id", ce.ID(), goldenRecordIDRev1},
 		{"time", ce.Time(), time.Date(2026, 1, 5, 8, 5, 0, 456e6, time.UTC)},
 		{"datacontenttype", ce.DataContentType(), "application/json"},
 	}
@@ -194,24 +198,30 @@ func TestRecordIDs(t *testing.T) {
 		sameInterrupted bool // same interruptionId as base
 	}{
 		{"identical copy", variant(func(*match.Interruption) {}), true, true},
-		{"other times and details", variant(func(in *match.Interruption) {
+		{"other content, same revision", variant(func(in *match.Interruption) {
 			in.ClosedAt, in.InterruptedAt, in.Party, in.ConversationID = 1, 0, vcc.Party{}, "x"
+			in.ClosedBy.ID, in.Outcome = "r2", match.OutcomeEnded
 		}), true, true},
-		{"other closing id", variant(func(in *match.Interruption) { in.ClosedBy.ID = "r2" }), false, true},
-		{"other closing source", variant(func(in *match.Interruption) { in.ClosedBy.Source = "/channel/eu" }), false, true},
-		{"expired instead of closed", variant(func(in *match.Interruption) { in.Outcome, in.ClosedBy = match.OutcomeExpired, nil }), false, true},
+		{"next revision", variant(func(in *match.Interruption) { in.Revision = 2 }), false, true},
+		{"retraction", variant(func(in *match.Interruption) { in.Revision, in.Retracted = 2, true }), false, true},
 		{"other opening id", variant(func(in *match.Interruption) { in.OpenedBy.ID = "i2" }), false, false},
 		{"other opening source", variant(func(in *match.Interruption) { in.OpenedBy.Source = "/other" }), false, false},
+		{"other channel, same events", variant(func(in *match.Interruption) { in.ChannelID = "ch-b" }), false, false},
 		{"ids shifted across the separator", variant(func(in *match.Interruption) {
 			in.OpenedBy.Source, in.OpenedBy.ID = "/channel\x00i", "1"
 		}), false, false},
+		{"channel shifted across the separator", variant(func(in *match.Interruption) {
+			in.ChannelID, in.OpenedBy.Source = "ch-a\x00/channel", ""
+		}), false, false},
 	}
 	baseRecord, baseInterruption := RecordID(base), RecordPayload(base).InterruptionID
-	if baseRecord != goldenRecordIDClosed || baseInterruption != goldenInterruptionID {
-		t.Fatalf("RecordID %s, interruptionId %s; want the golden %s, %s", baseRecord, baseInterruption, goldenRecordIDClosed, goldenInterruptionID)
+	if baseRecord != goldenRecordIDRev1 || baseInterruption != goldenInterruptionID {
+		t.Fatalf("RecordID %s, interruptionId %s; want the golden %s, %s", baseRecord, baseInterruption, goldenRecordIDRev1, goldenInterruptionID)
 	}
-	if got := RecordID(pair(match.OutcomeExpired, "08:00", "09:00", nil)); got != goldenRecordIDExpiry {
-		t.Fatalf("expired RecordID %s, want %s", got, goldenRecordIDExpiry)
+	rev2 := base
+	rev2.Revision = 2
+	if got := RecordID(rev2); got != goldenRecordIDRev2 {
+		t.Fatalf("revision 2 RecordID %s, want %s", got, goldenRecordIDRev2)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,10 +237,40 @@ func TestRecordIDs(t *testing.T) {
 			if (intr == baseInterruption) != tt.sameInterrupted {
 				t.Errorf("interruptionId %s vs base %s: same=%v, want %v", intr, baseInterruption, intr == baseInterruption, tt.sameInterrupted)
 			}
-			if intr != InterruptionID(tt.in.OpenedBy.Source, tt.in.OpenedBy.ID) {
-				t.Errorf("interruptionId %s is not InterruptionID of the opening event", intr)
+			if intr != InterruptionID(tt.in.ChannelID, tt.in.OpenedBy.Source, tt.in.OpenedBy.ID) {
+				t.Errorf("interruptionId %s is not InterruptionID of the channel and opening event", intr)
 			}
 		})
+	}
+}
+
+// TestRetractionRecord: a retraction is a channel.interruptionretracted.v0
+// event keyed by its interruptionId, with the revision and the reason.
+func TestRetractionRecord(t *testing.T) {
+	in := pair(0, "08:00:00.123", "08:00:00.123", nil)
+	in.Revision, in.Retracted, in.Reason = 2, true, match.ReasonAfterEnd
+	for _, mode := range []Mode{Binary, Structured} {
+		rec, err := Encoder{Source: "/interruptions", Mode: mode}.Record("out", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rec.Key) != goldenInterruptionID {
+			t.Errorf("%s: key %q, want the interruptionId", mode, rec.Key)
+		}
+		ce, err := DecodeRecord(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ce.Type() != RetractionType || ce.ID() != goldenRecordIDRev2 || ce.Subject() != chA ||
+			!ce.Time().Equal(time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC)) {
+			t.Errorf("%s: attributes type %s id %s subject %s time %s", mode, ce.Type(), ce.ID(), ce.Subject(), ce.Time())
+		}
+		want := map[string]any{"interruptionId": goldenInterruptionID, "revision": 2.0, "channelId": chA,
+			"reason": "after-end", "interruptedAt": "2026-01-05T08:00:00.123Z",
+			"openedBy": map[string]any{"id": "i1", "type": "channel.interrupted.v1"}}
+		if got := dataJSON(t, ce.Data()); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: data %v, want %v", mode, got, want)
+		}
 	}
 }
 
@@ -282,7 +322,7 @@ func TestEncoderRecord(t *testing.T) {
 	}{
 		{Binary, map[string]string{
 			"ce_specversion": "1.0",
-			"ce_id":          goldenRecordIDClosed,
+			"ce_id":          goldenRecordIDRev1,
 			"ce_type":        RecordType,
 			"ce_source":      "/interruptions",
 			"ce_subject":     chA,
@@ -297,8 +337,8 @@ func TestEncoderRecord(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Record: %v", err)
 			}
-			if rec.Topic != "channel-interruptions" || string(rec.Key) != chA {
-				t.Fatalf("topic %q key %q, want channel-interruptions and the channelId", rec.Topic, rec.Key)
+			if rec.Topic != "channel-interruptions" || string(rec.Key) != goldenInterruptionID {
+				t.Fatalf("topic %q key %q, want channel-interruptions and the interruptionId", rec.Topic, rec.Key)
 			}
 			hs := headerMap(t, rec.Headers)
 			if !reflect.DeepEqual(hs, tt.headers) {
@@ -310,7 +350,7 @@ func TestEncoderRecord(t *testing.T) {
 				}
 			} else {
 				v := dataJSON(t, rec.Value)
-				for k, w := range map[string]any{"specversion": "1.0", "id": goldenRecordIDClosed, "type": RecordType,
+				for k, w := range map[string]any{"specversion": "1.0", "id": goldenRecordIDRev1, "type": RecordType,
 					"source": "/interruptions", "subject": chA, "time": "2026-01-05T08:05:00.456Z", "datacontenttype": "application/json"} {
 					if v[k] != w {
 						t.Errorf("structured %s = %v, want %v", k, v[k], w)

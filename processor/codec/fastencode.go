@@ -15,15 +15,16 @@ import (
 func (enc Encoder) fastRecord(topic string, in match.Interruption) (*kgo.Record, bool) {
 	// A source that is not plainly a valid URI reference is left to the
 	// binding, which validates it.
-	if !isURIPath([]byte(enc.Source)) || !plainJSON(in.ChannelID) || !plainJSON(in.ConversationID) ||
+	if in.Retracted || !isURIPath([]byte(enc.Source)) || !plainJSON(in.ChannelID) || !plainJSON(in.ConversationID) ||
 		!plainJSON(in.InteractionID) || !plainJSON(in.Party.Role) || !plainJSON(in.Party.AgentID) ||
 		!plainJSON(in.Party.UserID) || !plainJSON(in.OpenedBy.ID) || !plainJSON(in.OpenedBy.Type) ||
 		in.ChannelID == "" || (in.ClosedBy != nil && (!plainJSON(in.ClosedBy.ID) || !plainJSON(in.ClosedBy.Type))) {
 		return nil, false
 	}
-	id := RecordID(in)
+	iid := InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID)
+	id := recordID(iid, in.Revision)
 	ceTime := time.UnixMilli(truncMillis(in.ClosedAt)).UTC().Format(time.RFC3339Nano)
-	r := &kgo.Record{Topic: topic, Key: []byte(in.ChannelID)}
+	r := &kgo.Record{Topic: topic, Key: []byte(iid)}
 	if enc.Mode == Structured {
 		b := make([]byte, 0, 1024)
 		b = append(b, `{"specversion":"1.0","id":"`...)
@@ -35,13 +36,13 @@ func (enc Encoder) fastRecord(topic string, in match.Interruption) (*kgo.Record,
 		b = append(b, `","datacontenttype":"application/json","time":"`...)
 		b = append(b, ceTime...)
 		b = append(b, `","data":`...)
-		b = appendData(b, in)
+		b = appendData(b, iid, in)
 		b = append(b, '}')
 		r.Value = b
 		r.Headers = []kgo.RecordHeader{{Key: "content-type", Value: []byte(structuredContentType)}}
 		return r, true
 	}
-	r.Value = appendData(make([]byte, 0, 640), in)
+	r.Value = appendData(make([]byte, 0, 640), iid, in)
 	r.Headers = []kgo.RecordHeader{
 		{Key: "ce_id", Value: []byte(id)},
 		{Key: "ce_source", Value: []byte(enc.Source)},
@@ -55,7 +56,7 @@ func (enc Encoder) fastRecord(topic string, in match.Interruption) (*kgo.Record,
 }
 
 // appendData appends the record data as encoding/json writes RecordData.
-func appendData(b []byte, in match.Interruption) []byte {
+func appendData(b []byte, iid string, in match.Interruption) []byte {
 	opened, closed := truncMillis(in.InterruptedAt), truncMillis(in.ClosedAt)
 	field := func(b []byte, key, v string) []byte {
 		b = append(b, `"`...)
@@ -65,7 +66,9 @@ func appendData(b []byte, in match.Interruption) []byte {
 		return append(b, '"')
 	}
 	b = append(b, '{')
-	b = field(b, "interruptionId", InterruptionID(in.OpenedBy.Source, in.OpenedBy.ID))
+	b = field(b, "interruptionId", iid)
+	b = append(b, `,"revision":`...)
+	b = strconv.AppendInt(b, int64(in.Revision), 10)
 	b = append(b, ',')
 	b = field(b, "channelId", in.ChannelID)
 	b = append(b, ',')

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"encoding/binary"
 	"hash/fnv"
 	"math"
 	"time"
@@ -18,7 +19,8 @@ const (
 	OutcomeResumed Outcome = iota + 1
 	// OutcomeEnded: channel.ended or channel.disconnected closed it.
 	OutcomeEnded
-	// OutcomeExpired: stream time passed interruptedAt + max-interruption.
+	// OutcomeExpired: no closing event within interruptedAt +
+	// max-interruption.
 	OutcomeExpired
 )
 
@@ -36,20 +38,51 @@ func (o Outcome) String() string {
 	}
 }
 
-// Interruption is one closed interruption: what the engine emits and the
-// encoder turns into an output CloudEvent.
+// Reason says why a published interruption was retracted: what its opening
+// event became on the timeline.
+type Reason string
+
+// The reasons of a retraction.
+const (
+	// ReasonInterruptedWhileInterrupted: a late earlier interrupted now
+	// starts that period; the opening event falls inside it.
+	ReasonInterruptedWhileInterrupted Reason = "interrupted-while-interrupted"
+	// ReasonAfterEnd: a late ended or disconnected precedes the opening
+	// event.
+	ReasonAfterEnd Reason = "after-end"
+	// ReasonReopened: a late event took the interruption's closing event
+	// (it now closes an earlier interruption), so the interruption is open
+	// again; it is published again when it closes or expires.
+	ReasonReopened Reason = "reopened"
+)
+
+// Interruption is one published revision of an interruption: what the
+// engine emits and the encoder turns into an output CloudEvent. An
+// interruption is identified by its channel and its opening event
+// (OpenedBy); each change publishes the next Revision.
 type Interruption struct {
 	ChannelID      string
 	ConversationID string
 	InteractionID  string
 	Party          vcc.Party
-	Outcome        Outcome
-	// InterruptedAt and ClosedAt are event times in Unix nanoseconds.
+	// Outcome is zero for a retraction.
+	Outcome Outcome
+	// InterruptedAt and ClosedAt are event times in Unix nanoseconds, at
+	// millisecond precision.
 	InterruptedAt int64
 	ClosedAt      int64
 	OpenedBy      state.Ref
-	// ClosedBy is the closing event; nil for OutcomeExpired.
+	// ClosedBy is the closing event; nil for OutcomeExpired and for a
+	// retraction.
 	ClosedBy *state.Ref
+	// Revision is 1 for an interruption's first record and one more for
+	// each later record of it (correction or retraction).
+	Revision int
+	// Retracted: this record withdraws the interruption, for Reason. Only
+	// the channel, the identity, OpenedBy, InterruptedAt and Revision are
+	// set.
+	Retracted bool
+	Reason    Reason
 }
 
 // Disposition is what became of one input event.
@@ -58,13 +91,17 @@ type Disposition uint8
 // The dispositions of an event. Every input ends as exactly one of these or
 // in the dead-letter topic.
 const (
-	// Processed: a handled event that changed state (opened, closed or was
-	// held).
+	// Processed: a handled event placed on its channel's timeline.
 	Processed Disposition = iota + 1
 	// Ignored: a valid event of a type the matcher does not use.
 	Ignored
-	// Duplicate: an event whose (source, id) the channel already saw.
+	// Duplicate: an event whose (source, id) the channel already has.
 	Duplicate
+	// TooLate: a handled event older than the partition clock minus
+	// retention, which can no longer be placed on its channel's timeline.
+	// The caller sends it to the dead-letter topic with reason too-late;
+	// the engine changed nothing.
+	TooLate
 )
 
 // String returns the disposition's name.
@@ -76,232 +113,567 @@ func (d Disposition) String() string {
 		return "ignored"
 	case Duplicate:
 		return "duplicate"
+	case TooLate:
+		return "too-late"
 	default:
 		return "unknown"
 	}
 }
 
-// Housekeeping counts what stream-time progress did in a call to Process or
-// Advance.
+// Housekeeping counts what a call to Process or Advance did beside placing
+// the event: records published and what the event meant on its timeline.
 type Housekeeping struct {
-	// Expired interruptions (also emitted as records).
+	// Expired interruptions published for the first time.
 	Expired int
-	// DroppedCloses: held closes that found no interruption in time.
-	DroppedCloses int
+	// Corrections: records of an interruption after its first that are not
+	// retractions (a changed close or outcome, or one published again after
+	// a retraction).
+	Corrections int
+	// Retractions published.
+	Retractions int
 	// Deleted channels whose retention passed.
 	Deleted int
+	// The effect of the placed event on its timeline when it arrived: an
+	// interrupted while the channel was interrupted, an interrupted after
+	// the channel ended, a resumed with no interruption open.
+	InterruptedWhileInterrupted int
+	AfterEnd                    int
+	ResumeWithoutInterruption   int
 }
 
 // Add adds o's counts to h.
 func (h *Housekeeping) Add(o Housekeeping) {
 	h.Expired += o.Expired
-	h.DroppedCloses += o.DroppedCloses
+	h.Corrections += o.Corrections
+	h.Retractions += o.Retractions
 	h.Deleted += o.Deleted
+	h.InterruptedWhileInterrupted += o.InterruptedWhileInterrupted
+	h.AfterEnd += o.AfterEnd
+	h.ResumeWithoutInterruption += o.ResumeWithoutInterruption
 }
 
 // EngineConfig holds the matching rules' parameters.
 type EngineConfig struct {
-	// MaxInterruption: an interruption still open when stream time passes
-	// interruptedAt + MaxInterruption closes as expired, and a held close
-	// is dropped when stream time passes its time + MaxInterruption.
+	// MaxInterruption: an interruption with no closing event within
+	// interruptedAt + MaxInterruption is expired at that bound.
 	MaxInterruption time.Duration
-	// Retention: a channel's state, seen ids included, is deleted when
-	// stream time passes its last event time + Retention and it has no
-	// open interruption.
+	// Retention: a channel's state is deleted when the partition clock
+	// passes its last event time + Retention and nothing waits to be
+	// published; events older than the clock - Retention are too late.
+	// It must be at least MaxInterruption.
 	Retention time.Duration
+	// Grace: a closed interruption is first published once the partition
+	// clock reaches closedAt + Grace (0: at once). Revisions are published
+	// at once.
+	Grace time.Duration
 }
 
-// Engine pairs interruptions with the events that end them. It holds only
-// configuration: all state is in the state.Store passed to each call, one
-// store per input partition. The engine has no clock; time is the events'
-// data.timestamp.
+// Engine derives interruptions from each channel's timeline of events. It
+// holds only configuration: all state is in the state.Store passed to each
+// call, one store per input partition. The engine has no wall clock; the
+// partition clock is the largest data.timestamp the engine accepted.
 type Engine struct {
 	maxNanos       int64
 	retentionNanos int64
+	graceNanos     int64
 }
 
-// NewEngine returns an engine for cfg. Durations must be positive.
+// NewEngine returns an engine for cfg. MaxInterruption and Retention must
+// be positive, Grace not negative.
 func NewEngine(cfg EngineConfig) *Engine {
-	return &Engine{maxNanos: int64(cfg.MaxInterruption), retentionNanos: int64(cfg.Retention)}
+	return &Engine{maxNanos: int64(cfg.MaxInterruption), retentionNanos: int64(cfg.Retention),
+		graceNanos: max(int64(cfg.Grace), 0)}
 }
 
-// Emit receives the interruptions an engine call closes, in order.
+// Emit receives the records an engine call publishes, in order.
 type Emit func(Interruption)
 
-// Process applies one decoded event to its partition's store, emits the
-// interruptions it closes, advances stream time and runs what became due.
+// Process applies one decoded event to its partition's store, publishes
+// what changed on its channel, moves the partition clock and runs what
+// became due. Only a placed event moves the clock: ignored, duplicate and
+// too-late events leave it.
 func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Housekeeping) {
-	d := e.apply(s, ev, emit)
-	if ev.HasTimestamp {
-		s.AdvanceStreamTime(ev.Timestamp)
-	}
-	// Also when stream time stayed: a late event can be due at once.
-	return d, e.Advance(s, emit)
-}
-
-func (e *Engine) apply(s *state.Store, ev *Event, emit Emit) Disposition {
+	var hk Housekeeping
 	if ev.Kind == vcc.Ignored {
-		return Ignored
+		// The clock stays; what a restore left due is published.
+		return Ignored, e.Advance(s, emit)
 	}
-	h := eventHash(ev.Source, ev.ID)
-	if c := s.Get(ev.ChannelID); c != nil && c.HasSeen(h) {
-		return Duplicate
+	at := truncMillis(ev.Timestamp)
+	if c := s.Get(ev.ChannelID); c != nil && c.FindEvent(ev.Source, ev.ID) >= 0 {
+		return Duplicate, e.Advance(s, emit)
+	}
+	if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
+		return TooLate, e.Advance(s, emit)
 	}
 	c := s.Edit(ev.ChannelID)
-	c.AddSeen(h)
-	if c.LastEventAt < ev.Timestamp || c.NumSeen() == 1 {
-		c.LastEventAt = ev.Timestamp
+	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at})
+	if c.NumEvents() == 1 || c.LastEventAt < at {
+		c.LastEventAt = at
 	}
 	c.FillIdentity(ev.ConversationID, ev.InteractionID, ev.Party)
-	// The channel packs or copies what it keeps of ref; the strings in
-	// an emitted close are the event's own.
-	ref := state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: ev.Timestamp}
-	if ev.Kind == vcc.Interrupted {
-		e.open(c, ev.ChannelID, ref, emit)
-	} else {
-		e.close(c, ev.ChannelID, ref, outcomeOf(ev.Kind), emit)
+	s.AdvanceStreamTime(at)
+	// Not gone: the event is within retention of the clock.
+	r, _ := e.reconcile(s, ev.ChannelID, c, i, emit, &hk)
+	switch r {
+	case roleWhileInterrupted:
+		hk.InterruptedWhileInterrupted++
+	case roleAfterEnd:
+		hk.AfterEnd++
+	case roleNoInterruption:
+		hk.ResumeWithoutInterruption++
 	}
-	s.SetDeadline(c, e.deadline(c))
-	return Processed
+	hk.Add(e.Advance(s, emit))
+	return Processed, hk
 }
 
-func outcomeOf(k vcc.Kind) Outcome {
-	if k == vcc.Resumed {
-		return OutcomeResumed
-	}
-	return OutcomeEnded
-}
-
-// open pairs an interruption with the earliest held close at or after it
-// (within MaxInterruption), or keeps it open.
-func (e *Engine) open(c *state.Channel, id string, r state.Ref, emit Emit) {
-	for i := range c.NumHeld() {
-		at := c.HeldAt(i)
-		if at < r.At {
-			continue
-		}
-		if at > addSat(r.At, e.maxNanos) {
-			break
-		}
-		closed := c.Held(i)
-		c.RemoveHeld(i)
-		emit(interruption(id, c, r, closeOutcome(closed.Type), closed.At, &closed))
-		return
-	}
-	c.InsertOpen(r)
-}
-
-// close pairs a closing event with the latest open interruption at or before
-// it (within MaxInterruption), or holds it for a late interruption.
-func (e *Engine) close(c *state.Channel, id string, r state.Ref, o Outcome, emit Emit) {
-	for i := c.NumOpen() - 1; i >= 0; i-- {
-		at := c.OpenAt(i)
-		if at > r.At {
-			continue
-		}
-		if r.At > addSat(at, e.maxNanos) {
-			break
-		}
-		op := c.Open(i)
-		c.RemoveOpen(i)
-		closed := r
-		emit(interruption(id, c, op, o, r.At, &closed))
-		return
-	}
-	c.InsertHeld(r)
-}
-
-// closeOutcome recovers a held close's outcome from its type.
-func closeOutcome(typ string) Outcome {
-	name, _ := vcc.SplitType(typ)
-	kind, _ := vcc.KindOf(name)
-	return outcomeOf(kind)
-}
-
-func interruption(id string, c *state.Channel, open state.Ref, o Outcome, closedAt int64, by *state.Ref) Interruption {
-	conv, inter, party := c.Identity()
-	return Interruption{
-		ChannelID:      id,
-		ConversationID: conv,
-		InteractionID:  inter,
-		Party:          party,
-		Outcome:        o,
-		InterruptedAt:  open.At,
-		ClosedAt:       closedAt,
-		OpenedBy:       open,
-		ClosedBy:       by,
-	}
-}
-
-// Advance runs everything that became due now that stream time has moved:
-// expires interruptions, drops held closes, deletes channels past retention.
-// Process calls it; callers that restore a store call it once afterwards.
+// Advance runs everything that became due now that the clock has moved:
+// publishes expired interruptions and those whose grace passed, deletes
+// channels past retention. Process calls it; callers that restore a store
+// call Restored.
 func (e *Engine) Advance(s *state.Store, emit Emit) Housekeeping {
 	var hk Housekeeping
 	now := s.StreamTime()
 	for id := s.NextDue(now); id != ""; id = s.NextDue(now) {
-		hk.Add(e.expire(s, id, now, emit))
+		e.due(s, id, now, emit, &hk)
 	}
 	return hk
 }
 
-// expire handles one due channel.
-func (e *Engine) expire(s *state.Store, id string, now int64, emit Emit) Housekeeping {
-	var hk Housekeeping
-	if c := s.Get(id); e.deadline(c) >= now {
-		// An early wake-up (see state.Store.SetDeadline): nothing is due,
-		// so state is untouched and the channel is only rescheduled.
-		s.SetDeadline(c, e.deadline(c))
-		return hk
+// due handles one due channel.
+func (e *Engine) due(s *state.Store, id string, now int64, emit Emit, hk *Housekeeping) {
+	c := s.Get(id)
+	var w walk
+	e.walk(c, -1, &w)
+	if d, publish := e.plan(c, &w, now); !publish && d >= now {
+		// An early wake-up: nothing is due, the channel is rescheduled.
+		s.SetDeadline(c, d)
+		return
 	}
-	c := s.Edit(id)
-	for i := 0; i < c.NumOpen(); {
-		if bound := addSat(c.OpenAt(i), e.maxNanos); bound < now {
-			emit(interruption(id, c, c.Open(i), OutcomeExpired, bound, nil))
-			c.RemoveOpen(i)
-			hk.Expired++
-			continue
-		}
-		i++
-	}
-	for i := 0; i < c.NumHeld(); {
-		if addSat(c.HeldAt(i), e.maxNanos) < now {
-			c.RemoveHeld(i)
-			hk.DroppedCloses++
-			continue
-		}
-		i++
-	}
-	if c.NumOpen() == 0 && addSat(c.LastEventAt, e.retentionNanos) < now {
-		hk.DroppedCloses += c.NumHeld()
+	c = s.Edit(id)
+	if _, gone := e.reconcile(s, id, c, -1, emit, hk); gone {
 		hk.Deleted++
 		s.Delete(id)
-		return hk
 	}
-	s.SetDeadline(c, e.deadline(c))
-	return hk
 }
 
-// deadline returns the earliest stream time at which the channel needs
-// attention: an open interruption's or held close's bound, or, with nothing
-// open, the end of its retention. "Passes" is strict, so the channel is due
-// once stream time is beyond the bound.
-func (e *Engine) deadline(c *state.Channel) int64 {
-	d := addSat(c.LastEventAt, e.retentionNanos)
-	if c.NumOpen() > 0 {
-		d = addSat(c.OpenAt(0), e.maxNanos)
+// Restored schedules every channel of a store just loaded from the
+// changelog. It publishes nothing: what is already due (a record the
+// settings now let through earlier, say a shorter --grace) is published by
+// the next Process or Advance, whose records the caller keeps, so the
+// emit of Restored, kept for the call shape, is never called.
+func (e *Engine) Restored(s *state.Store, _ Emit) Housekeeping {
+	now := s.StreamTime()
+	s.Range(func(c *state.Channel) bool {
+		var w walk
+		e.walk(c, -1, &w)
+		d, publish := e.plan(c, &w, now)
+		if publish {
+			d = math.MinInt64 + 1 // due at the next Advance
+		}
+		s.SetDeadline(c, d)
+		return true
+	})
+	return Housekeeping{}
+}
+
+// The roles an event takes on its timeline.
+type role uint8
+
+const (
+	roleNone             role = iota
+	roleOpen                  // opens an interruption
+	roleClose                 // closes one
+	roleEnd                   // ends the channel with nothing open
+	roleWhileInterrupted      // interrupted while interrupted
+	roleAfterEnd              // interrupted after the channel ended
+	roleNoInterruption        // resumed with nothing open
+)
+
+// derived is one interruption derived from a timeline.
+type derived struct {
+	open  int // timeline index of the opening event
+	close int // timeline index of the closing event; -1 when expired
+	// at is the interruption's start; bound is at + max-interruption.
+	at, bound int64
+	outcome   Outcome
+}
+
+// closedAt returns when d closed (its bound when expired).
+func (d *derived) closedAt(c *state.Channel) int64 {
+	if d.close < 0 {
+		return d.bound
 	}
-	if c.NumHeld() > 0 {
-		d = min(d, addSat(c.HeldAt(0), e.maxNanos))
+	return c.EventAt(d.close)
+}
+
+// walk is the result of walking a timeline: the derived interruptions in
+// time order, and the role of one event of interest.
+type walk struct {
+	// The first len(arr) interruptions are in arr, the rest in more: a
+	// walk of a typical timeline stays on the caller's stack.
+	arr    [8]derived
+	more   []derived
+	n      int
+	target int
+	role   role
+}
+
+// add appends d.
+func (w *walk) add(d derived) {
+	if w.n < len(w.arr) {
+		w.arr[w.n] = d
+	} else {
+		w.more = append(w.more, d)
 	}
-	return d
+	w.n++
+}
+
+// at returns interruption k.
+func (w *walk) at(k int) *derived {
+	if k < len(w.arr) {
+		return &w.arr[k]
+	}
+	return &w.more[k-len(w.arr)]
+}
+
+// walk derives the interruptions of c's timeline into w, and the role of
+// timeline event target (-1: none).
+func (e *Engine) walk(c *state.Channel, target int, w *walk) {
+	w.n, w.more = 0, w.more[:0]
+	w.target, w.role = target, roleNone
+	var (
+		open  = false
+		ended = false
+		cur   derived
+	)
+	n := c.NumEvents()
+	var group [8]int
+	for i := 0; i < n; {
+		t := c.EventAt(i)
+		if open && t > cur.bound {
+			cur.close, cur.outcome = -1, OutcomeExpired
+			w.add(cur)
+			open = false
+		}
+		j := i + 1
+		for j < n && c.EventAt(j) == t {
+			j++
+		}
+		apply := func(k int) {
+			r := roleNone
+			switch c.EventKind(k) {
+			case vcc.Interrupted:
+				switch {
+				case ended:
+					r = roleAfterEnd
+				case open:
+					r = roleWhileInterrupted
+				default:
+					r, open = roleOpen, true
+					cur = derived{open: k, at: t, bound: addSat(t, e.maxNanos)}
+				}
+			case vcc.Resumed:
+				if open {
+					r, open = roleClose, false
+					cur.close, cur.outcome = k, OutcomeResumed
+					w.add(cur)
+				} else {
+					r = roleNoInterruption
+				}
+			case vcc.Ended:
+				switch {
+				case open:
+					r, open, ended = roleClose, false, true
+					cur.close, cur.outcome = k, OutcomeEnded
+					w.add(cur)
+				case !ended:
+					r, ended = roleEnd, true
+				}
+			}
+			if k == w.target {
+				w.role = r
+			}
+		}
+		if j == i+1 {
+			apply(i)
+			i = j
+			continue
+		}
+		// Events at one instant: each takes effect if it can (see
+		// pick), the rest in (source, id) order.
+		g := group[:0]
+		for k := i; k < j; k++ {
+			g = append(g, k)
+		}
+		for a := 1; a < len(g); a++ { // insertion sort: groups are tiny
+			for b := a; b > 0 && c.CompareEvents(g[b-1], g[b]) > 0; b-- {
+				g[b-1], g[b] = g[b], g[b-1]
+			}
+		}
+		for {
+			p := pick(c, g, open, ended)
+			if p < 0 {
+				break
+			}
+			apply(g[p])
+			g = append(g[:p], g[p+1:]...)
+		}
+		for _, k := range g {
+			apply(k)
+		}
+		i = j
+	}
+	if open {
+		cur.close, cur.outcome = -1, OutcomeExpired
+		w.add(cur)
+	}
+}
+
+// pick returns the position in g of the event that changes the channel's
+// state first at one instant, or -1: while interrupted a resumed, else an
+// ended or disconnected; while not interrupted and not ended an
+// interrupted, else an ended or disconnected. g is in (source, id) order.
+func pick(c *state.Channel, g []int, open, ended bool) int {
+	if ended && !open {
+		return -1
+	}
+	first := vcc.Interrupted
+	if open {
+		first = vcc.Resumed
+	}
+	end := -1
+	for p, k := range g {
+		switch c.EventKind(k) {
+		case first:
+			return p
+		case vcc.Ended:
+			if end < 0 {
+				end = p
+			}
+		}
+	}
+	return end
+}
+
+// publishAt returns the clock time from which d may first be published:
+// for an interruption closed by an event closedAt + grace, for an expired
+// one strictly after its bound and no earlier than bound + grace. The
+// result is "due when the clock is later than it" (as Store.NextDue).
+func (e *Engine) publishAfter(c *state.Channel, d *derived) int64 {
+	if d.close < 0 {
+		return max(d.bound, addSat(d.bound, e.graceNanos)-1)
+	}
+	return addSat(c.EventAt(d.close), e.graceNanos) - 1
+}
+
+// settled reports whether d's content is final enough to revise a
+// published record with: closed by an event, or expired with the clock
+// past its bound.
+func settled(d *derived, now int64) bool { return d.close >= 0 || now > d.bound }
+
+// plan returns the channel's next deadline given its walk and the clock,
+// and whether something is to be published now. The deadline is zero when
+// nothing waits and retention is the only bound left.
+func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, publish bool) {
+	deadline = e.horizon(c, w)
+	for k := range w.n {
+		d := w.at(k)
+		pi := c.FindPublished(e.openHash(c, d.open))
+		if pi >= 0 {
+			p := c.Published(pi)
+			if !p.Retracted && p.Fingerprint == fingerprint(c, d) {
+				continue
+			}
+			if settled(d, now) || !p.Retracted {
+				return deadline, true // a revision, or a retraction (reopened)
+			}
+			deadline = min(deadline, d.bound)
+			continue
+		}
+		at := e.publishAfter(c, d)
+		if now > at {
+			return deadline, true
+		}
+		deadline = min(deadline, at)
+	}
+	if e.retracts(c, w) {
+		return deadline, true
+	}
+	return deadline, false
+}
+
+// horizon returns when the channel's state may be deleted: retention after
+// its last event, or after the bound of an interruption that expired after
+// it, so that every event that could still close that interruption is too
+// late by then.
+func (e *Engine) horizon(c *state.Channel, w *walk) int64 {
+	last := c.LastEventAt
+	if n := w.n; n > 0 && w.at(n-1).close < 0 {
+		last = max(last, w.at(n-1).bound)
+	}
+	return addSat(last, e.retentionNanos)
+}
+
+// retracts reports whether a published interruption no longer exists.
+func (e *Engine) retracts(c *state.Channel, w *walk) bool {
+	for i := range c.NumPublished() {
+		if p := c.Published(i); !p.Retracted && w.find(c, e, p.Open) < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// find returns the index in w of the interruption opened by the event
+// with hash h, or -1.
+func (w *walk) find(c *state.Channel, e *Engine, h uint64) int {
+	for k := range w.n {
+		if e.openHash(c, w.at(k).open) == h {
+			return k
+		}
+	}
+	return -1
+}
+
+// reconcile walks channel c (just changed, being edited), publishes what
+// differs from what it published and may be published at the clock,
+// records it, and schedules the channel. It returns the role of timeline
+// event target, and gone true when nothing waits and retention passed: the
+// channel is to be deleted (and was not scheduled).
+func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target int, emit Emit, hk *Housekeeping) (r role, gone bool) {
+	now := s.StreamTime()
+	var w walk
+	e.walk(c, target, &w)
+	// Retractions first: published interruptions whose opening event no
+	// longer opens one, or that are open again.
+	for i := range c.NumPublished() {
+		p := c.Published(i)
+		if p.Retracted {
+			continue
+		}
+		k := c.FindEventHash(p.Open)
+		reason := ReasonReopened
+		if dk := w.find(c, e, p.Open); dk >= 0 {
+			if settled(w.at(dk), now) {
+				continue
+			}
+		} else {
+			var rw walk
+			e.walk(c, k, &rw)
+			reason = ReasonInterruptedWhileInterrupted
+			if rw.role == roleAfterEnd {
+				reason = ReasonAfterEnd
+			}
+		}
+		p.Revision++
+		p.Retracted = true
+		p.Fingerprint = 0
+		c.PutPublished(p)
+		open := c.Event(k)
+		conv, inter, party := c.Identity()
+		emit(Interruption{ChannelID: id, ConversationID: conv, InteractionID: inter, Party: party,
+			InterruptedAt: open.At, OpenedBy: open, Revision: int(p.Revision), Retracted: true, Reason: reason})
+		hk.Retractions++
+	}
+	deadline := e.horizon(c, &w)
+	hasOpen, openAt, held := false, int64(0), 0
+	for k := range w.n {
+		d := w.at(k)
+		h := e.openHash(c, d.open)
+		fp := fingerprint(c, d)
+		pi := c.FindPublished(h)
+		var p state.Published
+		if pi >= 0 {
+			p = c.Published(pi)
+			if !p.Retracted && p.Fingerprint == fp {
+				continue
+			}
+			if !settled(d, now) {
+				hasOpen, openAt = true, d.at
+				deadline = min(deadline, d.bound)
+				continue
+			}
+			hk.Corrections++
+		} else {
+			at := e.publishAfter(c, d)
+			if now <= at {
+				if settled(d, now) {
+					held++
+				} else {
+					hasOpen, openAt = true, d.at
+				}
+				deadline = min(deadline, at)
+				continue
+			}
+			if d.outcome == OutcomeExpired {
+				hk.Expired++
+			}
+		}
+		p = state.Published{Open: h, Fingerprint: fp, Revision: p.Revision + 1}
+		c.PutPublished(p)
+		emit(e.record(id, c, d, int(p.Revision)))
+	}
+	c.SetSummary(hasOpen, openAt, held)
+	if !hasOpen && held == 0 && deadline < now {
+		return w.role, true
+	}
+	s.SetDeadline(c, deadline)
+	return w.role, false
+}
+
+// record returns the record of revision rev of d.
+func (e *Engine) record(id string, c *state.Channel, d *derived, rev int) Interruption {
+	conv, inter, party := c.Identity()
+	in := Interruption{
+		ChannelID:      id,
+		ConversationID: conv,
+		InteractionID:  inter,
+		Party:          party,
+		Outcome:        d.outcome,
+		InterruptedAt:  d.at,
+		ClosedAt:       d.closedAt(c),
+		OpenedBy:       c.Event(d.open),
+		Revision:       rev,
+	}
+	if d.close >= 0 {
+		r := c.Event(d.close)
+		in.ClosedBy = &r
+	}
+	return in
+}
+
+// openHash returns the hash of timeline event i's (source, id).
+func (e *Engine) openHash(c *state.Channel, i int) uint64 {
+	return c.EventHash(i)
+}
+
+// fingerprint hashes what a record of d says that can change: outcome,
+// close time and closing event.
+func fingerprint(c *state.Channel, d *derived) uint64 {
+	var b [17]byte
+	b[0] = byte(d.outcome)
+	binary.LittleEndian.PutUint64(b[1:], uint64(d.closedAt(c)))
+	if d.close >= 0 {
+		binary.LittleEndian.PutUint64(b[9:], c.EventHash(d.close))
+	}
+	h := fnv.New64a()
+	h.Write(b[:])
+	return h.Sum64() | 1 // never 0, the fingerprint of a retraction
+}
+
+// truncMillis truncates Unix nanoseconds to whole milliseconds, toward the
+// past (also before 1970), as records publish times.
+func truncMillis(ns int64) int64 {
+	t := ns / 1e6 * 1e6 // toward zero
+	if t > ns && t >= math.MinInt64+1e6 {
+		t -= 1e6
+	}
+	return t
 }
 
 // addSat returns t+d for a duration d >= 0, saturated at the largest time:
 // a bound past the end of the int64 nanosecond range must not wrap around
-// to 1677 (expiring at once, with a negative duration), and a difference
-// of two far-apart times must not wrap to a small one (pairing events
-// centuries apart).
+// to 1677.
 func addSat(t, d int64) int64 {
 	if t > math.MaxInt64-d {
 		return math.MaxInt64
@@ -309,22 +681,37 @@ func addSat(t, d int64) int64 {
 	return t + d
 }
 
-// Restored schedules every channel of a store just loaded from the changelog
-// and runs what is already due.
-func (e *Engine) Restored(s *state.Store, emit Emit) Housekeeping {
-	s.Range(func(c *state.Channel) bool {
-		s.SetDeadline(c, e.deadline(c))
-		return true
-	})
-	return e.Advance(s, emit)
+// subSat returns t-d for a duration d >= 0, saturated at the smallest time.
+func subSat(t, d int64) int64 {
+	if t < math.MinInt64+d {
+		return math.MinInt64
+	}
+	return t - d
 }
 
-// eventHash is the seen-set key of (source, id): FNV-1a 64 over both with a
-// separator. Stable across processes, as the changelog needs.
-func eventHash(source, id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(source))
-	h.Write([]byte{0})
-	h.Write([]byte(id))
-	return h.Sum64()
+// Pending calls fn for every interruption of the store not published yet,
+// in no particular order: open ones (the clock has not passed their bound;
+// Outcome is OutcomeExpired and ClosedAt the bound, what they become if
+// nothing closes them) with open true, and closed ones waiting for their
+// grace period with open false. Revision is the one they would get.
+func (e *Engine) Pending(s *state.Store, fn func(in Interruption, open bool)) {
+	now := s.StreamTime()
+	s.Range(func(c *state.Channel) bool {
+		var w walk
+		e.walk(c, -1, &w)
+		id := c.ID()
+		for k := range w.n {
+			d := w.at(k)
+			rev := 1
+			if pi := c.FindPublished(e.openHash(c, d.open)); pi >= 0 {
+				p := c.Published(pi)
+				if !p.Retracted && p.Fingerprint == fingerprint(c, d) {
+					continue
+				}
+				rev = int(p.Revision) + 1
+			}
+			fn(e.record(id, c, d, rev), !settled(d, now))
+		}
+		return true
+	})
 }

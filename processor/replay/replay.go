@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 	"unicode/utf8"
 
@@ -22,10 +23,15 @@ import (
 
 // Summary counts what became of input and state. The zero value is ready.
 type Summary struct {
-	Events       map[match.Disposition]int
-	DeadLetters  map[codec.Reason]int
+	Events      map[match.Disposition]int
+	DeadLetters map[codec.Reason]int
+	// Outcomes counts the records published by outcome, every revision
+	// (retractions are in Housekeeping.Retractions).
 	Outcomes     map[match.Outcome]int
 	Housekeeping match.Housekeeping
+	// Open is the number of interruptions still open at the end of the
+	// input; Held the number closed but waiting for their grace period.
+	Open, Held int
 }
 
 func (s *Summary) event(d match.Disposition) {
@@ -65,6 +71,23 @@ type Config struct {
 	// default) keeps one store for the whole input: stream time is the
 	// largest timestamp in the input.
 	Partitions int
+	// OpenOutput, when not nil, receives one OpenLine per interruption
+	// still open (or held for its grace period) at the end of the input.
+	OpenOutput io.Writer
+}
+
+// OpenLine is one interruption not published at the end of a replay.
+type OpenLine struct {
+	InterruptionID string `json:"interruptionId"`
+	ChannelID      string `json:"channelId"`
+	InterruptedAt  string `json:"interruptedAt"`
+	// State is "open" (ExpiresAt is when it expires unless a close
+	// arrives) or "held" (closed, waiting for its grace period).
+	State     string         `json:"state"`
+	ExpiresAt string         `json:"expiresAt,omitempty"`
+	Outcome   string         `json:"outcome,omitempty"`
+	ClosedAt  string         `json:"closedAt,omitempty"`
+	OpenedBy  codec.EventRef `json:"openedBy"`
 }
 
 // DeadLine is one rejected input line as written to the replay DLQ file.
@@ -96,7 +119,9 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 	}
 	var writeErr error
 	emit := func(in match.Interruption) {
-		stats.outcome(in.Outcome)
+		if !in.Retracted {
+			stats.outcome(in.Outcome)
+		}
 		if writeErr != nil {
 			return
 		}
@@ -131,6 +156,29 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 			break
 		}
 		ev, err := decodeLine(line, cfg.maxClockSkew())
+		var st *state.Store
+		if err == nil {
+			p := 0
+			if cfg.Partitions > 0 {
+				p = Partition([]byte(subjectKey(&ev)), cfg.Partitions)
+			}
+			st = stores[p]
+			if st == nil {
+				st = state.New()
+				stores[p] = st
+			}
+			d, hk := engine.Process(st, &ev, emit)
+			st.Commit() // replay never rolls back; keep the undo log empty
+			if writeErr != nil {
+				return stats, fmt.Errorf("write output for line %d: %w", lineNo, writeErr)
+			}
+			if d == match.TooLate {
+				err = codec.TooLateError(&ev, st.StreamTime(), cfg.Engine.Retention)
+			} else {
+				stats.event(d)
+				stats.Housekeeping.Add(hk)
+			}
+		}
 		if err != nil {
 			var derr *codec.DecodeError
 			if !errors.As(err, &derr) {
@@ -148,23 +196,6 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 					return stats, fmt.Errorf("write dlq line %d: %w", lineNo, err)
 				}
 			}
-		} else {
-			p := 0
-			if cfg.Partitions > 0 {
-				p = Partition([]byte(subjectKey(&ev)), cfg.Partitions)
-			}
-			st := stores[p]
-			if st == nil {
-				st = state.New()
-				stores[p] = st
-			}
-			d, hk := engine.Process(st, &ev, emit)
-			st.Commit() // replay never rolls back; keep the undo log empty
-			stats.event(d)
-			stats.Housekeeping.Add(hk)
-			if writeErr != nil {
-				return stats, fmt.Errorf("write output for line %d: %w", lineNo, writeErr)
-			}
 		}
 		if readErr != nil {
 			break
@@ -173,12 +204,66 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 	if err := outW.Flush(); err != nil {
 		return stats, fmt.Errorf("flush output: %w", err)
 	}
+	if err := pending(engine, stores, cfg.OpenOutput, &stats); err != nil {
+		return stats, err
+	}
 	if dlqW != nil {
 		if err := dlqW.Flush(); err != nil {
 			return stats, fmt.Errorf("flush dlq: %w", err)
 		}
 	}
 	return stats, nil
+}
+
+// pending counts the interruptions not published at the end of the input,
+// and writes them to w when it is not nil, by partition then channel.
+func pending(engine *match.Engine, stores map[int]*state.Store, w io.Writer, stats *Summary) error {
+	var lines []OpenLine
+	parts := make([]int, 0, len(stores))
+	for p := range stores {
+		parts = append(parts, p)
+	}
+	sort.Ints(parts)
+	for _, p := range parts {
+		start := len(lines)
+		engine.Pending(stores[p], func(in match.Interruption, open bool) {
+			l := OpenLine{
+				InterruptionID: codec.InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID),
+				ChannelID:      in.ChannelID,
+				InterruptedAt:  codec.FormatMillis(in.InterruptedAt),
+				OpenedBy:       codec.EventRef{ID: in.OpenedBy.ID, Type: in.OpenedBy.Type},
+			}
+			if open {
+				stats.Open++
+				l.State, l.ExpiresAt = "open", codec.FormatMillis(in.ClosedAt)
+			} else {
+				stats.Held++
+				l.State, l.Outcome, l.ClosedAt = "held", in.Outcome.String(), codec.FormatMillis(in.ClosedAt)
+			}
+			lines = append(lines, l)
+		})
+		part := lines[start:]
+		sort.Slice(part, func(i, j int) bool {
+			if part[i].ChannelID != part[j].ChannelID {
+				return part[i].ChannelID < part[j].ChannelID
+			}
+			return part[i].InterruptedAt < part[j].InterruptedAt
+		})
+	}
+	if w == nil {
+		return nil
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			return fmt.Errorf("write open interruptions: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write open interruptions: %w", err)
+	}
+	return nil
 }
 
 // subjectKey is the Kafka key producers use for an event: the channelId,

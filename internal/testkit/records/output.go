@@ -3,6 +3,7 @@ package records
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -39,9 +40,10 @@ func ParseNDJSON(b []byte) (testkit.Records, error) {
 }
 
 // CheckOutput decodes one output record with the sdk-go binding and checks
-// what every output record must be: a valid CloudEvent of the record type,
-// source /interruptions, JSON data, the Kafka key equal to the subject,
-// and written in mode.
+// what every output record must be: a valid CloudEvent of the record or
+// the retraction type, source /interruptions, JSON data, the Kafka key
+// equal to data.interruptionId and the subject to data.channelId, and
+// written in mode.
 func CheckOutput(r *kgo.Record, mode codec.Mode) (*event.Event, error) {
 	ce, err := codec.DecodeRecord(r)
 	if err != nil {
@@ -51,11 +53,17 @@ func CheckOutput(r *kgo.Record, mode codec.Mode) (*event.Event, error) {
 	if err := ce.Validate(); err != nil {
 		problems = append(problems, fmt.Sprintf("invalid cloudevent: %v", err))
 	}
-	if ce.Type() != codec.RecordType || ce.Source() != "/interruptions" || ce.DataContentType() != "application/json" {
+	if (ce.Type() != codec.RecordType && ce.Type() != codec.RetractionType) || ce.Source() != "/interruptions" || ce.DataContentType() != "application/json" {
 		problems = append(problems, fmt.Sprintf("type %q source %q datacontenttype %q", ce.Type(), ce.Source(), ce.DataContentType()))
 	}
-	if string(r.Key) != ce.Subject() {
-		problems = append(problems, fmt.Sprintf("key %q, subject %q", r.Key, ce.Subject()))
+	// The output is an upsert stream keyed by interruption: Kafka key =
+	// data.interruptionId; the subject is the channel.
+	var data struct {
+		InterruptionID string `json:"interruptionId"`
+		ChannelID      string `json:"channelId"`
+	}
+	if err := json.Unmarshal(ce.Data(), &data); err != nil || string(r.Key) != data.InterruptionID || ce.Subject() != data.ChannelID {
+		problems = append(problems, fmt.Sprintf("key %q, interruptionId %q, subject %q, channelId %q (%v)", r.Key, data.InterruptionID, ce.Subject(), data.ChannelID, err))
 	}
 	if m := Mode(r); m != mode {
 		problems = append(problems, fmt.Sprintf("%s mode (headers %v), want %s", m, r.Headers, mode))
