@@ -40,6 +40,10 @@ type Runner struct {
 	// Ready and Status.
 	started, stopping atomic.Bool
 	shutdown          shutdownBudget
+	// inputPartitions and adm are set once Run has checked the topics;
+	// the state API reads them (query.go).
+	inputPartitions atomic.Int32
+	adm             atomic.Pointer[kadm.Client]
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -93,6 +97,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("check topics: %w", err)
 	}
+	r.inputPartitions.Store(partitions)
+	r.adm.Store(adm)
 	r.log.Info("processor starting",
 		zap.String("input", r.cfg.InputTopic), zap.Int32("partitions", partitions),
 		zap.String("output", r.cfg.OutputTopic), zap.String("dlq", r.cfg.DLQTopic),

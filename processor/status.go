@@ -15,6 +15,9 @@ type PartitionStatus struct {
 	// (the high watermark, or the last stable offset under exactly-once,
 	// minus the next offset) at the last fetch; -1 before any fetch.
 	Lag int64
+	// Committed is the next input offset as of the last commit: the
+	// first record the committed state has not seen.
+	Committed int64
 }
 
 // Status is a snapshot of the runner, safe to take from any goroutine.
@@ -27,6 +30,9 @@ type Status struct {
 	Assigned, Restoring int
 	// Partitions are the restored partitions, in order.
 	Partitions []PartitionStatus
+	// RestoringPartitions are the assigned partitions not restored yet,
+	// in order.
+	RestoringPartitions []int32
 }
 
 // Ready reports whether the runner is processing every partition assigned
@@ -80,8 +86,14 @@ func (r *Runner) Status() Status {
 		if !ok {
 			lag = -1
 		}
-		s.Partitions = append(s.Partitions, PartitionStatus{Partition: p, Stats: m.stats[p], Lag: lag})
+		s.Partitions = append(s.Partitions, PartitionStatus{Partition: p, Stats: m.stats[p], Lag: lag, Committed: m.tasks[p].committed})
 	}
+	for p := range m.assigned {
+		if _, dropping := m.drop[p]; m.tasks[p] == nil || dropping {
+			s.RestoringPartitions = append(s.RestoringPartitions, p)
+		}
+	}
+	slices.Sort(s.RestoringPartitions)
 	slices.SortFunc(s.Partitions, func(a, b PartitionStatus) int { return int(a.Partition - b.Partition) })
 	return s
 }

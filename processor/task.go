@@ -68,6 +68,9 @@ type job struct {
 	changelog *changelogJob
 	// tick, when not zero, is the wall time of an idle check.
 	tick time.Time
+	// query, when set, reads the task's committed state for the state
+	// API (query.go).
+	query func(*task)
 }
 
 // changelogJob asks a worker for its partition's changelog records.
@@ -104,6 +107,12 @@ func (t *task) stop() {
 func (t *task) run() {
 	defer close(t.done)
 	for j := range t.in {
+		if j.query != nil {
+			// Reads only; not counted in work (settle does not wait
+			// for queries); answered even after a failure.
+			j.query(t)
+			continue
+		}
 		switch {
 		case t.err != nil:
 		case j.changelog != nil:

@@ -368,3 +368,26 @@ func compareIDs(a, b *Channel) int {
 	var x, y [64]byte
 	return bytes.Compare(a.appendID(x[:0]), b.appendID(y[:0]))
 }
+
+// Committed returns the channel for id as of the last Commit (nil when it
+// did not exist then), without the changes of the epoch in progress: what
+// readers outside the transaction may see. The result must not be
+// modified, and is valid only until the store changes.
+func (s *Store) Committed(id string) *Channel {
+	if i, ok := s.dirty[id]; ok {
+		u := &s.undo[i]
+		if u.c == nil {
+			return nil
+		}
+		return &u.saved
+	}
+	return s.Get(id)
+}
+
+// CommittedStreamTime returns the stream time as of the last Commit.
+func (s *Store) CommittedStreamTime() int64 {
+	if s.streamTimeDirty {
+		return s.undoStreamTime
+	}
+	return s.streamTime
+}

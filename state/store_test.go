@@ -567,3 +567,33 @@ func TestStoreUndoSharesOverflowSafely(t *testing.T) {
 		})
 	}
 }
+
+// TestCommittedIgnoresTheEpoch: Committed and CommittedStreamTime see the
+// state of the last commit, not the changes since.
+func TestCommittedIgnoresTheEpoch(t *testing.T) {
+	s := New()
+	c := s.Edit("a")
+	c.LastEventAt = 5
+	s.AdvanceStreamTime(10)
+	if s.Committed("a") != nil || s.CommittedStreamTime() != 0 {
+		t.Fatal("an uncommitted channel or clock is visible")
+	}
+	s.Commit()
+	s.Edit("a").LastEventAt = 7
+	s.Edit("b")
+	s.AdvanceStreamTime(20)
+	if got := s.Committed("a"); got == nil || got.LastEventAt != 5 {
+		t.Fatalf("committed a = %+v, want LastEventAt 5", got)
+	}
+	if s.Committed("b") != nil || s.CommittedStreamTime() != 10 {
+		t.Fatal("the epoch's channel or clock is visible")
+	}
+	s.Delete("a")
+	if got := s.Committed("a"); got == nil || got.LastEventAt != 5 {
+		t.Fatal("a channel deleted in the epoch is gone from the committed view")
+	}
+	s.Commit()
+	if s.Committed("a") != nil || s.Committed("b") == nil || s.CommittedStreamTime() != 20 {
+		t.Fatal("after commit the view does not follow")
+	}
+}

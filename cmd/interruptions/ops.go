@@ -23,6 +23,7 @@ import (
 type opsFlags struct {
 	metricsAddr     string
 	pprofAddr       string
+	stateAPI        bool
 	shutdownTimeout positiveDuration
 }
 
@@ -37,6 +38,7 @@ const shutdownGrace = time.Second
 func (o *opsFlags) register(c *command) {
 	o.shutdownTimeout = positiveDuration(processor.DefaultConfig().ShutdownTimeout)
 	c.fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "address of the HTTP endpoint for /metrics (Prometheus), /healthz and /readyz; empty: no endpoint")
+	c.fs.BoolVar(&o.stateAPI, "state-api", true, "serve the read-only state API (/v1/channels/{id}, /v1/interruptions/open, /v1/partitions) on --metrics-addr")
 	c.fs.StringVar(&o.pprofAddr, "pprof-addr", "", "address of an HTTP endpoint for Go's profiler (/debug/pprof/); empty (the default): off. Bind it to localhost or a private network: profiles show internals")
 	c.fs.Var(&o.shutdownTimeout, "shutdown-timeout", "on SIGTERM or SIGINT, the time to finish and commit the batch in flight and leave the group; a second signal exits at once")
 }
@@ -108,6 +110,9 @@ func (op *ops) run(ctx context.Context, r *processor.Runner, log *zap.Logger) er
 func (op *ops) handler(r *processor.Runner) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(op.reg, promhttp.HandlerOpts{Registry: op.reg}))
+	if op.flags.stateAPI {
+		stateAPI(mux, r)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

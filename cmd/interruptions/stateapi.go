@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/processor/match"
+)
+
+// The state API (README "Inspecting state"): read-only JSON about the
+// state this instance owns, from its last committed state, on the same
+// server as /metrics.
+
+// stateAPITimeout bounds one request's wait for the partition workers.
+const stateAPITimeout = 5 * time.Second
+
+// maxOpenLimit caps /v1/interruptions/open's limit.
+const maxOpenLimit = 1000
+
+// eventJSON is one timeline event.
+type eventJSON struct {
+	Type      string `json:"type"`
+	Timestamp string `json:"timestamp"`
+	Source    string `json:"source"`
+	ID        string `json:"id"`
+}
+
+// interruptionJSON is one derived interruption: its record as it would be
+// published (for an open one: what it becomes at its bound), its status,
+// and the revision published last (0: none).
+type interruptionJSON struct {
+	Status    string           `json:"status"`
+	Published int              `json:"publishedRevision"`
+	Record    codec.RecordData `json:"record"`
+}
+
+type retractionJSON struct {
+	OpenedBy  eventJSON `json:"openedBy"`
+	Revision  int       `json:"revision"`
+	Published bool      `json:"published"`
+}
+
+type channelJSON struct {
+	ChannelID      string             `json:"channelId"`
+	Partition      int32              `json:"partition"`
+	Clock          string             `json:"clock"`
+	ConversationID string             `json:"conversationId"`
+	InteractionID  string             `json:"interactionId"`
+	Party          codec.PartyData    `json:"party"`
+	Timeline       []eventJSON        `json:"timeline"`
+	Interruptions  []interruptionJSON `json:"interruptions"`
+	Retractions    []retractionJSON   `json:"retractions"`
+	// DeleteAt is when (by the partition clock) the channel's state is
+	// deleted if nothing else arrives; null while something is open.
+	DeleteAt *string `json:"deleteAt"`
+}
+
+type errorJSON struct {
+	Error     string     `json:"error"`
+	ChannelID string     `json:"channelId,omitempty"`
+	Partition *int32     `json:"partition,omitempty"`
+	Clock     string     `json:"clock,omitempty"`
+	Owner     *ownerJSON `json:"owner,omitempty"`
+	Restoring int        `json:"restoringPartitions,omitempty"`
+	Assigned  int        `json:"assignedPartitions,omitempty"`
+}
+
+type ownerJSON struct {
+	MemberID string `json:"memberId"`
+	ClientID string `json:"clientId"`
+	Host     string `json:"host"`
+}
+
+// stateAPI registers the state API's handlers on mux.
+func stateAPI(mux *http.ServeMux, r *processor.Runner) {
+	mux.HandleFunc("GET /v1/channels/{id}", func(w http.ResponseWriter, req *http.Request) {
+		ctx, cancel := context.WithTimeout(req.Context(), stateAPITimeout)
+		defer cancel()
+		id := req.PathValue("id")
+		cs, err := r.Channel(ctx, id)
+		if err != nil {
+			writeQueryError(w, id, err)
+			return
+		}
+		if !cs.Found {
+			p := cs.Partition
+			writeJSON(w, http.StatusNotFound, errorJSON{Error: "unknown channel: no state for it on its partition",
+				ChannelID: id, Partition: &p, Clock: codec.FormatMillis(cs.Clock)})
+			return
+		}
+		writeJSON(w, http.StatusOK, channelView(cs))
+	})
+	mux.HandleFunc("GET /v1/interruptions/open", func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		var olderThan time.Duration
+		if s := q.Get("olderThan"); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < 0 {
+				writeJSON(w, http.StatusBadRequest, errorJSON{Error: "olderThan: a non-negative duration such as 1h"})
+				return
+			}
+			olderThan = d
+		}
+		limit := 100
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > maxOpenLimit {
+				writeJSON(w, http.StatusBadRequest, errorJSON{Error: "limit: a number from 1 to " + strconv.Itoa(maxOpenLimit)})
+				return
+			}
+			limit = n
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), stateAPITimeout)
+		defer cancel()
+		open, err := r.OpenInterruptions(ctx, olderThan, limit)
+		if err != nil {
+			writeQueryError(w, "", err)
+			return
+		}
+		type openJSON struct {
+			Partition      int32            `json:"partition"`
+			Clock          string           `json:"clock"`
+			OpenForSeconds float64          `json:"openForSeconds"`
+			Record         codec.RecordData `json:"record"`
+		}
+		out := struct {
+			Interruptions []openJSON `json:"interruptions"`
+		}{Interruptions: []openJSON{}}
+		for _, o := range open {
+			out.Interruptions = append(out.Interruptions, openJSON{Partition: o.Partition, Clock: codec.FormatMillis(o.Clock),
+				OpenForSeconds: float64(o.Clock-o.InterruptedAt) / 1e9, Record: codec.RecordPayload(o.Interruption)})
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/partitions", func(w http.ResponseWriter, _ *http.Request) {
+		type partitionJSON struct {
+			Partition       int32    `json:"partition"`
+			State           string   `json:"state"`
+			Clock           *string  `json:"clock,omitempty"`
+			ClockLagSeconds *float64 `json:"clockLagSeconds,omitempty"`
+			Channels        int      `json:"channels"`
+			Open            int      `json:"openInterruptions"`
+			HeldForGrace    int      `json:"heldForGrace"`
+			CommittedOffset int64    `json:"committedOffset"`
+			Lag             *int64   `json:"consumerLag,omitempty"`
+		}
+		st := r.Status()
+		out := struct {
+			Ready      bool            `json:"ready"`
+			Reason     string          `json:"reason"`
+			Partitions []partitionJSON `json:"partitions"`
+		}{Ready: st.Ready, Reason: st.Reason, Partitions: []partitionJSON{}}
+		now := time.Now().UnixNano()
+		for _, p := range st.Partitions {
+			pj := partitionJSON{Partition: p.Partition, State: "restored", Channels: p.Channels, Open: p.Open,
+				HeldForGrace: p.Held, CommittedOffset: p.Committed}
+			if p.StreamTime != 0 {
+				c, lag := codec.FormatMillis(p.StreamTime), float64(now-p.StreamTime)/1e9
+				pj.Clock, pj.ClockLagSeconds = &c, &lag
+			}
+			if p.Lag >= 0 {
+				l := p.Lag
+				pj.Lag = &l
+			}
+			out.Partitions = append(out.Partitions, pj)
+		}
+		for _, p := range st.RestoringPartitions {
+			out.Partitions = append(out.Partitions, partitionJSON{Partition: p, State: "restoring"})
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// channelView spells a channel's state out as JSON.
+func channelView(cs processor.ChannelState) channelJSON {
+	v := channelJSON{ChannelID: cs.ChannelID, Partition: cs.Partition, Clock: codec.FormatMillis(cs.Clock),
+		ConversationID: cs.ConversationID, InteractionID: cs.InteractionID,
+		Party:    codec.PartyData{Role: cs.Party.Role, AgentID: cs.Party.AgentID, UserID: cs.Party.UserID},
+		Timeline: []eventJSON{}, Interruptions: []interruptionJSON{}, Retractions: []retractionJSON{}}
+	for _, e := range cs.Events {
+		v.Timeline = append(v.Timeline, eventJSON{Type: e.Type, Timestamp: codec.FormatMillis(e.At), Source: e.Source, ID: e.ID})
+	}
+	for _, d := range cs.Derived {
+		in := d.Interruption
+		rec := codec.RecordPayload(in)
+		rec.Revision = max(in.Revision, 1)
+		if d.Status != match.StatusPublished {
+			rec.Revision = in.Revision + 1 // what it will be published as
+		}
+		v.Interruptions = append(v.Interruptions, interruptionJSON{Status: d.Status.String(), Published: in.Revision, Record: rec})
+	}
+	for _, r := range cs.Retractions {
+		v.Retractions = append(v.Retractions, retractionJSON{
+			OpenedBy: eventJSON{Type: r.OpenedBy.Type, Timestamp: codec.FormatMillis(r.OpenedBy.At), Source: r.OpenedBy.Source, ID: r.OpenedBy.ID},
+			Revision: r.Revision, Published: r.Done})
+	}
+	if cs.DeleteAt != 0 {
+		s := codec.FormatMillis(cs.DeleteAt)
+		v.DeleteAt = &s
+	}
+	return v
+}
+
+// writeQueryError answers a failed query: 404 with the owner for a
+// partition this instance does not own, 503 while it restores or before
+// the processor runs, 504 when the workers did not answer in time.
+func writeQueryError(w http.ResponseWriter, id string, err error) {
+	var notOwned *processor.NotOwnedError
+	var restoring *processor.RestoringError
+	switch {
+	case errors.As(err, &notOwned):
+		p := notOwned.Partition
+		e := errorJSON{Error: err.Error(), ChannelID: id, Partition: &p}
+		if notOwned.MemberID != "" {
+			e.Owner = &ownerJSON{MemberID: notOwned.MemberID, ClientID: notOwned.ClientID, Host: notOwned.Host}
+		}
+		writeJSON(w, http.StatusNotFound, e)
+	case errors.As(err, &restoring):
+		p := restoring.Partition
+		writeJSON(w, http.StatusServiceUnavailable, errorJSON{Error: err.Error(), ChannelID: id, Partition: &p,
+			Restoring: restoring.Restoring, Assigned: restoring.Assigned})
+	case errors.Is(err, processor.ErrNotRunning):
+		writeJSON(w, http.StatusServiceUnavailable, errorJSON{Error: err.Error(), ChannelID: id})
+	default:
+		writeJSON(w, http.StatusGatewayTimeout, errorJSON{Error: err.Error(), ChannelID: id})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,118 @@
+package match
+
+import "github.com/interruptions/interruptions/state"
+
+// Status is where one derived interruption stands.
+type Status uint8
+
+// The statuses of a derived interruption.
+const (
+	// StatusOpen: not closed, and the clock has not passed its bound.
+	StatusOpen Status = iota + 1
+	// StatusPending: closed, waiting for the grace period (--grace).
+	StatusPending
+	// StatusPublished: the published revision says what the timeline
+	// says.
+	StatusPublished
+	// StatusChanged: settled, but not published as the timeline now says
+	// it (never, or with other content); the next call that runs what is
+	// due publishes it.
+	StatusChanged
+)
+
+// String returns the status as the state API writes it.
+func (s Status) String() string {
+	switch s {
+	case StatusOpen:
+		return "open"
+	case StatusPending:
+		return "pending"
+	case StatusPublished:
+		return "published"
+	case StatusChanged:
+		return "changed"
+	default:
+		return "unknown"
+	}
+}
+
+// Derived is one interruption as a channel's timeline says it is now.
+type Derived struct {
+	// Interruption is what a record of it says (for an open one: what it
+	// becomes at its bound if nothing closes it). Revision is the revision
+	// published last (0: none yet).
+	Interruption
+	Status Status
+}
+
+// Retracted is an interruption a channel published whose opening event no
+// longer starts one: its last revision is a retraction, or is about to be.
+type Retracted struct {
+	OpenedBy state.Ref
+	Revision int
+	// Done: the retraction is published.
+	Done bool
+}
+
+// Description is one channel as the matcher sees it: its timeline, the
+// interruptions it derives from it, and what was published.
+type Description struct {
+	Events      []state.Ref
+	Derived     []Derived
+	Retractions []Retracted
+	// DeleteAt is the stream time at which the channel's state is deleted
+	// if nothing else arrives (0: not before what is open is settled).
+	DeleteAt int64
+}
+
+// Describe derives c's interruptions from its timeline, at clock now, and
+// compares them with what c published. It changes nothing.
+func (e *Engine) Describe(c *state.Channel, now int64) Description {
+	var desc Description
+	for i := range c.NumEvents() {
+		desc.Events = append(desc.Events, c.Event(i))
+	}
+	var w walk
+	e.walk(c, -1, &w)
+	seen := map[uint64]bool{}
+	id := c.ID()
+	anyOpen := false
+	for k := range w.n {
+		d := w.at(k)
+		h := e.openHash(c, d.open)
+		seen[h] = true
+		st := StatusOpen
+		switch {
+		case !settled(d, now):
+			anyOpen = true
+		case now < addSat(d.closedAt(c), e.graceNanos):
+			st = StatusPending
+		default:
+			st = StatusChanged
+		}
+		rev := 0
+		if pi := c.FindPublished(h); pi >= 0 {
+			p := c.Published(pi)
+			rev = int(p.Revision)
+			if st == StatusChanged && !p.Retracted && p.Fingerprint == fingerprint(c, d) {
+				st = StatusPublished
+			}
+		}
+		desc.Derived = append(desc.Derived, Derived{Interruption: e.record(id, c, d, rev), Status: st})
+	}
+	for i := range c.NumPublished() {
+		p := c.Published(i)
+		if seen[p.Open] {
+			continue
+		}
+		r := Retracted{Revision: int(p.Revision), Done: p.Retracted}
+		if ev := c.FindEventHash(p.Open); ev >= 0 {
+			r.OpenedBy = c.Event(ev)
+		}
+		desc.Retractions = append(desc.Retractions, r)
+	}
+	if !anyOpen {
+		desc.DeleteAt = addSat(c.LastEventAt, e.retentionNanos)
+	}
+	return desc
+}

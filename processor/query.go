@@ -1,0 +1,224 @@
+package processor
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/state"
+)
+
+// The state API: read-only answers about the state this instance owns,
+// from the last committed state (never the transaction in flight). A query
+// runs on the partition's worker between two batches, so it never races
+// with processing and costs processing one lookup; it waits at most for
+// the batches queued before it.
+
+// ChannelState is one channel as of its partition's last commit.
+type ChannelState struct {
+	ChannelID string
+	Partition int32
+	// Clock is the partition's stream time at its last commit.
+	Clock int64
+	// Found: the partition holds state for the channel.
+	Found          bool
+	ConversationID string
+	InteractionID  string
+	Party          vcc.Party
+	match.Description
+}
+
+// NotOwnedError answers a query for a channel whose partition this
+// instance does not own: the partition, and the group member that owns it
+// (empty when none does).
+type NotOwnedError struct {
+	Partition int32
+	// MemberID, ClientID and Host are the owner's, from the group's
+	// description.
+	MemberID, ClientID, Host string
+}
+
+func (e *NotOwnedError) Error() string {
+	if e.MemberID == "" {
+		return fmt.Sprintf("partition %d is not owned by any member of the group", e.Partition)
+	}
+	return fmt.Sprintf("partition %d is owned by member %s (client %s on %s)", e.Partition, e.MemberID, e.ClientID, e.Host)
+}
+
+// RestoringError answers a query for a partition whose state is still
+// being restored.
+type RestoringError struct {
+	Partition int32
+	// Restoring of Assigned partitions are still being restored.
+	Restoring, Assigned int
+}
+
+func (e *RestoringError) Error() string {
+	return fmt.Sprintf("partition %d is restoring its state (%d of %d assigned partitions restoring)", e.Partition, e.Restoring, e.Assigned)
+}
+
+// ErrNotRunning answers queries before Run has checked the topics.
+var ErrNotRunning = fmt.Errorf("the processor is not running yet")
+
+// PartitionOf returns the input partition of a channel: Kafka's default
+// partitioner (murmur2) over its id, as producers that key events by
+// channelId use.
+func (r *Runner) PartitionOf(channelID string) (int32, error) {
+	n := r.inputPartitions.Load()
+	if n == 0 {
+		return 0, ErrNotRunning
+	}
+	p := kgo.StickyKeyPartitioner(nil).ForTopic(r.cfg.InputTopic).Partition(&kgo.Record{Key: []byte(channelID)}, int(n))
+	return int32(p), nil
+}
+
+// query runs fn on partition p's worker and waits for it, or returns a
+// *NotOwnedError or *RestoringError.
+func (r *Runner) query(ctx context.Context, p int32, fn func(*task)) error {
+	m := r.tm
+	m.mu.Lock()
+	t := m.tasks[p]
+	_, dropping := m.drop[p]
+	_, assigned := m.assigned[p]
+	restoring, nAssigned := m.restoringLocked(), len(m.assigned)
+	if t == nil || dropping {
+		m.mu.Unlock()
+		if assigned {
+			return &RestoringError{Partition: p, Restoring: restoring, Assigned: nAssigned}
+		}
+		return r.notOwned(ctx, p)
+	}
+	done := make(chan struct{})
+	select {
+	case t.in <- job{query: func(t *task) { defer close(done); fn(t) }}:
+		m.mu.Unlock()
+	case <-ctx.Done():
+		m.mu.Unlock()
+		return fmt.Errorf("query partition %d: %w", p, ctx.Err())
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		// The worker still runs fn later; fn writes only to its own
+		// variables.
+		return fmt.Errorf("query partition %d: %w", p, ctx.Err())
+	}
+}
+
+// notOwned names the member that owns partition p, from the group's
+// description.
+func (r *Runner) notOwned(ctx context.Context, p int32) error {
+	e := &NotOwnedError{Partition: p}
+	adm := r.adm.Load()
+	if adm == nil {
+		return e
+	}
+	groups, err := adm.DescribeGroups(ctx, r.cfg.Group)
+	if err != nil {
+		return e
+	}
+	for _, g := range groups {
+		for _, mem := range g.Members {
+			a, ok := mem.Assigned.AsConsumer()
+			if !ok {
+				continue
+			}
+			for _, tp := range a.Topics {
+				if tp.Topic == r.cfg.InputTopic && slices.Contains(tp.Partitions, p) {
+					e.MemberID, e.ClientID, e.Host = mem.MemberID, mem.ClientID, mem.ClientHost
+					return e
+				}
+			}
+		}
+	}
+	return e
+}
+
+// Channel returns a channel's committed state: its timeline, the
+// interruptions derived from it with their status and published revision,
+// its retractions, when it will be deleted, and the partition clock.
+func (r *Runner) Channel(ctx context.Context, channelID string) (ChannelState, error) {
+	p, err := r.PartitionOf(channelID)
+	if err != nil {
+		return ChannelState{}, err
+	}
+	cs := ChannelState{ChannelID: channelID, Partition: p}
+	err = r.query(ctx, p, func(t *task) {
+		cs.Clock = t.store.CommittedStreamTime()
+		c := t.store.Committed(channelID)
+		if c == nil {
+			return
+		}
+		cs.Found = true
+		cs.ConversationID, cs.InteractionID, cs.Party = c.Identity()
+		cs.Description = r.pipe.engine.Describe(c, cs.Clock)
+	})
+	return cs, err
+}
+
+// OpenInterruption is one interruption open on a partition this instance
+// owns, as of the partition's last commit.
+type OpenInterruption struct {
+	match.Interruption
+	Partition int32
+	// Clock is the partition's stream time; the interruption has been
+	// open Clock − InterruptedAt of event time.
+	Clock int64
+}
+
+// OpenInterruptions returns up to limit interruptions open on this
+// instance's partitions that have been open at least olderThan of event
+// time (by their partition's clock), oldest first. Each partition's
+// channels are scanned on its worker.
+func (r *Runner) OpenInterruptions(ctx context.Context, olderThan time.Duration, limit int) ([]OpenInterruption, error) {
+	r.tm.mu.Lock()
+	ps := make([]int32, 0, len(r.tm.tasks))
+	for p := range r.tm.tasks {
+		ps = append(ps, p)
+	}
+	r.tm.mu.Unlock()
+	slices.Sort(ps)
+	var out []OpenInterruption
+	for _, p := range ps {
+		var found []OpenInterruption
+		err := r.query(ctx, p, func(t *task) {
+			clock := t.store.CommittedStreamTime()
+			t.store.Range(func(live *state.Channel) bool {
+				c := t.store.Committed(live.ID())
+				if c == nil {
+					return true
+				}
+				if hasOpen, openAt, _ := c.Summary(); !hasOpen || clock-openAt < int64(olderThan) {
+					return true
+				}
+				for _, d := range r.pipe.engine.Describe(c, clock).Derived {
+					if d.Status == match.StatusOpen && clock-d.InterruptedAt >= int64(olderThan) {
+						found = append(found, OpenInterruption{Interruption: d.Interruption, Partition: p, Clock: clock})
+					}
+				}
+				return true
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+	slices.SortFunc(out, func(a, b OpenInterruption) int {
+		if a.InterruptedAt != b.InterruptedAt {
+			return cmp.Compare(a.InterruptedAt, b.InterruptedAt)
+		}
+		return cmp.Compare(a.ChannelID, b.ChannelID)
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
