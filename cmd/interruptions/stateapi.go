@@ -31,9 +31,10 @@ type eventJSON struct {
 	ID        string `json:"id"`
 }
 
-// interruptionJSON is one derived interruption: its record as it would be
-// published (for an open one: what it becomes at its bound), its status,
-// and the revision published last (0: none).
+// interruptionJSON is one derived interruption: its record as published,
+// or as it will be (for an open one: what it becomes at its bound if
+// nothing closes it), its status, and the revision published last (0:
+// none).
 type interruptionJSON struct {
 	Status    string           `json:"status"`
 	Published int              `json:"publishedRevision"`
@@ -133,8 +134,10 @@ func stateAPI(mux *http.ServeMux, r *processor.Runner) {
 			Interruptions []openJSON `json:"interruptions"`
 		}{Interruptions: []openJSON{}}
 		for _, o := range open {
+			rec := codec.RecordPayload(o.Interruption)
+			rec.Revision = o.Revision + 1 // the revision it will be published as
 			out.Interruptions = append(out.Interruptions, openJSON{Partition: o.Partition, Clock: codec.FormatMillis(o.Clock),
-				OpenForSeconds: float64(o.Clock-o.InterruptedAt) / 1e9, Record: codec.RecordPayload(o.Interruption)})
+				OpenForSeconds: float64(o.Clock-o.InterruptedAt) / 1e9, Record: rec})
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
@@ -189,9 +192,8 @@ func channelView(cs processor.ChannelState) channelJSON {
 	for _, d := range cs.Derived {
 		in := d.Interruption
 		rec := codec.RecordPayload(in)
-		rec.Revision = max(in.Revision, 1)
 		if d.Status != match.StatusPublished {
-			rec.Revision = in.Revision + 1 // what it will be published as
+			rec.Revision = in.Revision + 1 // the revision it will be published as
 		}
 		v.Interruptions = append(v.Interruptions, interruptionJSON{Status: d.Status.String(), Published: in.Revision, Record: rec})
 	}
