@@ -16,10 +16,17 @@ package integration
 //	                 SIGTERM
 //	    in-process:  processor.NewRunner in this process, the same way
 //
-// CPU per event and max RSS of the subprocesses come from their own rusage
-// (os.ProcessState.SysUsage: utime + stime, maxrss); start-up to shut-down
-// is included, as /usr/bin/time would count it. The in-process rows take
-// the CPU from this process's rusage over the run and the peak RSS from
+// CPU per event of the subprocesses comes from their own rusage
+// (os.ProcessState.SysUsage: utime + stime), start-up to shut-down, as
+// /usr/bin/time counts it. Max RSS is the peak resident size of the
+// process's own memory, VmHWM in /proc/PID/status: `interruptions run`'s
+// is read every 20 ms until SIGTERM (shutdown is not covered), the bare
+// consumer reports its own at exit. Not rusage's maxrss: Go starts
+// children with vfork (CLONE_VM), and Linux folds the address space a
+// process had before exec into its maxrss, so a child of this test process
+// reports at least this process's own peak (a /bin/true started from a Go
+// process holding 300 MB reports 302 MB). The in-process rows take the CPU
+// from this process's rusage over the run and the peak RSS from
 // /proc/self/status VmHWM after resetting it (/proc/self/clear_refs), so
 // they include the test's own offset polling and whatever heap the process
 // held before. The ratio to bare is events/s over the bare consumer's
@@ -32,12 +39,20 @@ package integration
 //
 // Environment: BENCH_E2E=1 (full size), EVENTS (default 2,000,000 with
 // BENCH_E2E=1, else 50,000), E2E_ROUNDS (default 3 with BENCH_E2E=1, else
-// 1), E2E_MODES (default "structured,binary"), E2E_GUARANTEES (default
+// 1), E2E_MODES (default "structured,binary"; "preload" is a control: the
+// same events produced as processor's BenchmarkEndToEnd preloads them,
+// binary mode in 1 MB batches), E2E_GUARANTEES (default
 // "exactly-once,at-least-once"), E2E_IN_PROCESS (default 1; 0 leaves the
 // in-process rows out), E2E_RUN_ARGS (extra arguments for `interruptions
 // run`), E2E_RUN_ENV (extra NAME=value settings, space separated, for the
 // run subprocess, e.g. "GOGC=200 GOMEMLIMIT=80MiB"), E2E_CPUPROFILE=PREFIX
-// (a CPU profile of each in-process run, PREFIX-<mode>-<guarantee>-<round>.pprof).
+// (a CPU profile of each in-process run, PREFIX-<mode>-<guarantee>-<round>.pprof),
+// E2E_LOG_DIR (each run subprocess's stderr goes to DIR/<group>.log),
+// E2E_VARIANTS (instead of one `interruptions run` row per guarantee, one
+// per variant, run in turn in every round so they share the machine's
+// conditions: "label=words;label=words", a word NAME=value is an
+// environment setting, any other word an argument; for A/B comparisons,
+// e.g. "base=;limit=GOMEMLIMIT=80MiB").
 //
 // From the shared harness it uses binPath and binErr (the binary under
 // test, set by TestMain), repoRoot, brokerList, howToStart, command (a
@@ -56,6 +71,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +80,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/vccgen"
 )
 
 // benchPartitions is the partition count of the benchmark's topics.
@@ -77,9 +95,9 @@ type benchSpec struct {
 	modes      []string
 	guarantees []string
 	inProcess  bool
-	runArgs    []string
-	runEnv     []string
+	variants   []variant
 	cpuProfile string
+	logDir     string
 }
 
 func benchSpecFromEnv(t *testing.T) benchSpec {
@@ -111,13 +129,52 @@ func benchSpecFromEnv(t *testing.T) benchSpec {
 			}
 		}
 	}
-	envList("E2E_MODES", &s.modes, "structured", "binary")
+	envList("E2E_MODES", &s.modes, "structured", "binary", "preload")
 	envList("E2E_GUARANTEES", &s.guarantees, "exactly-once", "at-least-once")
 	s.inProcess = os.Getenv("E2E_IN_PROCESS") != "0"
-	s.runArgs = strings.Fields(os.Getenv("E2E_RUN_ARGS"))
-	s.runEnv = strings.Fields(os.Getenv("E2E_RUN_ENV"))
+	s.variants = []variant{{args: strings.Fields(os.Getenv("E2E_RUN_ARGS")), env: strings.Fields(os.Getenv("E2E_RUN_ENV"))}}
+	if v := os.Getenv("E2E_VARIANTS"); v != "" {
+		vs, err := parseVariants(v)
+		if err != nil || len(vs) == 0 {
+			t.Fatalf("E2E_VARIANTS=%q: %v", v, err)
+		}
+		s.variants = vs
+	}
 	s.cpuProfile = os.Getenv("E2E_CPUPROFILE")
+	s.logDir = os.Getenv("E2E_LOG_DIR")
 	return s
+}
+
+// variant is one way to run the binary: extra arguments and environment.
+type variant struct {
+	label     string
+	args, env []string
+}
+
+// parseVariants parses E2E_VARIANTS: variants separated by ";", each
+// "label=words", where a word NAME=value (not starting with "-") is an
+// environment setting and any other word an argument of `run`.
+func parseVariants(s string) ([]variant, error) {
+	var vs []variant
+	for _, part := range strings.Split(s, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		label, rest, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(label) == "" {
+			return nil, fmt.Errorf("variant %q is not label=settings", part)
+		}
+		v := variant{label: strings.TrimSpace(label)}
+		for _, w := range strings.Fields(rest) {
+			if strings.Contains(w, "=") && !strings.HasPrefix(w, "-") {
+				v.env = append(v.env, w)
+			} else {
+				v.args = append(v.args, w)
+			}
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
 }
 
 // benchRun is one measured run of one row.
@@ -128,6 +185,8 @@ type benchRun struct {
 	maxRSS      int64         // bytes
 	bareRate    float64       // the bare consumer's events/s in the same round
 	output      int64         // output records read back (processors)
+	changelog   int64         // changelog records written (processors)
+	shape       string        // the input's record batches, as the bare consumer saw them
 }
 
 // benchRow is one line of the table.
@@ -186,8 +245,8 @@ func TestBenchE2E(t *testing.T) {
 	if spec.full {
 		e.logf = func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 	}
-	e.logf("%d events per mode, %d round(s), modes %v, guarantees %v, in-process rows %v, run args %q, run env %q",
-		spec.events, spec.rounds, spec.modes, spec.guarantees, spec.inProcess, spec.runArgs, spec.runEnv)
+	e.logf("%d events per mode, %d round(s), modes %v, guarantees %v, in-process rows %v, run variants %+v",
+		spec.events, spec.rounds, spec.modes, spec.guarantees, spec.inProcess, spec.variants)
 
 	var rows []*benchRow
 	row := func(mode, g, process string) *benchRow {
@@ -212,12 +271,21 @@ func TestBenchE2E(t *testing.T) {
 			r.runs = append(r.runs, bare)
 			e.logRun(mode, "—", "bare consumer", round, spec.events, bare)
 			for _, g := range spec.guarantees {
-				name := fmt.Sprintf("%s-%s-%s-bin-%d", e.stamp, mode, g, round)
-				run := e.runBinary(input, ends, name, g, spec)
-				run.bareRate = bareRate
-				row(mode, g, "interruptions run").runs = append(row(mode, g, "interruptions run").runs, run)
-				e.logRun(mode, g, "interruptions run", round, spec.events, run)
-				outputs[run.output] = append(outputs[run.output], name)
+				for i, v := range spec.variants {
+					name := fmt.Sprintf("%s-%s-%s-bin%d-%d", e.stamp, mode, g, i, round)
+					run := e.runBinary(input, ends, name, g, v, spec)
+					run.bareRate = bareRate
+					process := "interruptions run"
+					if v.label != "" {
+						process += " [" + v.label + "]"
+					}
+					row(mode, g, process).runs = append(row(mode, g, process).runs, run)
+					e.logRun(mode, g, process, round, spec.events, run)
+					outputs[run.output] = append(outputs[run.output], name)
+					if run.changelog == 0 {
+						t.Errorf("%s wrote no changelog records", name)
+					}
+				}
 				if spec.inProcess {
 					name := fmt.Sprintf("%s-%s-%s-inproc-%d", e.stamp, mode, g, round)
 					run := e.runInProcess(input, ends, name, mode, g, spec, round)
@@ -225,6 +293,9 @@ func TestBenchE2E(t *testing.T) {
 					row(mode, g, "in-process Runner").runs = append(row(mode, g, "in-process Runner").runs, run)
 					e.logRun(mode, g, "in-process Runner", round, spec.events, run)
 					outputs[run.output] = append(outputs[run.output], name)
+					if run.changelog == 0 {
+						t.Errorf("%s wrote no changelog records", name)
+					}
 				}
 			}
 		}
@@ -246,9 +317,16 @@ func TestBenchE2E(t *testing.T) {
 // logRun prints one run's raw figures.
 func (e *benchEnv) logRun(mode, guarantee, process string, round, events int, r benchRun) {
 	rate := float64(events) / r.wall.Seconds()
-	e.logf("run %d %s %s %s: wall %.2fs %.0f events/s, CPU %.2fs %.2f µs/event, max RSS %d MB, ÷ bare %.2f, first commit %.2fs, output %d",
+	line := fmt.Sprintf("run %d %s %s %s: wall %.2fs %.0f events/s, CPU %.2fs %.2f µs/event, max RSS %d MB",
 		round, mode, guarantee, process, r.wall.Seconds(), rate, r.cpu.Seconds(),
-		float64(r.cpu.Microseconds())/float64(events), r.maxRSS>>20, rate/r.bareRate, r.firstCommit.Seconds(), r.output)
+		float64(r.cpu.Microseconds())/float64(events), r.maxRSS>>20)
+	if r.shape != "" {
+		line += "; input: " + r.shape
+	} else {
+		line += fmt.Sprintf(", ÷ bare %.2f, first commit %.2fs, output %d, changelog %d records (%.3f per event)",
+			rate/r.bareRate, r.firstCommit.Seconds(), r.output, r.changelog, float64(r.changelog)/float64(events))
+	}
+	e.logf("%s", line)
 }
 
 // buildBareConsumer builds testdata/bareconsumer into the test's temp dir.
@@ -270,6 +348,25 @@ func (e *benchEnv) genInput(topic, mode string, n int) map[int32]int64 {
 	e.t.Helper()
 	e.createTopic(topic, nil)
 	e.t.Cleanup(func() { e.deleteTopics(topic) })
+	if mode == "preload" {
+		e.preloadInput(topic, n)
+	} else {
+		e.genTopic(topic, mode, n)
+	}
+	ends := e.endOffsets(topic)
+	var sum int64
+	for _, o := range ends {
+		sum += o
+	}
+	if sum != int64(n) {
+		e.t.Fatalf("%s holds %d records after %d were produced", topic, sum, n)
+	}
+	return ends
+}
+
+// genTopic runs `interruptions gen --brokers` into topic.
+func (e *benchEnv) genTopic(topic, mode string, n int) {
+	e.t.Helper()
 	cmd := command("gen", "--brokers", strings.Join(e.brokers, ","), "--topic", topic,
 		"--seed", "1", "--mode", mode, "--events", strconv.Itoa(n))
 	var stderr bytes.Buffer
@@ -278,18 +375,47 @@ func (e *benchEnv) genInput(topic, mode string, n int) map[int32]int64 {
 	if err := runCtx(e.ctx, cmd); err != nil {
 		e.t.Fatalf("interruptions gen --mode %s: %v\n%s", mode, err, tail(stderr.String()))
 	}
-	cpu, rss := rusage(e.t, cmd.ProcessState)
-	e.logf("gen --mode %s: %d events in %s (CPU %s, max RSS %d MB)", mode, n,
-		time.Since(start).Round(time.Millisecond), cpu.Round(time.Millisecond), rss>>20)
-	ends := e.endOffsets(topic)
-	var sum int64
-	for _, o := range ends {
-		sum += o
+	e.logf("gen --mode %s: %d events in %s (CPU %s)", mode, n,
+		time.Since(start).Round(time.Millisecond), rusageCPU(e.t, cmd.ProcessState).Round(time.Millisecond))
+}
+
+// preloadInput is the control input mode "preload": the same events
+// (vccgen seed 1) produced the way processor's BenchmarkEndToEnd preloads
+// them, binary mode in 1 MB batches with 20 ms linger, instead of by gen.
+func (e *benchEnv) preloadInput(topic string, n int) {
+	e.t.Helper()
+	start := time.Now()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ProducerLinger(20*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		e.t.Fatalf("producer: %v", err)
 	}
-	if sum != int64(n) {
-		e.t.Fatalf("%s holds %d records after gen produced %d", topic, sum, n)
+	defer cl.Close()
+	var failed atomic.Pointer[error]
+	gen := vccgen.New(vccgen.Config{Seed: 1})
+	for i := 0; i < n; i++ {
+		ev := gen.Next()
+		ce, err := codec.ParseStructured(ev.Value)
+		if err != nil {
+			e.t.Fatalf("event %d: %v", i, err)
+		}
+		rec, err := codec.KafkaRecord(topic, ev.Key, ce, codec.Binary)
+		if err != nil {
+			e.t.Fatalf("event %d: %v", i, err)
+		}
+		cl.Produce(e.ctx, rec, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		})
 	}
-	return ends
+	if err := cl.Flush(e.ctx); err != nil {
+		e.t.Fatalf("flush: %v", err)
+	}
+	if err := failed.Load(); err != nil {
+		e.t.Fatalf("preload: %v", *err)
+	}
+	e.logf("preload: %d events in %s", n, time.Since(start).Round(time.Millisecond))
 }
 
 // runBare runs the bare consumer from a new group until it has read the
@@ -314,16 +440,21 @@ func (e *benchEnv) runBare(topic string, ends map[int32]int64, group string) ben
 	if err != nil {
 		e.t.Fatalf("bare consumer: %v\n%s", err, tail(stderr.String()))
 	}
-	if got := strings.TrimSpace(stdout.String()); got != strconv.FormatInt(total, 10) {
-		e.t.Fatalf("bare consumer read %s records, want %d", got, total)
+	// stdout: records read, then VmHWM in kB.
+	out := strings.Fields(stdout.String())
+	if len(out) != 2 || out[0] != strconv.FormatInt(total, 10) {
+		e.t.Fatalf("bare consumer printed %q, want %d records and its VmHWM", stdout.String(), total)
 	}
-	cpu, rss := rusage(e.t, cmd.ProcessState)
-	return benchRun{wall: wall, cpu: cpu, maxRSS: rss}
+	hwm, err := strconv.ParseInt(out[1], 10, 64)
+	if err != nil || hwm <= 0 {
+		e.t.Fatalf("bare consumer's VmHWM %q: %v", out[1], err)
+	}
+	return benchRun{wall: wall, cpu: rusageCPU(e.t, cmd.ProcessState), maxRSS: hwm << 10, shape: strings.TrimSpace(stderr.String())}
 }
 
 // runBinary runs `interruptions run` from a new group until the group has
 // committed the whole input, then stops it with SIGTERM.
-func (e *benchEnv) runBinary(input string, ends map[int32]int64, name, guarantee string, spec benchSpec) benchRun {
+func (e *benchEnv) runBinary(input string, ends map[int32]int64, name, guarantee string, v variant, spec benchSpec) benchRun {
 	e.t.Helper()
 	output, dlq, group := name+"-out", name+"-dlq", name
 	e.createOutputs(output, dlq, group)
@@ -331,9 +462,9 @@ func (e *benchEnv) runBinary(input string, ends map[int32]int64, name, guarantee
 	defer e.deleteGroup(group)
 	args := append([]string{"run", "--brokers", strings.Join(e.brokers, ","),
 		"--input-topic", input, "--output-topic", output, "--dlq-topic", dlq,
-		"--group", group, "--guarantee", guarantee, "--transactional-id", name}, spec.runArgs...)
+		"--group", group, "--guarantee", guarantee, "--transactional-id", name}, v.args...)
 	cmd := command(args...)
-	cmd.Env = append(cmd.Env, spec.runEnv...)
+	cmd.Env = append(cmd.Env, v.env...)
 	var stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	start := time.Now()
@@ -342,11 +473,16 @@ func (e *benchEnv) runBinary(input string, ends map[int32]int64, name, guarantee
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	peak := watchHWM(cmd.Process.Pid)
 	first, wall, err := e.waitCommitted(group, input, ends, start, exited)
+	rss := peak()
 	if err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
 		e.t.Fatalf("interruptions run --guarantee %s: %v\n%s", guarantee, err, tail(stderr.String()))
+	}
+	if rss <= 0 {
+		e.t.Fatalf("no VmHWM read from /proc/%d/status", cmd.Process.Pid)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		e.t.Fatalf("SIGTERM interruptions run: %v", err)
@@ -361,9 +497,13 @@ func (e *benchEnv) runBinary(input string, ends map[int32]int64, name, guarantee
 		<-exited
 		e.t.Fatalf("interruptions run still running %s after SIGTERM\n%s", stopBound, tail(stderr.String()))
 	}
-	cpu, rss := rusage(e.t, cmd.ProcessState)
-	return benchRun{wall: wall, firstCommit: first, cpu: cpu, maxRSS: rss,
-		output: e.checkOutput(output, dlq, guarantee)}
+	if spec.logDir != "" {
+		if err := os.WriteFile(filepath.Join(spec.logDir, group+".log"), []byte(stderr.String()), 0o644); err != nil {
+			e.t.Errorf("E2E_LOG_DIR: %v", err)
+		}
+	}
+	return benchRun{wall: wall, firstCommit: first, cpu: rusageCPU(e.t, cmd.ProcessState), maxRSS: rss,
+		output: e.checkOutput(output, dlq, guarantee), changelog: e.countRecords(group+"-state-changelog", nil)}
 }
 
 // runInProcess runs a processor.Runner in this process from a new group
@@ -419,8 +559,12 @@ func (e *benchEnv) runInProcess(input string, ends map[int32]int64, name, mode, 
 	if spec.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	return benchRun{wall: wall, firstCommit: first, cpu: cpu, maxRSS: peakRSS(e.t),
-		output: e.checkOutput(output, dlq, guarantee)}
+	rss, err := vmHWM("self")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return benchRun{wall: wall, firstCommit: first, cpu: cpu, maxRSS: rss,
+		output: e.checkOutput(output, dlq, guarantee), changelog: e.countRecords(group+"-state-changelog", nil)}
 }
 
 // waitCommitted polls the group's committed offsets until they reach ends
@@ -648,20 +792,52 @@ func runCtx(ctx context.Context, cmd *exec.Cmd) error {
 	}
 }
 
-// rusage returns an exited process's user + system CPU and max RSS from
-// its own rusage, failing the test when it is missing or empty.
-func rusage(t *testing.T, ps *os.ProcessState) (time.Duration, int64) {
+// rusageCPU returns an exited process's user + system CPU from its own
+// rusage, failing the test when it is missing or empty.
+func rusageCPU(t *testing.T, ps *os.ProcessState) time.Duration {
 	t.Helper()
 	ru, ok := ps.SysUsage().(*syscall.Rusage)
 	if !ok || ru == nil {
 		t.Fatalf("no rusage for pid %d", ps.Pid())
 	}
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	rss := ru.Maxrss << 10 // Linux reports KiB
-	if cpu <= 0 || rss <= 0 {
-		t.Fatalf("rusage of pid %d is empty: utime %v stime %v maxrss %d", ps.Pid(), ru.Utime, ru.Stime, ru.Maxrss)
+	if cpu <= 0 {
+		t.Fatalf("rusage of pid %d is empty: utime %v stime %v", ps.Pid(), ru.Utime, ru.Stime)
 	}
-	return cpu, rss
+	return cpu
+}
+
+// watchHWM reads the VmHWM of process pid every 20 ms; the returned
+// function stops it and returns the last value read (VmHWM only grows),
+// reading once more first. 0 means it could never be read.
+func watchHWM(pid int) func() int64 {
+	id := strconv.Itoa(pid)
+	var last atomic.Int64
+	read := func() {
+		if v, err := vmHWM(id); err == nil {
+			last.Store(v)
+		}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			read()
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-stopped
+		read()
+		return last.Load()
+	}
 }
 
 // selfCPU is this process's user + system CPU so far.
@@ -679,24 +855,23 @@ func selfCPU(t *testing.T) time.Duration {
 // so far.
 func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
-// peakRSS is this process's VmHWM in bytes.
-func peakRSS(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+// vmHWM is the VmHWM (peak resident set) of process pid ("self" for this
+// one) in bytes.
+func vmHWM(pid string) (int64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
-		t.Fatalf("read /proc/self/status: %v", err)
+		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
+				return 0, fmt.Errorf("VmHWM %q in /proc/%s/status: %w", v, pid, err)
 			}
-			return kb << 10
+			return kb << 10, nil
 		}
 	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return 0, fmt.Errorf("no VmHWM in /proc/%s/status", pid)
 }
 
 // benchTable formats the rows as a Markdown table: medians with the range
@@ -704,8 +879,8 @@ func peakRSS(t *testing.T) int64 {
 func benchTable(spec benchSpec, rows []*benchRow) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d events per input mode, %d round(s): median (min–max)\n\n", spec.events, spec.rounds)
-	b.WriteString("| input mode | guarantee | process | wall s | events/s | CPU µs/event | max RSS MB | ÷ bare (same round) | first commit s |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| input mode | guarantee | process | wall s | events/s | CPU µs/event | max RSS MB | ÷ bare (same round) | first commit s | changelog records/event |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		stat := func(f func(benchRun) float64, format string) string {
 			vs := make([]float64, len(r.runs))
@@ -714,17 +889,18 @@ func benchTable(spec benchSpec, rows []*benchRow) string {
 			}
 			return medianRange(vs, format)
 		}
-		ratio, first := "", ""
+		ratio, first, changelog := "", "", ""
 		if r.process != "bare consumer" {
 			ratio = stat(func(x benchRun) float64 { return float64(spec.events) / x.wall.Seconds() / x.bareRate }, "%.2f")
 			first = stat(func(x benchRun) float64 { return x.firstCommit.Seconds() }, "%.2f")
+			changelog = stat(func(x benchRun) float64 { return float64(x.changelog) / float64(spec.events) }, "%.3f")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.mode, r.guarantee, r.process,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.mode, r.guarantee, r.process,
 			stat(func(x benchRun) float64 { return x.wall.Seconds() }, "%.2f"),
 			stat(func(x benchRun) float64 { return float64(spec.events) / x.wall.Seconds() }, "%.0f"),
 			stat(func(x benchRun) float64 { return float64(x.cpu.Microseconds()) / float64(spec.events) }, "%.2f"),
 			stat(func(x benchRun) float64 { return float64(x.maxRSS) / (1 << 20) }, "%.0f"),
-			ratio, first)
+			ratio, first, changelog)
 	}
 	return b.String()
 }

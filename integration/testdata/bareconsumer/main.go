@@ -2,10 +2,12 @@
 // (integration/e2ebench_test.go): a franz-go group consumer that reads a
 // topic from a new group until every partition reaches the given end
 // offset, discards the records, prints how many it read and exits. It runs
-// as its own process so that its rusage (CPU, max RSS) is its own. It uses
+// as its own process so that its rusage (CPU) and peak RSS are its own. It uses
 // the same group settings as the processor's consumer (cooperative-sticky
 // balancer, auto-commit off) and franz-go's default fetch sizes. It is not
-// a user-facing command; the benchmark builds it from testdata.
+// a user-facing command; the benchmark builds it from testdata. On stderr
+// it reports the record batches it read: their count, records per batch,
+// and compressed and uncompressed bytes (the shape of the input).
 //
 //	bareconsumer -brokers HOST:PORT -topic T -group G -ends 0:123,1:456,...
 package main
@@ -19,6 +21,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,7 +63,9 @@ func run(ctx context.Context, args []string) error {
 			left++
 		}
 	}
+	var batches batchStats
 	cl, err := kgo.NewClient(
+		kgo.WithHooks(&batches),
 		kgo.SeedBrokers(strings.Split(*brokers, ",")...),
 		kgo.ConsumerGroup(*group),
 		kgo.ConsumeTopics(*topic),
@@ -96,8 +101,47 @@ func run(ctx context.Context, args []string) error {
 			}
 		})
 	}
-	fmt.Println(records)
+	hwm, err := vmHWM()
+	if err != nil {
+		return err
+	}
+	fmt.Println(records, hwm)
+	n := max(batches.n.Load(), 1)
+	fmt.Fprintf(os.Stderr, "%d batches, %.0f records/batch, %.0f B/batch compressed, %.0f B/batch uncompressed, %.2f compression ratio\n",
+		n, float64(batches.records.Load())/float64(n), float64(batches.compressed.Load())/float64(n),
+		float64(batches.uncompressed.Load())/float64(n), float64(batches.uncompressed.Load())/float64(max(batches.compressed.Load(), 1)))
 	return nil
+}
+
+// batchStats counts the record batches read. The client calls the hook
+// from its fetch goroutines: the counters are atomic.
+type batchStats struct {
+	n, records, compressed, uncompressed atomic.Int64
+}
+
+// OnFetchBatchRead implements kgo.HookFetchBatchRead.
+func (s *batchStats) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
+	s.n.Add(1)
+	s.records.Add(int64(m.NumRecords))
+	s.compressed.Add(int64(m.CompressedBytes))
+	s.uncompressed.Add(int64(m.UncompressedBytes))
+}
+
+// vmHWM is this process's peak resident set size in kB (VmHWM in
+// /proc/self/status). Not rusage's maxrss: that includes the address space
+// the process had before exec, the parent's when it was started with vfork,
+// as Go's os/exec does.
+func vmHWM() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("read /proc/self/status: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/self/status")
 }
 
 // parseEnds parses "0:123,1:456".
