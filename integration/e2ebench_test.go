@@ -6,7 +6,7 @@ package integration
 //	for each input mode (structured, binary):
 //	  `interruptions gen --brokers B --topic T --seed 1 --mode M --events N`
 //	      into a new 6-partition topic (gen's own batching and compression)
-//	  for each round:
+//	for each round, for each input mode in turn:
 //	    bare:        a franz-go group consumer (testdata/bareconsumer) as a
 //	                 subprocess, from a new group, until it has read the topic
 //	    binary:      `interruptions run` as a subprocess, from a new group with
@@ -34,14 +34,15 @@ package integration
 //
 // Without BENCH_E2E=1 (that is, in `make test`) it runs small, 50,000
 // events and one round, and asserts what must hold at any size: the whole
-// input committed, the same non-empty output from every run, no dead
-// letters, rusage read. Timing is printed, never asserted.
+// input committed, the same non-empty set of output ids from every run
+// (exactly-once: no id twice), changelog records written, no dead letters,
+// rusage and VmHWM read. Timing is printed, never asserted.
 //
 // Environment: BENCH_E2E=1 (full size), EVENTS (default 2,000,000 with
 // BENCH_E2E=1, else 50,000), E2E_ROUNDS (default 3 with BENCH_E2E=1, else
 // 1), E2E_MODES (default "structured,binary"; "preload" is a control: the
 // same events produced as processor's BenchmarkEndToEnd preloads them,
-// binary mode in 1 MB batches), E2E_GUARANTEES (default
+// binary mode, 1 MB batch limit, 20 ms linger), E2E_GUARANTEES (default
 // "exactly-once,at-least-once"), E2E_IN_PROCESS (default 1; 0 leaves the
 // in-process rows out), E2E_RUN_ARGS (extra arguments for `interruptions
 // run`), E2E_RUN_ENV (extra NAME=value settings, space separated, for the
