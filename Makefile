@@ -8,7 +8,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
 FUZZTIME  ?= 30s
 
 .PHONY: build demo test test-unit test-integration test-short deps vet fmt-check \
-        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-ingest bench-smoke chaos chaos-run clean
+        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-ingest bench-smoke bench-e2e bench-e2e-run chaos chaos-run clean
 
 build: ## build bin/interruptions
 	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
@@ -86,6 +86,25 @@ bench-smoke: ## the benchmark harness runs (tiny sizes, one iteration each)
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set"; exit 1; }
 	$(GO) test -run '^$$' -bench 'BenchmarkPipeline' -benchtime 1000x ./processor/
 	E2E_EVENTS=20000 LATENCY_SECONDS=4 LATENCY_WARMUP=1 $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd|BenchmarkLatency' -benchtime 1x -timeout 5m ./processor/
+
+# bench-e2e: what users run (issue 14). `interruptions gen` produces EVENTS
+# events (seed 1) into a new 6-partition topic per input mode; then, per
+# round, the bare consumer, `interruptions run` (a subprocess) and the
+# in-process Runner drain it under both guarantees from new groups. Prints
+# the table (medians and ranges of E2E_ROUNDS rounds); see
+# integration/e2ebench_test.go for E2E_RUN_ARGS, E2E_RUN_ENV and the rest.
+EVENTS     ?= 2000000
+E2E_ROUNDS ?= 3
+BENCH_E2E_OUT ?= bench-e2e.txt
+
+bench-e2e: ## end to end on gen-produced input: gen -> topic -> run -> caught up, EVENTS=2000000; table in $(BENCH_E2E_OUT)
+	scripts/kafka run -- $(MAKE) --no-print-directory bench-e2e-run
+
+bench-e2e-run:
+	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: use 'make bench-e2e', or 'make kafka-up' and export the address"; exit 1; }
+	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
+	BENCH_E2E=1 EVENTS=$(EVENTS) E2E_ROUNDS=$(E2E_ROUNDS) INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) \
+	  $(GO) test -count=1 -v -run '^TestBenchE2E$$' -timeout 180m ./integration/ | tee $(BENCH_E2E_OUT)
 
 clean:
 	rm -rf bin
