@@ -25,7 +25,7 @@ test-unit: ## unit and kfake tests, race detector on
 test-integration: ## integration tests against KAFKA_BROKERS (see scripts/kafka)
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: run 'make kafka-up' and export the address it prints"; exit 1; }
 	$(GO) build -o $(BIN) ./cmd/interruptions
-	INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/
+	INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./integration/
 
 test-short: ## quick loop: no broker needed
 	$(GO) test -short -count=1 ./...

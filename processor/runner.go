@@ -150,6 +150,7 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		kgo.ConsumeTopics(r.cfg.InputTopic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
+		kgo.FetchMaxPartitionBytes(r.cfg.FetchMaxPartitionBytes),
 		kgo.RecordPartitioner(partitioner{changelog: r.cfg.ChangelogTopic(), keyed: kgo.StickyKeyPartitioner(nil)}),
 		// Records go out at once: at-least-once latency is one produce
 		// round trip, not a linger.

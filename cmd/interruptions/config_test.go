@@ -72,7 +72,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 			"output-mode", "source", "guarantee", "transactional-id", "commit-interval", "session-timeout", "create-topics", "partitions",
 			"replication-factor", "start-timeout", "log-level", "config", "tls", "tls-ca-file", "tls-cert-file",
 			"tls-key-file", "tls-server-name", "tls-insecure-skip-verify", "sasl-mechanism", "sasl-username",
-			"sasl-password", "sasl-password-file"}},
+			"sasl-password", "sasl-password-file", "fetch-max-partition-bytes", "memory-limit", "idle-timeout", "state-api", "pprof-addr"}},
 		{"gen", []string{"events", "seed", "brokers", "topic", "rate", "bad-rate", "mode", "webhook", "signing-secret-file", "concurrency", "config", "tls", "tls-ca-file",
 			"sasl-mechanism", "sasl-username", "sasl-password", "sasl-password-file"}},
 		{"replay", []string{"input", "output", "dlq", "partitions", "config", "max-interruption", "retention", "max-clock-skew", "source"}},

@@ -69,6 +69,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer log.Sync()
+	f.applyMemoryLimit(log)
 
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
 		kfake.SeedTopics(int32(partitions), cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic))

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"time"
 
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/match"
+	"go.uber.org/zap"
 )
 
 // engineFlags are the settings `run`, `demo` and `replay` share: the
@@ -68,6 +70,8 @@ type kafkaFlags struct {
 	commitInterval    positiveDuration
 	sessionTimeout    positiveDuration
 	idleTimeout       time.Duration
+	fetchPartition    byteSize
+	memoryLimit       byteSize
 	createTopics      bool
 	partitions        int
 	replicationFactor int
@@ -95,6 +99,9 @@ func (f *kafkaFlags) register(c *command) {
 	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction (at-least-once: a commit batch) collects input before it commits")
 	c.fs.Var(&f.sessionTimeout, "session-timeout", "how long the group waits for a crashed instance before moving its partitions (session.timeout.ms; the broker bounds it)")
 	c.fs.DurationVar(&f.idleTimeout, "idle-timeout", def.IdleTimeout, "when a partition has had no input this long, its clock advances with wall time so open interruptions still expire; 0: off")
+	f.fetchPartition = byteSize(def.FetchMaxPartitionBytes)
+	c.fs.Var(&f.fetchPartition, "fetch-max-partition-bytes", "input fetched per partition at most (max.partition.fetch.bytes, compressed); the fetched input is most of the process's memory")
+	c.fs.Var(&f.memoryLimit, "memory-limit", "soft memory limit of the Go runtime (as GOMEMLIMIT, which applies when this is not set); at least 1.5x the live heap, see README Memory")
 	c.fs.BoolVar(&f.createTopics, "create-topics", def.CreateTopics, "create missing topics; when false a missing topic is an error")
 	c.fs.IntVar(&f.partitions, "partitions", int(def.Partitions), "partitions of topics created by the processor (the changelog gets the input's count)")
 	c.fs.IntVar(&f.replicationFactor, "replication-factor", int(def.ReplicationFactor), "replication factor of created topics; -1: the broker's default")
@@ -121,6 +128,10 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	cfg.CommitInterval = time.Duration(f.commitInterval)
 	cfg.SessionTimeout = time.Duration(f.sessionTimeout)
 	cfg.IdleTimeout = f.idleTimeout
+	if f.fetchPartition > 1<<30 {
+		return cfg, usageError("fetch-max-partition-bytes: at most 1GiB")
+	}
+	cfg.FetchMaxPartitionBytes = int32(f.fetchPartition)
 	cfg.CreateTopics = f.createTopics
 	cfg.Partitions = int32(f.partitions)
 	cfg.ReplicationFactor = int16(f.replicationFactor)
@@ -156,6 +167,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	defer log.Sync()
 	cfg.Logger = log
 	log.Info("broker connection", sec.logFields(cfg.Brokers)...)
+	f.applyMemoryLimit(log)
 	op := of.apply(&cfg)
 	r, err := processor.NewRunner(cfg)
 	if err != nil {
@@ -167,4 +179,14 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	}
 	log.Info("processor stopped cleanly")
 	return nil
+}
+
+// applyMemoryLimit sets the Go runtime's soft memory limit from
+// --memory-limit; without it GOMEMLIMIT, read by the runtime at start,
+// stays in force.
+func (f *kafkaFlags) applyMemoryLimit(log *zap.Logger) {
+	if f.memoryLimit > 0 {
+		debug.SetMemoryLimit(int64(f.memoryLimit))
+		log.Info("memory limit set", zap.Int64("bytes", int64(f.memoryLimit)))
+	}
 }
