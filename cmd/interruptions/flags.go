@@ -27,6 +27,8 @@ type command struct {
 	name    string
 	summary string
 	fs      *flag.FlagSet
+	// args is how many positional arguments the command takes.
+	args int
 }
 
 func newCommand(name, summary string) *command {
@@ -53,8 +55,8 @@ func (c *command) parse(args []string, getenv func(string) string) error {
 		}
 		return usageError("%s: %v", c.name, err)
 	}
-	if c.fs.NArg() > 0 {
-		return usageError("%s: unexpected argument %q", c.name, c.fs.Arg(0))
+	if c.fs.NArg() > c.args {
+		return usageError("%s: unexpected argument %q", c.name, c.fs.Arg(c.args))
 	}
 	set := map[string]bool{}
 	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

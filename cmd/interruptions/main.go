@@ -7,6 +7,7 @@
 //	interruptions replay   the same engine on NDJSON files
 //	interruptions gen      realistic VCC traffic, to stdout, a topic or a webhook
 //	interruptions ingest   VCC's signed webhooks in, Kafka out
+//	interruptions inspect  one channel's state, read from the changelog
 package main
 
 import (
@@ -51,6 +52,7 @@ Commands:
   demo     run everything on an embedded Kafka with generated traffic
   replay   run the matching engine on NDJSON files
   gen      generate realistic VCC channel events (stdout, a topic or a webhook)
+  inspect  print one channel's state from the changelog (no running instance needed)
   ingest   receive VCC's signed webhook notifications and produce them to Kafka
 
 Run 'interruptions <command> --help' for a command's settings.
@@ -64,11 +66,12 @@ func runMain(ctx context.Context, args []string, e env) int {
 		return 2
 	}
 	cmds := map[string]func(context.Context, []string, env) error{
-		"run":    cmdRun,
-		"demo":   cmdDemo,
-		"replay": cmdReplay,
-		"gen":    cmdGen,
-		"ingest": cmdIngest,
+		"run":     cmdRun,
+		"demo":    cmdDemo,
+		"replay":  cmdReplay,
+		"gen":     cmdGen,
+		"inspect": cmdInspect,
+		"ingest":  cmdIngest,
 	}
 	name := args[0]
 	if name == "-h" || name == "--help" || name == "help" {

@@ -285,3 +285,76 @@ func TestStateAPIRestoring(t *testing.T) {
 		t.Fatalf("partitions while restoring: %d %+v", code, ps)
 	}
 }
+
+// TestInspectEqualsStateAPI: `inspect` reads a channel from the changelog
+// after the processor stopped and prints what the state API answered for
+// it while the processor ran.
+func TestInspectEqualsStateAPI(t *testing.T) {
+	cfg0 := processor.DefaultConfig()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, cfg0.InputTopic, cfg0.OutputTopic, cfg0.DLQTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := stateConfig(t, c)
+	const id = "8a0c7e52-0000-4000-8000-00000000abcd"
+	ctx := context.Background()
+	var api []byte
+	t.Run("running", func(t *testing.T) {
+		in := startStateInstance(t, cfg, "inspect-a")
+		cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.InputTopic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var recs []*kgo.Record
+		for i, ev := range []struct{ typ, at string }{
+			{"channel.interrupted.v0", "08:00"}, {"channel.resumed.v0", "08:10"}, {"channel.resumed.v0", "08:05"}, // a correction
+			{"channel.interrupted.v1", "08:20"}, // open
+		} {
+			recs = append(recs, &kgo.Record{Key: []byte(id), Value: testkit.StructuredValue(t,
+				testkit.ChannelEvent(ev.typ, fmt.Sprintf("e%d", i), id, testkit.RFC3339(ev.at)))})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the input committed", func() bool {
+			var n int64
+			for _, p := range in.r.Status().Partitions {
+				n += p.Committed
+			}
+			return n == int64(len(recs))
+		})
+		resp, err := http.Get(in.srv.URL + "/v1/channels/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("state API: %d %s", resp.StatusCode, api)
+		}
+	})
+	code, out, errOut := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], id)
+	if code != 0 {
+		t.Fatalf("inspect exited %d: %s", code, errOut)
+	}
+	var fromAPI, fromInspect channelJSON
+	if err := json.Unmarshal(api, &fromAPI); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &fromInspect); err != nil {
+		t.Fatalf("inspect output: %v: %s", err, out)
+	}
+	a, _ := json.Marshal(fromAPI)
+	b, _ := json.Marshal(fromInspect)
+	if string(a) != string(b) {
+		t.Fatalf("inspect differs from the state API:\n api     %s\n inspect %s", a, b)
+	}
+	if len(fromInspect.Interruptions) != 2 || fromInspect.Interruptions[0].Published != 2 {
+		t.Fatalf("inspect: %s; want the corrected interruption at revision 2 and an open one", b)
+	}
+	if code, _, _ := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], "no-such-channel"); code != 1 {
+		t.Fatalf("inspect of an unknown channel exited %d, want 1", code)
+	}
+}
