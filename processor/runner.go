@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/state"
 )
 
 // Runner is the Kafka runtime (Kafka Streams' StreamThread): it consumes the
@@ -132,7 +133,8 @@ func (r *Runner) Run(ctx context.Context) error {
 // isFatal reports errors that retrying cannot fix.
 func isFatal(err error) bool {
 	var missing *MissingTopicError
-	return errors.As(err, &missing) ||
+	var oldFormat *state.OldFormatError
+	return errors.As(err, &missing) || errors.As(err, &oldFormat) ||
 		IsAuthenticationError(err) ||
 		errors.Is(err, kerr.TopicAuthorizationFailed) ||
 		errors.Is(err, kerr.GroupAuthorizationFailed) ||

@@ -157,6 +157,7 @@ func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, ps []int32)
 		// engine ran what was due.
 		m.pipe.engine.Restored(st, func(match.Interruption) {})
 		st.Commit()
+		m.distrustFutureClock(p, st)
 		now := time.Now()
 		t := &task{partition: p, store: st, resume: l.InputOffset, next: l.InputOffset, committed: l.InputOffset,
 			handle: m.pipe.handler(), pipe: m.pipe, lastInput: now, moveClock: st.StreamTime(), moveArrival: now}
@@ -171,6 +172,32 @@ func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, ps []int32)
 		m.hooks.onRestore(p, l.Records, took)
 	}
 	return nil
+}
+
+// distrustFutureClock lowers a restored clock that is later than wall time
+// + max-clock-skew: no event this version accepts can have set it (an
+// event's timestamp may not be later than its Kafka record's + skew), so it
+// was set by an earlier version, which had no such check, or the host's
+// clock is far behind. Trusting it would expire everything open at once.
+// It becomes the latest event time of the partition's channels that is
+// plausible, the value is written to the changelog at the next commit, and
+// a warning says so.
+func (m *taskManager) distrustFutureClock(p int32, st *state.Store) {
+	limit := time.Now().Add(m.cfg.MaxClockSkew).UnixNano()
+	if st.StreamTime() <= limit {
+		return
+	}
+	var clock int64
+	st.Range(func(c *state.Channel) bool {
+		if c.LastEventAt <= limit {
+			clock = max(clock, c.LastEventAt)
+		}
+		return true
+	})
+	m.log.Warn("restored a partition clock later than wall time + max-clock-skew; lowered to the latest plausible event time",
+		zap.Int32("partition", p), zap.Time("restored", time.Unix(0, st.StreamTime()).UTC()),
+		zap.Time("lowered_to", time.Unix(0, clock).UTC()))
+	st.ResetStreamTime(clock)
 }
 
 // waitStableOffsets returns once no committed offset of partitions ps is

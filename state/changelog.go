@@ -36,13 +36,18 @@ func AppendInputOffset(dst []byte, offset int64) []byte { return appendInt64(dst
 // DecodeInputOffset decodes a value written by AppendInputOffset.
 func DecodeInputOffset(b []byte) (int64, error) { return decodeInt64(b) }
 
+// int64Version is the version byte of stream-time and input-offset values:
+// their format has not changed since the first version, whatever the
+// channels' (codecVersion).
+const int64Version = 1
+
 func appendInt64(dst []byte, v int64) []byte {
-	return binary.AppendVarint(append(dst, codecVersion), v)
+	return binary.AppendVarint(append(dst, int64Version), v)
 }
 
 func decodeInt64(b []byte) (int64, error) {
 	d := decoder{b: b}
-	if v := d.byte(); d.err == nil && v != codecVersion {
+	if v := d.byte(); d.err == nil && v != int64Version {
 		return 0, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
 	t := d.varint()
@@ -121,6 +126,9 @@ func (l *Loader) Load(key, value []byte) error {
 			l.Store.Restore(string(key), nil)
 			return nil
 		}
+		if len(value) > 0 && value[0] < codecVersion {
+			return &OldFormatError{Version: value[0]}
+		}
 		c, err := DecodeChannel(value)
 		if err != nil {
 			return fmt.Errorf("channel %s: %w", key, err)
@@ -128,4 +136,17 @@ func (l *Loader) Load(key, value []byte) error {
 		l.Store.Restore(string(key), c)
 	}
 	return nil
+}
+
+// OldFormatError reports a channel written by an earlier version of the
+// processor, whose state format this version does not read (version 1 held
+// pairs, not timelines: a timeline cannot be rebuilt from it).
+type OldFormatError struct {
+	// Version is the format of the record found.
+	Version byte
+}
+
+func (e *OldFormatError) Error() string {
+	return fmt.Sprintf("the changelog holds state of format %d, written by an earlier version; this version reads format %d: "+
+		"start it with a new --group (or delete the changelog topic) and replay the input", e.Version, codecVersion)
 }

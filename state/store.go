@@ -391,3 +391,11 @@ func (s *Store) CommittedStreamTime() int64 {
 	}
 	return s.streamTime
 }
+
+// ResetStreamTime sets stream time to t, even backwards: only for a clock
+// restored from the changelog that cannot be trusted (see the runtime's
+// restore). The new value is written to the changelog at the next commit
+// and is what a rollback returns to.
+func (s *Store) ResetStreamTime(t int64) {
+	s.streamTime, s.undoStreamTime, s.streamTimeDirty = t, t, true
+}
