@@ -149,8 +149,22 @@ func outputs(t *testing.T, recs []*kgo.Record, mode codec.Mode) map[string]strin
 	return got
 }
 
+// sameRecords requires the same records (id -> data) and, what downstream
+// consumers see, the same final table: the latest revision per
+// interruptionId, retracted interruptions dropped.
 func sameRecords(t *testing.T, got, want map[string]string) {
 	t.Helper()
+	gotFinal, wantFinal := finalTable(t, got), finalTable(t, want)
+	if len(gotFinal) != len(wantFinal) {
+		t.Errorf("final table: %d interruptions, want %d", len(gotFinal), len(wantFinal))
+	}
+	for id, w := range wantFinal {
+		var gj, wj any
+		g := gotFinal[id]
+		if json.Unmarshal([]byte(g), &gj) != nil || json.Unmarshal([]byte(w), &wj) != nil || fmt.Sprint(gj) != fmt.Sprint(wj) {
+			t.Errorf("final table, interruption %s:\n got %s\nwant %s", id, g, w)
+		}
+	}
 	if len(got) != len(want) {
 		t.Errorf("got %d records, want %d", len(got), len(want))
 	}
@@ -168,6 +182,41 @@ func sameRecords(t *testing.T, got, want map[string]string) {
 			t.Errorf("record %s:\n got %s\nwant %s", id, g, w)
 		}
 	}
+}
+
+// finalTable returns the latest revision of every interruption in records
+// (id -> data), retracted ones (data with a reason) dropped, by
+// interruptionId.
+func finalTable(t *testing.T, records map[string]string) map[string]string {
+	t.Helper()
+	type rev struct {
+		n    int
+		data string
+		gone bool
+	}
+	latest := map[string]rev{}
+	for _, data := range records {
+		var d struct {
+			InterruptionID string `json:"interruptionId"`
+			Revision       int    `json:"revision"`
+			Reason         string `json:"reason"`
+		}
+		if err := json.Unmarshal([]byte(data), &d); err != nil || d.InterruptionID == "" || d.Revision < 1 {
+			t.Fatalf("record data %s: %v", data, err)
+		}
+		if old, ok := latest[d.InterruptionID]; ok && old.n == d.Revision {
+			t.Fatalf("interruption %s: two records of revision %d", d.InterruptionID, d.Revision)
+		} else if !ok || d.Revision > old.n {
+			latest[d.InterruptionID] = rev{n: d.Revision, data: data, gone: d.Reason != ""}
+		}
+	}
+	out := map[string]string{}
+	for id, r := range latest {
+		if !r.gone {
+			out[id] = r.data
+		}
+	}
+	return out
 }
 
 // inputs turns generated events into records, alternating content modes.
