@@ -452,7 +452,7 @@ var (
 	assignedDesc  = desc("partitions_assigned", "Input partitions assigned to this instance.")
 	restoringDesc = desc("partitions_restoring", "Assigned input partitions whose state is not restored yet.")
 	openDesc      = desc("open_interruptions", "Interruptions open (not yet closed), as of the partition's last commit.", "partition")
-	heldDesc      = desc("held_closes", "Closing events held for a late interruption, as of the partition's last commit.", "partition")
+	heldDesc      = desc("held_closes", "Closed interruptions held back for their --grace period, not published yet, as of the partition's last commit.", "partition")
 	channelsDesc  = desc("channels", "Channels held in the partition's state.", "partition")
 	streamDesc    = desc("stream_time_seconds", "The partition's stream time: the largest data.timestamp seen, Unix seconds.", "partition")
 	oldestDesc    = desc("oldest_open_interruption_age_seconds", "Stream time minus the interruptedAt of the partition's oldest open interruption; 0 when none is open.", "partition")
