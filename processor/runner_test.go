@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"testing"
 	"time"
@@ -154,6 +155,68 @@ func TestRunnerMatchesReplay(t *testing.T) {
 			}
 			testkit.SameRecords(t, want, got)
 		})
+	}
+}
+
+// TestRunnerAgainstTruth checks `run` against an oracle that is not the
+// engine: the true interruptions of vccgen's simulation, with the input
+// fully shuffled before it is produced. Every true interruption whose
+// opening and closing events were delivered is in run's final table with
+// the true outcome and times, and every interruption there is opened by a
+// true one's opening event. (How many records to wait for comes from
+// replay; what they must say comes from the truth.)
+func TestRunnerAgainstTruth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.ExactlyOnce, codec.Binary)
+	gen := vccgen.New(vccgen.Config{Seed: 13, Truth: true})
+	events := gen.Take(4000)
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	n := expected(t, f.cfg, events).Len()
+	f.produce(ctx, inputs(t, f.cfg.InputTopic, events)...)
+	stop := f.start(ctx)
+	out := f.readN(ctx, f.cfg.OutputTopic, n)
+	records.DecodeOutput(t, out, codec.Binary) // every record well formed, no id twice
+	final, err := records.FinalTable(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	delivered := map[string]bool{}
+	for _, ev := range events {
+		delivered[ev.ID] = true
+	}
+	truth := map[string]vccgen.Interruption{}
+	complete := 0
+	for _, in := range gen.Truth() {
+		truth[in.OpenedBy] = in
+		if delivered[in.OpenedBy] && delivered[in.ClosedBy] {
+			complete++
+			if _, ok := final[codec.InterruptionID(in.ChannelID, vccgen.SourceChannel, in.OpenedBy)]; !ok {
+				t.Errorf("true interruption %+v: missing from run's final table", in)
+			}
+		}
+	}
+	if complete < 50 {
+		t.Fatalf("only %d complete true interruptions", complete)
+	}
+	for id, row := range final {
+		var d codec.RecordData
+		if err := json.Unmarshal([]byte(row.Data), &d); err != nil {
+			t.Fatal(err)
+		}
+		tr, ok := truth[d.OpenedBy.ID]
+		switch {
+		case !ok:
+			t.Errorf("interruption %s opened by %s: not a true interruption", id, d.OpenedBy.ID)
+		case !delivered[tr.ClosedBy]:
+			// Its true close was still held for late delivery.
+		case d.ChannelID != tr.ChannelID || d.Outcome != tr.Outcome ||
+			d.InterruptedAt != codec.FormatMillis(tr.InterruptedAt.UnixNano()) || d.ClosedAt != codec.FormatMillis(tr.ClosedAt.UnixNano()):
+			t.Errorf("interruption %s: %s %s %s-%s, truth %+v", id, d.ChannelID, d.Outcome, d.InterruptedAt, d.ClosedAt, tr)
+		}
 	}
 }
 

@@ -4,7 +4,7 @@
 // aborted transaction).
 //
 // The store knows nothing about Kafka, clocks or matching rules. The engine in
-// package processor decides what changes; the store records it.
+// package processor/match decides what changes; the store records it.
 package state
 
 import (

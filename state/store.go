@@ -75,8 +75,9 @@ func NewSized(n int) *Store {
 // Len returns the number of channels held.
 func (s *Store) Len() int { return s.channels.n }
 
-// StreamTime returns the partition's stream time: the largest data.timestamp
-// seen, in Unix nanoseconds (0 before any event).
+// StreamTime returns the partition's stream time (the partition clock): the
+// largest data.timestamp the engine placed, in Unix nanoseconds (0 before
+// any event).
 func (s *Store) StreamTime() int64 { return s.streamTime }
 
 // AdvanceStreamTime moves stream time forward to t; it never moves back.

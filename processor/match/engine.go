@@ -455,7 +455,7 @@ func pick(c *state.Channel, g []int, open, ended bool) int {
 	return end
 }
 
-// publishAt returns the clock time from which d may first be published:
+// publishAfter returns the clock time after which d may first be published:
 // for an interruption closed by an event closedAt + grace, for an expired
 // one strictly after its bound and no earlier than bound + grace. The
 // result is "due when the clock is later than it" (as Store.NextDue).

@@ -1,8 +1,9 @@
 // Package match is the matcher: given one partition's store and a decoded
-// event, it decides the event's fate, pairs interruptions with the events
-// that end them, expires what the partition's stream time passed, and emits
-// the closed interruptions. It is pure: no I/O, no wall clock, no Kafka
-// types. The Kafka runtime (package processor), the file replay (package
+// event, it decides the event's fate, places it on its channel's timeline,
+// derives the channel's interruptions by walking the timeline, and emits
+// what changed since it last published them (new interruptions,
+// revisions, retractions) once the partition clock allows. It is pure: no
+// I/O, no wall clock, no Kafka types. The Kafka runtime (package processor), the file replay (package
 // replay) and the tests all drive it through Engine.
 package match
 
