@@ -40,7 +40,7 @@ analytics-venv: $(VENV)/.installed ## the Python virtual environment with chDB (
 $(VENV)/.installed: analytics/requirements.txt
 	rm -rf $(VENV)
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check --no-input -q -r analytics/requirements.txt
+	$(VENV)/bin/pip install --disable-pip-version-check --no-input -q --no-deps -r analytics/requirements.txt
 	touch $@
 
 test-analytics: analytics-venv ## only the chDB downstream-table test, against KAFKA_BROKERS
