@@ -22,7 +22,9 @@ its background pools do not run in process), so for the Kafka table itself
 the parse is the strongest check it gives; its view is created and fed
 through the Null stand-in.
 
-usage: chdb_load.py SQL_FILE ROUTE RECORDS
+With --pretty, it prints the example queries' results as tables instead.
+
+usage: chdb_load.py SQL_FILE ROUTE RECORDS [--pretty]
 """
 
 import json
@@ -85,9 +87,10 @@ def rows(s, sql):
 
 
 def main(argv):
-    if len(argv) != 4:
+    pretty = argv[4:] == ["--pretty"]
+    if len(argv) != 4 and not pretty:
         raise SystemExit(__doc__)
-    sql_file, route, records = argv[1:]
+    sql_file, route, records = argv[1:4]
     with open(sql_file, encoding="utf-8") as f:
         sec = sections(f.read())
     with tempfile.TemporaryDirectory(prefix="chdb-") as tmp:
@@ -117,6 +120,14 @@ def main(argv):
                         "'value String, names Array(String), values Array(String)')" % path)
         else:
             raise SystemExit("unknown route " + route)
+        if pretty:
+            for name, stmts in sec.items():
+                if name.startswith("query-"):
+                    (stmt,) = stmts
+                    print("-- @" + name)
+                    print(s.query(stmt.rstrip().rstrip(";"), "PrettyCompactMonoBlock").bytes().decode())
+            s.close()
+            return
         out = {"final": rows(s, """
             SELECT toString(interruptionId) AS interruptionId, revision, is_deleted, id, type,
                    toUnixTimestamp64Milli(time) AS time, channelId, conversationId, interactionId,
