@@ -284,12 +284,12 @@ func runChDB(t *testing.T, py, sqlFile, route, records string) chdbResult {
 	return res
 }
 
-// TestAnalyticsClickHouse runs `interruptions run` (binary output, the
-// default) over generated events delivered in a scrambled order plus
-// hand-made sequences known to cause a correction and a retraction, loads
-// its output topic into chDB through analytics/clickhouse.sql by each route
-// (the NDJSON loader, the structured-mode view, the binary-mode view fed
-// with the records' own headers), and checks that the table read with FINAL
+// TestAnalyticsClickHouse runs `interruptions run` over generated events
+// delivered in a scrambled order plus hand-made sequences known to cause a
+// correction and retractions, once per output mode, loads each output topic
+// into chDB through analytics/clickhouse.sql by each route (the NDJSON
+// loader and the structured-mode view over the structured run's values, the
+// binary-mode view over the binary run's values and headers), and checks that the table read with FINAL
 // equals, row for row, the final table reduced in Go from `replay` over the
 // same events in the same order, and that the example percentile queries
 // give the percentiles computed in Go from that final table. Mutations of
@@ -393,7 +393,7 @@ func TestAnalyticsClickHouse(t *testing.T) {
 			corrections++
 		}
 	}
-	t.Logf("input %d events; replay: %d records (%d corrections, %d retractions), final table %d rows; run: %d records",
+	t.Logf("input %d events; replay: %d records (%d corrections, %d retractions), final table %d rows; run (binary): %d records",
 		len(lines), len(replayed), corrections, retractions, len(want), len(out))
 	if corrections < 10 || retractions < 10 || len(want) < 100 {
 		t.Fatalf("the input is too tame: %d corrections, %d retractions, %d final rows", corrections, retractions, len(want))
@@ -424,11 +424,32 @@ func TestAnalyticsClickHouse(t *testing.T) {
 		t.Fatalf("hand-made sequences gave %d, %d and %d records, want 2, 2 and 3", handCorrected, handRetracted, handSuperseded)
 	}
 
-	// The records as the loaders see them: structured NDJSON (the sdk's
-	// structured encoding of each binary record) and, for the binary view,
-	// the value with the record's own header names and values.
+	// A second run over the same input in structured mode, on its own
+	// output topic and group: its record values are what the NDJSON loader
+	// and the structured view read.
+	hs := *h
+	hs.Output, hs.DLQ, hs.Group = h.Output+"-structured", h.DLQ+"-structured", h.Group+"-structured"
+	t.Cleanup(hs.deleteTopics)
+	ps := hs.startRun("run-structured", "--output-mode", "structured")
+	hs.waitCaughtUp(ps)
+	ps.stopClean()
+	outStructured := hs.readTopic(hs.Output)
+
+	// The records as the loaders see them: the structured run's values as
+	// NDJSON; for the binary view, the binary run's values with their own
+	// header names and values (what the Kafka engine's _headers columns hold).
 	dir := t.TempDir()
 	var structured, binary bytes.Buffer
+	for _, r := range outStructured {
+		if recordMode(r) != codec.Structured || bytes.ContainsAny(r.Value, "\n") {
+			t.Fatalf("structured run: output record %d@%d is not one structured event", r.Partition, r.Offset)
+		}
+		if string(r.Key) != rowOf(t, r.Value).InterruptionID {
+			t.Errorf("structured run: output record %d@%d: key %q is not its interruptionId", r.Partition, r.Offset, r.Key)
+		}
+		structured.Write(r.Value)
+		structured.WriteByte('\n')
+	}
 	for _, r := range out {
 		if recordMode(r) != codec.Binary {
 			t.Fatalf("output record %d@%d is not in binary mode", r.Partition, r.Offset)
@@ -438,8 +459,6 @@ func TestAnalyticsClickHouse(t *testing.T) {
 		if string(r.Key) != rowOf(t, mustJSON(t, ce)).InterruptionID {
 			t.Errorf("output record %s: key %q is not its interruptionId", ce.ID(), r.Key)
 		}
-		structured.Write(mustJSON(t, ce))
-		structured.WriteByte('\n')
 		names, values := []string{}, []string{}
 		for _, hd := range r.Headers {
 			names, values = append(names, hd.Key), append(values, string(hd.Value))
