@@ -1,6 +1,7 @@
 # interruptions: build, demo, tests, benchmarks.
-# `make demo` and `make test` work on a fresh machine with Go, Java 17 and Maven:
-# `make test` installs the Debian packages it needs and starts a real Kafka broker.
+# `make demo` and `make test` work on a fresh machine with Go, Java 17 and Maven
+# (and Python 3 for `make test`): `make test` installs the Debian packages it needs,
+# chDB into a virtual environment under .cache, and starts a real Kafka broker.
 
 GO        ?= go
 BIN       ?= bin/interruptions
