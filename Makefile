@@ -1,6 +1,7 @@
 # interruptions: build, demo, tests, benchmarks.
-# `make demo` and `make test` work on a fresh machine with Go, Java 17 and Maven:
-# `make test` installs the Debian packages it needs and starts a real Kafka broker.
+# `make demo` and `make test` work on a fresh machine with Go, Java 17 and Maven
+# (and Python 3 for `make test`): `make test` installs the Debian packages it needs,
+# chDB into a virtual environment under .cache, and starts a real Kafka broker.
 
 GO        ?= go
 BIN       ?= bin/interruptions
@@ -8,7 +9,8 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
 FUZZTIME  ?= 30s
 
 .PHONY: build demo test test-unit test-integration test-short deps vet fmt-check \
-        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-ingest bench-smoke bench-e2e bench-e2e-run chaos chaos-run clean
+        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-ingest bench-smoke bench-e2e bench-e2e-run chaos chaos-run clean \
+        analytics-venv test-analytics
 
 build: ## build bin/interruptions
 	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
@@ -16,19 +18,36 @@ build: ## build bin/interruptions
 demo: ## the product on its embedded default: kfake + generated traffic
 	$(GO) run ./cmd/interruptions demo
 
-test: deps vet fmt-check compose-check ## the whole suite: unit tests, then integration tests on a real broker
+test: deps vet fmt-check compose-check analytics-venv ## the whole suite: unit tests, then integration tests on a real broker
 	scripts/kafka run -- $(MAKE) --no-print-directory test-unit test-integration fuzz-ci bench-smoke
 
 test-unit: ## unit and kfake tests, race detector on
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
-test-integration: ## integration tests against KAFKA_BROKERS (see scripts/kafka)
+test-integration: analytics-venv ## integration tests against KAFKA_BROKERS (see scripts/kafka)
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: run 'make kafka-up' and export the address it prints"; exit 1; }
 	$(GO) build -o $(BIN) ./cmd/interruptions
-	INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./integration/
+	ANALYTICS_PYTHON=$(CURDIR)/$(VENV)/bin/python INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./integration/
 
 test-short: ## quick loop: no broker needed
 	$(GO) test -short -count=1 ./...
+
+# chDB for TestAnalytics (integration/analytics_test.go): a virtual environment
+# under .cache (git-ignored), rebuilt only when analytics/requirements.txt changes.
+VENV ?= .cache/venv
+
+analytics-venv: $(VENV)/.installed ## the Python virtual environment with chDB (analytics/requirements.txt)
+
+$(VENV)/.installed: analytics/requirements.txt
+	rm -rf $(VENV)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check --no-input -q --no-deps -r analytics/requirements.txt
+	touch $@
+
+test-analytics: analytics-venv ## only the chDB downstream-table test, against KAFKA_BROKERS
+	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: run 'make kafka-up' and export the address it prints"; exit 1; }
+	$(GO) build -o $(BIN) ./cmd/interruptions
+	ANALYTICS_PYTHON=$(CURDIR)/$(VENV)/bin/python INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -run '^TestAnalytics' ./integration/
 
 deps: ## Debian packages used by the tests (kcat, docker-compose, openssl, prometheus)
 	scripts/deps
