@@ -257,10 +257,21 @@ func printRecords(ctx context.Context, cfg processor.Config, w io.Writer, quiet 
 				fmt.Fprintf(w, "undecodable output data at offset %d: %v\n", r.Offset, err)
 				return
 			}
-			sum.add(d)
-			if !quiet {
-				fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s\n", d.InterruptedAt, d.ClosedAt,
-					(time.Duration(d.DurationMs) * time.Millisecond).String(), d.Outcome, d.Party.Role, d.ChannelID)
+			retracted := ce.Type() == codec.RetractionType
+			sum.add(d, retracted)
+			if quiet {
+				return
+			}
+			switch {
+			case retracted:
+				fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s (revision %d)\n", d.InterruptedAt, "-", "-", "retracted", "", d.ChannelID, d.Revision)
+			default:
+				rev := ""
+				if d.Revision > 1 {
+					rev = fmt.Sprintf(" (revision %d)", d.Revision)
+				}
+				fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s%s\n", d.InterruptedAt, d.ClosedAt,
+					(time.Duration(d.DurationMs) * time.Millisecond).String(), d.Outcome, d.Party.Role, d.ChannelID, rev)
 			}
 		})
 		if ctx.Err() != nil && n == 0 {
@@ -294,43 +305,67 @@ func countTopic(ctx context.Context, brokers []string, topic string) (int64, err
 	return n, errors.Join(starts.Error(), ends.Error())
 }
 
-// summary gathers the records the demo printed.
+// summary gathers the records the demo printed and keeps the final table:
+// the latest revision of each interruption, retracted ones dropped. The
+// summary counts what the final table holds, as a downstream consumer
+// would; every record is counted only in the header line.
 type summary struct {
-	outcomes  map[string]int
-	durations map[string][]int64 // by party role, in ms
+	records, corrections, retractions int
+	final                             map[string]finalRow
 }
 
-func newSummary() *summary {
-	return &summary{outcomes: map[string]int{}, durations: map[string][]int64{}}
+type finalRow struct {
+	d         codec.RecordData
+	retracted bool
 }
 
-func (s *summary) add(d codec.RecordData) {
-	s.outcomes[d.Outcome]++
-	s.durations[d.Party.Role] = append(s.durations[d.Party.Role], d.DurationMs)
+func newSummary() *summary { return &summary{final: map[string]finalRow{}} }
+
+func (s *summary) add(d codec.RecordData, retracted bool) {
+	s.records++
+	switch {
+	case retracted:
+		s.retractions++
+	case d.Revision > 1:
+		s.corrections++
+	}
+	if cur, ok := s.final[d.InterruptionID]; ok && cur.d.Revision >= d.Revision {
+		return
+	}
+	s.final[d.InterruptionID] = finalRow{d: d, retracted: retracted}
 }
 
 func (s *summary) write(w io.Writer, events int, dlq int64) {
+	outcomes := map[string]int{}
+	durations := map[string][]int64{} // by party role, in ms
 	total := 0
-	for _, n := range s.outcomes {
-		total += n
+	for _, r := range s.final {
+		if r.retracted {
+			continue
+		}
+		total++
+		outcomes[r.d.Outcome]++
+		durations[r.d.Party.Role] = append(durations[r.d.Party.Role], r.d.DurationMs)
 	}
-	fmt.Fprintf(w, "\nsummary: %d events generated, %d interruption records, %d dead letters\n\n", events, total, dlq)
+	fmt.Fprintf(w, "\nsummary: %d events generated, %d records (%d corrections, %d retractions), %d dead letters;\n"+
+		"final table (the latest revision of each interruption, retracted ones dropped): %d interruptions\n\n",
+		events, s.records, s.corrections, s.retractions, dlq, total)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "outcome\trecords\t")
+	fmt.Fprintln(tw, "outcome\tinterruptions\t")
 	for _, o := range []string{"resumed", "ended", "expired"} {
-		fmt.Fprintf(tw, "%s\t%d\t\n", o, s.outcomes[o])
+		fmt.Fprintf(tw, "%s\t%d\t\n", o, outcomes[o])
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	roles := make([]string, 0, len(s.durations))
-	for r := range s.durations {
+	roles := make([]string, 0, len(durations))
+	for r := range durations {
 		roles = append(roles, r)
 	}
 	sort.Strings(roles)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "role\trecords\tp50\tp90\tp99\t")
+	fmt.Fprintln(tw, "role\tinterruptions\tp50\tp90\tp99\t")
 	for _, r := range roles {
-		ds := slices.Clone(s.durations[r])
+		ds := slices.Clone(durations[r])
 		slices.Sort(ds)
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", r, len(ds), pct(ds, 0.50), pct(ds, 0.90), pct(ds, 0.99))
 	}
