@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/replay"
+	"github.com/interruptions/interruptions/state"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -348,5 +352,117 @@ func TestRunnerIdlePartitionExpires(t *testing.T) {
 				t.Fatalf("expired %v after the event, want about 700ms", took)
 			}
 		})
+	}
+}
+
+// runUntil runs a processor until cond holds on its status, then stops it
+// and returns the last status.
+func (f *fixture) runUntil(ctx context.Context, what string, cond func(processor.Status) bool) processor.Status {
+	f.t.Helper()
+	r, err := processor.NewRunner(f.cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			f.t.Errorf("run: %v", err)
+		}
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st := r.Status()
+		if st.Ready && cond(st) {
+			return st
+		}
+		select {
+		case <-ctx.Done():
+			f.t.Fatalf("waiting for %s: %v (status %+v)", what, ctx.Err(), st)
+		case <-tick.C:
+		}
+	}
+}
+
+// TestRunnerRestoreDistrustsFutureClock: a changelog whose clock an earlier
+// version let a far-future event set (2100) is restored with the clock
+// lowered to the latest plausible event time; the processor then expires
+// nothing on restore, and a restart keeps the clock its events set.
+func TestRunnerRestoreDistrustsFutureClock(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.ExactlyOnce, codec.Binary)
+	f.cfg.IdleTimeout = 0
+	// The processor writes its changelog; an earlier version's poisoned
+	// clock is added to partition 0 by hand.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, f.cfg.ChangelogTopic()); err != nil {
+		t.Fatal(err)
+	}
+	poisoned := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: f.cfg.ChangelogTopic(), Partition: 0,
+		Key: []byte(state.StreamTimeKey), Value: state.AppendStreamTime(nil, poisoned)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	clock0 := func(st processor.Status) int64 {
+		for _, p := range st.Partitions {
+			if p.Partition == 0 {
+				return p.StreamTime
+			}
+		}
+		return -1
+	}
+	st := f.runUntil(ctx, "partition 0 restored", func(st processor.Status) bool { return clock0(st) >= 0 })
+	if c := clock0(st); c >= poisoned || c > time.Now().Add(f.cfg.MaxClockSkew).UnixNano() {
+		t.Fatalf("restored clock %s: the poisoned clock was trusted", time.Unix(0, c).UTC())
+	}
+	// An event on partition 0 sets the clock; a restart restores it.
+	ev := testkit.ChannelEvent("channel.interrupted.v0", "i1", "ch-0", "2026-01-05T08:00:00Z")
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: f.cfg.InputTopic, Partition: 0, Key: []byte("ch-0"),
+		Value: testkit.StructuredValue(t, ev)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want := testkit.At("2026-01-05T08:00:00Z")
+	f.runUntil(ctx, "the event processed", func(st processor.Status) bool { return clock0(st) == want })
+	st = f.runUntil(ctx, "partition 0 restored again", func(st processor.Status) bool { return clock0(st) >= 0 })
+	if c := clock0(st); c != want {
+		t.Fatalf("after a restart the clock is %s, want the event's %s", time.Unix(0, c).UTC(), time.Unix(0, want).UTC())
+	}
+}
+
+// TestRunnerRefusesOldChangelog: state written by the pairing version
+// (format 1) cannot be turned into a timeline: Run stops with an error that
+// says what to do, instead of restarting forever or starting empty.
+func TestRunnerRefusesOldChangelog(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.AtLeastOnce, codec.Binary)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, f.cfg.ChangelogTopic()); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: f.cfg.ChangelogTopic(), Partition: 1,
+		Key: []byte("ch-old"), Value: []byte{1, 0, 0}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := processor.NewRunner(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Run(ctx)
+	var old *state.OldFormatError
+	if !errors.As(err, &old) || !strings.Contains(err.Error(), "new --group") {
+		t.Fatalf("Run = %v, want the old-format error", err)
 	}
 }
