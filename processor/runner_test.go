@@ -398,14 +398,7 @@ func TestRunnerRestoreDistrustsFutureClock(t *testing.T) {
 	f.cfg.IdleTimeout = 0
 	// The processor writes its changelog; an earlier version's poisoned
 	// clock is added to partition 0 by hand.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, f.cfg.ChangelogTopic()); err != nil {
-		t.Fatal(err)
-	}
+	cl := f.changelogWriter(ctx)
 	poisoned := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: f.cfg.ChangelogTopic(), Partition: 0,
 		Key: []byte(state.StreamTimeKey), Value: state.AppendStreamTime(nil, poisoned)}).FirstErr(); err != nil {
@@ -444,14 +437,7 @@ func TestRunnerRefusesOldChangelog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	f := newFixture(t, processor.AtLeastOnce, codec.Binary)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, f.cfg.ChangelogTopic()); err != nil {
-		t.Fatal(err)
-	}
+	cl := f.changelogWriter(ctx)
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: f.cfg.ChangelogTopic(), Partition: 1,
 		Key: []byte("ch-old"), Value: []byte{1, 0, 0}}).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -465,4 +451,19 @@ func TestRunnerRefusesOldChangelog(t *testing.T) {
 	if !errors.As(err, &old) || !strings.Contains(err.Error(), "new --group") {
 		t.Fatalf("Run = %v, want the old-format error", err)
 	}
+}
+
+// changelogWriter creates the changelog topic and returns a client that
+// writes records to the partition set on each (closed with the test).
+func (f *fixture) changelogWriter(ctx context.Context) *kgo.Client {
+	f.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(cl.Close)
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, f.cfg.ChangelogTopic()); err != nil {
+		f.t.Fatal(err)
+	}
+	return cl
 }
