@@ -53,7 +53,8 @@ package integration
 // per variant, run in turn in every round so they share the machine's
 // conditions: "label=words;label=words", a word NAME=value is an
 // environment setting, any other word an argument; for A/B comparisons,
-// e.g. "base=;limit=GOMEMLIMIT=80MiB").
+// e.g. "base=;limit=GOMEMLIMIT=80MiB"; E2E_BIN=PATH runs another build
+// of the binary, e.g. "before=E2E_BIN=/tmp/old;after=").
 //
 // From the shared harness it uses binPath and binErr (the binary under
 // test, set by TestMain), repoRoot, brokerList, howToStart, command (a
@@ -471,7 +472,15 @@ func (e *benchEnv) runBinary(input string, ends map[int32]int64, name, guarantee
 		"--input-topic", input, "--output-topic", output, "--dlq-topic", dlq,
 		"--group", group, "--guarantee", guarantee, "--transactional-id", name}, v.args...)
 	cmd := command(args...)
-	cmd.Env = append(cmd.Env, v.env...)
+	for _, kv := range v.env {
+		// E2E_BIN=PATH runs another build of the binary (a before/after
+		// comparison in one run); every other setting is the process's.
+		if bin, ok := strings.CutPrefix(kv, "E2E_BIN="); ok {
+			cmd.Path, cmd.Args[0] = bin, bin
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
 	var stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	start := time.Now()
