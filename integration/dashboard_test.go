@@ -580,18 +580,43 @@ func TestDashboardQueries(t *testing.T) {
 	// signature-failure series.
 	secret := secretFile(t) // the DLQ topic exists: run created it
 	ing := h.start("ingest", "ingest", "--brokers", strings.Join(h.brokers, ","),
-		"--topic", h.Input, "--dlq-topic", h.DLQ, "--listen", "127.0.0.1:0", "--signing-secret-file", secret)
+		"--topic", h.Input, "--dlq-topic", h.DLQ, "--listen", "127.0.0.1:0", "--signing-secret-file", secret,
+		"--metrics-addr=") // /metrics on --listen, as the compose stack scrapes it
 	ingestURL := h.ingestURL(ing)
 	h.start("gen-webhook", "gen", "--webhook", ingestURL, "--signing-secret-file", secret,
 		"--events", "0", "--seed", "16", "--rate", "100", "--bad-rate", "0.05")
-	for range 3 {
-		resp, err := http.Post(ingestURL, "application/cloudevents+json", strings.NewReader(`{"specversion":"1.0"}`))
-		must(t, "unsigned request to ingest", err)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("unsigned request: %d, want 401", resp.StatusCode)
+	// Unsigned requests, one every 500ms for the whole test, so the
+	// signature-failure rate is not 0; owned here, stopped at cleanup.
+	unsignedCtx, stopUnsigned := context.WithCancel(context.Background())
+	unsignedDone := make(chan error, 1)
+	t.Cleanup(func() {
+		stopUnsigned()
+		if err := <-unsignedDone; err != nil {
+			t.Error(err)
 		}
-	}
+	})
+	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			req, _ := http.NewRequestWithContext(unsignedCtx, http.MethodPost, ingestURL, strings.NewReader(`{"specversion":"1.0"}`))
+			req.Header.Set("Content-Type", "application/cloudevents+json")
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized {
+					unsignedDone <- fmt.Errorf("unsigned request to ingest: %d, want 401", resp.StatusCode)
+					return
+				}
+			}
+			select {
+			case <-unsignedCtx.Done():
+				unsignedDone <- nil
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	ingestTarget := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(ingestURL, "http://"), "https://"), "/")
 	if i := strings.IndexByte(ingestTarget, '/'); i >= 0 {
 		ingestTarget = ingestTarget[:i]
@@ -612,22 +637,33 @@ func TestDashboardQueries(t *testing.T) {
 		code, body := shutdownGet(promAddr, "/-/ready")
 		return code == http.StatusOK, fmt.Sprintf("%d %s", code, strings.TrimSpace(body))
 	})
-	// Two successful scrapes of the processor: rate() needs two samples.
-	promWaitFor(t, prom, 4*scrapeInterval+20*time.Second, "two scrapes of the processor", func() (bool, string) {
-		n, ok, err := pc.scalar(`sum(count_over_time(up{job="interruptions"}[1h]))`)
-		if err != nil || !ok {
-			return false, fmt.Sprint("count of up samples: ", err)
-		}
-		up, _, err := pc.scalar(`min_over_time(up{job="interruptions"}[1h])`)
-		if err != nil {
-			return false, err.Error()
-		}
-		if up != 1 {
-			return false, fmt.Sprintf("a scrape of the processor failed (up %v)", up)
-		}
-		return n >= 2, fmt.Sprintf("%v scrapes", n)
-	})
-	t.Logf("prometheus scraped the processor twice %s after it started", time.Since(start).Round(time.Millisecond))
+	// Two successful scrapes of the processor and of the bridge: rate()
+	// needs two samples.
+	for job, what := range map[string]string{"interruptions": "the processor", "ingest": "the bridge"} {
+		promWaitFor(t, prom, 4*scrapeInterval+20*time.Second, "two scrapes of "+what, func() (bool, string) {
+			n, ok, err := pc.scalar(`sum(count_over_time(up{job="` + job + `"}[1h]))`)
+			if err != nil || !ok {
+				return false, fmt.Sprint("count of up samples: ", err)
+			}
+			up, _, err := pc.scalar(`min_over_time(up{job="` + job + `"}[1h])`)
+			if err != nil {
+				return false, err.Error()
+			}
+			if up != 1 {
+				var targets struct {
+					ActiveTargets []struct {
+						ScrapePool string `json:"scrapePool"`
+						ScrapeURL  string `json:"scrapeUrl"`
+						LastError  string `json:"lastError"`
+					} `json:"activeTargets"`
+				}
+				_ = pc.get("targets", nil, &targets)
+				return false, fmt.Sprintf("a scrape of %s failed (up %v; targets %+v)", what, up, targets.ActiveTargets)
+			}
+			return n >= 2, fmt.Sprintf("%v scrapes", n)
+		})
+		t.Logf("prometheus scraped %s twice %s after it started", what, time.Since(start).Round(time.Millisecond))
+	}
 
 	// Grafana's variables, from the data source's minimum interval.
 	minInterval := scrapeInterval
