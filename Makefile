@@ -67,11 +67,12 @@ kafka-up: ## start the test broker; prints its address last
 kafka-down: ## stop the test broker and delete its data
 	@scripts/kafka down
 
-FUZZ_TARGETS = processor:FuzzDecode processor:FuzzFastDecode processor:FuzzFastDecodeBinary processor:FuzzTimestamp processor:FuzzEngine state:FuzzDecodeChannel
+FUZZ_TARGETS = processor/codec:FuzzDecode processor/codec:FuzzFastDecode processor/codec:FuzzFastDecodeBinary processor/codec:FuzzTimestamp processor/match:FuzzEngineAgainstReference state:FuzzDecodeChannel
 
 fuzz: ## run every fuzz target for FUZZTIME each (seed corpora in */testdata/fuzz)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+	  $(GO) test -list "^$${t#*:}$$" ./$${t%%:*}/ | grep -qx "$${t#*:}" || { echo "no fuzz target $${t#*:} in ./$${t%%:*}"; exit 1; }; \
 	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/; \
 	done
 
@@ -92,7 +93,8 @@ bench: ## every benchmark (engine, memory, restore, end to end, latency) on a re
 
 bench-run:
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: use 'make bench', or 'make kafka-up' and export the address"; exit 1; }
-	( $(GO) test -run '^$$' -bench 'BenchmarkPipeline|BenchmarkDecode' -benchtime 400000x -count 5 ./processor/ && \
+	( $(GO) test -run '^$$' -bench 'BenchmarkPipeline' -benchtime 400000x -count 5 ./processor/ && \
+	  $(GO) test -run '^$$' -bench 'BenchmarkDecode' -benchtime 400000x -count 5 ./processor/codec/ && \
 	  $(GO) test -run '^$$' -bench 'BenchmarkStoreMemory|BenchmarkRestore' -benchtime 1x -count 3 ./processor/ && \
 	  $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd' -benchtime 1x -count 3 -timeout 20m ./processor/ && \
 	  GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd' -benchtime 1x -count 3 -timeout 20m ./processor/ && \
