@@ -79,6 +79,15 @@ func Decode(value []byte, headers []Header) (match.Event, error) {
 func decodeBinding(value []byte, headers []Header) (match.Event, error) {
 	msg := bindingMessage(value, headers)
 	ce, err := toEvent(msg)
+	if err != nil && msg.ReadEncoding() == binding.EncodingStructured {
+		// The sdk rejects the lower-case t and z RFC 3339 allows in time
+		// (see attrTime); with them in upper case it may accept the event.
+		if fixed, ok := upperTimeLetters(value); ok {
+			if ce2, err2 := toEvent(bindingMessage(fixed, headers)); err2 == nil {
+				ce, err = ce2, nil
+			}
+		}
+	}
 	if err != nil {
 		return match.Event{}, reject(ReasonNotCloudEvent, "read cloudevent (%s mode): %w", encodingName(msg.ReadEncoding()), err)
 	}
@@ -105,6 +114,11 @@ func bindingMessage(value []byte, headers []Header) *kafka_sarama.Message {
 	for _, h := range headers {
 		k := strings.ToLower(h.Key)
 		hs[k] = h.Value
+		if k == "ce_time" {
+			if u, ok := upperRFC3339Letters(h.Value); ok {
+				hs[k] = u // see attrTime
+			}
+		}
 		if k == "content-type" {
 			contentType = string(h.Value)
 		}

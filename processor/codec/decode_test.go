@@ -256,8 +256,11 @@ func TestDecodeFields(t *testing.T) {
 		{name: "type absent", change: []change{set("type", absent)}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
 		{name: "type empty", change: []change{set("type", "")}, reason: reasons(ReasonInvalidCloudEvent, ReasonNotCloudEvent)},
 		{name: "time not a timestamp", change: []change{set("time", "soon")}, reason: reasons(ReasonNotCloudEvent, ReasonInvalidCloudEvent)},
-		// The sdk rejects what RFC 3339 allows here; see attrTime.
-		{name: "time with a lower-case t", change: []change{set("time", "2026-01-05t08:00:00Z")}, reason: reasons(ReasonNotCloudEvent, ReasonInvalidCloudEvent)},
+		// RFC 3339 allows them, the sdk does not: Decode gives it upper case (see attrTime).
+		{name: "time with a lower-case t and z", change: []change{set("time", "2026-01-05t08:00:00.6134321z")}, want: decoded(typ, vcc.Interrupted)},
+		{name: "time with a lower-case t, extension attribute", change: []change{set("time", "2026-01-05t08:00:00.6134321Z"), set("traceparent", "00-x")},
+			want: decoded(typ, vcc.Interrupted)},
+		{name: "time with a lower-case t, leap second", change: []change{set("time", "2016-12-31t23:59:60Z")}, reason: reasons(ReasonNotCloudEvent, ReasonInvalidCloudEvent)},
 	}
 	for i := range tests {
 		tests[i].typ = typ

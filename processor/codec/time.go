@@ -1,6 +1,8 @@
 package codec
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -69,16 +71,18 @@ func fastTimestamp(b []byte) (int64, bool) {
 	return unixNanos(sec, nsec)
 }
 
-// attrTime returns what the sdk-go makes of a CloudEvent time attribute,
-// as clamped Unix nanoseconds, or ok false when the sdk rejects it. The
-// sdk parses time itself, with time.Parse and the RFC 3339 layout, which
-// is not RFC 3339 itself: it rejects a lower-case t or z and accepts a
-// comma before the fraction, a one-digit hour, offset hours up to 99 and
-// offset minutes up to 99. The fast path must read time exactly as the
-// sdk does, so it takes the strict form by hand when it is also upper
-// case and asks time.Parse about anything else.
+// attrTime returns what decodeBinding makes of a CloudEvent time
+// attribute, as clamped Unix nanoseconds, or ok false when it rejects it.
+// The sdk parses time itself, with time.Parse and the RFC 3339 layout,
+// which is not RFC 3339 itself: it rejects a lower-case t or z and accepts
+// a comma before the fraction, a one-digit hour, offset hours up to 99 and
+// offset minutes up to 99. decodeBinding gives the sdk the lower-case
+// letters in upper case (upperRFC3339Letters), so RFC 3339 is accepted
+// whole, with the sdk's laxness on top. The fast path must read time
+// exactly so: the RFC 3339 form by hand, anything else through
+// time.Parse.
 func attrTime(v []byte) (int64, bool) {
-	if sec, nsec, ok := parseRFC3339(v); ok && v[10] == 'T' && v[len(v)-1] != 'z' {
+	if sec, nsec, ok := parseRFC3339(v); ok {
 		return clampNanos(sec, nsec), true
 	}
 	if len(v) == 0 || !isPlain(v) {
@@ -256,3 +260,54 @@ func addClamped(n int64, d time.Duration) int64 {
 
 // formatNanos writes Unix nanoseconds as RFC 3339 in UTC.
 func formatNanos(n int64) string { return time.Unix(0, n).UTC().Format(time.RFC3339Nano) }
+
+// upperRFC3339Letters returns a copy of v with the lower-case t and z that
+// RFC 3339 allows in upper case, as the sdk (time.Parse) wants them, and
+// true, when v is an RFC 3339 date-time that has any.
+func upperRFC3339Letters(v []byte) ([]byte, bool) {
+	if _, _, ok := parseRFC3339(v); !ok || v[10] == 'T' && v[len(v)-1] != 'z' {
+		return nil, false
+	}
+	u := bytes.Clone(v)
+	u[10] = 'T'
+	if u[len(u)-1] == 'z' {
+		u[len(u)-1] = 'Z'
+	}
+	return u, true
+}
+
+// upperTimeLetters returns a copy of a structured-mode event with
+// upperRFC3339Letters applied to every top-level "time" member that is a
+// string without escapes, and whether it changed any. It reads the JSON
+// with encoding/json; anything it cannot read it leaves alone.
+func upperTimeLetters(value []byte) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(value))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	var fixed []byte
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, false
+		}
+		if key != "time" || len(raw) < 2 || raw[0] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+			continue
+		}
+		u, ok := upperRFC3339Letters(raw[1 : len(raw)-1])
+		if !ok {
+			continue
+		}
+		if fixed == nil {
+			fixed = bytes.Clone(value)
+		}
+		// The value ends where the decoder stopped reading.
+		end := int(dec.InputOffset()) - 1
+		copy(fixed[end-len(u):end], u)
+	}
+	return fixed, fixed != nil
+}

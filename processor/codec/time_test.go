@@ -261,3 +261,29 @@ func TestTimestampRFC3339AgreesWithJSONSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestUpperTimeLetters: only top-level time members that are RFC 3339
+// with a lower-case t or z change, and only those letters.
+func TestUpperTimeLetters(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`{"time":"2026-01-05t08:00:00z","data":{"time":"2026-01-05t08:00:00z"}}`, `{"time":"2026-01-05T08:00:00Z","data":{"time":"2026-01-05t08:00:00z"}}`},
+		{"{ \"time\" :\n \"2026-01-05t08:00:00.5Z\" }", "{ \"time\" :\n \"2026-01-05T08:00:00.5Z\" }"},
+		{`{"a":"x","time":"2026-01-05t08:00:00+01:00","b":[{"time":"t"}]}`, `{"a":"x","time":"2026-01-05T08:00:00+01:00","b":[{"time":"t"}]}`},
+		{`{"time":"2026-01-05t08:00:00Z","time":"2026-01-05T09:00:00z"}`, `{"time":"2026-01-05T08:00:00Z","time":"2026-01-05T09:00:00Z"}`},
+		{`{"time":"2026-01-05T08:00:00Z"}`, ""},
+		{`{"time":"2026-01-05t8:00:00Z"}`, ""},
+		{`{"time":"2026-01-05\u007408:00:00Z"}`, ""},
+		{`{"time":"2026-01-05t08:00:00\u007a"}`, ""},
+		{`{"Time":"2026-01-05t08:00:00Z"}`, ""},
+		{`{"time":1}`, ""},
+		{`{"time":""}`, ""},
+		{`{"time":"2026-01-05t08:00:00Z",`, ""},
+		{`[{"time":"2026-01-05t08:00:00Z"}]`, ""},
+		{``, ""},
+	} {
+		got, ok := upperTimeLetters([]byte(tt.in))
+		if ok != (tt.want != "") || ok && string(got) != tt.want {
+			t.Errorf("upperTimeLetters(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
+		}
+	}
+}
