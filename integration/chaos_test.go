@@ -39,7 +39,6 @@ import (
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -394,7 +393,7 @@ func chaosExpected(t *testing.T, inFile, wantFile string) (testkit.Records, map[
 		if key == "" {
 			key = ev.Subject
 		}
-		perPartition[int32(replay.Partition([]byte(key), chaosPartitions))]++
+		perPartition[int32(codec.KeyPartition([]byte(key), chaosPartitions))]++
 	})
 	return want, perPartition
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/replay"
 )
 
 // TestKcatProducer proves interoperability with a third-party producer:
@@ -73,7 +72,7 @@ func TestKcatProducer(t *testing.T) {
 		if string(r.Key) != keys[ce.ID()] || testkit.Header(r, "content-type") != "application/cloudevents+json" {
 			t.Fatalf("record %d@%d written by kcat: key %q, headers %v", r.Partition, r.Offset, r.Key, r.Headers)
 		}
-		if want := replay.Partition(r.Key, parts); int(r.Partition) != want {
+		if want := codec.KeyPartition(r.Key, parts); int(r.Partition) != want {
 			t.Fatalf("kcat wrote key %q to partition %d, the Java client's partitioner to %d", r.Key, r.Partition, want)
 		}
 	}

@@ -7,8 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
@@ -74,8 +73,7 @@ func (r *Runner) PartitionOf(channelID string) (int32, error) {
 	if n == 0 {
 		return 0, ErrNotRunning
 	}
-	p := kgo.StickyKeyPartitioner(nil).ForTopic(r.cfg.InputTopic).Partition(&kgo.Record{Key: []byte(channelID)}, int(n))
-	return int32(p), nil
+	return int32(codec.KeyPartition([]byte(channelID), int(n))), nil
 }
 
 // query runs fn on partition p's worker and waits for it, or returns a

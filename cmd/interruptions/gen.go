@@ -16,7 +16,6 @@ import (
 
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/vccgen"
 	"github.com/interruptions/interruptions/webhook"
 )
@@ -192,7 +191,7 @@ func postEvents(ctx context.Context, p *webhook.Poster, events int, rate float64
 		}
 		ev := src.next()
 		select {
-		case queues[replay.Partition(ev.Key, conc)] <- ev.Value:
+		case queues[codec.KeyPartition(ev.Key, conc)] <- ev.Value:
 		case <-ctx.Done():
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/state"
 )
@@ -83,7 +84,7 @@ func inspectChannel(ctx context.Context, opts []kgo.Opt, topic, channelID string
 	if n == 0 {
 		return cs, fmt.Errorf("topic %s does not exist", topic)
 	}
-	p := int32(kgo.StickyKeyPartitioner(nil).ForTopic(topic).Partition(&kgo.Record{Key: []byte(channelID)}, n))
+	p := int32(codec.KeyPartition([]byte(channelID), n))
 	cs.Partition = p
 	end, _ := ends.Lookup(topic, p)
 	if end.Offset == 0 {

@@ -160,7 +160,7 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		if err == nil {
 			p := 0
 			if cfg.Partitions > 0 {
-				p = Partition([]byte(subjectKey(&ev)), cfg.Partitions)
+				p = codec.KeyPartition([]byte(subjectKey(&ev)), cfg.Partitions)
 			}
 			st = stores[p]
 			if st == nil {
@@ -273,44 +273,4 @@ func subjectKey(ev *match.Event) string {
 		return ev.ChannelID
 	}
 	return ev.Subject
-}
-
-// Partition returns the partition Kafka's default partitioner (murmur2,
-// as in the Java client and franz-go's StickyPartitioner) picks for a
-// non-empty key among n partitions.
-func Partition(key []byte, n int) int {
-	return int(murmur2(key)&0x7fffffff) % n
-}
-
-// murmur2 is Kafka's murmur2 hash.
-func murmur2(b []byte) uint32 {
-	const (
-		seed uint32 = 0x9747b28c
-		m    uint32 = 0x5bd1e995
-		r           = 24
-	)
-	h := seed ^ uint32(len(b))
-	for ; len(b) >= 4; b = b[4:] {
-		k := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-		k *= m
-		k ^= k >> r
-		k *= m
-		h *= m
-		h ^= k
-	}
-	switch len(b) {
-	case 3:
-		h ^= uint32(b[2]) << 16
-		fallthrough
-	case 2:
-		h ^= uint32(b[1]) << 8
-		fallthrough
-	case 1:
-		h ^= uint32(b[0])
-		h *= m
-	}
-	h ^= h >> 13
-	h *= m
-	h ^= h >> 15
-	return h
 }
