@@ -264,22 +264,9 @@ func (c *promClient) scalar(q string) (v float64, ok bool, err error) {
 // d, or when the Prometheus process exits.
 func promWaitFor(t *testing.T, prom *promProc, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.After(d)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-prom.done:
-			t.Fatalf("waiting for %s: prometheus exited (%v); last: %s", what, prom.err, last)
-		case <-deadline:
-			t.Fatalf("waiting for %s: not after %s; last: %s", what, d, last)
-		case <-tick.C:
-		}
-	}
+	pollUntil(t, d, 200*time.Millisecond, what, prom.done, func() string {
+		return fmt.Sprintf("prometheus exited (%v)", prom.err)
+	}, cond)
 }
 
 // promProc is a running prometheus server.
