@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -264,7 +265,7 @@ func (c *promClient) scalar(q string) (v float64, ok bool, err error) {
 // d, or when the Prometheus process exits.
 func promWaitFor(t *testing.T, prom *promProc, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	pollUntil(t, d, 200*time.Millisecond, what, prom.done, func() string {
+	testkit.Poll(t, d, 200*time.Millisecond, what, prom.done, func() string {
 		return fmt.Sprintf("prometheus exited (%v)", prom.err)
 	}, cond)
 }

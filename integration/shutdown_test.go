@@ -123,31 +123,9 @@ func shutdownWaitFor(t *testing.T, p *proc, d time.Duration, what string, cond f
 	if p != nil {
 		exited = p.done
 	}
-	pollUntil(t, d, 100*time.Millisecond, what, exited, func() string {
+	testkit.Poll(t, d, 100*time.Millisecond, what, exited, func() string {
 		return fmt.Sprintf("the process exited (%v)", p.cmd.ProcessState)
 	}, cond)
-}
-
-// pollUntil calls cond every interval until it holds; it fails the test
-// after d, or once exited is closed (exitedWhy says how).
-func pollUntil(t *testing.T, d, interval time.Duration, what string, exited <-chan struct{}, exitedWhy func() string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.After(d)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("waiting for %s: %s; last: %s", what, exitedWhy(), last)
-		case <-deadline:
-			t.Fatalf("waiting for %s: not after %s; last: %s", what, d, last)
-		case <-tick.C:
-		}
-	}
 }
 
 // shutdownWaitReady waits until /readyz answers 200.

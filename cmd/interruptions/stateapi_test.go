@@ -70,15 +70,7 @@ func (in *stateInstance) get(t *testing.T, path string, v any) int {
 // waitFor polls cond every 20ms until it holds, failing after d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
+	testkit.Poll(t, d, 20*time.Millisecond, what, nil, nil, func() (bool, string) { return cond(), "not yet" })
 }
 
 func stateConfig(t *testing.T, c *kfake.Cluster) processor.Config {
