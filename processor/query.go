@@ -3,6 +3,7 @@ package processor
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -63,7 +64,7 @@ func (e *RestoringError) Error() string {
 }
 
 // ErrNotRunning answers queries before Run has checked the topics.
-var ErrNotRunning = fmt.Errorf("the processor is not running yet")
+var ErrNotRunning = errors.New("the processor is not running yet")
 
 // PartitionOf returns the input partition of a channel: Kafka's default
 // partitioner (murmur2) over its id, as producers that key events by

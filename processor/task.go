@@ -164,7 +164,7 @@ func (t *task) idle(now time.Time) error {
 		return nil
 	}
 	target := t.moveClock + int64(now.Sub(t.moveArrival)-idle)
-	if target <= t.store.StreamTime() || !t.store.AdvanceStreamTime(target) {
+	if !t.store.AdvanceStreamTime(target) { // only forward
 		return nil
 	}
 	var encErr error
