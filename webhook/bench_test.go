@@ -2,10 +2,13 @@ package webhook
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
@@ -29,17 +33,23 @@ import (
 //
 //	KAFKA_BROKERS=127.0.0.1:39092 go test -run '^$' -bench BenchmarkIngest -benchtime 1x ./webhook/
 //
+// With INGEST_BIN (the built binary) they start `INGEST_BIN ingest` in its
+// own process, as users run it, against KAFKA_BROKERS (`make bench-ingest`
+// does this), and report its CPU time per request (ingest-cpu-us/req).
 // With INGEST_URL (and INGEST_SECRET_FILE, the secret file it verifies
-// with) they post to that bridge instead, e.g. `interruptions ingest` in
-// its own process. INGEST_PIDS (comma separated: the bridge, the broker)
-// adds each process's CPU time per request (from /proc) to the results.
+// with) they post to that bridge instead. INGEST_PIDS (comma separated,
+// e.g. the broker's pid) adds each process's CPU time per request (from
+// /proc) to the results as pid1-cpu-us/req, pid2-...
 //
 // BenchmarkIngestSaturation: INGEST_REQUESTS (default 100000) requests from
 // INGEST_CONCURRENCY (default 128) keep-alive connections as fast as they
 // are answered: requests/s. BenchmarkIngestLatency: INGEST_RATE (default
 // 2000) requests/s for INGEST_SECONDS (default 10), open loop (latency is
 // measured from each request's scheduled time, so a stall counts against
-// every request it delays): p50, p99, max.
+// every request it delays): p50, p99, max. INGEST_DRIVER picks the load
+// driver: raw (default; see newDriver) or net/http. With a bridge started
+// here, both check at the end that its topic holds one record per request
+// answered 200.
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -48,8 +58,9 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// benchBridge starts a bridge with a fresh topic and returns its URL.
-func benchBridge(b *testing.B, maxConcurrent int) string {
+// benchBridge starts a bridge with a fresh topic and returns its URL and a
+// function that counts the records in the topic.
+func benchBridge(b *testing.B, maxConcurrent int) (string, func() int64) {
 	b.Helper()
 	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
 	topic := fmt.Sprintf("bench-ingest-%d", time.Now().UnixNano())
@@ -95,22 +106,160 @@ func benchBridge(b *testing.B, maxConcurrent int) string {
 			b.Errorf("serve: %v", err)
 		}
 	})
-	return "http://" + ln.Addr().String() + "/"
+	stored := func() int64 {
+		ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+		if err != nil {
+			b.Fatalf("list end offsets: %v", err)
+		}
+		var n int64
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n
+	}
+	return "http://" + ln.Addr().String() + "/", stored
 }
 
-// target returns the URL to post to and the key to sign with: INGEST_URL
-// and INGEST_SECRET_FILE's first secret, or a bridge started here.
-func target(b *testing.B, maxConcurrent int) (string, []byte) {
+// benchTarget is what a benchmark posts to.
+type benchTarget struct {
+	url string
+	key []byte
+	// stored counts the records in the bridge's topic; nil for INGEST_URL.
+	stored func() int64
+	// pids are the processes whose CPU time per request is reported
+	// (as NAME-cpu-us/req): the bridge's (INGEST_BIN, "ingest") and
+	// INGEST_PIDS ("pid1", "pid2", ...).
+	pids, names []string
+}
+
+// target returns what to post to: INGEST_URL (signing with
+// INGEST_SECRET_FILE's first secret), the binary INGEST_BIN started as
+// `ingest` against KAFKA_BROKERS, or a bridge in this process.
+func target(b *testing.B, maxConcurrent int) benchTarget {
 	b.Helper()
-	url := os.Getenv("INGEST_URL")
-	if url == "" {
-		return benchBridge(b, maxConcurrent), testKey
+	t := benchTarget{key: testKey}
+	for _, pid := range strings.Split(os.Getenv("INGEST_PIDS"), ",") {
+		if pid = strings.TrimSpace(pid); pid != "" {
+			t.pids, t.names = append(t.pids, pid), append(t.names, fmt.Sprintf("pid%d", len(t.pids)+1))
+		}
 	}
-	keys, err := LoadSecretFiles([]string{os.Getenv("INGEST_SECRET_FILE")})
+	switch {
+	case os.Getenv("INGEST_URL") != "":
+		keys, err := LoadSecretFiles([]string{os.Getenv("INGEST_SECRET_FILE")})
+		if err != nil {
+			b.Fatalf("INGEST_SECRET_FILE: %v", err)
+		}
+		t.url, t.key = os.Getenv("INGEST_URL"), keys[0]
+	case os.Getenv("INGEST_BIN") != "":
+		var pid string
+		t.url, t.stored, pid = ingestProcess(b, os.Getenv("INGEST_BIN"), maxConcurrent)
+		t.pids, t.names = append([]string{pid}, t.pids...), append([]string{"ingest"}, t.names...)
+	default:
+		t.url, t.stored = benchBridge(b, maxConcurrent)
+	}
+	return t
+}
+
+// ingestProcess starts `INGEST_BIN ingest` as its own process, as users
+// run it, on fresh topics of the broker at KAFKA_BROKERS, and stops it
+// with SIGTERM at the end. It returns its URL, a count of the records in
+// its topic and its pid.
+func ingestProcess(b *testing.B, bin string, maxConcurrent int) (string, func() int64, string) {
+	b.Helper()
+	brokers := os.Getenv("KAFKA_BROKERS")
+	if brokers == "" {
+		b.Fatal("INGEST_BIN needs KAFKA_BROKERS")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
 	if err != nil {
-		b.Fatalf("INGEST_SECRET_FILE: %v", err)
+		b.Fatal(err)
 	}
-	return url, keys[0]
+	b.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	topic := fmt.Sprintf("bench-ingest-%d", time.Now().UnixNano())
+	if _, err := adm.CreateTopics(context.Background(), 6, 1, nil, topic, topic+".dlq"); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { adm.DeleteTopics(context.Background(), topic, topic+".dlq") })
+	secret := filepath.Join(b.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(base64.StdEncoding.EncodeToString(testKey)+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for the bridge
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "ingest", "--brokers", brokers, "--listen", addr, "--signing-secret-file", secret,
+		"--topic", topic, "--dlq-topic", topic+".dlq", "--max-concurrent", strconv.Itoa(maxConcurrent), "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start %s: %v", bin, err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		if waitErr != nil {
+			b.Errorf("%s ingest: %v", bin, waitErr)
+		}
+	})
+	base := "http://" + addr
+	testkit.Poll(b, 30*time.Second, 20*time.Millisecond, "ingest ready", exited, func() string { return fmt.Sprint(waitErr) },
+		func() (bool, string) {
+			resp, err := http.Get(base + "/readyz")
+			if err != nil {
+				return false, err.Error()
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK, resp.Status
+		})
+	stored := func() int64 {
+		ends, err := adm.ListEndOffsets(context.Background(), topic)
+		if err != nil {
+			b.Fatalf("list end offsets: %v", err)
+		}
+		var n int64
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n
+	}
+	return base + DefaultPath, stored, strconv.Itoa(cmd.Process.Pid)
+}
+
+// drivers opens n connections of the INGEST_DRIVER load driver.
+func drivers(b *testing.B, url string, n int) []driver {
+	b.Helper()
+	ds := make([]driver, n)
+	for i := range ds {
+		d, err := newDriver(os.Getenv("INGEST_DRIVER"), url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ds[i] = d
+		b.Cleanup(d.close)
+	}
+	return ds
+}
+
+// postOne posts one signed body and fails unless it is answered 200.
+func postOne(d driver, body []byte, sig string) error {
+	code, err := d.post(body, sig)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("status %d", code)
+	}
+	return err
+}
+
+// checkStored fails unless the topic holds exactly want records: every
+// request answered 200 was stored, once (no retries happen in a run).
+func checkStored(b *testing.B, stored func() int64, want int64) {
+	if stored == nil {
+		return
+	}
+	if got := stored(); got != want {
+		b.Errorf("the topic holds %d records after %d requests answered 200", got, want)
+	}
 }
 
 // signedRequests returns n generated events, each with its signature.
@@ -129,16 +278,13 @@ func signedRequests(b *testing.B, key []byte, n int) (bodies [][]byte, sigs []st
 	return bodies, sigs
 }
 
-// procCPU is the CPU time (user + system) of the processes in INGEST_PIDS.
-func procCPU(b *testing.B) []time.Duration {
+// procCPU is the CPU time (user + system) of the processes pids.
+func procCPU(b *testing.B, pids []string) []time.Duration {
 	var out []time.Duration
-	for _, pid := range strings.Split(os.Getenv("INGEST_PIDS"), ",") {
-		if pid = strings.TrimSpace(pid); pid == "" {
-			continue
-		}
+	for _, pid := range pids {
 		stat, err := os.ReadFile("/proc/" + pid + "/stat")
 		if err != nil {
-			b.Fatalf("INGEST_PIDS: %v", err)
+			b.Fatalf("CPU time of process %s: %v", pid, err)
 		}
 		// Fields after the command's closing parenthesis; utime and
 		// stime are the 14th and 15th of the whole line, in 1/100 s.
@@ -150,10 +296,10 @@ func procCPU(b *testing.B) []time.Duration {
 	return out
 }
 
-// reportProcCPU reports the CPU per request of each INGEST_PIDS process.
-func reportProcCPU(b *testing.B, before []time.Duration, n int) {
-	for i, after := range procCPU(b) {
-		b.ReportMetric(float64((after-before[i]).Microseconds())/float64(n), fmt.Sprintf("pid%d-cpu-us/req", i+1))
+// reportProcCPU reports the CPU per request of each process of pids.
+func reportProcCPU(b *testing.B, t benchTarget, before []time.Duration, n int) {
+	for i, after := range procCPU(b, t.pids) {
+		b.ReportMetric(float64((after-before[i]).Microseconds())/float64(n), t.names[i]+"-cpu-us/req")
 	}
 }
 
@@ -163,42 +309,18 @@ func benchClient(conns int) *http.Client {
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
 
-// postOne posts one signed body and reports whether it was answered 200.
-func postOne(cl *http.Client, url string, body []byte, sig string) error {
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", structuredType)
-	req.Header.Set(SignatureHeader, sig)
-	resp, err := cl.Do(req)
-	if err != nil {
-		return err
-	}
-	var buf [64]byte
-	for {
-		if _, err := resp.Body.Read(buf[:]); err != nil {
-			break
-		}
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
-}
-
 func BenchmarkIngestSaturation(b *testing.B) {
 	n, conc := envInt("INGEST_REQUESTS", 100000), envInt("INGEST_CONCURRENCY", 128)
-	url, key := target(b, 2*conc)
-	bodies, sigs := signedRequests(b, key, n)
-	cl := benchClient(conc)
+	t := target(b, 2*conc)
+	bodies, sigs := signedRequests(b, t.key, n)
+	ds := drivers(b, t.url, conc)
+	var posted int64
 	for b.Loop() {
 		var next, failed atomic.Int64
 		var wg sync.WaitGroup
-		cpu0, pcpu0 := cpuTime(), procCPU(b)
+		cpu0, pcpu0 := cpuTime(), procCPU(b, t.pids)
 		start := time.Now()
-		for range conc {
+		for _, d := range ds {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -207,7 +329,7 @@ func BenchmarkIngestSaturation(b *testing.B) {
 					if i >= int64(n) {
 						return
 					}
-					if err := postOne(cl, url, bodies[i], sigs[i]); err != nil {
+					if err := postOne(d, bodies[i], sigs[i]); err != nil {
 						failed.Add(1)
 					}
 				}
@@ -224,8 +346,10 @@ func BenchmarkIngestSaturation(b *testing.B) {
 		cpu := cpuTime() - cpu0
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/req")
 		b.ReportMetric(cpu.Seconds()/took.Seconds(), "cores")
-		reportProcCPU(b, pcpu0, n)
+		reportProcCPU(b, t, pcpu0, n)
+		posted += int64(n) - failed.Load()
 	}
+	checkStored(b, t.stored, posted)
 }
 
 // cpuTime is the user and system CPU time of this process.
@@ -241,9 +365,10 @@ func BenchmarkIngestLatency(b *testing.B) {
 	rate, secs := envInt("INGEST_RATE", 2000), envInt("INGEST_SECONDS", 10)
 	n := rate * secs
 	const workers = 512
-	url, key := target(b, 2*workers)
-	bodies, sigs := signedRequests(b, key, n)
-	cl := benchClient(workers)
+	t := target(b, 2*workers)
+	bodies, sigs := signedRequests(b, t.key, n)
+	ds := drivers(b, t.url, workers)
+	var posted int64
 	for b.Loop() {
 		lat := make([]time.Duration, n)
 		var failed atomic.Int64
@@ -253,7 +378,7 @@ func BenchmarkIngestLatency(b *testing.B) {
 		}
 		jobs := make(chan job, n)
 		var wg sync.WaitGroup
-		for range workers {
+		for _, d := range ds {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -262,14 +387,14 @@ func BenchmarkIngestLatency(b *testing.B) {
 						t := time.NewTimer(d)
 						<-t.C
 					}
-					if err := postOne(cl, url, bodies[j.i], sigs[j.i]); err != nil {
+					if err := postOne(d, bodies[j.i], sigs[j.i]); err != nil {
 						failed.Add(1)
 					}
 					lat[j.i] = time.Since(j.due)
 				}
 			}()
 		}
-		pcpu0 := procCPU(b)
+		pcpu0 := procCPU(b, t.pids)
 		start := time.Now().Add(50 * time.Millisecond)
 		for i := range n {
 			jobs <- job{i: i, due: start.Add(time.Duration(i) * time.Second / time.Duration(rate))}
@@ -284,8 +409,10 @@ func BenchmarkIngestLatency(b *testing.B) {
 		b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(lat[n-1].Microseconds())/1000, "max-ms")
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "req/s")
-		reportProcCPU(b, pcpu0, n)
+		reportProcCPU(b, t, pcpu0, n)
+		posted += int64(n) - failed.Load()
 	}
+	checkStored(b, t.stored, posted)
 }
 
 // BenchmarkVerify is the signature check of one generated event.
