@@ -410,7 +410,7 @@ func isBatch(ct string) bool {
 
 // structured reads one structured-mode event.
 func (b *Bridge) structured(body []byte) (*kgo.Record, *codec.DecodeError) {
-	ce, key, de := decode(cehttp.NewMessage(b.structuredHeader, io.NopCloser(bytes.NewReader(body))))
+	ce, key, de := decode(cehttp.NewMessage(b.structuredHeader, io.NopCloser(bytes.NewReader(body))), body)
 	if de != nil {
 		return nil, de
 	}
@@ -423,7 +423,7 @@ func (b *Bridge) structured(body []byte) (*kgo.Record, *codec.DecodeError) {
 
 // binary reads one binary-mode event (attributes in Ce-* headers).
 func (b *Bridge) binary(body []byte, h http.Header) (*kgo.Record, *codec.DecodeError) {
-	ce, key, de := decode(cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body))))
+	ce, key, de := decode(cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body))), nil)
 	if de != nil {
 		return nil, de
 	}
@@ -450,8 +450,8 @@ type channelData struct {
 // channel.*), data a JSON object with data.channel.channelId. It returns
 // the Kafka key: the channelId, or for other events (agent.presencechanged,
 // which the processor ignores) the subject, as VCC names the entity there.
-func decode(msg binding.Message) (*event.Event, []byte, *codec.DecodeError) {
-	ce, err := toEvent(msg)
+func decode(msg binding.Message, body []byte) (*event.Event, []byte, *codec.DecodeError) {
+	ce, err := toEvent(msg, body)
 	if err != nil {
 		return nil, nil, &codec.DecodeError{Reason: codec.ReasonNotCloudEvent, Err: fmt.Errorf("read cloudevent: %w", err)}
 	}
@@ -492,17 +492,6 @@ func subjectKey(ce *event.Event) []byte {
 		return []byte(s)
 	}
 	return nil
-}
-
-// toEvent is binding.ToEvent with the sdk's panics on malformed input
-// turned into errors.
-func toEvent(msg binding.Message) (ce *event.Event, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			ce, err = nil, fmt.Errorf("cloudevents sdk panicked: %v", r)
-		}
-	}()
-	return binding.ToEvent(context.Background(), msg)
 }
 
 // deadLetter is the dead-letter record of a body (or batch element, index

@@ -39,6 +39,7 @@ type ingestFlags struct {
 	startTimeout      positiveDuration
 	linger            time.Duration
 	logLevel          string
+	pprofAddr         string
 }
 
 func (f *ingestFlags) register(c *command) {
@@ -72,6 +73,7 @@ func (f *ingestFlags) register(c *command) {
 	c.fs.Var(&f.startTimeout, "start-timeout", "how long to wait for unreachable brokers at start before failing")
 	c.fs.DurationVar(&f.linger, "linger", webhook.DefaultLinger, "how long the producer waits to fill a batch (0: send at once); longer batches cost the broker and the bridge less CPU per event and add at most this much latency")
 	c.fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.fs.StringVar(&f.pprofAddr, "pprof-addr", "", "address of an HTTP endpoint for Go's profiler (/debug/pprof/); empty (the default): off. Bind it to localhost or a private network: profiles show internals")
 }
 
 // verifier checks the signature settings and loads the secrets: nil with
@@ -185,6 +187,18 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 			return fmt.Errorf("metrics-addr: %w", err)
 		}
 		log.Info("serving /metrics, /healthz and /readyz", zap.Stringer("addr", mln.Addr()))
+	}
+	if f.pprofAddr != "" {
+		addr, stop, err := serve(f.pprofAddr, pprofHandler(), "pprof-addr", log)
+		if err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return err
+		}
+		defer stop()
+		log.Info("serving the Go profiler at /debug/pprof/", zap.Stringer("addr", addr))
 	}
 	scheme := "http"
 	if tlsCfg != nil {

@@ -1,0 +1,119 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/interruptions/interruptions/vccgen"
+)
+
+// structuredSeeds are bodies at every edge of what checkJSONObject and the
+// event's JSON reader accept between them.
+var structuredSeeds = []string{
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}}`,
+	`  {"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":[1,{"b":"}"}]}}` + "\r\n\t ",
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}} xyz`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}}}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}}{}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":}}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1,}}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":[1,2,]}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1]}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":"a` + "\x01" + `b"}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":"a\"}b\\"}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":"\q"}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":01}}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1e}}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":tru}}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":"\ud800"}}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":"` + "\xff\xfe" + `"}}`,
+	`{"specversion":"1.0","id":"1","id":"2","source":"s","type":"t"}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","ext":[1,,2]}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","data_base64":"aGk="}`,
+	`{"specversion":"0.3","id":"1","source":"s","type":"t"}`,
+	`[{"specversion":"1.0","id":"1","source":"s","type":"t"}]`,
+	`{"specversion":"1.0","":}`, `{"specversion":"1.0","a":1,}`,
+	`"x"`, `{`, `}`, ``, `   `, `{}`, `{"a":"\`, "\xef\xbb\xbf{}",
+}
+
+// FuzzStructuredRead holds the bridge's structured read to the sdk-go
+// binding's own (binding.ToEvent): the same bodies are refused, and the
+// same events are read from the others.
+func FuzzStructuredRead(f *testing.F) {
+	for _, s := range structuredSeeds {
+		f.Add([]byte(s))
+	}
+	g := vccgen.New(vccgen.Config{Seed: 3})
+	for range 5 {
+		f.Add(g.Next().Value)
+	}
+	h := http.Header{"Content-Type": {structuredType}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, wantErr := sdkToEvent(h, body)
+		got, err := toEvent(cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body))), body)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("body %q: bridge error %v, sdk error %v", body, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("body %q: bridge read\n%v\nsdk read\n%v", body, got, want)
+		}
+	})
+}
+
+// sdkToEvent is the binding's own read, the oracle.
+func sdkToEvent(h http.Header, body []byte) (ev any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ev, err = nil, io.ErrUnexpectedEOF
+		}
+	}()
+	e, err := binding.ToEvent(context.Background(), cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body))))
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// FuzzCheckJSONObject holds checkJSONObject to encoding/json: valid JSON
+// whose value is an object, and nothing else.
+func FuzzCheckJSONObject(f *testing.F) {
+	for _, s := range structuredSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`{"a":-0.5e+10}`, `{"a":-}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":"\u00e9\uD83D"}`,
+		`{"a":"\u00g0"}`, `{"a":[]}`, `{"a":[ ]}`, `{"a":{ }}`, `{"a":nul}`, `{"a":true }`, `{"a" : [1 , 2]}`, `{"a":1}` + "\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		trimmed := bytes.TrimLeft(b, " \t\r\n")
+		want := json.Valid(b) && len(trimmed) > 0 && trimmed[0] == '{'
+		if err := checkJSONObject(b); (err == nil) != want {
+			t.Fatalf("%q: checkJSONObject error %v, encoding/json valid object %v", b, err, want)
+		}
+	})
+}
+
+func TestCheckJSONObjectDepth(t *testing.T) {
+	deep := func(n int) []byte {
+		return []byte(`{"a":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}`)
+	}
+	for _, n := range []int{maxJSONDepth, maxJSONDepth + 1} {
+		want := n <= maxJSONDepth
+		if json.Valid(deep(n)) != want {
+			t.Fatalf("depth %d: encoding/json's limit is no longer %d", n, maxJSONDepth)
+		}
+		if err := checkJSONObject(deep(n)); (err == nil) != want {
+			t.Errorf("depth %d: checkJSONObject error %v, encoding/json valid %v", n, err, want)
+		}
+	}
+}
