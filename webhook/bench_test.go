@@ -296,10 +296,32 @@ func procCPU(b *testing.B, pids []string) []time.Duration {
 	return out
 }
 
+// maxRSS is the peak resident set size of process pid (VmHWM), in bytes.
+func maxRSS(b *testing.B, pid string) int64 {
+	status, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		b.Fatalf("status of process %s: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatalf("VmHWM of process %s: %q", pid, rest)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatalf("no VmHWM in /proc/%s/status", pid)
+	return 0
+}
+
 // reportProcCPU reports the CPU per request of each process of pids.
 func reportProcCPU(b *testing.B, t benchTarget, before []time.Duration, n int) {
 	for i, after := range procCPU(b, t.pids) {
 		b.ReportMetric(float64((after-before[i]).Microseconds())/float64(n), t.names[i]+"-cpu-us/req")
+		if t.names[i] == "ingest" {
+			b.ReportMetric(float64(maxRSS(b, t.pids[i]))/(1<<20), "ingest-maxrss-MiB")
+		}
 	}
 }
 

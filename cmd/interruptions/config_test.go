@@ -79,7 +79,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		{"demo", []string{"events", "duration", "config", "max-clock-skew", "via-webhook"}},
 		{"ingest", []string{"brokers", "topic", "dlq-topic", "mode", "listen", "path", "http-tls-cert-file", "http-tls-key-file",
 			"signing-secret-file", "allow-unsigned", "ack-timeout", "max-body", "max-concurrent", "read-header-timeout",
-			"read-timeout", "idle-timeout", "metrics-addr", "shutdown-timeout", "start-timeout", "log-level", "config",
+			"read-timeout", "idle-timeout", "metrics-addr", "shutdown-timeout", "start-timeout", "log-level", "config", "gc-percent", "pprof-addr",
 			"tls", "tls-cert-file", "tls-key-file", "sasl-mechanism", "sasl-password-file"}},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
