@@ -117,3 +117,44 @@ func TestCheckJSONObjectDepth(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadChannelData holds readChannelData to encoding/json: the same
+// data is refused, and the same channelId read from the rest (duplicate
+// keys, keys in other cases, escapes, invalid UTF-8, wrong types).
+func FuzzReadChannelData(f *testing.F) {
+	for _, s := range []string{
+		`{"channel":{"channelId":"c1"}}`, `{"channel":{"channelId":"c1","channelId":"c2"}}`,
+		`{"channel":{"ChannelID":"c1"}}`, `{"CHANNEL":{"channelid":"c1"}}`, `{"channel":{"channelId":"\u0063\ud83d\ude00"}}`,
+		`{"channel":{"channelId":"` + "\xff\xfe" + `"}}`, `{"channel":{"channelId":"\ud800"}}`, `{"channel":{"channelId":5}}`,
+		`{"channel":{"channelId":null}}`, `{"channel":null}`, `{"channel":[1]}`, `{"channel":"x"}`, `{"channel":{"channelId":"a"},"channel":{}}`,
+		`{"channel":{"channelId":"a"},"channel":null}`, `{"channel":{"channelId":"a"}} x`, `{"channel":{"channelId":"a",}}`, `{}`,
+		`{"channel":{"channelId":"c\"1\\"}}`, `{"channel":{"channelId":1e400}}`, `{"channel":{"channelId":true}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	g := vccgen.New(vccgen.Config{Seed: 5})
+	for range 3 {
+		ev := g.Next()
+		var m struct{ Data json.RawMessage }
+		if json.Unmarshal(ev.Value, &m) == nil {
+			f.Add([]byte(m.Data))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(bytes.TrimSpace(data)) == 0 || bytes.TrimSpace(data)[0] != '{' {
+			return // decode refuses these before reading data
+		}
+		var want channelData
+		wantErr := json.Unmarshal(data, &want)
+		got, err := readChannelData(data)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v, encoding/json error %v", data, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if (got.Channel == nil) != (want.Channel == nil) || got.Channel != nil && got.Channel.ChannelID != want.Channel.ChannelID {
+			t.Fatalf("%q: read %+v, encoding/json read %+v", data, got.Channel, want.Channel)
+		}
+	})
+}
