@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,6 +28,12 @@ import (
 type task struct {
 	partition int32
 	store     *state.Store
+	// storeMu orders the two goroutines that touch the store between
+	// batches: the worker holds it while a query reads the committed
+	// state, the loop while it commits or rolls back (which rewrite
+	// what a query reads). Batches need no lock: only the worker runs
+	// them, and the loop touches the store only after settle.
+	storeMu sync.Mutex
 	// resume is the first input offset the restored state has not seen:
 	// records before it are skipped (in the state already; see restore).
 	resume int64
@@ -110,7 +117,9 @@ func (t *task) run() {
 		if j.query != nil {
 			// Reads only; not counted in work (settle does not wait
 			// for queries); answered even after a failure.
+			t.storeMu.Lock()
 			j.query(t)
+			t.storeMu.Unlock()
 			continue
 		}
 		switch {
@@ -195,12 +204,16 @@ func (t *task) changelog(j *changelogJob) {
 
 // commit makes the current state the one a rollback returns to.
 func (t *task) commit() {
+	t.storeMu.Lock()
+	defer t.storeMu.Unlock()
 	t.store.Commit()
 	t.committed = t.next
 }
 
 // rollback returns the state and offsets to the last commit.
 func (t *task) rollback() {
+	t.storeMu.Lock()
+	defer t.storeMu.Unlock()
 	t.store.Rollback()
 	t.next = t.committed
 }
