@@ -9,7 +9,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
 FUZZTIME  ?= 30s
 
 .PHONY: build demo test test-unit test-integration test-short deps vet fmt-check \
-        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-ingest bench-smoke bench-e2e bench-e2e-run chaos chaos-run clean \
+        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-ingest bench-ingest-run bench-smoke bench-e2e bench-e2e-run chaos chaos-run clean \
         analytics-venv test-analytics
 
 build: ## build bin/interruptions
@@ -110,8 +110,16 @@ bench-run:
 	  GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd' -benchtime 1x -count 3 -timeout 20m ./processor/ && \
 	  $(GO) test -run '^$$' -bench 'BenchmarkLatency' -benchtime 1x -count 3 -timeout 20m ./processor/ ) | tee $(BENCH_OUT)
 
-bench-ingest: ## the ingest bridge: signed requests/s at saturation and latency at 2,000/s (KAFKA_BROKERS, else kfake)
-	$(GO) test -run '^$$' -bench 'BenchmarkIngest' -benchtime 1x -count 3 -timeout 20m ./webhook/
+BENCH_INGEST_OUT ?= bench-ingest.txt
+
+bench-ingest: ## `interruptions ingest` as a process on a real broker: signed requests/s at saturation, latency at 2,000/s; results in $(BENCH_INGEST_OUT)
+	scripts/kafka run -- $(MAKE) --no-print-directory bench-ingest-run
+
+bench-ingest-run:
+	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: use 'make bench-ingest', or 'make kafka-up' and export the address"; exit 1; }
+	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
+	INGEST_BIN=$(CURDIR)/$(BIN) INGEST_PIDS=$$(cat $${KAFKA_PID_FILE:-.cache/kafka/kafka.pid}) \
+	  $(GO) test -run '^$$' -bench 'BenchmarkIngest(Saturation|Latency)$$' -benchtime 1x -count 3 -timeout 20m ./webhook/ | tee $(BENCH_INGEST_OUT)
 
 bench-smoke: ## the benchmark harness runs (tiny sizes, one iteration each)
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set"; exit 1; }
