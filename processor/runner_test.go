@@ -467,3 +467,74 @@ func (f *fixture) changelogWriter(ctx context.Context) *kgo.Client {
 	}
 	return cl
 }
+
+// TestQueriesDuringCommits: state API queries run on a partition's worker
+// while the loop commits and rolls back the partition's store between
+// batches; under -race this fails if the two are not kept apart.
+func TestQueriesDuringCommits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.ExactlyOnce, codec.Binary)
+	f.cfg.IdleTimeout = 0
+	r, err := processor.NewRunner(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	const id = "8a0c7e52-0000-4000-8000-000000000001"
+	testkit.Poll(t, 30*time.Second, 10*time.Millisecond, "ready", nil, nil, func() (bool, string) {
+		return r.Status().Ready, "not ready"
+	})
+	// Query without pause until the input is committed.
+	stopQueries, queried := make(chan struct{}), make(chan int, 1)
+	go func(stop <-chan struct{}) {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				queried <- n
+				return
+			default:
+			}
+			if _, err := r.Channel(ctx, id); err == nil {
+				n++
+			}
+			if _, err := r.OpenInterruptions(ctx, 0, 10); err == nil {
+				n++
+			}
+		}
+	}(stopQueries)
+	defer func() {
+		if stopQueries != nil {
+			close(stopQueries)
+		}
+	}()
+	for i := range 40 {
+		kind := "channel.interrupted.v0"
+		if i%2 == 1 {
+			kind = "channel.resumed.v0"
+		}
+		f.produce(ctx, &kgo.Record{Topic: f.cfg.InputTopic, Key: []byte(id), Value: testkit.StructuredValue(t,
+			testkit.ChannelEvent(kind, fmt.Sprint("e", i), id, fmt.Sprintf("2026-01-05T08:%02d:00Z", i)))})
+	}
+	testkit.Poll(t, 30*time.Second, 10*time.Millisecond, "the input committed", nil, nil, func() (bool, string) {
+		var n int64
+		for _, p := range r.Status().Partitions {
+			n += p.Committed
+		}
+		return n == 40, fmt.Sprint(n, " committed")
+	})
+	close(stopQueries)
+	stopQueries = nil
+	if n := <-queried; n == 0 {
+		t.Fatal("no query answered")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,9 +25,15 @@ import (
 // then. Between settle points it alone touches store, next, processed and
 // err; the loop reads them only after settle (taskManager.settle), the
 // sync.WaitGroup ordering the worker's writes before the loop's reads.
+// After settle the loop commits or rolls back the store while the worker
+// may be answering a state API query (which settle does not wait for):
+// queryMu keeps the two apart.
 type task struct {
 	partition int32
 	store     *state.Store
+	// queryMu is held by the worker while it runs a query, and by the
+	// loop while it commits or rolls back.
+	queryMu sync.Mutex
 	// resume is the first input offset the restored state has not seen:
 	// records before it are skipped (in the state already; see restore).
 	resume int64
@@ -110,7 +117,9 @@ func (t *task) run() {
 		if j.query != nil {
 			// Reads only; not counted in work (settle does not wait
 			// for queries); answered even after a failure.
+			t.queryMu.Lock()
 			j.query(t)
+			t.queryMu.Unlock()
 			continue
 		}
 		switch {
@@ -193,14 +202,20 @@ func (t *task) changelog(j *changelogJob) {
 	}
 }
 
-// commit makes the current state the one a rollback returns to.
+// commit makes the current state the one a rollback returns to. The loop
+// calls it after settle.
 func (t *task) commit() {
+	t.queryMu.Lock()
+	defer t.queryMu.Unlock()
 	t.store.Commit()
 	t.committed = t.next
 }
 
-// rollback returns the state and offsets to the last commit.
+// rollback returns the state and offsets to the last commit. The loop
+// calls it after settle.
 func (t *task) rollback() {
+	t.queryMu.Lock()
+	defer t.queryMu.Unlock()
 	t.store.Rollback()
 	t.next = t.committed
 }
