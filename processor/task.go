@@ -253,6 +253,7 @@ func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
 	if *ev, err = codec.Decode(rec.Value, rec.Headers); err != nil {
 		return err
 	}
+	ev.Offset, ev.HasOffset = rec.Offset, true
 	// An event cannot have happened much later than VCC sent it, nor
 	// than it reached Kafka: such a timestamp must not move the clock. A
 	// record without a timestamp (-1) is checked against time alone.

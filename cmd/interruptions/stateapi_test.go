@@ -121,6 +121,10 @@ func TestStateAPI(t *testing.T) {
 				testkit.ChannelEvent("channel.resumed.v0", fmt.Sprintf("r%d", k), chID(k), testkit.RFC3339(ts)))})
 		}
 	}
+	// Channel 2's interrupted again (a duplicate): its arrival offset
+	// stays the first one's.
+	firstI2 := recs[3]
+	recs = append(recs, &kgo.Record{Key: []byte(chID(2)), Value: firstI2.Value})
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +156,11 @@ func TestStateAPI(t *testing.T) {
 		len(ch.Interruptions) != 1 || ch.Interruptions[0].Status != "published" || ch.Interruptions[0].Published != 1 ||
 		ch.Interruptions[0].Record.DurationMs != 5*60*1000 || ch.Interruptions[0].Record.Outcome != "resumed" || ch.DeleteAt == nil {
 		t.Fatalf("owner's answer: %+v", ch)
+	}
+	for i, want := range []*kgo.Record{firstI2, recs[4]} { // i2, r2
+		if got := ch.Timeline[i].ArrivalOffset; got == nil || *got != want.Offset {
+			t.Fatalf("timeline event %s arrived at offset %v, want %d (the duplicate came at %d)", ch.Timeline[i].ID, got, want.Offset, recs[len(recs)-1].Offset)
+		}
 	}
 	var e errorJSON
 	if code := other.get(t, "/v1/channels/"+id, &e); code != http.StatusNotFound || e.Partition == nil || *e.Partition != p ||
@@ -345,6 +354,13 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 	}
 	if len(fromInspect.Interruptions) != 2 || fromInspect.Interruptions[0].Published != 2 {
 		t.Fatalf("inspect: %s; want the corrected interruption at revision 2 and an open one", b)
+	}
+	// Timeline in time order: e0 08:00, e2 08:05, e1 08:10, e3 08:20; one
+	// partition's input from offset 0, so e<i> arrived at offset i.
+	for k, want := range []int64{0, 2, 1, 3} {
+		if o := fromInspect.Timeline[k].ArrivalOffset; o == nil || *o != want {
+			t.Fatalf("inspect: timeline event %d arrived at %v, want offset %d: %s", k, o, want, b)
+		}
 	}
 	if code, _, _ := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], "no-such-channel"); code != 1 {
 		t.Fatalf("inspect of an unknown channel exited %d, want 1", code)

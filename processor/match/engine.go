@@ -206,7 +206,7 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 		return TooLate, e.Advance(s, emit)
 	}
 	c := s.Edit(ev.ChannelID)
-	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at})
+	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at, Offset: ev.Offset, HasOffset: ev.HasOffset})
 	if c.NumEvents() == 1 || c.LastEventAt < at {
 		c.LastEventAt = at
 	}
