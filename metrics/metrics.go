@@ -475,7 +475,7 @@ var (
 	assignedDesc  = desc("partitions_assigned", "Input partitions assigned to this instance.")
 	restoringDesc = desc("partitions_restoring", "Assigned input partitions whose state is not restored yet.")
 	openDesc      = desc("open_interruptions", "Interruptions open (not yet closed), as of the partition's last commit.", "partition")
-	heldDesc      = desc("held_closes", "Closed interruptions held back for their --grace period, not published yet, as of the partition's last commit.", "partition")
+	heldDesc      = desc("held_closes", "Closed or expired interruptions held back for their --grace period, not published yet, as of the partition's last commit.", "partition")
 	channelsDesc  = desc("channels", "Channels held in the partition's state.", "partition")
 	streamDesc    = desc("stream_time_seconds", "The partition's stream time (its clock): the largest data.timestamp seen, or later after an idle advance, Unix seconds.", "partition")
 	clockLagDesc  = desc("clock_lag_seconds", "Wall time minus the partition's stream time, as of its last commit: how far the partition's clock is behind now.", "partition")

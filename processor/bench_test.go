@@ -74,9 +74,9 @@ func openChannel(rng *rand.Rand, at int64) *state.Channel {
 		Party:          vcc.Party{Role: "agent", AgentID: fmt.Sprint(1000 + rng.IntN(9000)), UserID: uuid.NewString()},
 		LastEventAt:    at,
 		Events: []state.Ref{
-			{Source: "/channel", ID: "27pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at - 2e9},
-			{Source: "/channel", ID: "2ApWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.resumed.v0", At: at - 1e9},
-			{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at},
+			{Source: "/channel", ID: "27pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at - 2e9, Offset: 3 * at / 1e9, HasOffset: true},
+			{Source: "/channel", ID: "2ApWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.resumed.v0", At: at - 1e9, Offset: 3*at/1e9 + 1, HasOffset: true},
+			{Source: "/channel", ID: "37pWERwB5Qk7iMmAEo7JfMDL5Js", Type: "channel.interrupted.v0", At: at, Offset: 3*at/1e9 + 2, HasOffset: true},
 		},
 		Published: []state.Published{{Open: rng.Uint64(), Fingerprint: rng.Uint64(), Revision: 1}},
 		HasOpen:   true,
@@ -93,11 +93,12 @@ func vccgenChannels(b *testing.B) [][]byte {
 	b.Helper()
 	engine := match.NewEngine(match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 48 * time.Hour})
 	st := state.New()
-	for _, ev := range vccgen.New(vccgen.Config{Seed: 1}).Take(300_000) {
+	for i, ev := range vccgen.New(vccgen.Config{Seed: 1}).Take(300_000) {
 		e, err := codec.Decode(ev.Value, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
+		e.Offset, e.HasOffset = 100_000_000+int64(i), true // as the runtime sets it
 		engine.Process(st, &e, func(match.Interruption) {})
 		st.Commit()
 	}

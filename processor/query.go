@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -174,8 +175,16 @@ type OpenInterruption struct {
 
 // OpenInterruptions returns up to limit interruptions open on this
 // instance's partitions that have been open at least olderThan of event
-// time (by their partition's clock), oldest first. Each partition's
-// channels are scanned on its worker.
+// time (by their partition's clock), oldest first (ties by channel id).
+//
+// Each partition's worker walks its store's index of open channels
+// (state.Store.RangeOpen: committed state, ordered by start) and stops
+// after limit matches or at the first channel open for less than
+// olderThan: it visits at most limit + 1 channels, whatever the number of
+// channels or open interruptions it holds (see openOn for the one
+// exception). The partitions' answers are merged and cut to limit. The
+// index is kept by the store's commits, so it is the committed state, as
+// the values read through it are.
 func (r *Runner) OpenInterruptions(ctx context.Context, olderThan time.Duration, limit int) ([]OpenInterruption, error) {
 	r.tm.mu.Lock()
 	ps := make([]int32, 0, len(r.tm.tasks))
@@ -188,36 +197,55 @@ func (r *Runner) OpenInterruptions(ctx context.Context, olderThan time.Duration,
 	for _, p := range ps {
 		var found []OpenInterruption
 		err := r.query(ctx, p, func(t *task) {
-			clock := t.store.CommittedStreamTime()
-			t.store.Range(func(live *state.Channel) bool {
-				c := t.store.Committed(live.ID())
-				if c == nil {
-					return true
-				}
-				if hasOpen, openAt, _ := c.Summary(); !hasOpen || clock-openAt < int64(olderThan) {
-					return true
-				}
-				for _, d := range r.pipe.engine.Describe(c, clock).Derived {
-					if d.Status == match.StatusOpen && clock-d.InterruptedAt >= int64(olderThan) {
-						found = append(found, OpenInterruption{Interruption: d.Interruption, Partition: p, Clock: clock})
-					}
-				}
-				return true
-			})
+			found, _ = openOn(r.pipe.engine, t.store, p, olderThan, limit)
 		})
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, found...)
 	}
-	slices.SortFunc(out, func(a, b OpenInterruption) int {
-		if a.InterruptedAt != b.InterruptedAt {
-			return cmp.Compare(a.InterruptedAt, b.InterruptedAt)
-		}
-		return cmp.Compare(a.ChannelID, b.ChannelID)
-	})
+	slices.SortFunc(out, compareOpen)
 	if len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// compareOpen orders open interruptions oldest first, then by channel id.
+func compareOpen(a, b OpenInterruption) int {
+	return cmp.Or(cmp.Compare(a.InterruptedAt, b.InterruptedAt), cmp.Compare(a.ChannelID, b.ChannelID))
+}
+
+// openOn returns up to limit interruptions open at least olderThan on the
+// committed state of partition p's store, oldest first, and how many
+// channels it visited to find them.
+//
+// It walks the store's open index in order and stops after limit matches,
+// or at the first channel opened after clock − olderThan (every later one
+// is younger): at most limit + 1 channels. The one exception is a channel
+// the index lists as open (its summary says so) whose interruption the
+// clock has passed the bound of: it is visited and does not match. The
+// engine wakes a channel when the clock passes its open interruption's
+// bound and records it as expired (held for --grace, or published) before
+// the commit, so committed state holds none, except after a restore under
+// a shorter --max-interruption, until those channels' next wake-up.
+func openOn(e *match.Engine, st *state.Store, p int32, olderThan time.Duration, limit int) (found []OpenInterruption, visited int) {
+	clock := st.CommittedStreamTime()
+	cutoff := clock - int64(olderThan)
+	if cutoff > clock { // wrapped below the smallest time
+		cutoff = math.MinInt64
+	}
+	st.RangeOpen(func(c *state.Channel) bool {
+		visited++
+		if _, openAt, _ := c.Summary(); openAt > cutoff {
+			return false
+		}
+		for _, d := range e.Describe(c, clock).Derived {
+			if d.Status == match.StatusOpen && d.InterruptedAt <= cutoff {
+				found = append(found, OpenInterruption{Interruption: d.Interruption, Partition: p, Clock: clock})
+			}
+		}
+		return len(found) < limit
+	})
+	return found, visited
 }

@@ -3,10 +3,12 @@ package processor_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -466,4 +468,137 @@ func (f *fixture) changelogWriter(ctx context.Context) *kgo.Client {
 		f.t.Fatal(err)
 	}
 	return cl
+}
+
+// TestRunnerRestoresVersion2Changelog: a channel written by the previous
+// version (format 2: a timeline without arrival offsets) is restored and
+// described with its events' offsets unknown; an event processed after
+// the restore is placed with the offset it arrived at.
+func TestRunnerRestoresVersion2Changelog(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.AtLeastOnce, codec.Binary)
+	f.cfg.IdleTimeout = 0
+	const id = "8a0c7e52-0000-4000-8000-0000000000v2"
+	p := int32(codec.KeyPartition([]byte(id), partitions))
+	at := testkit.At("2026-01-05T08:00:00Z")
+	// Format 2, field by field: version; conversationId, interactionId,
+	// role, agentId, userId (empty); last event time; open since at;
+	// nothing held; one event (source, id, type, time); nothing published.
+	v2 := []byte{2, 0, 0, 0, 0, 0}
+	v2 = binary.AppendVarint(v2, at)
+	v2 = binary.AppendVarint(append(v2, 1), at)
+	v2 = append(v2, 0, 1)
+	for _, s := range []string{"/channel", "i1", "channel.interrupted.v0"} {
+		v2 = append(binary.AppendUvarint(v2, uint64(len(s))), s...)
+	}
+	v2 = append(binary.AppendVarint(v2, at), 0)
+	cl := f.changelogWriter(ctx)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: f.cfg.ChangelogTopic(), Partition: p, Key: []byte(id), Value: v2}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// A dead letter first (keyed to the same partition), so the
+	// resumed's offset is not 0.
+	f.produce(ctx, &kgo.Record{Topic: f.cfg.InputTopic, Key: []byte(id), Value: []byte("not an event")},
+		&kgo.Record{Topic: f.cfg.InputTopic, Key: []byte(id), Value: testkit.StructuredValue(t,
+			testkit.ChannelEvent("channel.resumed.v0", "r1", id, "2026-01-05T08:05:00Z"))})
+	r, err := processor.NewRunner(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	var cs processor.ChannelState
+	testkit.Poll(t, 30*time.Second, 10*time.Millisecond, "the resumed placed after the restored timeline", nil, nil, func() (bool, string) {
+		cs, err = r.Channel(ctx, id)
+		return err == nil && len(cs.Events) == 2, fmt.Sprintf("%+v, %v", cs.Events, err)
+	})
+	want := []state.Ref{
+		{Source: "/channel", ID: "i1", Type: "channel.interrupted.v0", At: at},
+		{Source: "/channel", ID: "r1", Type: "channel.resumed.v0", At: testkit.At("2026-01-05T08:05:00Z"), Offset: 1, HasOffset: true},
+	}
+	if !reflect.DeepEqual(cs.Events, want) {
+		t.Fatalf("timeline %+v, want %+v", cs.Events, want)
+	}
+	if len(cs.Derived) != 1 || cs.Derived[0].Outcome.String() != "resumed" {
+		t.Fatalf("derived %+v, want the restored interruption resumed", cs.Derived)
+	}
+}
+
+// TestQueriesDuringCommits: state API queries run on a partition's worker
+// while the loop commits and rolls back the partition's store between
+// batches; under -race this fails if the two are not kept apart.
+func TestQueriesDuringCommits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.ExactlyOnce, codec.Binary)
+	f.cfg.IdleTimeout = 0
+	r, err := processor.NewRunner(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	const id = "8a0c7e52-0000-4000-8000-000000000001"
+	testkit.Poll(t, 30*time.Second, 10*time.Millisecond, "ready", nil, nil, func() (bool, string) {
+		return r.Status().Ready, "not ready"
+	})
+	// Query without pause until the input is committed.
+	stopQueries, queried := make(chan struct{}), make(chan int, 1)
+	go func(stop <-chan struct{}) {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				queried <- n
+				return
+			default:
+			}
+			if _, err := r.Channel(ctx, id); err == nil {
+				n++
+			}
+			if _, err := r.OpenInterruptions(ctx, 0, 10); err == nil {
+				n++
+			}
+		}
+	}(stopQueries)
+	defer func() {
+		if stopQueries != nil {
+			close(stopQueries)
+		}
+	}()
+	for i := range 40 {
+		kind := "channel.interrupted.v0"
+		if i%2 == 1 {
+			kind = "channel.resumed.v0"
+		}
+		f.produce(ctx, &kgo.Record{Topic: f.cfg.InputTopic, Key: []byte(id), Value: testkit.StructuredValue(t,
+			testkit.ChannelEvent(kind, fmt.Sprint("e", i), id, fmt.Sprintf("2026-01-05T08:%02d:00Z", i)))})
+	}
+	testkit.Poll(t, 30*time.Second, 10*time.Millisecond, "the input committed", nil, nil, func() (bool, string) {
+		var n int64
+		for _, p := range r.Status().Partitions {
+			n += p.Committed
+		}
+		return n == 40, fmt.Sprint(n, " committed")
+	})
+	close(stopQueries)
+	stopQueries = nil
+	if n := <-queried; n == 0 {
+		t.Fatal("no query answered")
+	}
 }

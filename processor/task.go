@@ -25,15 +25,15 @@ import (
 // then. Between settle points it alone touches store, next, processed and
 // err; the loop reads them only after settle (taskManager.settle), the
 // sync.WaitGroup ordering the worker's writes before the loop's reads.
+// After settle the loop commits or rolls back the store while the worker
+// may be answering a state API query (which settle does not wait for):
+// queryMu keeps the two apart.
 type task struct {
 	partition int32
 	store     *state.Store
-	// storeMu orders the two goroutines that touch the store between
-	// batches: the worker holds it while a query reads the committed
-	// state, the loop while it commits or rolls back (which rewrite
-	// what a query reads). Batches need no lock: only the worker runs
-	// them, and the loop touches the store only after settle.
-	storeMu sync.Mutex
+	// queryMu is held by the worker while it runs a query, and by the
+	// loop while it commits or rolls back.
+	queryMu sync.Mutex
 	// resume is the first input offset the restored state has not seen:
 	// records before it are skipped (in the state already; see restore).
 	resume int64
@@ -117,9 +117,9 @@ func (t *task) run() {
 		if j.query != nil {
 			// Reads only; not counted in work (settle does not wait
 			// for queries); answered even after a failure.
-			t.storeMu.Lock()
+			t.queryMu.Lock()
 			j.query(t)
-			t.storeMu.Unlock()
+			t.queryMu.Unlock()
 			continue
 		}
 		switch {
@@ -202,18 +202,20 @@ func (t *task) changelog(j *changelogJob) {
 	}
 }
 
-// commit makes the current state the one a rollback returns to.
+// commit makes the current state the one a rollback returns to. The loop
+// calls it after settle.
 func (t *task) commit() {
-	t.storeMu.Lock()
-	defer t.storeMu.Unlock()
+	t.queryMu.Lock()
+	defer t.queryMu.Unlock()
 	t.store.Commit()
 	t.committed = t.next
 }
 
-// rollback returns the state and offsets to the last commit.
+// rollback returns the state and offsets to the last commit. The loop
+// calls it after settle.
 func (t *task) rollback() {
-	t.storeMu.Lock()
-	defer t.storeMu.Unlock()
+	t.queryMu.Lock()
+	defer t.queryMu.Unlock()
 	t.store.Rollback()
 	t.next = t.committed
 }
@@ -251,6 +253,7 @@ func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
 	if *ev, err = codec.Decode(rec.Value, rec.Headers); err != nil {
 		return err
 	}
+	ev.Offset, ev.HasOffset = rec.Offset, true
 	// An event cannot have happened much later than VCC sent it, nor
 	// than it reached Kafka: such a timestamp must not move the clock. A
 	// record without a timestamp (-1) is checked against time alone.

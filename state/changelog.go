@@ -126,7 +126,7 @@ func (l *Loader) Load(key, value []byte) error {
 			l.Store.Restore(string(key), nil)
 			return nil
 		}
-		if len(value) > 0 && value[0] < codecVersion {
+		if len(value) > 0 && value[0] < minCodecVersion {
 			return &OldFormatError{Version: value[0]}
 		}
 		c, err := DecodeChannel(value)
@@ -140,13 +140,14 @@ func (l *Loader) Load(key, value []byte) error {
 
 // OldFormatError reports a channel written by an earlier version of the
 // processor, whose state format this version does not read (version 1 held
-// pairs, not timelines: a timeline cannot be rebuilt from it).
+// pairs, not timelines: a timeline cannot be rebuilt from it). Version 2
+// values (timelines without arrival offsets) are read.
 type OldFormatError struct {
 	// Version is the format of the record found.
 	Version byte
 }
 
 func (e *OldFormatError) Error() string {
-	return fmt.Sprintf("the changelog holds state of format %d, written by an earlier version; this version reads format %d: "+
-		"start it with a new --group (or delete the changelog topic) and replay the input", e.Version, codecVersion)
+	return fmt.Sprintf("the changelog holds state of format %d, written by an earlier version; this version reads formats %d to %d: "+
+		"start it with a new --group (or delete the changelog topic) and replay the input", e.Version, minCodecVersion, codecVersion)
 }

@@ -18,12 +18,28 @@ import (
 )
 
 // Ref identifies one source event: its CloudEvent source and id, its type,
-// and its event time (data.timestamp) in Unix nanoseconds.
+// its event time (data.timestamp) in Unix nanoseconds, and its arrival
+// offset.
 type Ref struct {
 	Source string
 	ID     string
 	Type   string
 	At     int64
+	// Offset is the Kafka offset of the input record that brought the
+	// event (its first arrival: a duplicate does not change it), when
+	// HasOffset. A channel keeps it canonical: an unknown offset (an
+	// event of a version 2 changelog value, or of a replay) is 0 with
+	// HasOffset false, and a negative offset is unknown.
+	Offset    int64
+	HasOffset bool
+}
+
+// arrival returns r's offset in canonical form (see Ref.Offset).
+func (r *Ref) arrival() (int64, bool) {
+	if !r.HasOffset || r.Offset < 0 {
+		return 0, false
+	}
+	return r.Offset, true
 }
 
 // Published is what a channel remembers of one interruption it published:
@@ -99,7 +115,7 @@ const (
 
 // Channel is everything the matcher remembers about one channel, packed:
 // identifiers are held as binary UUIDs and KSUIDs or inline bytes (see
-// pack.go), each timeline event as a 32-byte packedRef, each published
+// pack.go), each timeline event as a 36-byte packedRef, each published
 // interruption as 24 bytes. Strings that do not pack are in an overflow
 // (channelExt) allocated only when needed. Every string reads back exactly
 // as it was given.
@@ -145,28 +161,59 @@ type channelExt struct {
 	raw []*Ref
 }
 
-// packedRef is a Ref with a packed id, source and type.
+// packedRef is a Ref with a packed id, source and type. It holds only
+// bytes, so it is not padded to the alignment of an int64: 36 bytes.
 type packedRef struct {
-	at  int64
+	at  [8]byte // At, little endian
 	id  [ksuid.Bytes]byte
 	idk uint8 // 0 to ksuid.Bytes: inline length; refKSUID: a KSUID; refRaw: in channelExt.raw
 	src uint8 // index into sourceTable
 	typ uint8 // index into typeTable
+	// off is the arrival offset + 1, 40 bits little endian; 0: unknown.
+	// A larger offset does not pack (the event goes to the overflow).
+	off [5]byte
 }
 
 const (
 	refKSUID = ksuid.Bytes + 1
 	refRaw   = ksuid.Bytes + 2
+	// maxPackedOffset is the largest arrival offset a packedRef holds
+	// (a partition reaches it after 2^40 records).
+	maxPackedOffset = 1<<40 - 2
 )
 
-// packRef packs r, and reports false when it does not pack.
-func packRef(r Ref) (packedRef, bool) { return packRefOf(r.Source, r.ID, r.Type, r.At) }
+// time returns the event time.
+func (p *packedRef) time() int64 { return int64(binary.LittleEndian.Uint64(p.at[:])) }
 
-// packRefOf packs a Ref given by its fields.
-func packRefOf[T string | []byte](source, id, typ T, at int64) (packedRef, bool) {
-	p := packedRef{at: at, src: tableIndex(sourceTable, source), typ: tableIndex(typeTable, typ)}
+// offset returns the arrival offset of a packed (not refRaw) entry.
+func (p *packedRef) offset() (int64, bool) {
+	var b [8]byte
+	copy(b[:], p.off[:])
+	v := binary.LittleEndian.Uint64(b[:])
+	return int64(v) - 1, v != 0
+}
+
+// packRef packs r, and reports false when it does not pack.
+func packRef(r Ref) (packedRef, bool) {
+	off, hasOff := r.arrival()
+	return packRefOf(r.Source, r.ID, r.Type, r.At, off, hasOff)
+}
+
+// packRefOf packs a Ref given by its fields; off is the arrival offset
+// when hasOff (not negative).
+func packRefOf[T string | []byte](source, id, typ T, at, off int64, hasOff bool) (packedRef, bool) {
+	p := packedRef{src: tableIndex(sourceTable, source), typ: tableIndex(typeTable, typ)}
+	binary.LittleEndian.PutUint64(p.at[:], uint64(at))
 	if p.src == notInTable || p.typ == notInTable {
 		return p, false
+	}
+	if hasOff {
+		if off > maxPackedOffset {
+			return p, false
+		}
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(off)+1)
+		copy(p.off[:], b[:])
 	}
 	switch {
 	case len(id) <= ksuid.Bytes:
@@ -184,7 +231,11 @@ func (p *packedRef) rawIndex() int { return int(binary.LittleEndian.Uint32(p.id[
 
 // ref unpacks p, a packed (not refRaw) entry.
 func (p *packedRef) ref() Ref {
-	r := Ref{Source: sourceTable[p.src], Type: typeTable[p.typ], At: p.at}
+	r := Ref{Source: sourceTable[p.src], Type: typeTable[p.typ], At: p.time()}
+	r.Offset, r.HasOffset = p.offset()
+	if !r.HasOffset {
+		r.Offset = 0
+	}
 	if p.idk == refKSUID {
 		r.ID = string(ksuid.Append(make([]byte, 0, ksuid.Len), &p.id))
 	} else {
@@ -193,8 +244,13 @@ func (p *packedRef) ref() Ref {
 	return r
 }
 
-// Size checks: a Channel fits the 160-byte allocation size class.
-var _ [160 - unsafe.Sizeof(Channel{})]byte
+// Size checks: a Channel fits the 160-byte allocation size class; a
+// packedRef is 36 bytes.
+var (
+	_ [160 - unsafe.Sizeof(Channel{})]byte
+	_ [36 - unsafe.Sizeof(packedRef{})]byte
+	_ [unsafe.Sizeof(packedRef{}) - 36]byte
+)
 
 // NewChannel returns a Channel holding d.
 func NewChannel(d ChannelData) *Channel {
@@ -239,7 +295,8 @@ func (c *Channel) pack(r Ref) packedRef {
 	}
 	x := c.ownExt()
 	cl := cloneRef(r)
-	p := packedRef{at: r.At, idk: refRaw}
+	p := packedRef{idk: refRaw}
+	binary.LittleEndian.PutUint64(p.at[:], uint64(r.At))
 	binary.LittleEndian.PutUint32(p.id[:4], uint32(len(x.raw)))
 	x.raw = append(x.raw, &cl)
 	return p
@@ -448,7 +505,7 @@ func setParty[T string | []byte](c *Channel, role, agent, user T) {
 func (c *Channel) NumEvents() int { return len(c.events) }
 
 // EventAt returns the time of timeline event i.
-func (c *Channel) EventAt(i int) int64 { return c.events[i].at }
+func (c *Channel) EventAt(i int) int64 { return c.events[i].time() }
 
 // EventType returns the type of timeline event i.
 func (c *Channel) EventType(i int) string {
@@ -500,7 +557,7 @@ func (c *Channel) CompareEvents(i, j int) int {
 
 // FindEvent returns the index of the timeline event (source, id), or -1.
 func (c *Channel) FindEvent(source, id string) int {
-	q, packs := packRefOf(source, id, "", 0)
+	q, packs := packRefOf(source, id, "", 0, 0, false)
 	for i := range c.events {
 		p := &c.events[i]
 		if p.idk == refRaw {
@@ -521,7 +578,7 @@ func (c *Channel) FindEvent(source, id string) int {
 func (c *Channel) InsertEvent(r Ref) int {
 	p := c.pack(r)
 	i := len(c.events)
-	for i > 0 && c.events[i-1].at > r.At {
+	for i > 0 && c.events[i-1].time() > r.At {
 		i--
 	}
 	n := make([]packedRef, len(c.events)+1)
@@ -585,8 +642,10 @@ func (c *Channel) SetSummary(hasOpen bool, openAt int64, held int) {
 }
 
 // cloneRef returns r with strings a channel may keep: table entries, or
-// copies (the caller's may be cut from a larger buffer).
+// copies (the caller's may be cut from a larger buffer), and its offset
+// canonical.
 func cloneRef(r Ref) Ref {
+	r.Offset, r.HasOffset = r.arrival()
 	if i := tableIndex(sourceTable, r.Source); i != notInTable {
 		r.Source = sourceTable[i]
 	} else {

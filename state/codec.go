@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/interruptions/interruptions/internal/ksuid"
 )
@@ -13,10 +14,16 @@ import (
 // hashes as 8 bytes little endian. It is compact (no field names) and
 // decodes without reflection.
 //
-// Version 2 holds the timeline (every distinct handled event) and the
-// published interruptions; version 1 (open interruptions, held closes and
-// seen hashes) is no longer read.
-const codecVersion = 2
+// Version 3 holds the timeline (every distinct handled event, each with
+// its arrival offset) and the published interruptions. Version 2 is the
+// same without arrival offsets: it is still read, its events' offsets
+// unknown. Version 1 (open interruptions, held closes and seen hashes) is
+// no longer read.
+const (
+	codecVersion = 3
+	// minCodecVersion is the oldest version DecodeChannel reads.
+	minCodecVersion = 2
+)
 
 // ErrCorrupt reports a changelog value that cannot be decoded.
 var ErrCorrupt = errors.New("corrupt state record")
@@ -50,6 +57,7 @@ func AppendChannel(dst []byte, c *Channel) []byte {
 			dst = appendString(dst, r.ID)
 			dst = appendString(dst, r.Type)
 			dst = binary.AppendVarint(dst, r.At)
+			dst = appendOffset(dst, r.Offset, r.HasOffset)
 			continue
 		}
 		dst = appendPackedRef(dst, p)
@@ -83,7 +91,18 @@ func appendPackedRef(dst []byte, p *packedRef) []byte {
 		dst = append(dst, p.id[:p.idk]...)
 	}
 	dst = appendString(dst, typeTable[p.typ])
-	return binary.AppendVarint(dst, p.at)
+	dst = binary.AppendVarint(dst, p.time())
+	off, ok := p.offset()
+	return appendOffset(dst, off, ok)
+}
+
+// appendOffset appends an arrival offset as an unsigned varint of the
+// offset + 1, 0 when unknown (not ok).
+func appendOffset(dst []byte, off int64, ok bool) []byte {
+	if !ok {
+		return append(dst, 0)
+	}
+	return binary.AppendUvarint(dst, uint64(off)+1)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -95,14 +114,19 @@ func appendString(dst []byte, s string) []byte {
 //
 // The channel is packed straight from b: identifiers that pack take no
 // allocation, and only strings that do not pack are copied.
+//
+// It reads versions 2 and 3; the events of a version 2 value have no
+// arrival offset.
 func DecodeChannel(b []byte) (*Channel, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != codecVersion {
-		if d.err != nil {
-			return nil, d.err
-		}
+	v := d.byte()
+	if d.err != nil {
+		return nil, d.err
+	}
+	if v < minCodecVersion || v > codecVersion {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
+	d.offsets = v >= 3
 	c := &Channel{}
 	setIdent(c, fieldConversation, d.bytes())
 	setIdent(c, fieldInteraction, d.bytes())
@@ -120,7 +144,7 @@ func DecodeChannel(b []byte) (*Channel, error) {
 		c.events = make([]packedRef, n)
 		for i := range c.events {
 			c.events[i] = d.ref(c)
-			if i > 0 && c.events[i].at < c.events[i-1].at && d.err == nil {
+			if i > 0 && c.events[i].time() < c.events[i-1].time() && d.err == nil {
 				d.err = fmt.Errorf("%w: timeline out of order", ErrCorrupt)
 			}
 		}
@@ -159,6 +183,8 @@ func DecodeChannel(b []byte) (*Channel, error) {
 type decoder struct {
 	b   []byte
 	err error
+	// offsets: timeline events carry their arrival offset (version 3).
+	offsets bool
 }
 
 func (d *decoder) fail(what string) {
@@ -243,10 +269,29 @@ func (d *decoder) uint64() uint64 {
 // ref reads one timeline event into c: packed, or in c's overflow.
 func (d *decoder) ref(c *Channel) packedRef {
 	src, id, typ, at := d.bytes(), d.bytes(), d.bytes(), d.varint()
-	if p, ok := packRefOf(src, id, typ, at); ok || d.err != nil {
+	off, hasOff := d.offset()
+	if p, ok := packRefOf(src, id, typ, at, off, hasOff); ok || d.err != nil {
 		return p
 	}
-	return c.pack(Ref{Source: internBytes(sourceTable, src), ID: string(id), Type: internBytes(typeTable, typ), At: at})
+	return c.pack(Ref{Source: internBytes(sourceTable, src), ID: string(id), Type: internBytes(typeTable, typ), At: at,
+		Offset: off, HasOffset: hasOff})
+}
+
+// offset reads an event's arrival offset, written by appendOffset; a
+// version 2 value has none.
+func (d *decoder) offset() (int64, bool) {
+	if !d.offsets {
+		return 0, false
+	}
+	v := d.uvarint()
+	if v == 0 || d.err != nil {
+		return 0, false
+	}
+	if v-1 > math.MaxInt64 {
+		d.fail("offset")
+		return 0, false
+	}
+	return int64(v - 1), true
 }
 
 // internBytes returns b as a string: a table entry, or a copy.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -24,9 +25,12 @@ func fullData() ChannelData {
 		LastEventAt:    1661870076088000000,
 		Events: []Ref{
 			{Source: "", ID: "", Type: "", At: math.MinInt64},
-			{Source: "/channel", ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Type: "channel.interrupted.v0", At: 1661870000000000000},
-			{Source: "/channel", ID: "2", Type: "channel.interrupted.v1", At: 1661870000000000001},
-			{Source: "/ünïcode/\x00", ID: strings.Repeat("x", 300), Type: "channel.ended.v1", At: math.MaxInt64},
+			{Source: "/channel", ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Type: "channel.interrupted.v0", At: 1661870000000000000, HasOffset: true},
+			{Source: "/channel", ID: "2", Type: "channel.interrupted.v1", At: 1661870000000000001, Offset: maxPackedOffset, HasOffset: true},
+			// Packs but for its offset: kept in the overflow.
+			{Source: "/channel", ID: "3", Type: "channel.resumed.v0", At: 1661870000000000002, Offset: maxPackedOffset + 1, HasOffset: true},
+			{Source: "/ünïcode/\x00", ID: strings.Repeat("x", 299), Type: "channel.ended.v1", At: math.MaxInt64},
+			{Source: "/ünïcode/\x00", ID: strings.Repeat("x", 300), Type: "channel.ended.v1", At: math.MaxInt64, Offset: math.MaxInt64, HasOffset: true},
 		},
 		Published: []Published{{Open: 0, Fingerprint: math.MaxUint64, Revision: 1}, {Open: 0xdeadbeefcafebabe, Fingerprint: 1, Revision: math.MaxUint32, Retracted: true}},
 		HasOpen:   true,
@@ -119,8 +123,12 @@ func TestDecodeChannelCorrupt(t *testing.T) {
 		{"nil", nil},
 		{"unknown version 0", append([]byte{0}, valid[1:]...)},
 		{"old version 1", append([]byte{1}, valid[1:]...)},
-		{"unknown version 3", append([]byte{3}, valid[1:]...)},
-		{"timeline out of order", AppendChannel(nil, &Channel{events: []packedRef{{at: 2}, {at: 1}}})},
+		{"unknown version 4", append([]byte{4}, valid[1:]...)},
+		{"version 2 with offsets", append([]byte{2}, valid[1:]...)},
+		{"timeline out of order", AppendChannel(nil, NewChannel(ChannelData{Events: []Ref{ref("a", 2)}}).withEvent(ref("b", 1)))},
+		// version 3, empty strings, LastEventAt 0, no open, held 0, one
+		// event ("", "", "", at 0) whose offset + 1 is 2^63 + 1.
+		{"offset overflow", []byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0}},
 		{"bad open flag", []byte{2, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0}},
 		{"trailing byte", append(append([]byte(nil), valid...), 0)},
 		{"trailing bytes of another record", append(append([]byte(nil), valid...), valid...)},
@@ -262,5 +270,122 @@ func TestDecodeChannelOldEncodings(t *testing.T) {
 	}
 	if c, err := DecodeChannel(b); !errors.Is(err, ErrCorrupt) || c != nil || !strings.Contains(err.Error(), "version 1") {
 		t.Fatalf("DecodeChannel(v1) = %v, %v; want ErrCorrupt naming version 1", c, err)
+	}
+}
+
+// withEvent appends r to c's timeline without keeping it sorted, for
+// encodings InsertEvent cannot make.
+func (c *Channel) withEvent(r Ref) *Channel {
+	c.events = append(c.events, c.pack(r))
+	return c
+}
+
+// TestDecodeChannelVersion2: values written by the previous version (2,
+// timelines without arrival offsets; testdata/channel-v2.txt was written
+// by it) are read, their events' offsets unknown, and are written back as
+// version 3 without inventing offsets.
+func TestDecodeChannelVersion2(t *testing.T) {
+	fixtures, err := os.ReadFile("testdata/channel-v2.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ChannelData{
+		"full":    fullDataV2(),
+		"awkward": awkwardData(),
+		"zero":    {},
+	}
+	seen := 0
+	for line := range strings.Lines(string(fixtures)) {
+		name, h, _ := strings.Cut(strings.TrimSpace(line), " ")
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if b[0] != 2 {
+			t.Fatalf("%s: fixture of version %d", name, b[0])
+		}
+		c, err := DecodeChannel(b)
+		if err != nil {
+			t.Fatalf("%s: DecodeChannel(v2): %v", name, err)
+		}
+		if got := exported(c); !reflect.DeepEqual(got, want[name]) {
+			t.Fatalf("%s: v2 decoded as\n%+v\nwant\n%+v", name, got, want[name])
+		}
+		for i := range c.NumEvents() {
+			if e := c.Event(i); e.HasOffset {
+				t.Fatalf("%s: event %d of a v2 value has offset %d", name, i, e.Offset)
+			}
+		}
+		again := AppendChannel(nil, c)
+		if again[0] != codecVersion {
+			t.Fatalf("%s: re-encoded as version %d", name, again[0])
+		}
+		c3, err := DecodeChannel(again)
+		if err != nil || !reflect.DeepEqual(exported(c3), want[name]) {
+			t.Fatalf("%s: v2 → v3 round trip: %+v, %v", name, c3, err)
+		}
+		l := NewLoader(1)
+		if err := l.Load([]byte("ch"), b); err != nil {
+			t.Fatalf("%s: Loader refuses v2: %v", name, err)
+		}
+		seen++
+	}
+	if seen != len(want) {
+		t.Fatalf("%d fixtures, want %d", seen, len(want))
+	}
+}
+
+// fullDataV2 is fullData as it was when testdata/channel-v2.txt was
+// written (the events differ: the v2 fixture predates the offsets).
+func fullDataV2() ChannelData {
+	d := fullData()
+	d.Events = []Ref{
+		{Source: "", ID: "", Type: "", At: math.MinInt64},
+		{Source: "/channel", ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Type: "channel.interrupted.v0", At: 1661870000000000000},
+		{Source: "/channel", ID: "2", Type: "channel.interrupted.v1", At: 1661870000000000001},
+		{Source: "/ünïcode/\x00", ID: strings.Repeat("x", 300), Type: "channel.ended.v1", At: math.MaxInt64},
+	}
+	return d
+}
+
+// TestArrivalOffsets: each event keeps the offset it was given, exactly,
+// packed or not; unknown and negative offsets read back as unknown (0,
+// false), and the offset does not change how an event is found.
+func TestArrivalOffsets(t *testing.T) {
+	offs := []struct {
+		off     int64
+		has     bool
+		wantOff int64
+		wantHas bool
+	}{
+		{0, false, 0, false},
+		{7, false, 0, false}, // not known: dropped
+		{-1, true, 0, false}, // negative: unknown
+		{0, true, 0, true},
+		{1, true, 1, true},
+		{maxPackedOffset, true, maxPackedOffset, true},
+		{maxPackedOffset + 1, true, maxPackedOffset + 1, true},
+		{math.MaxInt64, true, math.MaxInt64, true},
+	}
+	for _, id := range []string{"2Zks0VJxXAegKlhmHygjlZRwu0F", "short", strings.Repeat("z", 40)} {
+		c := &Channel{}
+		for i, o := range offs {
+			c.InsertEvent(Ref{Source: "/channel", ID: fmt.Sprint(id, i), Type: "channel.interrupted.v0", At: int64(i), Offset: o.off, HasOffset: o.has})
+		}
+		dec, err := DecodeChannel(AppendChannel(nil, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range []*Channel{c, dec, c.Clone(), NewChannel(c.Data())} {
+			for i, o := range offs {
+				e := ch.Event(i)
+				if e.Offset != o.wantOff || e.HasOffset != o.wantHas {
+					t.Fatalf("id %s event %d: offset %d %v; want %d %v", id, i, e.Offset, e.HasOffset, o.wantOff, o.wantHas)
+				}
+				if ch.FindEvent("/channel", fmt.Sprint(id, i)) != i {
+					t.Fatalf("id %s event %d not found", id, i)
+				}
+			}
+		}
 	}
 }

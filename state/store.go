@@ -211,13 +211,12 @@ func (s *Store) Commit() {
 		if u.c != nil {
 			old = &u.saved
 		}
-		s.counts.replace(old, s.Get(u.id))
+		s.counts.replace(u.c, old, s.Get(u.id))
 		if u.c != nil && u.c.ext == u.saved.ext {
 			u.c.flags &^= flagExtShared // the saved copy is dropped
 		}
 	}
 	s.reset()
-	s.compactOpens()
 }
 
 // reset starts a new epoch.
@@ -265,24 +264,22 @@ func (s *Store) Rollback() {
 	s.reset()
 }
 
-// Restore loads a channel read from the changelog, bypassing change tracking.
-// A nil channel deletes. The caller schedules deadlines afterwards. The store
+// Restore loads a channel read from the changelog, bypassing change tracking:
+// call it with no changes pending (as a restore does, or after Commit). A
+// nil channel deletes. The caller schedules deadlines afterwards. The store
 // keeps c, which must not be in a store already.
 func (s *Store) Restore(id string, c *Channel) {
 	k := s.key(id)
 	old := s.channels.get(k)
-	s.counts.replace(old, c)
 	if old != nil {
 		s.drop(old)
 	}
 	if c != nil {
-		c.setKey(k)
+		c.setKey(k) // before the counts: the open index orders by id
 		c.flags &^= flagScheduled
 		s.insert(c)
 	}
-	if len(s.undo) == 0 {
-		s.compactOpens()
-	}
+	s.counts.replace(old, old, c)
 }
 
 // RestoreStreamTime sets stream time from the changelog.

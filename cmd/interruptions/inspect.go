@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -16,22 +18,54 @@ import (
 	"github.com/interruptions/interruptions/state"
 )
 
+// inspectJSON is what inspect prints: the channel as the state API
+// answers it, then the channel's records in the output topic.
+type inspectJSON struct {
+	channelJSON
+	OutputTopic string `json:"outputTopic"`
+	// OutputRecords are the output topic's records of the channel's
+	// interruptions (every revision and retraction the topic still
+	// holds), in the order of their Kafka timestamps.
+	OutputRecords []outputRecordJSON `json:"outputRecords"`
+}
+
+// outputRecordJSON is one output record: where it is, when it was
+// written, and its CloudEvent.
+type outputRecordJSON struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+	// Timestamp is the Kafka record's timestamp.
+	Timestamp string `json:"timestamp"`
+	// Key is the interruptionId.
+	Key  string `json:"key"`
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	// Data is the CloudEvent's data: the record (revision, outcome,
+	// times, events) or the retraction (revision, reason).
+	Data json.RawMessage `json:"data,omitempty"`
+	// Error says why a record could not be read as a CloudEvent.
+	Error string `json:"error,omitempty"`
+}
+
 // cmdInspect prints one channel's state as the state API answers it, read
-// from the changelog: for when no instance runs.
+// from the changelog, and its records in the output topic: for when no
+// instance runs.
 func cmdInspect(ctx context.Context, args []string, e env) error {
-	c := newCommand("inspect", "Print one channel's state (its timeline, interruptions and revisions, as GET /v1/channels/{id}\nanswers) from the state changelog, without a running instance. Usage: interruptions inspect [flags] CHANNEL_ID")
+	c := newCommand("inspect", "Print one channel's state (its timeline, interruptions and revisions, as GET /v1/channels/{id}\nanswers) from the state changelog, then its records in the output topic, without a running\ninstance. Usage: interruptions inspect [flags] CHANNEL_ID")
 	c.args = 1
 	def := processor.DefaultConfig()
 	var (
-		brokers = listFlag(def.Brokers)
-		group   string
-		timeout = positiveDuration(30 * time.Second)
-		f       engineFlags
-		sec     securityFlags
+		brokers     = listFlag(def.Brokers)
+		group       string
+		outputTopic string
+		timeout     = positiveDuration(30 * time.Second)
+		f           engineFlags
+		sec         securityFlags
 	)
 	c.fs.Var(&brokers, "brokers", "Kafka seed brokers, comma separated")
 	c.fs.StringVar(&group, "group", def.Group, "the processor's consumer group; its changelog is <group>-state-changelog")
-	c.fs.Var(&timeout, "timeout", "how long to wait for the brokers and the read")
+	c.fs.StringVar(&outputTopic, "output-topic", def.OutputTopic, "the processor's topic of interruption records, read for the channel's records")
+	c.fs.Var(&timeout, "timeout", "how long to wait for the brokers and the reads")
 	f.register(c)
 	sec.register(c)
 	if err := parseOrHelp(c, args, e); err != nil {
@@ -50,80 +84,55 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout))
 	defer cancel()
-	cs, err := inspectChannel(ctx, append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...), group+"-state-changelog", channelID, f.engine())
+	opts = append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)
+	admCl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	cs, err := inspectChannel(ctx, adm, opts, group+"-state-changelog", channelID, f.engine())
 	if err != nil {
 		return authError(err)
 	}
 	if !cs.Found {
 		return fmt.Errorf("channel %s: no state in partition %d of %s-state-changelog", channelID, cs.Partition, group)
 	}
+	out, err := inspectOutput(ctx, adm, opts, outputTopic, cs)
+	if err != nil {
+		return authError(err)
+	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(channelView(cs))
+	return enc.Encode(inspectJSON{channelJSON: channelView(cs), OutputTopic: outputTopic, OutputRecords: out})
 }
 
 // inspectChannel reads the changelog partition that holds channelID (the
 // one its input partition maps to) to its end, read_committed, and
 // describes the channel as of its last committed value.
-func inspectChannel(ctx context.Context, opts []kgo.Opt, topic, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
+func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
 	cs := processor.ChannelState{ChannelID: channelID}
-	admCl, err := kgo.NewClient(opts...)
+	bounds, err := partitionBounds(ctx, adm, topic)
 	if err != nil {
-		return cs, fmt.Errorf("client: %w", err)
+		return cs, err
 	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return cs, fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return cs, fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	n := len(ends[topic])
-	if n == 0 {
-		return cs, fmt.Errorf("topic %s does not exist", topic)
-	}
-	p := int32(codec.KeyPartition([]byte(channelID), n))
+	p := int32(codec.KeyPartition([]byte(channelID), len(bounds)))
 	cs.Partition = p
-	end, _ := ends.Lookup(topic, p)
-	if end.Offset == 0 {
-		return cs, nil
-	}
-	cl, err := kgo.NewClient(append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
-	if err != nil {
-		return cs, fmt.Errorf("client: %w", err)
-	}
-	defer cl.Close()
 	var value []byte
 	var clock int64
 	found := false
-	for done := false; !done; {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return cs, fmt.Errorf("read %s[%d]: %w", topic, p, err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
-		if ferr != nil {
-			return cs, fmt.Errorf("read %s[%d]: %w", topic, p, ferr)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			switch {
-			case r.Attrs.IsControl():
-			case string(r.Key) == channelID:
-				value, found = r.Value, r.Value != nil
-			case string(r.Key) == state.StreamTimeKey:
-				if t, err := state.DecodeStreamTime(r.Value); err == nil {
-					clock = t
-				}
+	err = readPartition(ctx, opts, topic, p, bounds[p], func(r *kgo.Record) {
+		switch string(r.Key) {
+		case channelID:
+			value, found = r.Value, r.Value != nil
+		case state.StreamTimeKey:
+			if t, err := state.DecodeStreamTime(r.Value); err == nil {
+				clock = t
 			}
-			if r.Offset >= end.Offset-1 {
-				done = true
-			}
-		})
+		}
+	})
+	if err != nil {
+		return cs, err
 	}
 	cs.Clock = clock
 	if !found {
@@ -138,4 +147,131 @@ func inspectChannel(ctx context.Context, opts []kgo.Opt, topic, channelID string
 	cs.ConversationID, cs.InteractionID, cs.Party = ch.Identity()
 	cs.Description = match.NewEngine(cfg).Describe(ch, clock)
 	return cs, nil
+}
+
+// inspectOutput returns the output topic's records of the channel's
+// interruptions. They are keyed by interruptionId, which the channel's
+// id and each opening event's source and id give: every event on the
+// timeline is a candidate (an interruption's opening event stays on it
+// for as long as the channel has state), and only the partitions those
+// keys map to are read, each to the end it had when the read began.
+func inspectOutput(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic string, cs processor.ChannelState) ([]outputRecordJSON, error) {
+	out := []outputRecordJSON{}
+	bounds, err := partitionBounds(ctx, adm, topic)
+	if err != nil {
+		return out, err
+	}
+	keys := map[string]bool{}
+	var parts []int32
+	for _, ev := range cs.Events {
+		k := codec.InterruptionID(cs.ChannelID, ev.Source, ev.ID)
+		keys[k] = true
+		if p := int32(codec.KeyPartition([]byte(k), len(bounds))); !slices.Contains(parts, p) {
+			parts = append(parts, p)
+		}
+	}
+	slices.Sort(parts)
+	for _, p := range parts {
+		err := readPartition(ctx, opts, topic, p, bounds[p], func(r *kgo.Record) {
+			if keys[string(r.Key)] {
+				out = append(out, outputRecordView(r))
+			}
+		})
+		if err != nil {
+			return out, err
+		}
+	}
+	slices.SortFunc(out, func(a, b outputRecordJSON) int {
+		return cmp.Or(cmp.Compare(a.Timestamp, b.Timestamp), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	return out, nil
+}
+
+// outputRecordView spells an output record out.
+func outputRecordView(r *kgo.Record) outputRecordJSON {
+	v := outputRecordJSON{Partition: r.Partition, Offset: r.Offset, Key: string(r.Key),
+		Timestamp: codec.FormatMillis(r.Timestamp.UnixNano())}
+	ce, err := codec.DecodeRecord(r)
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	v.Type, v.ID = ce.Type(), ce.ID()
+	if d := ce.Data(); json.Valid(d) {
+		v.Data = d
+	} else {
+		v.Error = "data is not JSON"
+	}
+	return v
+}
+
+// offsetRange is a partition's offsets to read: [start, end).
+type offsetRange struct{ start, end int64 }
+
+// partitionBounds returns each partition's log start and end (high
+// watermark) offsets.
+func partitionBounds(ctx context.Context, adm *kadm.Client, topic string) (map[int32]offsetRange, error) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	if len(ends[topic]) == 0 {
+		return nil, fmt.Errorf("topic %s does not exist", topic)
+	}
+	bounds := make(map[int32]offsetRange, len(ends[topic]))
+	for p, end := range ends[topic] {
+		start, _ := starts.Lookup(topic, p)
+		bounds[p] = offsetRange{start: start.Offset, end: end.Offset}
+	}
+	return bounds, nil
+}
+
+// readPartition reads partition p of topic over r, read_committed, and
+// calls fn with each record that is not a transaction marker. It stops at
+// r's end (the high watermark when the bounds were listed): it keeps the
+// markers to see the last offset, which may be one.
+func readPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32, r offsetRange, fn func(*kgo.Record)) error {
+	if r.end <= r.start {
+		return nil // empty
+	}
+	cl, err := kgo.NewClient(append(opts,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer cl.Close()
+	for done := false; !done; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s[%d]: %w", topic, p, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
+		if ferr != nil {
+			return fmt.Errorf("read %s[%d]: %w", topic, p, ferr)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if done {
+				return
+			}
+			if !rec.Attrs.IsControl() && rec.Offset < r.end {
+				fn(rec)
+			}
+			if rec.Offset >= r.end-1 {
+				done = true
+			}
+		})
+	}
+	return nil
 }

@@ -7,7 +7,7 @@
 //	interruptions replay   the same engine on NDJSON files
 //	interruptions gen      realistic VCC traffic, to stdout, a topic or a webhook
 //	interruptions ingest   VCC's signed webhooks in, Kafka out
-//	interruptions inspect  one channel's state, read from the changelog
+//	interruptions inspect  one channel's state, read from the changelog, and its output records
 package main
 
 import (
@@ -52,7 +52,7 @@ Commands:
   demo     run everything on an embedded Kafka with generated traffic
   replay   run the matching engine on NDJSON files
   gen      generate realistic VCC channel events (stdout, a topic or a webhook)
-  inspect  print one channel's state from the changelog (no running instance needed)
+  inspect  print one channel's state and output records from Kafka (no running instance needed)
   ingest   receive VCC's signed webhook notifications and produce them to Kafka
 
 Run 'interruptions <command> --help' for a command's settings.

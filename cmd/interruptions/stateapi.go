@@ -11,6 +11,7 @@ import (
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/state"
 )
 
 // The state API (README "Inspecting state"): read-only JSON about the
@@ -29,6 +30,20 @@ type eventJSON struct {
 	Timestamp string `json:"timestamp"`
 	Source    string `json:"source"`
 	ID        string `json:"id"`
+	// ArrivalOffset is the input offset of the record that brought the
+	// event (its first arrival); null when unknown (state written by a
+	// version that did not keep it).
+	ArrivalOffset *int64 `json:"arrivalOffset"`
+}
+
+// eventView spells a timeline event out as JSON.
+func eventView(r state.Ref) eventJSON {
+	e := eventJSON{Type: r.Type, Timestamp: codec.FormatMillis(r.At), Source: r.Source, ID: r.ID}
+	if r.HasOffset {
+		o := r.Offset
+		e.ArrivalOffset = &o
+	}
+	return e
 }
 
 // interruptionJSON is one derived interruption: its record as published,
@@ -187,7 +202,7 @@ func channelView(cs processor.ChannelState) channelJSON {
 		Party:    codec.PartyData{Role: cs.Party.Role, AgentID: cs.Party.AgentID, UserID: cs.Party.UserID},
 		Timeline: []eventJSON{}, Interruptions: []interruptionJSON{}, Retractions: []retractionJSON{}}
 	for _, e := range cs.Events {
-		v.Timeline = append(v.Timeline, eventJSON{Type: e.Type, Timestamp: codec.FormatMillis(e.At), Source: e.Source, ID: e.ID})
+		v.Timeline = append(v.Timeline, eventView(e))
 	}
 	for _, d := range cs.Derived {
 		in := d.Interruption
@@ -199,7 +214,7 @@ func channelView(cs processor.ChannelState) channelJSON {
 	}
 	for _, r := range cs.Retractions {
 		v.Retractions = append(v.Retractions, retractionJSON{
-			OpenedBy: eventJSON{Type: r.OpenedBy.Type, Timestamp: codec.FormatMillis(r.OpenedBy.At), Source: r.OpenedBy.Source, ID: r.OpenedBy.ID},
+			OpenedBy: eventView(r.OpenedBy),
 			Revision: r.Revision, Published: r.Done})
 	}
 	if cs.DeleteAt != 0 {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // stateInstance is one processor with its HTTP endpoint, as `run` serves it.
@@ -121,6 +124,10 @@ func TestStateAPI(t *testing.T) {
 				testkit.ChannelEvent("channel.resumed.v0", fmt.Sprintf("r%d", k), chID(k), testkit.RFC3339(ts)))})
 		}
 	}
+	// Channel 2's interrupted again (a duplicate): its arrival offset
+	// stays the first one's.
+	firstI2 := recs[3]
+	recs = append(recs, &kgo.Record{Key: []byte(chID(2)), Value: firstI2.Value})
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +159,11 @@ func TestStateAPI(t *testing.T) {
 		len(ch.Interruptions) != 1 || ch.Interruptions[0].Status != "published" || ch.Interruptions[0].Published != 1 ||
 		ch.Interruptions[0].Record.DurationMs != 5*60*1000 || ch.Interruptions[0].Record.Outcome != "resumed" || ch.DeleteAt == nil {
 		t.Fatalf("owner's answer: %+v", ch)
+	}
+	for i, want := range []*kgo.Record{firstI2, recs[4]} { // i2, r2
+		if got := ch.Timeline[i].ArrivalOffset; got == nil || *got != want.Offset {
+			t.Fatalf("timeline event %s arrived at offset %v, want %d (the duplicate came at %d)", ch.Timeline[i].ID, got, want.Offset, recs[len(recs)-1].Offset)
+		}
 	}
 	var e errorJSON
 	if code := other.get(t, "/v1/channels/"+id, &e); code != http.StatusNotFound || e.Partition == nil || *e.Partition != p ||
@@ -280,7 +292,9 @@ func TestStateAPIRestoring(t *testing.T) {
 
 // TestInspectEqualsStateAPI: `inspect` reads a channel from the changelog
 // after the processor stopped and prints what the state API answered for
-// it while the processor ran.
+// it while the processor ran, then the channel's records from the output
+// topic: every revision and the retraction, from two partitions, and not
+// another channel's record in the same partition.
 func TestInspectEqualsStateAPI(t *testing.T) {
 	cfg0 := processor.DefaultConfig()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, cfg0.InputTopic, cfg0.OutputTopic, cfg0.DLQTopic))
@@ -290,6 +304,21 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 	defer c.Close()
 	cfg := stateConfig(t, c)
 	const id = "8a0c7e52-0000-4000-8000-00000000abcd"
+	// Output records are keyed by interruptionId. Another channel whose
+	// interruption's records share a partition with e0's: inspect must
+	// leave them out.
+	outPart := func(ch, ev string) int {
+		return codec.KeyPartition([]byte(codec.InterruptionID(ch, "/channel", ev)), 3)
+	}
+	other := ""
+	for k := 0; other == ""; k++ {
+		if o := fmt.Sprintf("8a0c7e52-0000-4000-8000-0000000%05d", k); outPart(o, "o0") == outPart(id, "e0") {
+			other = o
+		}
+	}
+	if outPart(id, "e0") == outPart(id, "e4") {
+		t.Fatal("the test wants e0's and e4's records in two partitions")
+	}
 	ctx := context.Background()
 	var api []byte
 	t.Run("running", func(t *testing.T) {
@@ -303,6 +332,7 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 		for i, ev := range []struct{ typ, at string }{
 			{"channel.interrupted.v0", "08:00"}, {"channel.resumed.v0", "08:10"}, {"channel.resumed.v0", "08:05"}, // a correction
 			{"channel.interrupted.v1", "08:20"}, // open
+			{"channel.interrupted.v0", "07:50"}, // e0's interruption is retracted: 07:50 opens one, e2 closes it
 		} {
 			recs = append(recs, &kgo.Record{Key: []byte(id), Value: testkit.StructuredValue(t,
 				testkit.ChannelEvent(ev.typ, fmt.Sprintf("e%d", i), id, testkit.RFC3339(ev.at)))})
@@ -310,12 +340,19 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
+		otherRecs := []*kgo.Record{
+			{Key: []byte(other), Value: testkit.StructuredValue(t, testkit.ChannelEvent("channel.interrupted.v0", "o0", other, testkit.RFC3339("08:00")))},
+			{Key: []byte(other), Value: testkit.StructuredValue(t, testkit.ChannelEvent("channel.resumed.v0", "o1", other, testkit.RFC3339("08:01")))},
+		}
+		if err := cl.ProduceSync(ctx, otherRecs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 		waitFor(t, 30*time.Second, "the input committed", func() bool {
 			var n int64
 			for _, p := range in.r.Status().Partitions {
 				n += p.Committed
 			}
-			return n == int64(len(recs))
+			return n == int64(len(recs)+len(otherRecs))
 		})
 		resp, err := http.Get(in.srv.URL + "/v1/channels/" + id)
 		if err != nil {
@@ -343,10 +380,67 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 	if string(a) != string(b) {
 		t.Fatalf("inspect differs from the state API:\n api     %s\n inspect %s", a, b)
 	}
-	if len(fromInspect.Interruptions) != 2 || fromInspect.Interruptions[0].Published != 2 {
-		t.Fatalf("inspect: %s; want the corrected interruption at revision 2 and an open one", b)
+	if len(fromInspect.Interruptions) != 2 || fromInspect.Interruptions[0].Published != 1 || fromInspect.Interruptions[0].Record.OpenedBy.ID != "e4" ||
+		len(fromInspect.Retractions) != 1 || fromInspect.Retractions[0].Revision != 3 || !fromInspect.Retractions[0].Published {
+		t.Fatalf("inspect: %s; want e4's interruption published, an open one, and e0's retracted at revision 3", b)
 	}
+	// Timeline in time order: e4 07:50, e0 08:00, e2 08:05, e1 08:10,
+	// e3 08:20; the channel's input partition from offset 0, so e<i>
+	// arrived at offset i.
+	for k, want := range []int64{4, 0, 2, 1, 3} {
+		if o := fromInspect.Timeline[k].ArrivalOffset; o == nil || *o != want {
+			t.Fatalf("inspect: timeline event %d arrived at %v, want offset %d: %s", k, o, want, b)
+		}
+	}
+
+	// The output records: e0's revisions 1 and 2 and its retraction (3)
+	// in one partition, e4's revision 1 in another; none of the other
+	// channel's.
+	var printed struct {
+		OutputTopic   string             `json:"outputTopic"`
+		OutputRecords []outputRecordJSON `json:"outputRecords"`
+	}
+	if err := json.Unmarshal([]byte(out), &printed); err != nil {
+		t.Fatal(err)
+	}
+	if printed.OutputTopic != cfg.OutputTopic {
+		t.Fatalf("output topic %q, want %q", printed.OutputTopic, cfg.OutputTopic)
+	}
+	var got []string
+	lastOffset := map[int32]int64{}
+	for _, r := range printed.OutputRecords {
+		var data struct {
+			ChannelID string `json:"channelId"`
+			Revision  int    `json:"revision"`
+			OpenedBy  struct {
+				ID string `json:"id"`
+			} `json:"openedBy"`
+		}
+		if err := json.Unmarshal(r.Data, &data); err != nil || r.Error != "" {
+			t.Fatalf("output record %+v: %v", r, err)
+		}
+		if data.ChannelID != id {
+			t.Fatalf("another channel's record printed: %s", r.Data)
+		}
+		if want := outPart(id, data.OpenedBy.ID); int(r.Partition) != want || r.Key != codec.InterruptionID(id, "/channel", data.OpenedBy.ID) {
+			t.Fatalf("record %+v: partition or key not its interruption's (partition %d)", r, want)
+		}
+		if last, ok := lastOffset[r.Partition]; ok && r.Offset <= last || r.Timestamp == "" || r.ID == "" {
+			t.Fatalf("record %+v: offsets out of order or fields missing", r)
+		}
+		lastOffset[r.Partition] = r.Offset
+		got = append(got, fmt.Sprintf("%s %s #%d", data.OpenedBy.ID, strings.TrimPrefix(r.Type, "channel."), data.Revision))
+	}
+	slices.Sort(got)
+	want := []string{"e0 interruptionended.v0 #1", "e0 interruptionended.v0 #2", "e0 interruptionretracted.v0 #3", "e4 interruptionended.v0 #1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("output records %v, want %v", got, want)
+	}
+
 	if code, _, _ := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], "no-such-channel"); code != 1 {
 		t.Fatalf("inspect of an unknown channel exited %d, want 1", code)
+	}
+	if code, _, errOut := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], "--output-topic", "no-such-topic", id); code != 1 || !strings.Contains(errOut, "no-such-topic") {
+		t.Fatalf("inspect with a missing output topic exited %d: %s", code, errOut)
 	}
 }

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/interruptions/interruptions/state"
@@ -46,5 +47,37 @@ func TestDescribe(t *testing.T) {
 	}
 	if want := at("08:20") + int64(day.Retention); d.DeleteAt != want {
 		t.Errorf("delete at %d, want the last event + retention %d", d.DeleteAt, want)
+	}
+}
+
+// TestDescribeArrivalOffsets: each timeline event keeps the offset of the
+// record that first brought it; a duplicate arriving later at another
+// offset changes nothing, and an event without one stays unknown.
+func TestDescribeArrivalOffsets(t *testing.T) {
+	e := NewEngine(day)
+	s := state.New()
+	process := func(ev Event, offset int64, known bool) Disposition {
+		ev.Offset, ev.HasOffset = offset, known
+		d, _ := e.Process(s, &ev, func(Interruption) {})
+		return d
+	}
+	process(ev("i", "i1", "08:00"), 40, true)
+	process(ev("r", "r1", "08:10"), 41, true)
+	process(ev("r", "r0", "08:05"), 0, false) // a replay's event: no offset
+	if d := process(ev("i", "i1", "08:00"), 57, true); d != Duplicate {
+		t.Fatalf("the same event again: %s, want duplicate", d)
+	}
+	type arrival struct {
+		id     string
+		offset int64
+		known  bool
+	}
+	var got []arrival
+	for _, r := range e.Describe(s.Get(chA), s.StreamTime()).Events {
+		got = append(got, arrival{r.ID, r.Offset, r.HasOffset})
+	}
+	want := []arrival{{"i1", 40, true}, {"r0", 0, false}, {"r1", 41, true}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("timeline arrivals %+v, want %+v", got, want)
 	}
 }

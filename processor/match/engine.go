@@ -206,7 +206,7 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 		return TooLate, e.Advance(s, emit)
 	}
 	c := s.Edit(ev.ChannelID)
-	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at})
+	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at, Offset: ev.Offset, HasOffset: ev.HasOffset})
 	if c.NumEvents() == 1 || c.LastEventAt < at {
 		c.LastEventAt = at
 	}
@@ -244,7 +244,7 @@ func (e *Engine) due(s *state.Store, id string, now int64, emit Emit, hk *Housek
 	c := s.Get(id)
 	var w walk
 	e.walk(c, -1, &w)
-	if d, publish := e.plan(c, &w, now); !publish && d >= now {
+	if d, publish, sum := e.plan(c, &w, now); !publish && d >= now && sum.is(c) {
 		// An early wake-up: nothing is due, the channel is rescheduled.
 		s.SetDeadline(c, d)
 		return
@@ -266,7 +266,7 @@ func (e *Engine) Restored(s *state.Store, _ Emit) Housekeeping {
 	s.Range(func(c *state.Channel) bool {
 		var w walk
 		e.walk(c, -1, &w)
-		d, publish := e.plan(c, &w, now)
+		d, publish, _ := e.plan(c, &w, now)
 		if publish {
 			d = math.MinInt64 + 1 // due at the next Advance
 		}
@@ -471,10 +471,31 @@ func (e *Engine) publishAfter(c *state.Channel, d *derived) int64 {
 // past its bound.
 func settled(d *derived, now int64) bool { return d.close >= 0 || now > d.bound }
 
+// summary is what a channel's Summary says (state.Channel.SetSummary): the
+// start of the interruption still open, and how many closed (or expired)
+// interruptions wait for their grace period.
+type summary struct {
+	hasOpen bool
+	openAt  int64
+	held    int
+}
+
+// is reports whether c's Summary says s.
+func (s summary) is(c *state.Channel) bool {
+	hasOpen, openAt, held := c.Summary()
+	return hasOpen == s.hasOpen && openAt == s.openAt && held == min(s.held, 255)
+}
+
 // plan returns the channel's next deadline given its walk and the clock,
-// and whether something is to be published now. The deadline is zero when
-// nothing waits and retention is the only bound left.
-func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, publish bool) {
+// and whether something is to be published now; when nothing is, also the
+// summary reconcile would record now. The deadline is zero when nothing
+// waits and retention is the only bound left.
+//
+// An interruption still open is due when the clock passes its bound, even
+// when it is not to be published before bound + grace: it then moves from
+// open to held in the summary, which the metrics and the state API's
+// open-interruptions index read.
+func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, publish bool, sum summary) {
 	deadline = e.horizon(c, w)
 	for k := range w.n {
 		d := w.at(k)
@@ -485,21 +506,28 @@ func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, pub
 				continue
 			}
 			if settled(d, now) || !p.Retracted {
-				return deadline, true // a revision, or a retraction (reopened)
+				return deadline, true, summary{} // a revision, or a retraction (reopened)
 			}
+			sum.hasOpen, sum.openAt = true, d.at
 			deadline = min(deadline, d.bound)
 			continue
 		}
 		at := e.publishAfter(c, d)
 		if now > at {
-			return deadline, true
+			return deadline, true, summary{}
 		}
-		deadline = min(deadline, at)
+		if settled(d, now) {
+			sum.held++
+			deadline = min(deadline, at)
+		} else {
+			sum.hasOpen, sum.openAt = true, d.at
+			deadline = min(deadline, d.bound)
+		}
 	}
 	if e.retracts(c, w) {
-		return deadline, true
+		return deadline, true, summary{}
 	}
-	return deadline, false
+	return deadline, false, sum
 }
 
 // horizon returns when the channel's state may be deleted: retention after
@@ -597,12 +625,14 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 		} else {
 			at := e.publishAfter(c, d)
 			if now <= at {
+				// As plan: open until the bound, then held.
 				if settled(d, now) {
 					held++
+					deadline = min(deadline, at)
 				} else {
 					hasOpen, openAt = true, d.at
+					deadline = min(deadline, d.bound)
 				}
-				deadline = min(deadline, at)
 				continue
 			}
 			if d.outcome == OutcomeExpired {

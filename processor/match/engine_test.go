@@ -298,8 +298,19 @@ func TestGrace(t *testing.T) {
 		t.Errorf("corrections %d, want 0", hk.Corrections)
 	}
 	// Expired: published once the clock is past the bound and bound+grace.
-	records, _, _, _ = run(t, cfg, ev("i", "i1", "10:00"), evOn(chB, "i", "b", "11:00:59.999"))
+	records, _, _, s = run(t, cfg, ev("i", "i1", "10:00"), evOn(chB, "i", "b", "11:00:59.999"))
 	equal(t, "expired within grace", records, nil)
+	// Past its bound, i1 is no longer open but held for grace: its
+	// channel was woken at the bound to say so (metrics and the state
+	// API's open-interruptions index read the summary).
+	if st := s.Stats(); st.Open != 1 || st.Held != 1 || st.OldestOpen != at("11:00:59.999") {
+		t.Errorf("expired within grace: %d open (oldest %s), %d held; want b open, i1 held", st.Open, hm(st.OldestOpen), st.Held)
+	}
+	records, _, _, s = run(t, cfg, ev("i", "i1", "10:00"), evOn(chB, "i", "b", "10:59:59.999"))
+	equal(t, "open at its bound", records, nil)
+	if st := s.Stats(); st.Open != 2 || st.Held != 0 {
+		t.Errorf("at the bound: %d open, %d held; want both open", st.Open, st.Held)
+	}
 	records, _, _, _ = run(t, cfg, ev("i", "i1", "10:00"), evOn(chB, "i", "b", "11:01"))
 	equal(t, "expired after grace", records, []string{"i1 expired 10:00-11:00 - #1"})
 }

@@ -39,9 +39,16 @@ type Event struct {
 	ConversationID string
 	InteractionID  string
 	Party          vcc.Party
+
+	// Offset is the Kafka offset of the input record that brought the
+	// event, when HasOffset; the timeline keeps it as the event's arrival
+	// offset (the first arrival's: a duplicate is not placed). The Kafka
+	// runtime sets it, not the decoder; a replay leaves it unknown.
+	Offset    int64
+	HasOffset bool
 }
 
 // Ref returns the event's reference as stored in state.
 func (e *Event) Ref() state.Ref {
-	return state.Ref{Source: e.Source, ID: e.ID, Type: e.Type, At: e.Timestamp}
+	return state.Ref{Source: e.Source, ID: e.ID, Type: e.Type, At: e.Timestamp, Offset: e.Offset, HasOffset: e.HasOffset}
 }

@@ -2,6 +2,11 @@
 // in, output CloudEvents and rejected lines out, with one store per
 // simulated Kafka partition so that it computes what `run` computes on a
 // topic. It has no wall clock and no broker.
+//
+// Events have no arrival offset in a replay: the timeline keeps them
+// unknown rather than a line number, which is not a Kafka offset (a line
+// counts blank and rejected lines, and all partitions share one count),
+// and a replay's state is never shown or written to a changelog.
 package replay
 
 import (
