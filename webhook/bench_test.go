@@ -35,7 +35,8 @@ import (
 //
 // With INGEST_BIN (the built binary) they start `INGEST_BIN ingest` in its
 // own process, as users run it, against KAFKA_BROKERS (`make bench-ingest`
-// does this), and report its CPU time per request (ingest-cpu-us/req).
+// does this), with INGEST_ARGS added to its flags, and report its CPU time
+// per request (ingest-cpu-us/req) and peak RSS.
 // With INGEST_URL (and INGEST_SECRET_FILE, the secret file it verifies
 // with) they post to that bridge instead. INGEST_PIDS (comma separated,
 // e.g. the broker's pid) adds each process's CPU time per request (from
@@ -189,8 +190,10 @@ func ingestProcess(b *testing.B, bin string, maxConcurrent int) (string, func() 
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "ingest", "--brokers", brokers, "--listen", addr, "--signing-secret-file", secret,
-		"--topic", topic, "--dlq-topic", topic+".dlq", "--max-concurrent", strconv.Itoa(maxConcurrent), "--log-level", "warn")
+	args := append([]string{"ingest", "--brokers", brokers, "--listen", addr, "--signing-secret-file", secret,
+		"--topic", topic, "--dlq-topic", topic + ".dlq", "--max-concurrent", strconv.Itoa(maxConcurrent), "--log-level", "warn"},
+		strings.Fields(os.Getenv("INGEST_ARGS"))...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start %s: %v", bin, err)
