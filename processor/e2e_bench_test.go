@@ -422,9 +422,10 @@ func e2ePreload(ctx context.Context, brokers []string, adm *kadm.Client, topic s
 // events/s (default 5000, in bursts every 10 ms) for LATENCY_WARMUP +
 // LATENCY_SECONDS seconds and measures, for every interruption closed by an
 // event appended after the warm-up, the time from the append of the input
-// event that let the engine close it (the later of the interrupting and
-// the closing event: usually the closing one) to the append of its output
-// record. Input and output topics use message.timestamp.type=LogAppendTime,
+// event that caused its record to the append of the record. The cause is
+// found without the engine: the last of the channel's events dated up to
+// the close to arrive before the record (usually the closing event; a late
+// earlier-dated event when that is what made the interruption). Input and output topics use message.timestamp.type=LogAppendTime,
 // so the record timestamps are the broker's append times (millisecond
 // resolution); both topics are read after the run, so measuring does not
 // compete with the processor. Exactly-once output becomes visible only at
@@ -606,20 +607,42 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 		return res, fmt.Errorf("runner: %w", err)
 	}
 
-	// Input append time of every event id (its first copy).
-	appended := make(map[string]int64, len(feed))
+	// Every input event's first copy: its append time, by channel with its
+	// data.timestamp, so that a record's cause can be found (see below).
+	type arrival struct{ at, appended int64 }
+	byChannel := make(map[string][]arrival)
+	seen := make(map[string]bool, len(feed))
 	seed := []kgo.Opt{kgo.SeedBrokers(brokers...)}
 	rctx, rcancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer rcancel()
 	err = testkit.ReadCommitted(rctx, adm, seed, input, func(rec *kgo.Record) {
-		if id := testkit.Header(rec, "ce_id"); id != "" {
-			if _, ok := appended[id]; !ok {
-				appended[id] = rec.Timestamp.UnixMilli()
-			}
+		ev, err := codec.Decode(rec.Value, rec.Headers)
+		if err != nil || ev.ChannelID == "" || seen[ev.Source+"\x00"+ev.ID] {
+			return
 		}
+		seen[ev.Source+"\x00"+ev.ID] = true
+		// Milliseconds, as the engine compares and records publish times.
+		byChannel[ev.ChannelID] = append(byChannel[ev.ChannelID], arrival{at: time.Unix(0, ev.Timestamp).UnixMilli(), appended: rec.Timestamp.UnixMilli()})
 	})
 	if err != nil {
 		return res, err
+	}
+	// cause is the append time of the last event that could have caused a
+	// record of channel closed at closedAt and appended at out: the latest
+	// arrival, before out, of the channel's events dated up to closedAt.
+	// Any of them can change the channel's walk up to the close, so the
+	// record could not be published before the last of them arrived. This
+	// is usually the closing event; it is an earlier-dated event that
+	// arrived late when that event made the interruption (a late resume
+	// that splits one interruption into two publishes the second one then).
+	cause := func(channel string, closedAt, out int64) (int64, bool) {
+		trigger, found := int64(0), false
+		for _, a := range byChannel[channel] {
+			if a.at <= closedAt && a.appended <= out && a.appended >= trigger {
+				trigger, found = a.appended, true
+			}
+		}
+		return trigger, found
 	}
 
 	// Output records; exactly-once ones become visible at the commit
@@ -655,13 +678,16 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 			res.expired++
 			return
 		}
-		opened, ok1 := appended[d.OpenedBy.ID]
-		closed, ok2 := appended[d.ClosedBy.ID]
-		if !ok1 || !ok2 {
-			decodeErr = errors.Join(decodeErr, fmt.Errorf("record %s: input events %s, %s not found", ce.ID(), d.OpenedBy.ID, d.ClosedBy.ID))
+		closedAt, err := time.Parse(time.RFC3339Nano, d.ClosedAt)
+		if err != nil {
+			decodeErr = errors.Join(decodeErr, fmt.Errorf("record %s: closedAt: %w", ce.ID(), err))
 			return
 		}
-		trigger := max(opened, closed)
+		trigger, ok := cause(d.ChannelID, closedAt.UnixMilli(), at)
+		if !ok {
+			decodeErr = errors.Join(decodeErr, fmt.Errorf("record %s: no input event of channel %s before it", ce.ID(), d.ChannelID))
+			return
+		}
 		if trigger < measureFrom.UnixMilli() {
 			res.warm++
 			return
