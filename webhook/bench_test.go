@@ -94,29 +94,8 @@ func benchBridge(b *testing.B, maxConcurrent int) (string, func() int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- br.Serve(ctx, ln, nil, nil) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("serve: %v", err)
-		}
-	})
-	stored := func() int64 {
-		ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
-		if err != nil {
-			b.Fatalf("list end offsets: %v", err)
-		}
-		var n int64
-		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-		return n
-	}
-	return "http://" + ln.Addr().String() + "/", stored
+	addr, _ := serveTest(b, br, nil, nil)
+	return "http://" + addr + "/", recordCount(b, kadm.NewClient(cl), topic)
 }
 
 // benchTarget is what a benchmark posts to.
@@ -218,16 +197,12 @@ func ingestProcess(b *testing.B, bin string, maxConcurrent int) (string, func() 
 			resp.Body.Close()
 			return resp.StatusCode == http.StatusOK, resp.Status
 		})
-	stored := func() int64 {
-		ends, err := adm.ListEndOffsets(context.Background(), topic)
-		if err != nil {
-			b.Fatalf("list end offsets: %v", err)
-		}
-		var n int64
-		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-		return n
-	}
-	return base + DefaultPath, stored, strconv.Itoa(cmd.Process.Pid)
+	return base + DefaultPath, recordCount(b, adm, topic), strconv.Itoa(cmd.Process.Pid)
+}
+
+// recordCount returns a function that counts the records in topic.
+func recordCount(b *testing.B, adm *kadm.Client, topic string) func() int64 {
+	return func() int64 { return topicRecords(b, adm, topic) }
 }
 
 // drivers opens n connections of the INGEST_DRIVER load driver.

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -80,29 +81,39 @@ func start(t *testing.T, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr, stop := serveTest(t, b, nil, nil)
+	base := "http://" + addr
+	return &env{t: t, cluster: cluster, cl: cl, bridge: b, reg: reg, url: base + b.cfg.Path, base: base, stop: stop}
+}
+
+// serveTest serves b on a new loopback listener (HTTPS with tlsCfg when it
+// is set, the ops endpoints on mln when it is set) until the test ends. It
+// returns the listener's address and stop, which ends Serve as SIGTERM
+// does and returns its error; the test fails on that error at cleanup.
+func serveTest(tb testing.TB, b *Bridge, tlsCfg *tls.Config, mln net.Listener) (addr string, stop func() error) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Serve(ctx, ln, nil, nil) }()
+	go func() { done <- b.Serve(ctx, ln, tlsCfg, mln) }()
 	var once sync.Once
 	var serveErr error
-	stop := func() error {
+	stop = func() error {
 		once.Do(func() {
 			cancel()
 			serveErr = <-done
 		})
 		return serveErr
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := stop(); err != nil {
-			t.Errorf("serve: %v", err)
+			tb.Errorf("serve: %v", err)
 		}
 	})
-	base := "http://" + ln.Addr().String()
-	return &env{t: t, cluster: cluster, cl: cl, bridge: b, reg: reg, url: base + b.cfg.Path, base: base, stop: stop}
+	return ln.Addr().String(), stop
 }
 
 func signedConfig(t *testing.T, keys ...[]byte) Config {
@@ -180,10 +191,16 @@ func sign(t *testing.T, key, body []byte, now time.Time) string {
 // count is the number of records in topic.
 func (e *env) count(topic string) int64 {
 	e.t.Helper()
-	adm := kadm.NewClient(e.cl)
+	return topicRecords(e.t, kadm.NewClient(e.cl), topic)
+}
+
+// topicRecords is the number of records in topic: the sum of its
+// partitions' end offsets.
+func topicRecords(tb testing.TB, adm *kadm.Client, topic string) int64 {
+	tb.Helper()
 	ends, err := adm.ListEndOffsets(context.Background(), topic)
 	if err != nil {
-		e.t.Fatal(err)
+		tb.Fatalf("list end offsets of %s: %v", topic, err)
 	}
 	var n int64
 	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -51,12 +50,12 @@ func TestHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cluster.Close()
+	t.Cleanup(cluster.Close)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	cfg := signedConfig(t)
 	cfg.Client, cfg.Topic, cfg.DLQTopic = cl, testTopic, testDLQ
 	cfg.Registry = nil
@@ -65,29 +64,15 @@ func TestHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert, pool := selfSigned(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	mln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- b.Serve(ctx, ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, mln)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	addr, _ := serveTest(t, b, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, mln)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	defer client.CloseIdleConnections()
 	body := genEvent(t, 0)
-	req, _ := http.NewRequest(http.MethodPost, "https://"+ln.Addr().String()+"/", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/", bytes.NewReader(body))
 	req.Header.Set("Content-Type", structuredType)
 	req.Header.Set(SignatureHeader, sign(t, testKey, body, time.Now()))
 	resp, err := client.Do(req)
@@ -101,7 +86,7 @@ func TestHTTPS(t *testing.T) {
 	}
 	// Plain HTTP on the TLS listener gets Go's 400 "HTTP request to an
 	// HTTPS server", never the webhook.
-	if resp, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("plain HTTP on the TLS listener: %d, want 400", resp.StatusCode)
