@@ -9,7 +9,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
 FUZZTIME  ?= 30s
 
 .PHONY: build demo test test-unit test-integration test-short deps vet fmt-check \
-        compose-check kafka-up kafka-down fuzz fuzz-ci bench bench-run bench-ingest bench-ingest-run bench-smoke bench-e2e bench-e2e-run chaos chaos-run clean \
+        compose-check kafka-up kafka-down fuzz fuzz-ci mutants bench bench-run bench-ingest bench-ingest-run bench-smoke bench-e2e bench-e2e-run chaos chaos-run clean \
         analytics-venv test-analytics
 
 build: ## build bin/interruptions
@@ -88,6 +88,11 @@ fuzz: ## run every fuzz target for FUZZTIME each (seed corpora in */testdata/fuz
 
 fuzz-ci: ## every fuzz target briefly, for a fixed number of executions
 	$(MAKE) --no-print-directory fuzz FUZZ_CI=1
+
+MUTANTS ?=
+
+mutants: ## apply each mutation of scripts/mutants.toml alone and report survivors (MUTANTS="id ..." for some; broker ones need KAFKA_BROKERS)
+	scripts/mutants $(MUTANTS)
 
 chaos: ## the full chaos test (200k events, SIGKILLs, a broker restart) on a real broker
 	scripts/kafka run -- $(MAKE) --no-print-directory chaos-run
