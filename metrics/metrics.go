@@ -180,7 +180,7 @@ func New(reg prometheus.Registerer) *Processor {
 	})
 	transactions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "transactions_total",
-		Help: "Transactions (exactly-once) or batches (at-least-once) with input, by result: committed, aborted.",
+		Help: "Transactions (exactly-once) or batches (at-least-once) that carried input or an idle advance, by result: committed, aborted.",
 	}, []string{"result"})
 	restores := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "restore_duration_seconds",

@@ -129,7 +129,8 @@ func TestCountsCommittedWork(t *testing.T) {
 		t.Error("a series for a combination that cannot occur")
 	}
 
-	// Latency: 2s and 1s; duration sum 90s + 1 day.
+	// Latency: 2s and 1s; durations 90s (agent, resumed) and a day
+	// (other, expired).
 	fams, _ := reg.Gather()
 	for _, f := range fams {
 		switch f.GetName() {
@@ -138,6 +139,12 @@ func TestCountsCommittedWork(t *testing.T) {
 				t.Errorf("latency sum %v, want 3", s)
 			}
 		}
+	}
+	if s := histogram(t, reg, "interruptions_interruption_duration_seconds", "role", "agent", "outcome", "resumed").GetSampleSum(); s != 90 {
+		t.Errorf("agent resumed duration sum %v, want 90", s)
+	}
+	if s := histogram(t, reg, "interruptions_interruption_duration_seconds", "role", "other", "outcome", "expired").GetSampleSum(); s != 86400 {
+		t.Errorf("other expired duration sum %v, want 86400", s)
 	}
 
 	feed()

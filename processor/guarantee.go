@@ -70,20 +70,30 @@ func (g *exactlyOnce) begin() error {
 
 func (g *exactlyOnce) end(ctx context.Context, ok bool, _ int, changelog func(), take func() error) (bool, error) {
 	try := kgo.TryAbort
+	var perr error
 	if ok {
 		changelog()
-		try = kgo.TryCommit
+		// Every record must be acknowledged before the commit is
+		// tried: a record that failed (a non-retriable produce error)
+		// does not stop End(TryCommit), which would commit the rest
+		// of the transaction and its input offsets without it.
+		if err := g.sess.Client().Flush(ctx); err != nil {
+			return false, fmt.Errorf("end transaction: flush: %w", err)
+		}
+		if perr = take(); perr == nil {
+			try = kgo.TryCommit
+		}
 	}
 	committed, endErr := g.sess.End(ctx, try)
-	// End flushed every record: all their promises have run.
-	perr := take()
+	// End flushed or aborted every record: all their promises have run.
+	perr = errors.Join(perr, take())
 	switch {
 	case endErr != nil:
 		return false, fmt.Errorf("end transaction: %w", endErr)
 	case perr != nil && errors.Is(perr, kerr.ProducerFenced):
 		return false, fmt.Errorf("produce in transaction: %w", perr)
 	case perr != nil:
-		// The session aborted the transaction: processed again.
+		// The transaction was aborted: processed again.
 		return false, nil
 	}
 	return committed, nil

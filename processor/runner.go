@@ -220,7 +220,10 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 		cancel()
 		if committed {
 			r.tm.commit()
-			if n > 0 {
+			// An idle advance's expiries commit with no input: the
+			// hooks see them in this commit, not the next one with
+			// input (or never, if that one aborts).
+			if n > 0 || r.tm.advanced > 0 {
 				r.hooks.onCommit(n)
 			}
 		} else {

@@ -572,3 +572,43 @@ func TestDemoLogLevel(t *testing.T) {
 		t.Errorf("demo --help does not show its log-level default")
 	}
 }
+
+// TestRetentionEqualToMaxInterruptionAccepted: --retention equal to
+// --max-interruption is valid (README: "at least `--max-interruption`"):
+// run's settings become a configuration with both at 1h, whichever source
+// gives them, and replay, which checks the same rules, runs to exit 0.
+func TestRetentionEqualToMaxInterruptionAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flags", []string{"--retention", "1h", "--max-interruption", "1h"}, nil},
+		{"file and environment", []string{"--config", writeFile(t, "run.yaml", "retention: 60m\n")},
+			map[string]string{"INTERRUPTIONS_MAX_INTERRUPTION": "3600s"}},
+	} {
+		t.Run("run/"+tc.name, func(t *testing.T) {
+			f, _, err := parseRun(t, tc.args, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := f.config()
+			if err != nil {
+				t.Fatalf("retention equal to max-interruption refused: %v", err)
+			}
+			if cfg.Engine.Retention != time.Hour || cfg.Engine.MaxInterruption != time.Hour {
+				t.Errorf("retention %s, max-interruption %s; want 1h and 1h", cfg.Engine.Retention, cfg.Engine.MaxInterruption)
+			}
+		})
+	}
+	t.Run("replay", func(t *testing.T) {
+		in := filepath.Join("testdata", "replay", "cases.input.ndjson")
+		code, out, stderr := runCLI(context.Background(), nil, "replay", "--input", in, "--retention", "1h", "--max-interruption", "1h")
+		if code != 0 {
+			t.Fatalf("exit %d, want 0\nstderr: %s", code, stderr)
+		}
+		if !strings.Contains(out, `"interruptedAt"`) {
+			t.Errorf("replay wrote no interruption record:\n%s", out)
+		}
+	})
+}
