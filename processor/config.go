@@ -177,7 +177,8 @@ func (c Config) Validate() error {
 		{c.OutputTopic == c.DLQTopic, "output-topic: must differ from dlq-topic"},
 		{c.Guarantee > AtLeastOnce, "guarantee: must be exactly-once or at-least-once"},
 		{c.CommitInterval <= 0, "commit-interval: must be positive"},
-		{c.Engine.MaxInterruption <= 0, "max-interruption: must be positive"},
+		{c.Engine.MaxInterruption < time.Millisecond, fmt.Sprintf("max-interruption: %s is shorter than 1ms, the precision of event times; "+
+			"it must be at least 1ms", c.Engine.MaxInterruption)},
 		{c.Engine.Retention <= 0, "retention: must be positive"},
 		{c.Engine.Retention < c.Engine.MaxInterruption, fmt.Sprintf("retention and max-interruption: retention %s is shorter than max-interruption %s; "+
 			"a channel's state, seen event ids included, could then be deleted while events of one of its interruptions are still expected",

@@ -488,15 +488,15 @@ func (s summary) is(c *state.Channel) bool {
 
 // plan returns the channel's next deadline given its walk and the clock,
 // and whether something is to be published now; when nothing is, also the
-// summary reconcile would record now. The deadline is zero when nothing
-// waits and retention is the only bound left.
+// summary reconcile would record now. The deadline is as reconcile would
+// set it (see deadline); zero when something is to be published now.
 //
 // An interruption still open is due when the clock passes its bound, even
 // when it is not to be published before bound + grace: it then moves from
 // open to held in the summary, which the metrics and the state API's
 // open-interruptions index read.
 func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, publish bool, sum summary) {
-	deadline = e.horizon(c, w)
+	wait := int64(math.MaxInt64)
 	for k := range w.n {
 		d := w.at(k)
 		pi := c.FindPublished(e.openHash(c, d.open))
@@ -506,28 +506,46 @@ func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, pub
 				continue
 			}
 			if settled(d, now) || !p.Retracted {
-				return deadline, true, summary{} // a revision, or a retraction (reopened)
+				return 0, true, summary{} // a revision, or a retraction (reopened)
 			}
 			sum.hasOpen, sum.openAt = true, d.at
-			deadline = min(deadline, d.bound)
+			wait = min(wait, d.bound)
 			continue
 		}
 		at := e.publishAfter(c, d)
 		if now > at {
-			return deadline, true, summary{}
+			return 0, true, summary{}
 		}
 		if settled(d, now) {
 			sum.held++
-			deadline = min(deadline, at)
+			wait = min(wait, at)
 		} else {
 			sum.hasOpen, sum.openAt = true, d.at
-			deadline = min(deadline, d.bound)
+			wait = min(wait, d.bound)
 		}
 	}
 	if e.retracts(c, w) {
-		return deadline, true, summary{}
+		return 0, true, summary{}
 	}
-	return deadline, false, sum
+	return e.deadline(c, w, sum.hasOpen || sum.held > 0, wait), false, sum
+}
+
+// deadline returns when the channel is next due: while something waits
+// (an interruption open until its bound, or held for its grace period),
+// wait, the earliest moment one of them comes due; else its horizon.
+//
+// The horizon is no deadline while something waits: the channel is not
+// deleted before what waits is published, and with a grace longer than the
+// retention the horizon can already be past. A deadline before the clock
+// makes the channel due again at once, and Advance would never return. wait
+// is never before the clock (an open interruption's bound is not passed, a
+// held one's publication time not reached), so every channel a call to
+// Advance handles leaves it scheduled at or after the clock, or deleted.
+func (e *Engine) deadline(c *state.Channel, w *walk, waiting bool, wait int64) int64 {
+	if waiting {
+		return wait
+	}
+	return e.horizon(c, w)
 }
 
 // horizon returns when the channel's state may be deleted: retention after
@@ -603,7 +621,7 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 			InterruptedAt: open.At, OpenedBy: open, Revision: int(p.Revision), Retracted: true, Reason: reason})
 		hk.Retractions++
 	}
-	deadline := e.horizon(c, &w)
+	wait := int64(math.MaxInt64)
 	hasOpen, openAt, held := false, int64(0), 0
 	for k := range w.n {
 		d := w.at(k)
@@ -618,7 +636,7 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 			}
 			if !settled(d, now) {
 				hasOpen, openAt = true, d.at
-				deadline = min(deadline, d.bound)
+				wait = min(wait, d.bound)
 				continue
 			}
 			hk.Corrections++
@@ -628,10 +646,10 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 				// As plan: open until the bound, then held.
 				if settled(d, now) {
 					held++
-					deadline = min(deadline, at)
+					wait = min(wait, at)
 				} else {
 					hasOpen, openAt = true, d.at
-					deadline = min(deadline, d.bound)
+					wait = min(wait, d.bound)
 				}
 				continue
 			}
@@ -644,6 +662,7 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 		emit(e.record(id, c, d, int(p.Revision)))
 	}
 	c.SetSummary(hasOpen, openAt, held)
+	deadline := e.deadline(c, &w, hasOpen || held > 0, wait)
 	if !hasOpen && held == 0 && deadline < now {
 		return w.role, true
 	}
