@@ -27,7 +27,7 @@ func (f *engineFlags) register(c *command) {
 	f.maxInterruption = positiveDuration(def.Engine.MaxInterruption)
 	f.retention = positiveDuration(def.Engine.Retention)
 	f.grace = nonNegativeDuration(def.Engine.Grace)
-	c.fs.Var(&f.maxInterruption, "max-interruption", "an interruption with no resumed or ended within this long after it began (in event time) is expired at that bound")
+	c.fs.Var(&f.maxInterruption, "max-interruption", "an interruption with no resumed or ended within this long after it began (in event time) is expired at that bound; at least 1ms")
 	c.fs.Var(&f.retention, "retention", "a channel's timeline is kept this long after its last event; events older than the partition clock minus this are too late (DLQ); at least --max-interruption")
 	c.fs.Var(&f.grace, "grace", "publish a closed interruption only once the partition clock reaches its close plus this (0: at once); later changes still publish revisions")
 	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records")
