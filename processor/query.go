@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/processor/vcc"
@@ -24,6 +26,8 @@ import (
 // ChannelState is one channel as of its partition's last commit.
 type ChannelState struct {
 	ChannelID string
+	// Partition holds the channel's state when Found; otherwise it is
+	// the partition Kafka's default partitioner gives its id.
 	Partition int32
 	// Clock is the partition's stream time at its last commit.
 	Clock int64
@@ -33,16 +37,38 @@ type ChannelState struct {
 	InteractionID  string
 	Party          vcc.Party
 	match.Description
+	// Elsewhere, when not Found: where else the channel may be (see
+	// Elsewhere).
+	Elsewhere
 }
 
-// NotOwnedError answers a query for a channel whose partition this
-// instance does not own: the partition, and the group member that owns it
-// (empty when none does).
+// Elsewhere names the input partitions this instance does not own, where
+// a channel it has no state for may be when its producer did not use
+// Kafka's default partitioner (librdkafka's default, CRC32, for one).
+type Elsewhere struct {
+	// Ask are the other members of the group with the input partitions
+	// each owns.
+	Ask []MemberPartitions
+	// Unowned are the input partitions no member owns.
+	Unowned []int32
+}
+
+// MemberPartitions is a group member and the input partitions it owns.
+type MemberPartitions struct {
+	MemberID, ClientID, Host string
+	Partitions               []int32
+}
+
+// NotOwnedError answers a query for a channel whose partition (by Kafka's
+// default partitioner) this instance does not own and for which none of
+// its partitions holds state: the partition, the group member that owns
+// it (empty when none does), and the members to ask.
 type NotOwnedError struct {
 	Partition int32
 	// MemberID, ClientID and Host are the owner's, from the group's
 	// description.
 	MemberID, ClientID, Host string
+	Elsewhere
 }
 
 func (e *NotOwnedError) Error() string {
@@ -67,6 +93,10 @@ func (e *RestoringError) Error() string {
 // ErrNotRunning answers queries before Run has checked the topics.
 var ErrNotRunning = errors.New("the processor is not running yet")
 
+// errNotHere: the partition is neither assigned to this instance nor
+// held by one of its tasks.
+var errNotHere = errors.New("partition not owned here")
+
 // PartitionOf returns the input partition of a channel: Kafka's default
 // partitioner (murmur2) over its id, as producers that key events by
 // channelId use.
@@ -81,6 +111,16 @@ func (r *Runner) PartitionOf(channelID string) (int32, error) {
 // query runs fn on partition p's worker and waits for it, or returns a
 // *NotOwnedError or *RestoringError.
 func (r *Runner) query(ctx context.Context, p int32, fn func(*task)) error {
+	err := r.queryHere(ctx, p, fn)
+	if errors.Is(err, errNotHere) {
+		return r.notOwned(ctx, p, nil)
+	}
+	return err
+}
+
+// queryHere runs fn on partition p's worker and waits for it, or returns
+// errNotHere or a *RestoringError.
+func (r *Runner) queryHere(ctx context.Context, p int32, fn func(*task)) error {
 	m := r.tm
 	m.mu.Lock()
 	t := m.tasks[p]
@@ -92,7 +132,7 @@ func (r *Runner) query(ctx context.Context, p int32, fn func(*task)) error {
 		if assigned {
 			return &RestoringError{Partition: p, Restoring: restoring, Assigned: nAssigned}
 		}
-		return r.notOwned(ctx, p)
+		return errNotHere
 	}
 	done := make(chan struct{})
 	select {
@@ -112,18 +152,59 @@ func (r *Runner) query(ctx context.Context, p int32, fn func(*task)) error {
 	}
 }
 
+// ownedHere returns the input partitions assigned to this instance or
+// held by its tasks, in order.
+func (r *Runner) ownedHere() []int32 {
+	m := r.tm
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ps := make([]int32, 0, len(m.assigned)+len(m.tasks))
+	for p := range m.assigned {
+		ps = append(ps, p)
+	}
+	for p := range m.tasks {
+		if _, ok := m.assigned[p]; !ok {
+			ps = append(ps, p)
+		}
+	}
+	slices.Sort(ps)
+	return ps
+}
+
 // notOwned names the member that owns partition p, from the group's
-// description.
-func (r *Runner) notOwned(ctx context.Context, p int32) error {
+// description, and the members that own the input partitions not in
+// here (nil: this instance's, as ownedHere lists them).
+func (r *Runner) notOwned(ctx context.Context, p int32, here []int32) error {
 	e := &NotOwnedError{Partition: p}
+	groups, ok := r.describeGroup(ctx)
+	if !ok {
+		return e
+	}
+	r.ownerOf(groups, p, e)
+	if here == nil {
+		here = r.ownedHere()
+	}
+	e.Elsewhere = r.elsewhere(groups, here)
+	return e
+}
+
+// describeGroup describes the processor's consumer group; false when it
+// cannot (not running yet, or the request failed).
+func (r *Runner) describeGroup(ctx context.Context) (kadm.DescribedGroups, bool) {
 	adm := r.adm.Load()
 	if adm == nil {
-		return e
+		return nil, false
 	}
 	groups, err := adm.DescribeGroups(ctx, r.cfg.Group)
 	if err != nil {
-		return e
+		return nil, false
 	}
+	return groups, true
+}
+
+// ownerOf sets e's owner to the member of groups assigned input
+// partition p.
+func (r *Runner) ownerOf(groups kadm.DescribedGroups, p int32, e *NotOwnedError) {
 	for _, g := range groups {
 		for _, mem := range g.Members {
 			a, ok := mem.Assigned.AsConsumer()
@@ -133,34 +214,119 @@ func (r *Runner) notOwned(ctx context.Context, p int32) error {
 			for _, tp := range a.Topics {
 				if tp.Topic == r.cfg.InputTopic && slices.Contains(tp.Partitions, p) {
 					e.MemberID, e.ClientID, e.Host = mem.MemberID, mem.ClientID, mem.ClientHost
-					return e
+					return
 				}
 			}
 		}
 	}
-	return e
+}
+
+// elsewhere returns, from groups, the members assigned input partitions
+// that are not in here, with those partitions, and the input partitions
+// no member is assigned.
+func (r *Runner) elsewhere(groups kadm.DescribedGroups, here []int32) Elsewhere {
+	var out Elsewhere
+	assigned := map[int32]bool{}
+	for _, g := range groups {
+		for _, mem := range g.Members {
+			a, ok := mem.Assigned.AsConsumer()
+			if !ok {
+				continue
+			}
+			mp := MemberPartitions{MemberID: mem.MemberID, ClientID: mem.ClientID, Host: mem.ClientHost}
+			for _, tp := range a.Topics {
+				if tp.Topic != r.cfg.InputTopic {
+					continue
+				}
+				for _, q := range tp.Partitions {
+					assigned[q] = true
+					if !slices.Contains(here, q) {
+						mp.Partitions = append(mp.Partitions, q)
+					}
+				}
+			}
+			if len(mp.Partitions) > 0 {
+				slices.Sort(mp.Partitions)
+				out.Ask = append(out.Ask, mp)
+			}
+		}
+	}
+	slices.SortFunc(out.Ask, func(a, b MemberPartitions) int { return cmp.Compare(a.Partitions[0], b.Partitions[0]) })
+	for q := range r.inputPartitions.Load() {
+		if !assigned[q] && !slices.Contains(here, q) {
+			out.Unowned = append(out.Unowned, q)
+		}
+	}
+	return out
 }
 
 // Channel returns a channel's committed state: its timeline, the
 // interruptions derived from it with their status and published revision,
 // its retractions, when it will be deleted, and the partition clock.
+//
+// It looks first in the channel's partition by Kafka's default
+// partitioner (murmur2), then in every other partition this instance
+// owns, so that it finds channels whose producer used another partitioner
+// (librdkafka's default is CRC32). Not found on any: when the murmur2
+// partition is owned here, a ChannelState that is not Found, else a
+// *NotOwnedError naming that partition's owner; both list the members
+// that own the other partitions (Elsewhere). A *RestoringError when the
+// channel was not found and one of the partitions is still restoring.
 func (r *Runner) Channel(ctx context.Context, channelID string) (ChannelState, error) {
 	p, err := r.PartitionOf(channelID)
 	if err != nil {
 		return ChannelState{}, err
 	}
-	cs := ChannelState{ChannelID: channelID, Partition: p}
-	err = r.query(ctx, p, func(t *task) {
-		cs.Clock = t.store.CommittedStreamTime()
-		c := t.store.Committed(channelID)
-		if c == nil {
-			return
+	look := func(cs *ChannelState) func(*task) {
+		return func(t *task) {
+			cs.Clock = t.store.CommittedStreamTime()
+			c := t.store.Committed(channelID)
+			if c == nil {
+				return
+			}
+			cs.Found = true
+			cs.ConversationID, cs.InteractionID, cs.Party = c.Identity()
+			cs.Description = r.pipe.engine.Describe(c, cs.Clock)
 		}
-		cs.Found = true
-		cs.ConversationID, cs.InteractionID, cs.Party = c.Identity()
-		cs.Description = r.pipe.engine.Describe(c, cs.Clock)
-	})
-	return cs, err
+	}
+	cs := ChannelState{ChannelID: channelID, Partition: p}
+	var restoring *RestoringError
+	primary := r.queryHere(ctx, p, look(&cs))
+	switch {
+	case primary == nil && cs.Found:
+		return cs, nil
+	case primary != nil && !errors.Is(primary, errNotHere) && !errors.As(primary, &restoring):
+		return cs, primary
+	}
+	here := r.ownedHere()
+	for _, q := range here {
+		if q == p {
+			continue
+		}
+		other := ChannelState{ChannelID: channelID, Partition: q}
+		err := r.queryHere(ctx, q, look(&other))
+		var rerr *RestoringError
+		switch {
+		case err == nil && other.Found:
+			return other, nil
+		case errors.As(err, &rerr):
+			if restoring == nil {
+				restoring = rerr
+			}
+		case err != nil && !errors.Is(err, errNotHere): // errNotHere: revoked meanwhile
+			return cs, err
+		}
+	}
+	if restoring != nil {
+		return cs, restoring
+	}
+	if errors.Is(primary, errNotHere) {
+		return cs, r.notOwned(ctx, p, here)
+	}
+	if groups, ok := r.describeGroup(ctx); ok {
+		cs.Elsewhere = r.elsewhere(groups, here)
+	}
+	return cs, nil
 }
 
 // OpenInterruption is one interruption open on a partition this instance

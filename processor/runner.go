@@ -45,6 +45,7 @@ type Runner struct {
 	// the state API reads them (query.go).
 	inputPartitions atomic.Int32
 	adm             atomic.Pointer[kadm.Client]
+	health          health // how units of work end, for Ready (health.go)
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -111,6 +112,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	for {
 		began := time.Now()
 		err := r.session(ctx, adm)
+		r.health.sessionEnded(err)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -191,6 +193,7 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 	if err != nil {
 		return err
 	}
+	g = r.health.watch(g)
 	defer g.close(func(cl *kgo.Client) {
 		cctx, cancel := r.shutdown.context(ctx)
 		defer cancel()

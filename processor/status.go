@@ -22,8 +22,9 @@ type PartitionStatus struct {
 
 // Status is a snapshot of the runner, safe to take from any goroutine.
 type Status struct {
-	// Ready: in the group, every assigned partition's state restored, and
-	// processing. Reason says why not, or what is processed.
+	// Ready: in the group, every assigned partition's state restored,
+	// and no failure since the last commit (health.go). Reason says why
+	// not, or what is processed.
 	Ready  bool
 	Reason string
 	// Assigned input partitions; Restoring of them wait for their state.
@@ -35,8 +36,12 @@ type Status struct {
 	RestoringPartitions []int32
 }
 
-// Ready reports whether the runner is processing every partition assigned
-// to it, with a short reason when it is not.
+// Ready reports whether the runner can process and store now: started and
+// not stopping, no failure since its last commit (a unit of work that
+// failed or could not produce its records, a client restarting after a
+// failure; or abortOnlyLimit aborts in a row), in the group, and every
+// partition assigned to it restored. It gives a short reason when it is
+// not.
 func (r *Runner) Ready() (bool, string) {
 	r.tm.mu.Lock()
 	defer r.tm.mu.Unlock()
@@ -51,7 +56,13 @@ func (r *Runner) readyLocked() (bool, string) {
 		return false, "not started"
 	case r.stopping.Load():
 		return false, "shutting down"
-	case !m.joined:
+	}
+	// A failure since the last commit: the client may be restarting, or
+	// commits keep failing (health.go).
+	if why := r.health.notReady(); why != "" {
+		return false, why
+	}
+	if !m.joined {
 		return false, "not in consumer group " + r.cfg.Group + " yet"
 	}
 	if n := m.restoringLocked(); n > 0 {

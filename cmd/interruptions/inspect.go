@@ -96,7 +96,7 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 		return authError(err)
 	}
 	if !cs.Found {
-		return fmt.Errorf("channel %s: no state in partition %d of %s-state-changelog", channelID, cs.Partition, group)
+		return fmt.Errorf("channel %s: no state in any partition of %s-state-changelog", channelID, group)
 	}
 	out, err := inspectOutput(ctx, adm, opts, outputTopic, cs)
 	if err != nil {
@@ -107,21 +107,49 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 	return enc.Encode(inspectJSON{channelJSON: channelView(cs), OutputTopic: outputTopic, OutputRecords: out})
 }
 
-// inspectChannel reads the changelog partition that holds channelID (the
-// one its input partition maps to) to its end, read_committed, and
-// describes the channel as of its last committed value.
+// inspectChannel finds channelID in the changelog and describes it as of
+// its last committed value. It reads the partition its input partition
+// by Kafka's default partitioner (murmur2) maps to first, then every
+// other partition in order, so that it finds channels whose producer used
+// another partitioner (librdkafka's default is CRC32); each to its end,
+// read_committed. Not found: the ChannelState names the murmur2
+// partition, with that partition's clock.
 func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
 	cs := processor.ChannelState{ChannelID: channelID}
 	bounds, err := partitionBounds(ctx, adm, topic)
 	if err != nil {
 		return cs, err
 	}
-	p := int32(codec.KeyPartition([]byte(channelID), len(bounds)))
-	cs.Partition = p
+	first := int32(codec.KeyPartition([]byte(channelID), len(bounds)))
+	order := []int32{first}
+	for p := range int32(len(bounds)) {
+		if p != first {
+			order = append(order, p)
+		}
+	}
+	for _, p := range order {
+		found, err := inspectPartition(ctx, opts, topic, p, bounds[p], channelID, cfg)
+		if err != nil {
+			return cs, err
+		}
+		if p == first || found.Found {
+			cs = found
+		}
+		if found.Found {
+			break
+		}
+	}
+	return cs, nil
+}
+
+// inspectPartition reads changelog partition p over r and describes
+// channelID as of its last value there.
+func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32, r offsetRange, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
+	cs := processor.ChannelState{ChannelID: channelID, Partition: p}
 	var value []byte
 	var clock int64
 	found := false
-	err = readPartition(ctx, opts, topic, p, bounds[p], func(r *kgo.Record) {
+	err := readPartition(ctx, opts, topic, p, r, func(r *kgo.Record) {
 		switch string(r.Key) {
 		case channelID:
 			value, found = r.Value, r.Value != nil

@@ -83,14 +83,36 @@ type errorJSON struct {
 	Partition *int32     `json:"partition,omitempty"`
 	Clock     string     `json:"clock,omitempty"`
 	Owner     *ownerJSON `json:"owner,omitempty"`
-	Restoring int        `json:"restoringPartitions,omitempty"`
-	Assigned  int        `json:"assignedPartitions,omitempty"`
+	// AskMembers, for a channel this instance has no state for: the
+	// members that own the input partitions it does not, where the
+	// channel is if its producer used another partitioner than Kafka's
+	// default (librdkafka's CRC32, for one). UnownedPartitions: those
+	// no member owns.
+	AskMembers        []askJSON `json:"askMembers,omitempty"`
+	UnownedPartitions []int32   `json:"unownedPartitions,omitempty"`
+	Restoring         int       `json:"restoringPartitions,omitempty"`
+	Assigned          int       `json:"assignedPartitions,omitempty"`
 }
 
 type ownerJSON struct {
 	MemberID string `json:"memberId"`
 	ClientID string `json:"clientId"`
 	Host     string `json:"host"`
+}
+
+// askJSON is a member to ask for a channel, with the input partitions it
+// owns.
+type askJSON struct {
+	ownerJSON
+	Partitions []int32 `json:"partitions"`
+}
+
+// withElsewhere sets e's members to ask and unowned partitions.
+func (e *errorJSON) withElsewhere(el processor.Elsewhere) {
+	for _, m := range el.Ask {
+		e.AskMembers = append(e.AskMembers, askJSON{ownerJSON: ownerJSON{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.Host}, Partitions: m.Partitions})
+	}
+	e.UnownedPartitions = el.Unowned
 }
 
 // stateAPI registers the state API's handlers on mux.
@@ -106,8 +128,13 @@ func stateAPI(mux *http.ServeMux, r *processor.Runner) {
 		}
 		if !cs.Found {
 			p := cs.Partition
-			writeJSON(w, http.StatusNotFound, errorJSON{Error: "unknown channel: no state for it on its partition",
-				ChannelID: id, Partition: &p, Clock: codec.FormatMillis(cs.Clock)})
+			e := errorJSON{Error: "unknown channel: no state for it on this instance's partitions",
+				ChannelID: id, Partition: &p, Clock: codec.FormatMillis(cs.Clock)}
+			if len(cs.Ask) > 0 || len(cs.Unowned) > 0 {
+				e.Error += "; it may be on a partition another member owns (askMembers)"
+			}
+			e.withElsewhere(cs.Elsewhere)
+			writeJSON(w, http.StatusNotFound, e)
 			return
 		}
 		writeJSON(w, http.StatusOK, channelView(cs))
@@ -225,8 +252,9 @@ func channelView(cs processor.ChannelState) channelJSON {
 }
 
 // writeQueryError answers a failed query: 404 with the owner for a
-// partition this instance does not own, 503 while it restores or before
-// the processor runs, 504 when the workers did not answer in time.
+// partition this instance does not own and the members to ask, 503 while
+// it restores or before the processor runs, 504 when the workers did not
+// answer in time.
 func writeQueryError(w http.ResponseWriter, id string, err error) {
 	var notOwned *processor.NotOwnedError
 	var restoring *processor.RestoringError
@@ -237,6 +265,7 @@ func writeQueryError(w http.ResponseWriter, id string, err error) {
 		if notOwned.MemberID != "" {
 			e.Owner = &ownerJSON{MemberID: notOwned.MemberID, ClientID: notOwned.ClientID, Host: notOwned.Host}
 		}
+		e.withElsewhere(notOwned.Elsewhere)
 		writeJSON(w, http.StatusNotFound, e)
 	case errors.As(err, &restoring):
 		p := restoring.Partition

@@ -4,15 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -442,5 +447,298 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], "--output-topic", "no-such-topic", id); code != 1 || !strings.Contains(errOut, "no-such-topic") {
 		t.Fatalf("inspect with a missing output topic exited %d: %s", code, errOut)
+	}
+}
+
+// crc32Partition is librdkafka's default partitioner (consistent_random)
+// for a non-empty key: the CRC-32 (IEEE) of the key modulo the partition
+// count, as kcat and the confluent-kafka clients partition by default.
+func crc32Partition(key string, parts int) int32 {
+	return int32(crc32.ChecksumIEEE([]byte(key)) % uint32(parts))
+}
+
+// TestStateAPICRC32Partitioned: input partitioned by CRC32 over two
+// instances of one group. Over HTTP, each channel's owner (by the group's
+// description from kadm) answers 200 with the channel on its CRC32
+// partition and the right timeline and interruption, also when Kafka's
+// default partitioner would put it elsewhere; the other instance answers
+// 404 and lists the owner, with that partition, among the members to ask.
+// After both stop, `inspect` finds every channel in the changelog and
+// prints what the state API answered.
+func TestStateAPICRC32Partitioned(t *testing.T) {
+	const parts = 3
+	cfg0 := processor.DefaultConfig()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, cfg0.InputTopic, cfg0.OutputTopic, cfg0.DLQTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := stateConfig(t, c)
+	ctx := context.Background()
+	const channels = 12
+	chID := func(k int) string { return fmt.Sprintf("5b2d7c10-0000-4000-8000-%012d", k) }
+	moved := 0
+	for k := range channels {
+		if crc32Partition(chID(k), parts) != int32(codec.KeyPartition([]byte(chID(k)), parts)) {
+			moved++
+		}
+	}
+	if moved < channels/2 {
+		t.Fatalf("only %d of %d channels have a CRC32 partition other than their murmur2 one", moved, channels)
+	}
+	api := map[string][]byte{}
+	t.Run("running", func(t *testing.T) {
+		a := startStateInstance(t, cfg, "crc-a")
+		b := startStateInstance(t, cfg, "crc-b")
+		waitFor(t, 30*time.Second, "both instances ready with the partitions split", func() bool {
+			sa, sb := a.r.Status(), b.r.Status()
+			return sa.Ready && sb.Ready && sa.Assigned > 0 && sb.Assigned > 0 && sa.Assigned+sb.Assigned == parts
+		})
+		cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.InputTopic),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var recs []*kgo.Record
+		for k := range channels {
+			id, p := chID(k), crc32Partition(chID(k), parts)
+			recs = append(recs, &kgo.Record{Key: []byte(id), Partition: p, Value: testkit.StructuredValue(t,
+				testkit.ChannelEvent("channel.interrupted.v0", fmt.Sprintf("i%d", k), id, testkit.RFC3339("08:00")))})
+			if k%2 == 0 {
+				recs = append(recs, &kgo.Record{Key: []byte(id), Partition: p, Value: testkit.StructuredValue(t,
+					testkit.ChannelEvent("channel.resumed.v0", fmt.Sprintf("r%d", k), id, testkit.RFC3339("08:05")))})
+			}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "every input record committed", func() bool {
+			var n int64
+			for _, in := range []*stateInstance{a, b} {
+				for _, p := range in.r.Status().Partitions {
+					n += p.Committed
+				}
+			}
+			return n == int64(len(recs))
+		})
+		groups, err := kadm.NewClient(cl).DescribeGroups(ctx, cfg.Group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner := map[int32]string{}
+		for _, m := range groups[cfg.Group].Members {
+			as, _ := m.Assigned.AsConsumer()
+			for _, tp := range as.Topics {
+				for _, p := range tp.Partitions {
+					owner[p] = m.MemberID
+				}
+			}
+		}
+		for k := range channels {
+			id, p := chID(k), crc32Partition(chID(k), parts)
+			wantIDs, wantStatus := []string{fmt.Sprintf("i%d", k)}, "open"
+			if k%2 == 0 {
+				wantIDs, wantStatus = append(wantIDs, fmt.Sprintf("r%d", k)), "published"
+			}
+			answered := 0
+			for _, in := range []*stateInstance{a, b} {
+				resp, err := http.Get(in.srv.URL + "/v1/channels/" + id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					answered++
+					var ch channelJSON
+					if err := json.Unmarshal(body, &ch); err != nil {
+						t.Fatal(err)
+					}
+					var ids []string
+					for _, e := range ch.Timeline {
+						ids = append(ids, e.ID)
+					}
+					if ch.Partition != p || !slices.Equal(ids, wantIDs) || len(ch.Interruptions) != 1 || ch.Interruptions[0].Status != wantStatus {
+						t.Fatalf("channel %d (CRC32 partition %d): %s", k, p, body)
+					}
+					api[id] = body
+					continue
+				}
+				var e errorJSON
+				if err := json.Unmarshal(body, &e); err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode != http.StatusNotFound || !slices.ContainsFunc(e.AskMembers, func(m askJSON) bool {
+					return m.MemberID == owner[p] && slices.Contains(m.Partitions, p)
+				}) {
+					t.Fatalf("channel %d from the instance without partition %d: %d %s; want 404 asking member %s", k, p, resp.StatusCode, body, owner[p])
+				}
+			}
+			if answered != 1 {
+				t.Fatalf("channel %d: %d instances answered 200, want its owner alone", k, answered)
+			}
+		}
+	})
+	for k := range channels {
+		id := chID(k)
+		code, out, errOut := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], id)
+		if code != 0 {
+			t.Fatalf("inspect %s exited %d: %s", id, code, errOut)
+		}
+		var fromAPI, fromInspect channelJSON
+		if err := json.Unmarshal(api[id], &fromAPI); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(out), &fromInspect); err != nil {
+			t.Fatalf("inspect output: %v: %s", err, out)
+		}
+		a, _ := json.Marshal(fromAPI)
+		b, _ := json.Marshal(fromInspect)
+		if string(a) != string(b) {
+			t.Fatalf("channel %d: inspect differs from the state API:\n api     %s\n inspect %s", k, a, b)
+		}
+	}
+}
+
+// getReadyz GETs /readyz and returns the status and body.
+func (in *stateInstance) getReadyz(t *testing.T) (int, string) {
+	t.Helper()
+	resp, err := http.Get(in.srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestReadyzWhileCommitsFail breaks the dependency readiness stands for:
+// kfake fails every commit (exactly-once: EndTxn; at-least-once: the
+// OffsetCommit) until released. /readyz answers 503 with the broker's
+// error while the commits fail, and the runner is not ready when it tries
+// again after rebuilding its client (rejoined and restored, but nothing
+// committed since the failure); once the commits succeed again, the input
+// commits and /readyz answers 200.
+func TestReadyzWhileCommitsFail(t *testing.T) {
+	for _, tc := range []struct {
+		guarantee processor.Guarantee
+		key       kmsg.Key
+		failure   *kerr.Error
+		// fail returns the failed response to req; nil: req passes.
+		fail func(kmsg.Request, *kerr.Error) kmsg.Response
+	}{
+		{processor.ExactlyOnce, kmsg.EndTxn, kerr.InvalidTxnState, func(req kmsg.Request, e *kerr.Error) kmsg.Response {
+			resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+			resp.ErrorCode = e.Code
+			return resp
+		}},
+		{processor.AtLeastOnce, kmsg.OffsetCommit, kerr.InvalidCommitOffsetSize, func(req kmsg.Request, e *kerr.Error) kmsg.Response {
+			oc := req.(*kmsg.OffsetCommitRequest)
+			resp := oc.ResponseKind().(*kmsg.OffsetCommitResponse)
+			for _, tp := range oc.Topics {
+				rt := kmsg.NewOffsetCommitResponseTopic()
+				rt.Topic = tp.Topic
+				for _, pp := range tp.Partitions {
+					rp := kmsg.NewOffsetCommitResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = pp.Partition, e.Code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp
+		}},
+		// The processor's records (outputs and changelog, in its
+		// transactions) refused: every transaction aborts, the client
+		// is not rebuilt.
+		{processor.ExactlyOnce, kmsg.Produce, kerr.MessageTooLarge, func(req kmsg.Request, e *kerr.Error) kmsg.Response {
+			pr := req.(*kmsg.ProduceRequest)
+			if pr.TransactionID == nil {
+				return nil // the test's input
+			}
+			resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+			for _, tp := range pr.Topics {
+				rt := kmsg.NewProduceResponseTopic()
+				rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
+				for _, pp := range tp.Partitions {
+					rp := kmsg.NewProduceResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = pp.Partition, e.Code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp
+		}},
+	} {
+		t.Run(tc.guarantee.String()+" "+tc.key.Name(), func(t *testing.T) {
+			cfg0 := processor.DefaultConfig()
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, cfg0.InputTopic, cfg0.OutputTopic, cfg0.DLQTopic))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cfg := stateConfig(t, c)
+			cfg.Guarantee = tc.guarantee
+			in := startStateInstance(t, cfg, "readyz-commits")
+			waitFor(t, 30*time.Second, "/readyz 200", func() bool { code, _ := in.getReadyz(t); return code == http.StatusOK })
+
+			var (
+				failing atomic.Bool
+				mu      sync.Mutex
+				tries   []string // Ready() at each failed commit
+			)
+			failing.Store(true)
+			c.ControlKey(int16(tc.key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if !failing.Load() {
+					return nil, nil, false
+				}
+				ready, why := in.r.Ready()
+				resp := tc.fail(req, tc.failure)
+				if resp == nil {
+					return nil, nil, false
+				}
+				mu.Lock()
+				tries = append(tries, fmt.Sprintf("%v: %s", ready, why))
+				mu.Unlock()
+				return resp, nil, true
+			})
+			cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.InputTopic))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			id := "8a0c7e52-0000-4000-8000-00000000fa11"
+			if err := cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(id), Value: testkit.StructuredValue(t,
+				testkit.ChannelEvent("channel.interrupted.v0", "f1", id, testkit.RFC3339("08:00")))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			var body string
+			testkit.Poll(t, 30*time.Second, 20*time.Millisecond, "/readyz 503 naming the failed commit", nil, nil, func() (bool, string) {
+				var code int
+				code, body = in.getReadyz(t)
+				mu.Lock()
+				defer mu.Unlock()
+				return code == http.StatusServiceUnavailable && strings.Contains(body, tc.failure.Message),
+					fmt.Sprintf("%d %q after %d failed commits", code, body, len(tries))
+			})
+			waitFor(t, 30*time.Second, "three failed commits", func() bool { mu.Lock(); defer mu.Unlock(); return len(tries) >= 3 })
+			mu.Lock()
+			for k, tr := range tries[1:] {
+				if !strings.HasPrefix(tr, "false: ") {
+					t.Errorf("attempt %d, after a failed one: the runner was ready (%s); no commit since the failure", k+2, tr)
+				}
+			}
+			mu.Unlock()
+			failing.Store(false)
+			waitFor(t, 30*time.Second, "/readyz 200 and the record committed after the commits recover", func() bool {
+				code, _ := in.getReadyz(t)
+				ps := in.r.Status().Partitions
+				return code == http.StatusOK && len(ps) == 1 && ps[0].Committed == 1
+			})
+			mu.Lock()
+			t.Logf("while the commits failed: %s; Ready at each failed commit: %q", strings.TrimSpace(body), tries)
+			mu.Unlock()
+		})
 	}
 }
