@@ -7,8 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/interruptions/interruptions/processor/match"
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/core/vcc"
 )
 
 // histogram returns the histogram series name{labels} of reg.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/match"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )

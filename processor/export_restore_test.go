@@ -6,7 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
-	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/state"
 )
 

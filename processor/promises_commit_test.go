@@ -20,12 +20,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/metrics"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/vccgen"
 )
 

@@ -12,11 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/metrics"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/state"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor/match"
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 

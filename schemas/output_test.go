@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/schemas"
 	"github.com/interruptions/interruptions/vccgen"

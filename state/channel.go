@@ -4,7 +4,7 @@
 // aborted transaction).
 //
 // The store knows nothing about Kafka, clocks or matching rules. The engine in
-// package processor/match decides what changes; the store records it.
+// package core/match decides what changes; the store records it.
 package state
 
 import (
@@ -13,8 +13,8 @@ import (
 	"slices"
 	"unsafe"
 
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/internal/ksuid"
-	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // Ref identifies one source event: its CloudEvent source and id, its type,

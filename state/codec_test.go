@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/vcc"
 )
 
 // fullData has every field set, with awkward values.

@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/vcc"
 )
 
 // TestIndexAgainstMap inserts, looks up and removes random ids of every

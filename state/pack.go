@@ -1,6 +1,6 @@
 package state
 
-import "github.com/interruptions/interruptions/processor/vcc"
+import "github.com/interruptions/interruptions/core/vcc"
 
 // Packed strings. A channel keeps its strings in fixed-size fields instead of
 // string headers pointing at heap copies: a canonical lowercase UUID as its

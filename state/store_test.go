@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/vcc"
 )
 
 // ref builds a Ref terse enough for table rows.

@@ -8,8 +8,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/processor/replay"
 	"go.uber.org/zap"
 )

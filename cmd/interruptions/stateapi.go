@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/state"
 )
 

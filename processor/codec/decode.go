@@ -11,8 +11,8 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/interruptions/interruptions/processor/match"
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 

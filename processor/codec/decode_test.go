@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/match"
-	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // seedEvent is what Decode makes of the seed example.

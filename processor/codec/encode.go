@@ -12,7 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
-	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/state"
 )
 

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"strings"
 
-	"github.com/interruptions/interruptions/processor/match"
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/core/vcc"
 )
 
 // The fast path decodes the common case — a well-formed VCC event with

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/interruptions/interruptions/processor/match"
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 

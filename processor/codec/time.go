@@ -7,8 +7,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/interruptions/interruptions/processor/match"
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/core/vcc"
 )
 
 // Times in this file are Unix nanoseconds in an int64: years 1677 to 2262.

@@ -9,9 +9,9 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/match"
-	"github.com/interruptions/interruptions/processor/vcc"
 )
 
 // rfc3339Edges are the edges of RFC 3339's date-time (section 5.6) with the

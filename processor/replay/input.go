@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/match"
 )
 
 // utf8BOM is the UTF-8 byte order mark some editors write at the start of

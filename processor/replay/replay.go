@@ -21,8 +21,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/processor/codec"
-	"github.com/interruptions/interruptions/processor/match"
 	"github.com/interruptions/interruptions/state"
 )
 

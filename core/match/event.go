@@ -8,7 +8,7 @@
 package match
 
 import (
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 

@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/interruptions/interruptions/processor/vcc"
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/vcc"
 	"github.com/interruptions/interruptions/state"
 )
 
