@@ -115,16 +115,21 @@ bench-run:
 	  GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd' -benchtime 1x -count 3 -timeout 20m ./processor/ && \
 	  $(GO) test -run '^$$' -bench 'BenchmarkLatency' -benchtime 1x -count 3 -timeout 20m ./processor/ ) | tee $(BENCH_OUT)
 
+# bench-ingest: each round runs both benchmarks over HTTP and then HTTPS
+# (sub-benchmarks .../http and .../https; INGEST_SCHEMES=http or https runs
+# one). Sizes: INGEST_REQUESTS (saturation, 100000), INGEST_RATE and
+# INGEST_SECONDS (latency, 2000/s for 10s); see webhook/bench_test.go.
 BENCH_INGEST_OUT ?= bench-ingest.txt
+BENCH_INGEST_COUNT ?= 3
 
-bench-ingest: ## `interruptions ingest` as a process on a real broker: signed requests/s at saturation, latency at 2,000/s; results in $(BENCH_INGEST_OUT)
+bench-ingest: ## `interruptions ingest` as a process on a real broker, over HTTP and HTTPS: signed requests/s at saturation, latency at 2,000/s; results in $(BENCH_INGEST_OUT)
 	scripts/kafka run -- $(MAKE) --no-print-directory bench-ingest-run
 
 bench-ingest-run:
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: use 'make bench-ingest', or 'make kafka-up' and export the address"; exit 1; }
 	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
-	INGEST_BIN=$(CURDIR)/$(BIN) INGEST_PIDS=$$(cat $${KAFKA_PID_FILE:-.cache/kafka/kafka.pid}) \
-	  $(GO) test -run '^$$' -bench 'BenchmarkIngest(Saturation|Latency)$$' -benchtime 1x -count 3 -timeout 20m ./webhook/ | tee $(BENCH_INGEST_OUT)
+	INGEST_BIN=$(abspath $(BIN)) INGEST_PIDS=$$(cat $${KAFKA_PID_FILE:-.cache/kafka/kafka.pid}) \
+	  $(GO) test -run '^$$' -bench 'BenchmarkIngest(Saturation|Latency)$$' -benchtime 1x -count $(BENCH_INGEST_COUNT) -timeout 40m ./webhook/ | tee $(BENCH_INGEST_OUT)
 
 bench-smoke: ## the benchmark harness runs (tiny sizes, one iteration each)
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set"; exit 1; }

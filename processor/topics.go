@@ -148,3 +148,24 @@ func createTopic(ctx context.Context, adm *kadm.Client, cfg Config, topic string
 	log.Info("created topic", zap.String("topic", topic), zap.Int32("partitions", partitions))
 	return nil
 }
+
+// EnsureTopics checks that each of topics exists and creates the missing
+// ones as the runner does: with cfg.Partitions partitions and
+// cfg.ReplicationFactor replicas when cfg.CreateTopics, and otherwise a
+// *MissingTopicError. It waits until a created topic's metadata appears,
+// at most until ctx ends. Only those three fields of cfg are read; `ingest`
+// uses it for its topic and dead-letter topic.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg Config, log *zap.Logger, topics ...string) error {
+	for _, topic := range topics {
+		n, err := topicPartitions(ctx, adm, topic)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := createTopic(ctx, adm, cfg, topic, cfg.Partitions, nil, log); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

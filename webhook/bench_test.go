@@ -2,7 +2,10 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -51,6 +54,15 @@ import (
 // driver: raw (default; see newDriver) or net/http. With a bridge started
 // here, both check at the end that its topic holds one record per request
 // answered 200.
+//
+// Each benchmark runs once per scheme, http then https, in the same round
+// (sub-benchmarks BenchmarkIngestSaturation/http, .../https): the bridge
+// serves HTTPS with a fresh self-signed ECDSA P-256 certificate
+// (--http-tls-cert-file, --http-tls-key-file for INGEST_BIN) and the
+// driver speaks HTTP/1.1 over TLS on its keep-alive connections, as a
+// webhook sender does. INGEST_SCHEMES (default "http,https") picks them;
+// with INGEST_URL only its own scheme runs (INGEST_CA_FILE: the PEM CA
+// that verifies an https INGEST_URL; without it the system's roots).
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -61,7 +73,7 @@ func envInt(name string, def int) int {
 
 // benchBridge starts a bridge with a fresh topic and returns its URL and a
 // function that counts the records in the topic.
-func benchBridge(b *testing.B, maxConcurrent int) (string, func() int64) {
+func benchBridge(b *testing.B, maxConcurrent int, serverTLS *tls.Config) (string, func() int64) {
 	b.Helper()
 	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
 	topic := fmt.Sprintf("bench-ingest-%d", time.Now().UnixNano())
@@ -94,8 +106,8 @@ func benchBridge(b *testing.B, maxConcurrent int) (string, func() int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	addr, _ := serveTest(b, br, nil, nil)
-	return "http://" + addr + "/", recordCount(b, kadm.NewClient(cl), topic)
+	addr, _ := serveTest(b, br, serverTLS, nil)
+	return scheme(serverTLS) + "://" + addr + "/", recordCount(b, kadm.NewClient(cl), topic)
 }
 
 // benchTarget is what a benchmark posts to.
@@ -104,18 +116,55 @@ type benchTarget struct {
 	key []byte
 	// stored counts the records in the bridge's topic; nil for INGEST_URL.
 	stored func() int64
+	// tls is the drivers' TLS configuration for an https url.
+	tls *tls.Config
 	// pids are the processes whose CPU time per request is reported
 	// (as NAME-cpu-us/req): the bridge's (INGEST_BIN, "ingest") and
 	// INGEST_PIDS ("pid1", "pid2", ...).
 	pids, names []string
 }
 
-// target returns what to post to: INGEST_URL (signing with
-// INGEST_SECRET_FILE's first secret), the binary INGEST_BIN started as
-// `ingest` against KAFKA_BROKERS, or a bridge in this process.
-func target(b *testing.B, maxConcurrent int) benchTarget {
+// scheme is the URL scheme of a server with tlsCfg.
+func scheme(tlsCfg *tls.Config) string {
+	if tlsCfg != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// schemes are the schemes the ingest benchmarks run: INGEST_URL's, or
+// INGEST_SCHEMES (default http and https).
+func schemes(b *testing.B) []string {
+	if u := os.Getenv("INGEST_URL"); u != "" {
+		s, _, _ := strings.Cut(u, "://")
+		return []string{s}
+	}
+	list := os.Getenv("INGEST_SCHEMES")
+	if list == "" {
+		list = "http,https"
+	}
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "http" && s != "https" {
+			b.Fatalf("INGEST_SCHEMES: %q is neither http nor https", s)
+		}
+		out = append(out, strings.TrimSpace(s))
+	}
+	return out
+}
+
+// target returns what to post to with scheme (http or https): INGEST_URL
+// (signing with INGEST_SECRET_FILE's first secret), the binary INGEST_BIN
+// started as `ingest` against KAFKA_BROKERS, or a bridge in this process.
+func target(b *testing.B, maxConcurrent int, scheme string) benchTarget {
 	b.Helper()
 	t := benchTarget{key: testKey}
+	var serverTLS *tls.Config
+	if scheme == "https" && os.Getenv("INGEST_URL") == "" {
+		cert, pool := selfSigned(b)
+		serverTLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		t.tls = &tls.Config{RootCAs: pool}
+	}
 	for _, pid := range strings.Split(os.Getenv("INGEST_PIDS"), ",") {
 		if pid = strings.TrimSpace(pid); pid != "" {
 			t.pids, t.names = append(t.pids, pid), append(t.names, fmt.Sprintf("pid%d", len(t.pids)+1))
@@ -128,21 +177,35 @@ func target(b *testing.B, maxConcurrent int) benchTarget {
 			b.Fatalf("INGEST_SECRET_FILE: %v", err)
 		}
 		t.url, t.key = os.Getenv("INGEST_URL"), keys[0]
+		if ca := os.Getenv("INGEST_CA_FILE"); ca != "" {
+			pem, err := os.ReadFile(ca)
+			if err != nil {
+				b.Fatalf("INGEST_CA_FILE: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				b.Fatalf("INGEST_CA_FILE %s holds no PEM certificate", ca)
+			}
+			t.tls = &tls.Config{RootCAs: pool}
+		} else if scheme == "https" {
+			t.tls = &tls.Config{}
+		}
 	case os.Getenv("INGEST_BIN") != "":
 		var pid string
-		t.url, t.stored, pid = ingestProcess(b, os.Getenv("INGEST_BIN"), maxConcurrent)
+		t.url, t.stored, pid = ingestProcess(b, os.Getenv("INGEST_BIN"), maxConcurrent, serverTLS)
 		t.pids, t.names = append([]string{pid}, t.pids...), append([]string{"ingest"}, t.names...)
 	default:
-		t.url, t.stored = benchBridge(b, maxConcurrent)
+		t.url, t.stored = benchBridge(b, maxConcurrent, serverTLS)
 	}
 	return t
 }
 
 // ingestProcess starts `INGEST_BIN ingest` as its own process, as users
 // run it, on fresh topics of the broker at KAFKA_BROKERS, and stops it
-// with SIGTERM at the end. It returns its URL, a count of the records in
-// its topic and its pid.
-func ingestProcess(b *testing.B, bin string, maxConcurrent int) (string, func() int64, string) {
+// with SIGTERM at the end; with serverTLS, it serves HTTPS with its
+// certificate. It returns its URL, a count of the records in its topic and
+// its pid.
+func ingestProcess(b *testing.B, bin string, maxConcurrent int, serverTLS *tls.Config) (string, func() int64, string) {
 	b.Helper()
 	brokers := os.Getenv("KAFKA_BROKERS")
 	if brokers == "" {
@@ -172,6 +235,10 @@ func ingestProcess(b *testing.B, bin string, maxConcurrent int) (string, func() 
 	args := append([]string{"ingest", "--brokers", brokers, "--listen", addr, "--signing-secret-file", secret,
 		"--topic", topic, "--dlq-topic", topic + ".dlq", "--max-concurrent", strconv.Itoa(maxConcurrent), "--log-level", "warn"},
 		strings.Fields(os.Getenv("INGEST_ARGS"))...)
+	if serverTLS != nil {
+		certFile, keyFile := writeKeyPair(b, serverTLS.Certificates[0])
+		args = append(args, "--http-tls-cert-file", certFile, "--http-tls-key-file", keyFile)
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -187,10 +254,21 @@ func ingestProcess(b *testing.B, bin string, maxConcurrent int) (string, func() 
 			b.Errorf("%s ingest: %v", bin, waitErr)
 		}
 	})
-	base := "http://" + addr
+	base := scheme(serverTLS) + "://" + addr
+	probe := benchClient(1)
+	if serverTLS != nil {
+		pool := x509.NewCertPool()
+		leaf, err := x509.ParseCertificate(serverTLS.Certificates[0].Certificate[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		pool.AddCert(leaf)
+		probe.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	defer probe.CloseIdleConnections()
 	testkit.Poll(b, 30*time.Second, 20*time.Millisecond, "ingest ready", exited, func() string { return fmt.Sprint(waitErr) },
 		func() (bool, string) {
-			resp, err := http.Get(base + "/readyz")
+			resp, err := probe.Get(base + "/readyz")
 			if err != nil {
 				return false, err.Error()
 			}
@@ -200,17 +278,40 @@ func ingestProcess(b *testing.B, bin string, maxConcurrent int) (string, func() 
 	return base + DefaultPath, recordCount(b, adm, topic), strconv.Itoa(cmd.Process.Pid)
 }
 
+// writeKeyPair writes cert's chain and key as PEM files for
+// --http-tls-cert-file and --http-tls-key-file.
+func writeKeyPair(b *testing.B, cert tls.Certificate) (certFile, keyFile string) {
+	b.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	var chain []byte
+	for _, c := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})...)
+	}
+	if err := os.WriteFile(certFile, chain, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 // recordCount returns a function that counts the records in topic.
 func recordCount(b *testing.B, adm *kadm.Client, topic string) func() int64 {
 	return func() int64 { return topicRecords(b, adm, topic) }
 }
 
 // drivers opens n connections of the INGEST_DRIVER load driver.
-func drivers(b *testing.B, url string, n int) []driver {
+func drivers(b *testing.B, t benchTarget, n int) []driver {
 	b.Helper()
 	ds := make([]driver, n)
 	for i := range ds {
-		d, err := newDriver(os.Getenv("INGEST_DRIVER"), url)
+		d, err := newDriver(os.Getenv("INGEST_DRIVER"), t.url, t.tls)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -310,10 +411,16 @@ func benchClient(conns int) *http.Client {
 }
 
 func BenchmarkIngestSaturation(b *testing.B) {
+	for _, s := range schemes(b) {
+		b.Run(s, func(b *testing.B) { benchSaturation(b, s) })
+	}
+}
+
+func benchSaturation(b *testing.B, scheme string) {
 	n, conc := envInt("INGEST_REQUESTS", 100000), envInt("INGEST_CONCURRENCY", 128)
-	t := target(b, 2*conc)
+	t := target(b, 2*conc, scheme)
 	bodies, sigs := signedRequests(b, t.key, n)
-	ds := drivers(b, t.url, conc)
+	ds := drivers(b, t, conc)
 	var posted int64
 	for b.Loop() {
 		var next, failed atomic.Int64
@@ -362,12 +469,18 @@ func cpuTime() time.Duration {
 }
 
 func BenchmarkIngestLatency(b *testing.B) {
+	for _, s := range schemes(b) {
+		b.Run(s, func(b *testing.B) { benchLatency(b, s) })
+	}
+}
+
+func benchLatency(b *testing.B, scheme string) {
 	rate, secs := envInt("INGEST_RATE", 2000), envInt("INGEST_SECONDS", 10)
 	n := rate * secs
 	const workers = 512
-	t := target(b, 2*workers)
+	t := target(b, 2*workers, scheme)
 	bodies, sigs := signedRequests(b, t.key, n)
-	ds := drivers(b, t.url, workers)
+	ds := drivers(b, t, workers)
 	var posted int64
 	for b.Loop() {
 		lat := make([]time.Duration, n)

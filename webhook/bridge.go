@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -33,7 +34,9 @@ import (
 	jsoniter "github.com/json-iterator/go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 )
 
@@ -110,7 +113,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Logger logs; nil: no logs.
 	Logger *zap.Logger
-	// Now is the clock of dlq-time headers; nil: time.Now.
+	// Now is the clock of dlq-time headers and of RecentFailure; nil:
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -169,6 +173,17 @@ type Bridge struct {
 	readyAt    time.Time
 	readyErr   error
 	readyCheck func(context.Context) error
+
+	// failedAt is when (UnixNano) a request's records were last not
+	// acknowledged, 0 once a produce that started later succeeded;
+	// failErr is that failure.
+	failedAt atomic.Int64
+	failErr  atomic.Pointer[error]
+	// readingSeen: a signature has verified under the secret's reading
+	// (by index: decoded, text), logged once each.
+	readingSeen [2]atomic.Bool
+	// forgotAt is when (UnixNano) forgetTopic last purged a topic.
+	forgotAt atomic.Int64
 }
 
 // New checks cfg and returns a Bridge.
@@ -178,10 +193,11 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	b := &Bridge{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent),
 		structuredHeader: http.Header{"Content-Type": {structuredType}}}
+	b.readyCheck = b.probe
 	if cfg.Registry != nil {
 		b.metrics = NewMetrics(cfg.Registry)
+		b.metrics.registerReady(cfg.Registry, func() bool { return b.ready(context.Background()) == nil })
 	}
-	b.readyCheck = cfg.Client.Ping
 	return b, nil
 }
 
@@ -220,7 +236,7 @@ func (b *Bridge) opsRoutes(mux *http.ServeMux, withMetrics bool) {
 			fmt.Fprintf(w, "not ready: %v\n", err)
 			return
 		}
-		fmt.Fprintln(w, "ready: broker reachable")
+		fmt.Fprintln(w, "ready: topics writable, recent requests stored")
 	})
 	if withMetrics && b.cfg.Registry != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(b.cfg.Registry, promhttp.HandlerOpts{Registry: b.cfg.Registry}))
@@ -230,11 +246,23 @@ func (b *Bridge) opsRoutes(mux *http.ServeMux, withMetrics bool) {
 // readyCache is how long a broker check answers /readyz.
 const readyCache = time.Second
 
-// ready is nil when the bridge is not shutting down and the broker
-// answered a ping within the last readyCache.
+// RecentFailure is how long a request whose records were not acknowledged
+// keeps /readyz at 503 when no later produce has succeeded. Past it, the
+// broker check alone decides again: a bridge taken out of a load balancer
+// gets no request that could succeed, and must be able to come back.
+const RecentFailure = 10 * time.Second
+
+// ready is nil when the bridge can store a request now: it is not shutting
+// down, no produce failed within RecentFailure without a later one
+// succeeding, and the broker check (probe, cached for readyCache) passed.
 func (b *Bridge) ready(ctx context.Context) error {
 	if b.stopping.Load() {
 		return errors.New("shutting down")
+	}
+	if at := b.failedAt.Load(); at != 0 && b.cfg.Now().Sub(time.Unix(0, at)) < RecentFailure {
+		if p := b.failErr.Load(); p != nil {
+			return fmt.Errorf("recent requests were not stored: %w", *p)
+		}
 	}
 	b.readyMu.Lock()
 	defer b.readyMu.Unlock()
@@ -244,11 +272,82 @@ func (b *Bridge) ready(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	err := b.readyCheck(pctx)
-	if err != nil {
-		err = fmt.Errorf("broker unreachable: %w", err)
-	}
 	b.readyAt, b.readyErr = time.Now(), err
 	return err
+}
+
+// probe asks a broker, past the client's metadata cache, about the topic
+// and the dead-letter topic: each must exist, have a partition with a
+// leader and, when the broker reports authorized operations, allow WRITE.
+func (b *Bridge) probe(ctx context.Context) error {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range []string{b.cfg.Topic, b.cfg.DLQTopic} {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	req.IncludeTopicAuthorizedOperations = true
+	resp, err := req.RequestWith(ctx, b.cfg.Client)
+	if err != nil {
+		return fmt.Errorf("broker unreachable: %w", err)
+	}
+	for _, t := range resp.Topics {
+		name := kmsg.StringPtr("")
+		if t.Topic != nil {
+			name = t.Topic
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return fmt.Errorf("topic %q: %w", *name, err)
+		}
+		led := false
+		for _, p := range t.Partitions {
+			led = led || p.Leader >= 0
+		}
+		if !led {
+			return fmt.Errorf("topic %q: no partition has a leader", *name)
+		}
+		// MinInt32: the broker did not say; otherwise bit 4 is WRITE.
+		if ops := t.AuthorizedOperations; ops != math.MinInt32 && ops&(1<<int32(kmsg.ACLOperationWrite)) == 0 {
+			return fmt.Errorf("topic %q: %w", *name, kerr.TopicAuthorizationFailed)
+		}
+	}
+	return nil
+}
+
+// produceFailed records that a request's records were not acknowledged.
+func (b *Bridge) produceFailed(err error) {
+	b.failErr.Store(&err)
+	b.failedAt.Store(b.cfg.Now().UnixNano())
+}
+
+// produceSucceeded clears a failure recorded before began (UnixNano, the
+// Config.Now clock), when this successful produce began: a produce that
+// started before the failure says nothing about now.
+func (b *Bridge) produceSucceeded(began int64) {
+	for {
+		at := b.failedAt.Load()
+		if at == 0 || at > began || b.failedAt.CompareAndSwap(at, 0) {
+			return
+		}
+	}
+}
+
+// verified counts a signature by the secret reading that verified it, and
+// logs each reading the first time it verifies: what VCC signs with is not
+// documented, and this is how an operator learns it.
+func (b *Bridge) verified(r SecretReading) {
+	b.metrics.verified(r)
+	i := 0
+	if r == SecretText {
+		i = 1
+	}
+	if !b.readingSeen[i].Load() && b.readingSeen[i].CompareAndSwap(false, true) {
+		b.cfg.Logger.Info("a signature verified with this reading of the subscription secret as the HMAC key",
+			zap.String("secretReading", string(r)), zap.String("meaning", map[SecretReading]string{
+				SecretDecoded: "the base64-decoded bytes of the secret",
+				SecretText:    "the text of the secret, not decoded",
+			}[r]))
+	}
 }
 
 // answer writes a short text answer and counts it.
@@ -284,13 +383,15 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	b.metrics.body(len(body))
 	if v := b.cfg.Verifier; v != nil {
-		if err := v.Verify(r.Header.Get(SignatureHeader), body); err != nil {
+		reading, err := v.VerifySecret(r.Header.Get(SignatureHeader), body)
+		if err != nil {
 			b.metrics.signatureFailure(SignatureReason(err))
 			b.cfg.Logger.Debug("signature refused", zap.String("remote", r.RemoteAddr), zap.Error(err))
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vcc-webhook"`)
 			b.answer(w, http.StatusUnauthorized, "signature refused: "+SignatureReason(err))
 			return
 		}
+		b.verified(reading)
 	}
 	recs, dead := b.records(body, r)
 	if err := b.produce(r.Context(), recs); err != nil {
@@ -350,27 +451,61 @@ func (b *Bridge) produce(ctx context.Context, recs []*kgo.Record) error {
 	// produce; the ack timeout does, for records not yet sent.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.AckTimeout)
 	defer cancel()
-	start := time.Now()
-	done := make(chan error, len(recs))
+	start, began := time.Now(), b.cfg.Now().UnixNano()
+	type ack struct {
+		topic string
+		err   error
+	}
+	done := make(chan ack, len(recs))
 	for _, r := range recs {
-		b.cfg.Client.Produce(pctx, r, func(_ *kgo.Record, err error) { done <- err })
+		b.cfg.Client.Produce(pctx, r, func(r *kgo.Record, err error) { done <- ack{r.Topic, err} })
 	}
 	var errs []error
 	for range recs {
 		select {
-		case err := <-done:
-			if err != nil {
-				errs = append(errs, err)
+		case a := <-done:
+			if a.err != nil {
+				errs = append(errs, a.err)
+			}
+			if errors.Is(a.err, kerr.UnknownTopicID) {
+				b.forgetTopic(a.topic)
 			}
 		case <-pctx.Done():
-			return fmt.Errorf("no broker ack within the ack timeout of %s", b.cfg.AckTimeout)
+			err := fmt.Errorf("no broker ack within the ack timeout of %s", b.cfg.AckTimeout)
+			b.metrics.produceFailure("ack_timeout")
+			b.produceFailed(err)
+			return err
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("produce: %w", errors.Join(errs...))
+		err := fmt.Errorf("produce: %w", errors.Join(errs...))
+		b.metrics.produceFailure("error")
+		b.produceFailed(err)
+		return err
 	}
+	b.produceSucceeded(began)
 	b.metrics.produceLatency(time.Since(start).Seconds())
 	return nil
+}
+
+// forgetInterval is how often at most the producer forgets a topic.
+const forgetInterval = time.Second
+
+// forgetTopic makes the producer forget topic after a record of it failed
+// with UNKNOWN_TOPIC_ID: the topic was deleted, and perhaps created again
+// under a new id, which franz-go does not adopt by itself ("fails with
+// UNKNOWN_TOPIC_ID until it is purged and re-added"). The next record
+// looks the topic up afresh. Records of topic still buffered fail (their
+// requests are answered 503); at most once per forgetInterval.
+func (b *Bridge) forgetTopic(topic string) {
+	now := time.Now().UnixNano()
+	last := b.forgotAt.Load()
+	if now-last < int64(forgetInterval) || !b.forgotAt.CompareAndSwap(last, now) {
+		return
+	}
+	b.cfg.Logger.Warn("the broker does not know the topic's id: it was deleted, perhaps created again; the producer looks it up afresh",
+		zap.String("topic", topic))
+	b.cfg.Client.PurgeTopicsFromProducing(topic)
 }
 
 // records turns a verified body into records: events for Topic and, for

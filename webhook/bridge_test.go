@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,8 +27,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
@@ -608,6 +612,13 @@ func TestAckTimeout(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("answered after %s, want about the ack timeout", took)
 	}
+	// Readiness names the failed request first (the topic is missing too).
+	if code, msg := e.readyz(); code != http.StatusServiceUnavailable || !strings.Contains(msg, "not stored: no broker ack within the ack timeout") {
+		t.Errorf("/readyz %d %q, want 503 saying the ack timeout", code, msg)
+	}
+	if got := testutil.ToFloat64(e.bridge.metrics.produceFailures.WithLabelValues("ack_timeout")); got != 1 {
+		t.Errorf("produce_failures_total{reason=ack_timeout} = %v, want 1", got)
+	}
 }
 
 // TestAgentEventKeyedBySubject: events that are not channel events (VCC's
@@ -746,6 +757,202 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		case <-tick.C:
 		case <-deadline.C:
 			t.Fatalf("waiting for %s: timed out", what)
+		}
+	}
+}
+
+// readyz GETs /readyz.
+func (e *env) readyz() (int, string) {
+	e.t.Helper()
+	resp, err := http.Get(e.base + "/readyz")
+	if err != nil {
+		e.t.Fatalf("readyz: %v", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(msg)
+}
+
+// gauge is the value of the unlabelled gauge name in reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// testClock is a clock a test moves.
+type testClock struct{ ns atomic.Int64 }
+
+func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// TestReadyzAfterFailedProduce: once the broker refuses a request's
+// records, /readyz answers 503 with the cause and interruptions_ingest_ready
+// is 0, also after the broker accepts again, until a produce succeeds; with
+// no request to succeed, RecentFailure later the broker check decides.
+func TestReadyzAfterFailedProduce(t *testing.T) {
+	clock := &testClock{}
+	clock.ns.Store(time.Now().UnixNano())
+	cfg := signedConfig(t)
+	cfg.Now = clock.now
+	e := start(t, cfg)
+	var failing atomic.Bool
+	e.cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		if !failing.Load() {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.ProduceRequest)
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	post := func(n, want int) {
+		t.Helper()
+		body := genEvent(t, n)
+		if code, msg := e.post(body, map[string]string{SignatureHeader: sign(t, testKey, body, time.Now())}); code != want {
+			t.Fatalf("request %d: %d (%s), want %d", n, code, msg, want)
+		}
+	}
+	ready := func(want int, says string) {
+		t.Helper()
+		code, msg := e.readyz()
+		if code != want || !strings.Contains(msg, says) {
+			t.Fatalf("/readyz %d %q, want %d saying %q", code, msg, want, says)
+		}
+		if g, w := gauge(t, e.reg, "interruptions_ingest_ready"), float64(bool2int(want == http.StatusOK)); g != w {
+			t.Fatalf("interruptions_ingest_ready %v, want %v", g, w)
+		}
+	}
+	ready(http.StatusOK, "ready")
+	post(0, http.StatusOK)
+
+	failing.Store(true)
+	post(1, http.StatusServiceUnavailable)
+	ready(http.StatusServiceUnavailable, "TOPIC_AUTHORIZATION_FAILED")
+	if got := testutil.ToFloat64(e.bridge.metrics.produceFailures.WithLabelValues("error")); got != 1 {
+		t.Errorf("produce_failures_total{reason=error} = %v, want 1", got)
+	}
+	failing.Store(false)
+	clock.advance(RecentFailure - time.Second)
+	ready(http.StatusServiceUnavailable, "recent requests were not stored") // the broker is fine, nothing has been stored since
+	post(2, http.StatusOK)
+	ready(http.StatusOK, "ready")
+
+	failing.Store(true)
+	post(3, http.StatusServiceUnavailable)
+	failing.Store(false)
+	ready(http.StatusServiceUnavailable, "TOPIC_AUTHORIZATION_FAILED")
+	clock.advance(RecentFailure)
+	ready(http.StatusOK, "ready") // no request came: the broker check says it can store
+	if n := e.count(testTopic); n != 2 {
+		t.Errorf("%d records, want the 2 answered 200", n)
+	}
+}
+
+func bool2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestProduceSucceededClearsOnlyEarlierFailures: a produce that began
+// before the last failure and succeeds after it does not make the bridge
+// ready; one that began after it does.
+func TestProduceSucceededClearsOnlyEarlierFailures(t *testing.T) {
+	clock := &testClock{}
+	clock.ns.Store(time.Now().UnixNano())
+	b := &Bridge{cfg: Config{Now: clock.now}}
+	began := clock.now().UnixNano()
+	clock.advance(time.Millisecond)
+	b.produceFailed(errors.New("lost"))
+	b.produceSucceeded(began)
+	if b.failedAt.Load() == 0 {
+		t.Fatal("a produce that began before the failure cleared it")
+	}
+	clock.advance(time.Millisecond)
+	b.produceSucceeded(clock.now().UnixNano())
+	if b.failedAt.Load() != 0 {
+		t.Fatal("a produce that began after the failure did not clear it")
+	}
+}
+
+// TestReadyzProbesTopics: a topic deleted while the bridge runs makes
+// /readyz 503 naming it, with no request sent; recreated, 200 again.
+func TestReadyzProbesTopics(t *testing.T) {
+	e := start(t, signedConfig(t))
+	adm := kadm.NewClient(e.cl)
+	for _, topic := range []string{testDLQ, testTopic} {
+		if _, err := adm.DeleteTopics(context.Background(), topic); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "/readyz 503 naming "+topic, func() bool {
+			code, msg := e.readyz()
+			return code == http.StatusServiceUnavailable && strings.Contains(msg, `"`+topic+`"`) && strings.Contains(msg, "UNKNOWN_TOPIC_OR_PARTITION")
+		})
+		if _, err := adm.CreateTopic(context.Background(), 1, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "/readyz 200", func() bool { code, _ := e.readyz(); return code == http.StatusOK })
+	}
+}
+
+// TestReadyzWriteNotAuthorized: a principal that may describe the topics
+// but not write them is not ready (the broker's authorized operations
+// say so); one that may write is.
+func TestReadyzWriteNotAuthorized(t *testing.T) {
+	acls := func(ops ...kmsg.ACLOperation) []kfake.ACL {
+		var out []kfake.ACL
+		for _, topic := range []string{testTopic, testDLQ} {
+			for _, op := range ops {
+				out = append(out, kfake.ACL{Resource: kmsg.ACLResourceTypeTopic, Name: topic, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: op, Allow: true})
+			}
+		}
+		return out
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic, testDLQ), kfake.EnableSASL(), kfake.EnableACLs(),
+		kfake.Superuser("PLAIN", "admin", "admin"),
+		kfake.User("PLAIN", "reader", "reader", acls(kmsg.ACLOperationDescribe)...),
+		kfake.User("PLAIN", "writer", "writer", acls(kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	for user, want := range map[string]int{"reader": http.StatusServiceUnavailable, "writer": http.StatusOK} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.SASL(plain.Auth{User: user, Pass: user}.AsMechanism()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		cfg := signedConfig(t)
+		cfg.Client, cfg.Topic, cfg.DLQTopic = cl, testTopic, testDLQ
+		b, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = b.ready(context.Background())
+		if code := bool2int(err == nil)*200 + bool2int(err != nil)*503; code != want ||
+			err != nil && !strings.Contains(err.Error(), "TOPIC_AUTHORIZATION_FAILED") {
+			t.Errorf("%s: ready %v, want %d", user, err, want)
 		}
 	}
 }

@@ -17,8 +17,12 @@ type Metrics struct {
 	produceSeconds    prometheus.Histogram
 	bodyBytes         prometheus.Histogram
 	inFlight          prometheus.Gauge
+	produceFailures   *prometheus.CounterVec
+	signatures        *prometheus.CounterVec
 	// ok and produced are the hot path's children, resolved once.
 	ok, producedEvents prometheus.Counter
+	// verifiedDecoded and verifiedText count signatures by secret reading.
+	verifiedDecoded, verifiedText prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -41,10 +45,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(256, 4, 8)}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "requests_in_flight",
 			Help: "Webhook requests being handled."}),
+		produceFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "produce_failures_total",
+			Help: "Requests answered 503 because the broker did not acknowledge their records, by reason (ack_timeout, error)."}, []string{"reason"}),
+		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "signatures_verified_total",
+			Help: "Signatures that verified, by the reading of the subscription secret that was the HMAC key: base64 (its decoded bytes) or text (its characters)."}, []string{"secret_reading"}),
 	}
 	m.ok = m.requests.WithLabelValues("200")
 	m.producedEvents = m.events.WithLabelValues("produced")
-	reg.MustRegister(m.requests, m.events, m.deadLetters, m.signatureFailures, m.produceSeconds, m.bodyBytes, m.inFlight)
+	for _, r := range []string{"ack_timeout", "error"} {
+		m.produceFailures.WithLabelValues(r)
+	}
+	m.verifiedDecoded = m.signatures.WithLabelValues(string(SecretDecoded))
+	m.verifiedText = m.signatures.WithLabelValues(string(SecretText))
+	reg.MustRegister(m.requests, m.events, m.deadLetters, m.signatureFailures, m.produceSeconds, m.bodyBytes, m.inFlight,
+		m.produceFailures, m.signatures)
 	return m
 }
 
@@ -99,5 +113,34 @@ func (m *Metrics) body(n int) {
 func (m *Metrics) inFlightAdd(d float64) {
 	if m != nil {
 		m.inFlight.Add(d)
+	}
+}
+
+// registerReady registers interruptions_ingest_ready, 1 when /readyz
+// would answer 200, evaluated at each scrape.
+func (m *Metrics) registerReady(reg prometheus.Registerer, ready func() bool) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "interruptions", Subsystem: "ingest", Name: "ready",
+		Help: "1 when the bridge can store requests now (/readyz answers 200): the topics exist and are writable and recent produces succeeded; 0 otherwise."},
+		func() float64 {
+			if ready() {
+				return 1
+			}
+			return 0
+		}))
+}
+
+func (m *Metrics) produceFailure(reason string) {
+	if m != nil {
+		m.produceFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) verified(r SecretReading) {
+	switch {
+	case m == nil:
+	case r == SecretText:
+		m.verifiedText.Inc()
+	default:
+		m.verifiedDecoded.Inc()
 	}
 }

@@ -90,28 +90,71 @@ func (c *claims) GetSubject() (string, error) { return "", nil }
 // GetAudience implements jwt.Claims.
 func (c *claims) GetAudience() (jwt.ClaimStrings, error) { return nil, nil }
 
+// SecretReading is how a subscription secret becomes an HMAC key. VCC's
+// documentation does not say which reading it signs with, so a Verifier
+// built from secrets (NewSecretVerifier) accepts both and tells which one
+// verified.
+type SecretReading string
+
+// The readings of a subscription secret.
+const (
+	// SecretDecoded: the secret's base64-decoded bytes (as VCC's NodeJs
+	// consumer example reads it).
+	SecretDecoded SecretReading = "base64"
+	// SecretText: the bytes of the secret's text, as VCC shows it.
+	SecretText SecretReading = "text"
+)
+
+// Secret is one subscription secret under both readings.
+type Secret struct {
+	// Decoded is the base64-decoded secret, Text its text as written.
+	Decoded, Text []byte
+}
+
 // Verifier checks Vonage-Signature headers against one or more subscription
 // secrets (several during a rotation). It is safe for concurrent use.
 type Verifier struct {
-	keys   jwt.VerificationKeySet
+	// keys are the HMAC keys by reading: [0] decoded, [1] text (empty
+	// when the Verifier was built from keys alone).
+	keys   [2]jwt.VerificationKeySet
 	parser *jwt.Parser
 	now    func() time.Time
 	leeway time.Duration
 }
 
+// readings are the SecretReading of Verifier.keys, by index.
+var readings = [2]SecretReading{SecretDecoded, SecretText}
+
 // NewVerifier returns a Verifier for HMAC keys (the decoded subscription
 // secrets, see ParseSecrets). now is the clock (nil: time.Now); leeway the
 // tolerated clock skew.
 func NewVerifier(keys [][]byte, leeway time.Duration, now func() time.Time) (*Verifier, error) {
-	if len(keys) == 0 {
+	return newVerifier(keys, nil, leeway, now)
+}
+
+// NewSecretVerifier returns a Verifier that accepts a signature made with
+// either reading of any of the secrets: the base64-decoded bytes, tried
+// first, or the text. VerifySecret says which one verified.
+func NewSecretVerifier(secrets []Secret, leeway time.Duration, now func() time.Time) (*Verifier, error) {
+	var decoded, text [][]byte
+	for _, s := range secrets {
+		decoded, text = append(decoded, s.Decoded), append(text, s.Text)
+	}
+	return newVerifier(decoded, text, leeway, now)
+}
+
+func newVerifier(decoded, text [][]byte, leeway time.Duration, now func() time.Time) (*Verifier, error) {
+	if len(decoded) == 0 {
 		return nil, errors.New("no signing secret")
 	}
 	if now == nil {
 		now = time.Now
 	}
 	v := &Verifier{now: now, leeway: leeway}
-	for _, k := range keys {
-		v.keys.Keys = append(v.keys.Keys, k)
+	for i, keys := range [2][][]byte{decoded, text} {
+		for _, k := range keys {
+			v.keys[i].Keys = append(v.keys[i].Keys, k)
+		}
 	}
 	v.parser = jwt.NewParser(
 		// Only HS256: "none", RS256 with the secret as a "public key" and
@@ -130,39 +173,61 @@ func NewVerifier(keys [][]byte, leeway time.Duration, now func() time.Time) (*Ve
 // Errors wrap one of ErrMissingSignature, ErrBadSignature,
 // ErrExpiredSignature, ErrPayloadHash.
 func (v *Verifier) Verify(header string, body []byte) error {
+	_, err := v.VerifySecret(header, body)
+	return err
+}
+
+// VerifySecret is Verify that also returns, when the signature verifies,
+// the reading of the secret whose key verified it.
+func (v *Verifier) VerifySecret(header string, body []byte) (SecretReading, error) {
 	tok := strings.TrimSpace(header)
 	if len(tok) > 7 && strings.EqualFold(tok[:7], "bearer ") {
 		tok = strings.TrimSpace(tok[7:])
 	}
 	if tok == "" {
-		return ErrMissingSignature
+		return "", ErrMissingSignature
 	}
-	var c claims
-	_, err := v.parser.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return v.keys, nil })
+	var (
+		c       claims
+		err     error
+		reading SecretReading
+	)
+	for i, keys := range v.keys {
+		if len(keys.Keys) == 0 {
+			break
+		}
+		c, reading = claims{}, readings[i]
+		_, err = v.parser.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return keys, nil })
+		// Only a signature no key of this reading verifies tries the
+		// next reading; anything else (expiry, a bad token) is the answer.
+		if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			break
+		}
+	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return fmt.Errorf("%w: %w", ErrExpiredSignature, err)
+		return "", fmt.Errorf("%w: %w", ErrExpiredSignature, err)
 	case err != nil:
-		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+		return "", fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	if c.Exp == nil {
 		iat := numericDate(c.Iat)
 		if iat == nil {
-			return fmt.Errorf("%w: token has neither exp nor iat", ErrBadSignature)
+			return "", fmt.Errorf("%w: token has neither exp nor iat", ErrBadSignature)
 		}
 		if v.now().After(iat.Add(TokenLifetime + v.leeway)) {
-			return fmt.Errorf("%w: issued at %s, more than %s ago", ErrExpiredSignature, iat.UTC().Format(time.RFC3339), TokenLifetime)
+			return "", fmt.Errorf("%w: issued at %s, more than %s ago", ErrExpiredSignature, iat.UTC().Format(time.RFC3339), TokenLifetime)
 		}
 	}
 	want, err := hex.DecodeString(c.PayloadHash)
 	if err != nil || len(want) != sha256.Size {
-		return fmt.Errorf("%w: claim %s is not a hex SHA-256 hash", ErrPayloadHash, PayloadHashClaim)
+		return "", fmt.Errorf("%w: claim %s is not a hex SHA-256 hash", ErrPayloadHash, PayloadHashClaim)
 	}
 	got := sha256.Sum256(body)
 	if subtle.ConstantTimeCompare(got[:], want) != 1 {
-		return ErrPayloadHash
+		return "", ErrPayloadHash
 	}
-	return nil
+	return reading, nil
 }
 
 // Sign returns a Vonage-Signature header value for body as VCC makes one:
@@ -184,7 +249,14 @@ func Sign(key, body []byte, now time.Time) (string, error) {
 // starting with # are skipped. It returns the decoded keys. name is the
 // file's name for errors, which never show a secret.
 func ParseSecrets(name string, data []byte) ([][]byte, error) {
-	var keys [][]byte
+	secrets, err := ParseSecretFile(name, data)
+	return decodedKeys(secrets), err
+}
+
+// ParseSecretFile reads secrets as ParseSecrets does and returns each under
+// both readings: decoded, and its text (the line, trimmed).
+func ParseSecretFile(name string, data []byte) ([]Secret, error) {
+	var secrets []Secret
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -201,31 +273,47 @@ func ParseSecrets(name string, data []byte) ([][]byte, error) {
 		if len(k) == 0 {
 			return nil, fmt.Errorf("%s line %d: empty secret", name, n)
 		}
-		keys = append(keys, k)
+		secrets = append(secrets, Secret{Decoded: k, Text: []byte(line)})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(keys) == 0 {
+	if len(secrets) == 0 {
 		return nil, fmt.Errorf("%s holds no secret", name)
 	}
-	return keys, nil
+	return secrets, nil
 }
 
 // LoadSecretFiles reads every file with ParseSecrets and returns all keys,
 // in order.
 func LoadSecretFiles(paths []string) ([][]byte, error) {
-	var keys [][]byte
+	secrets, err := LoadSecrets(paths)
+	return decodedKeys(secrets), err
+}
+
+// LoadSecrets reads every file with ParseSecretFile and returns all
+// secrets, in order.
+func LoadSecrets(paths []string) ([]Secret, error) {
+	var secrets []Secret
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("signing secret file: %w", err)
 		}
-		k, err := ParseSecrets(p, data)
+		s, err := ParseSecretFile(p, data)
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, k...)
+		secrets = append(secrets, s...)
 	}
-	return keys, nil
+	return secrets, nil
+}
+
+// decodedKeys are the decoded keys of secrets.
+func decodedKeys(secrets []Secret) [][]byte {
+	var keys [][]byte
+	for _, s := range secrets {
+		keys = append(keys, s.Decoded)
+	}
+	return keys
 }

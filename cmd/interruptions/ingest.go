@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -42,6 +43,9 @@ type ingestFlags struct {
 	logLevel          string
 	pprofAddr         string
 	gcPercent         int
+	createTopics      bool
+	partitions        int
+	replicationFactor int
 }
 
 func (f *ingestFlags) register(c *command) {
@@ -73,6 +77,10 @@ func (f *ingestFlags) register(c *command) {
 	c.fs.StringVar(&f.metricsAddr, "metrics-addr", "", "separate address for /metrics, /healthz and /readyz; empty: /metrics on --listen")
 	c.fs.Var(&f.shutdownTimeout, "shutdown-timeout", "on SIGTERM or SIGINT, the time to answer the requests in flight and flush the producer")
 	c.fs.Var(&f.startTimeout, "start-timeout", "how long to wait for unreachable brokers at start before failing")
+	def := processor.DefaultConfig()
+	c.fs.BoolVar(&f.createTopics, "create-topics", def.CreateTopics, "create the topic and dlq-topic when missing; when false a missing topic is an error")
+	c.fs.IntVar(&f.partitions, "partitions", int(def.Partitions), "partitions of topics created by ingest")
+	c.fs.IntVar(&f.replicationFactor, "replication-factor", int(def.ReplicationFactor), "replication factor of created topics; -1: the broker's default")
 	c.fs.DurationVar(&f.linger, "linger", webhook.DefaultLinger, "how long the producer waits to fill a batch (0: send at once); longer batches cost the broker and the bridge less CPU per event and add at most this much latency")
 	c.fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	c.fs.IntVar(&f.gcPercent, "gc-percent", webhook.DefaultGCPercent, "the Go garbage collector's target, as GOGC (which this replaces): the bridge's live heap is a few MB, so collecting less often costs tens of MB and saves CPU per request; 100 is Go's default, -1 turns the collector off")
@@ -90,15 +98,43 @@ func (f *ingestFlags) verifier() (*webhook.Verifier, error) {
 	case len(f.secretFiles.items) == 0:
 		return nil, usageError("signing-secret-file: required (VCC subscription secrets), or --allow-unsigned for local use")
 	}
-	keys, err := webhook.LoadSecretFiles(f.secretFiles.items)
+	secrets, err := webhook.LoadSecrets(f.secretFiles.items)
 	if err != nil {
 		return nil, usageError("signing-secret-file: %v", err)
 	}
-	v, err := webhook.NewVerifier(keys, webhook.DefaultLeeway, nil)
+	v, err := webhook.NewSecretVerifier(secrets, webhook.DefaultLeeway, nil)
 	if err != nil {
 		return nil, usageError("signing-secret-file: %v", err)
 	}
 	return v, nil
+}
+
+// topicConfig holds --create-topics, --partitions and
+// --replication-factor in a processor.Config, checked as `run` checks them.
+func (f *ingestFlags) topicConfig() (processor.Config, error) {
+	cfg := processor.DefaultConfig()
+	cfg.CreateTopics = f.createTopics
+	cfg.Partitions = int32(f.partitions)
+	cfg.ReplicationFactor = int16(f.replicationFactor)
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("%v", err)
+	}
+	return cfg, nil
+}
+
+// ensureIngestTopics checks that topics exist, creating the missing ones
+// as `run` does (processor.EnsureTopics), within timeout. A topic that is
+// missing and may not, or cannot, be created is an error naming it: ingest
+// would otherwise accept requests it can never store.
+func ensureIngestTopics(ctx context.Context, cl *kgo.Client, cfg processor.Config, timeout time.Duration, log *zap.Logger, topics ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := processor.EnsureTopics(ctx, kadm.NewClient(cl), cfg, log, topics...)
+	var missing *processor.MissingTopicError
+	if errors.As(err, &missing) {
+		return fmt.Errorf("--create-topics is false: %w", err)
+	}
+	return err
 }
 
 func (f *ingestFlags) httpTLS() (*tls.Config, error) {
@@ -138,6 +174,10 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 	case f.linger < 0 || f.linger > time.Second:
 		return usageError("linger: must be between 0 and 1s")
 	}
+	topicCfg, err := f.topicConfig()
+	if err != nil {
+		return err
+	}
 	verifier, err := f.verifier()
 	if err != nil {
 		return err
@@ -168,6 +208,9 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 	}
 	defer cl.Close()
 	if err := waitBrokers(ctx, cl, f.brokers, time.Duration(f.startTimeout), log); err != nil {
+		return authError(err)
+	}
+	if err := ensureIngestTopics(ctx, cl, topicCfg, time.Duration(f.startTimeout), log, f.topic, f.dlq); err != nil {
 		return authError(err)
 	}
 	reg := prometheus.NewRegistry()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"net"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/interruptions/interruptions/vccgen"
+	"github.com/interruptions/interruptions/webhook"
 )
 
 // TestIngestUsageErrors: bad ingest settings exit 2 naming the setting,
@@ -33,6 +37,9 @@ func TestIngestUsageErrors(t *testing.T) {
 		{"max-body", []string{"--allow-unsigned", "--max-body", "0"}, nil, "max-body"},
 		{"mode from env", []string{"--allow-unsigned"}, map[string]string{"INTERRUPTIONS_MODE": "xml"}, "mode"},
 		{"broker tls", []string{"--allow-unsigned", "--tls-ca-file", secret}, nil, "tls-ca-file: is set but --tls is false"},
+		{"partitions", []string{"--allow-unsigned", "--partitions", "0"}, nil, "partitions: must be positive"},
+		{"replication-factor", []string{"--allow-unsigned", "--replication-factor", "0"}, nil, "replication-factor: must be positive or -1"},
+		{"create-topics from env", []string{"--allow-unsigned"}, map[string]string{"INTERRUPTIONS_CREATE_TOPICS": "maybe"}, "create-topics"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(context.Background(), tc.env, append([]string{"ingest"}, tc.args...)...)
@@ -115,6 +122,20 @@ func TestIngestInProcess(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", host, time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// A token signed with the secret's text, not its decoded bytes, is
+	// accepted too (VCC's reading is not documented).
+	body := vccgen.New(vccgen.Config{Seed: 3}).Next().Value
+	sig, err := webhook.Sign([]byte(base64.StdEncoding.EncodeToString([]byte("new-secret"))), body, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set(webhook.SignatureHeader, sig)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a request signed with the secret's text: %v %v, want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	resp, err := http.Get("http://" + host + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -166,5 +187,29 @@ func TestDemoViaWebhook(t *testing.T) {
 	}
 	if direct[2] == "0" {
 		t.Errorf("no interruption records")
+	}
+}
+
+// TestIngestMissingTopicExits: with --create-topics=false, a missing topic
+// ends ingest at start with exit 1 naming it, before it listens.
+func TestIngestMissingTopicExits(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "present"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	for _, tc := range []struct{ topic, dlq, missing string }{
+		{"absent", "present", "absent"},
+		{"present", "absent.dlq", "absent.dlq"},
+	} {
+		// Bounded: an ingest that starts anyway serves until ctx ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code, _, stderr := runCLI(ctx, nil, "ingest", "--allow-unsigned", "--brokers", brokers, "--listen", "127.0.0.1:0",
+			"--topic", tc.topic, "--dlq-topic", tc.dlq, "--create-topics=false")
+		cancel()
+		if code != 1 || !strings.Contains(stderr, `topic "`+tc.missing+`" does not exist`) || strings.Contains(stderr, "accepting VCC notifications") {
+			t.Errorf("topic %s, dlq %s: exit %d, want 1 naming %s before listening:\n%s", tc.topic, tc.dlq, code, tc.missing, stderr)
+		}
 	}
 }
