@@ -44,7 +44,7 @@ var (
 	// typeNames are the input event types: the kinds the matcher
 	// handles, "other" for every other valid type and "invalid" for
 	// input that went to the dead-letter topic.
-	typeNames   = [...]string{"interrupted", "resumed", "ended", "other", "invalid"}
+	typeNames   = [...]string{vcc.Interrupted.String(), vcc.Resumed.String(), vcc.Ended.String(), "other", "invalid"}
 	resultNames = [...]string{"processed", "ignored", "duplicate", "dlq"}
 	reasonNames = [...]string{
 		string(codec.ReasonNotCloudEvent), string(codec.ReasonInvalidCloudEvent),
@@ -55,7 +55,7 @@ var (
 	}
 	outcomeNames = [...]string{"resumed", "ended", "expired"}
 	// roleNames are the party roles VCC documents, and "other".
-	roleNames = [...]string{"agent", "external", "monitor", "voicemail", "other"}
+	roleNames = [...]string{vcc.RoleAgent, vcc.RoleExternal, vcc.RoleMonitor, vcc.RoleVoicemail, "other"}
 	// actionNames are what the engine did beside placing events: records
 	// first published as expired, channels deleted, corrections and
 	// retractions published, and the effect of placed events on their

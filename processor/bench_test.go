@@ -154,7 +154,7 @@ func BenchmarkStoreMemory(b *testing.B) {
 					}
 					st.Restore(string(keys[j]), c)
 				}
-				engine.Restored(st, func(match.Interruption) {})
+				engine.Restored(st)
 				after := heapInUse()
 				rssAfter := residentBytes(b)
 				b.ReportMetric(float64(after-before)/channels, "B/channel")

@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
-	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -155,7 +154,7 @@ func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, ps []int32)
 		st := l.Store
 		// Nothing can be due: the changelog was written after the
 		// engine ran what was due.
-		m.pipe.engine.Restored(st, func(match.Interruption) {})
+		m.pipe.engine.Restored(st)
 		st.Commit()
 		m.distrustFutureClock(p, st)
 		now := time.Now()

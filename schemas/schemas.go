@@ -14,9 +14,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/interruptions/interruptions/core/vcc"
 )
 
 //go:embed *.json
@@ -112,9 +113,9 @@ func (s *Set) ValidateInput(raw []byte) error {
 	typ, _ := member(doc, "type").(string)
 	var sch *jsonschema.Schema
 	switch {
-	case strings.HasPrefix(typ, "channel."):
+	case vcc.IsChannelEvent(typ):
 		sch = s.channel
-	case strings.HasPrefix(typ, "agent."):
+	case vcc.IsAgentEvent(typ):
 		sch = s.agent
 	default:
 		return fmt.Errorf("schemas: input type %q: %w", typ, ErrUnknownType)

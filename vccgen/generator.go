@@ -15,6 +15,8 @@ package vccgen
 import (
 	"bytes"
 	"time"
+
+	"github.com/interruptions/interruptions/core/vcc"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -134,7 +136,7 @@ type Event struct {
 	Value []byte
 	// ID is the CloudEvent id, a 27-character base62 KSUID.
 	ID string
-	// Source is SourceChannel or SourceAgent.
+	// Source is vcc.SourceChannel or vcc.SourceAgent.
 	Source string
 	// Type is the CloudEvent type, e.g. "channel.interrupted.v1".
 	Type string
@@ -316,11 +318,11 @@ func (g *Generator) build(raw *rawEvent, seq uint64, delay int64, how Delivery) 
 	}
 	subject := ""
 	if raw.ch != nil {
-		ev.Source = SourceChannel
+		ev.Source = vcc.SourceChannel
 		ev.ChannelID = raw.ch.id
 		subject = raw.ch.id
 	} else {
-		ev.Source = SourceAgent
+		ev.Source = vcc.SourceAgent
 		subject = raw.ag.agentID
 	}
 

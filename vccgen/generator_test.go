@@ -217,7 +217,7 @@ func TestValueShape(t *testing.T) {
 		switch {
 		case isChannel:
 			c := w.Data.Channel
-			if e.Source != SourceChannel || c == nil || w.Data.Agent != nil {
+			if e.Source != "/channel" || c == nil || w.Data.Agent != nil {
 				fail("channel event without data.channel or with data.agent")
 			}
 			if c.ChannelID != e.ChannelID || w.Subject != c.ChannelID {
@@ -250,7 +250,7 @@ func TestValueShape(t *testing.T) {
 			}
 		default:
 			a := w.Data.Agent
-			if e.Source != SourceAgent || a == nil || w.Data.Channel != nil || e.ChannelID != "" {
+			if e.Source != "/agent" || a == nil || w.Data.Channel != nil || e.ChannelID != "" {
 				fail("agent event shape")
 			}
 			if w.Subject != a.AgentID || !agentRE.MatchString(a.AgentID) || !uuidV4RE.MatchString(a.UserID) || a.Presence == "" {

@@ -1,5 +1,7 @@
 package vccgen
 
+import "github.com/interruptions/interruptions/core/vcc"
+
 // evKind is the kind of a generated event, independent of its version.
 type evKind uint8
 
@@ -19,44 +21,42 @@ const (
 	evPresenceChanged
 )
 
-// typeName returns the CloudEvent type of an event of kind k, version 0 or 1.
-// It returns string constants so that building an event allocates nothing.
-func typeName(k evKind, v1 bool) string {
-	switch k {
-	case evAlerted:
-		return pick(v1, "channel.alerted.v0", "channel.alerted.v1")
-	case evConnected:
-		return pick(v1, "channel.connected.v0", "channel.connected.v1")
-	case evConnectionFailed:
-		return pick(v1, "channel.connectionfailed.v0", "channel.connectionfailed.v1")
-	case evHeld:
-		return pick(v1, "channel.held.v0", "channel.held.v1")
-	case evRetrieved:
-		return pick(v1, "channel.retrieved.v0", "channel.retrieved.v1")
-	case evParked:
-		return pick(v1, "channel.parked.v0", "channel.parked.v1")
-	case evUnparked:
-		return pick(v1, "channel.unparked.v0", "channel.unparked.v1")
-	case evInterrupted:
-		return pick(v1, "channel.interrupted.v0", "channel.interrupted.v1")
-	case evResumed:
-		return pick(v1, "channel.resumed.v0", "channel.resumed.v1")
-	case evDisconnected:
-		return pick(v1, "channel.disconnected.v0", "channel.disconnected.v1")
-	case evWrapStarted:
-		return pick(v1, "channel.wrapstarted.v0", "channel.wrapstarted.v1")
-	case evEnded:
-		return pick(v1, "channel.ended.v0", "channel.ended.v1")
-	default:
-		return pick(v1, "agent.presencechanged.v0", "agent.presencechanged.v1")
-	}
+// evKindNames are the type names (without version) of the event kinds,
+// from the vocabulary.
+var evKindNames = [...]string{
+	evAlerted:          vcc.TypeAlerted,
+	evConnected:        vcc.TypeConnected,
+	evConnectionFailed: vcc.TypeConnectionFailed,
+	evHeld:             vcc.TypeHeld,
+	evRetrieved:        vcc.TypeRetrieved,
+	evParked:           vcc.TypeParked,
+	evUnparked:         vcc.TypeUnparked,
+	evInterrupted:      vcc.TypeInterrupted,
+	evResumed:          vcc.TypeResumed,
+	evDisconnected:     vcc.TypeDisconnected,
+	evWrapStarted:      vcc.TypeWrapStarted,
+	evEnded:            vcc.TypeEnded,
+	evPresenceChanged:  vcc.TypePresenceChanged,
 }
 
-func pick(v1 bool, v0Name, v1Name string) string {
-	if v1 {
-		return v1Name
+// evTypes holds the full CloudEvent type of each kind in version 0 and 1
+// (vcc.Versions[0], [1]), built once so that building an event allocates
+// nothing. Never written after package initialisation.
+var evTypes = func() (t [len(evKindNames)][2]string) {
+	for k, name := range evKindNames {
+		for v := range t[k] {
+			t[k][v] = vcc.Type(name, vcc.Versions[v])
+		}
 	}
-	return v0Name
+	return t
+}()
+
+// typeName returns the CloudEvent type of an event of kind k, version 0 or 1.
+func typeName(k evKind, v1 bool) string {
+	if v1 {
+		return evTypes[k][1]
+	}
+	return evTypes[k][0]
 }
 
 // role is the role of a party on a channel.
@@ -73,22 +73,24 @@ const (
 func (r role) String() string {
 	switch r {
 	case roleAgent:
-		return "agent"
+		return vcc.RoleAgent
 	case roleMonitor:
-		return "monitor"
+		return vcc.RoleMonitor
 	case roleVoicemail:
-		return "voicemail"
+		return vcc.RoleVoicemail
 	default:
-		return "external"
+		return vcc.RoleExternal
 	}
 }
 
-// Source values of the envelope.
+// Sources of the envelope: the vocabulary's (vcc.SourceChannel,
+// vcc.SourceAgent), named here too for the generator's callers, which
+// compare Event.Source with them.
 const (
 	// SourceChannel is the CloudEvent source of channel events.
-	SourceChannel = "/channel"
+	SourceChannel = vcc.SourceChannel
 	// SourceAgent is the CloudEvent source of agent events.
-	SourceAgent = "/agent"
+	SourceAgent = vcc.SourceAgent
 )
 
 // Reasons carried by channel.ended and channel.connectionfailed. VCC does not

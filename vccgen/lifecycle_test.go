@@ -114,7 +114,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("seq %d: event time goes backwards in Seq order (%v < %v)", e.Seq, e.Timestamp, prevTS)
 		}
 		prevTS = e.Timestamp
-		if e.Source != SourceChannel {
+		if e.Source != "/channel" {
 			continue
 		}
 		w := decodeWire(t, e.Value)

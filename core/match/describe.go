@@ -9,7 +9,8 @@ type Status uint8
 const (
 	// StatusOpen: not closed, and the clock has not passed its bound.
 	StatusOpen Status = iota + 1
-	// StatusPending: closed, waiting for the grace period (--grace).
+	// StatusPending: closed (or expired) and never published, waiting for
+	// the grace period (--grace).
 	StatusPending
 	// StatusPublished: the published revision says what the timeline
 	// says.
@@ -66,7 +67,8 @@ type Description struct {
 }
 
 // Describe derives c's interruptions from its timeline, at clock now, and
-// compares them with what c published. It changes nothing.
+// compares them with what c published: each status is what the engine's
+// one publishing decision (decide) says at now. It changes nothing.
 func (e *Engine) Describe(c *state.Channel, now int64) Description {
 	var desc Description
 	for i := range c.NumEvents() {
@@ -81,31 +83,26 @@ func (e *Engine) Describe(c *state.Channel, now int64) Description {
 		d := w.at(k)
 		h := e.openHash(c, d.open)
 		seen[h] = true
-		st := StatusOpen
-		switch {
-		case !settled(d, now):
-			anyOpen = true
-		case now < addSat(d.closedAt(c), e.graceNanos):
+		dec := e.decide(c, d, c.FindPublished(h), now)
+		var st Status
+		switch dec.fate {
+		case fateOpen, fateRetraction:
+			st, anyOpen = StatusOpen, true
+		case fateHeld:
 			st = StatusPending
+		case fateCurrent:
+			st = StatusPublished
 		default:
 			st = StatusChanged
 		}
-		rev := 0
-		if pi := c.FindPublished(h); pi >= 0 {
-			p := c.Published(pi)
-			rev = int(p.Revision)
-			if st == StatusChanged && !p.Retracted && p.Fingerprint == fingerprint(c, d) {
-				st = StatusPublished
-			}
-		}
-		desc.Derived = append(desc.Derived, Derived{Interruption: e.record(id, c, d, rev), Status: st})
+		desc.Derived = append(desc.Derived, Derived{Interruption: e.record(id, c, d, int(dec.pub.Revision)), Status: st})
 	}
 	for i := range c.NumPublished() {
 		p := c.Published(i)
 		if seen[p.Open] {
 			continue
 		}
-		r := Retracted{Revision: int(p.Revision), Done: p.Retracted}
+		r := Retracted{Revision: int(p.Revision), Done: e.decide(c, nil, i, now).fate == fateCurrent}
 		if ev := c.FindEventHash(p.Open); ev >= 0 {
 			r.OpenedBy = c.Event(ev)
 		}

@@ -1,6 +1,9 @@
 package match
 
 import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -79,5 +82,103 @@ func TestDescribeArrivalOffsets(t *testing.T) {
 	want := []arrival{{"i1", 40, true}, {"r0", 0, false}, {"r1", 41, true}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("timeline arrivals %+v, want %+v", got, want)
+	}
+}
+
+// TestReportsAgreeWithReference: after every event of random streams with
+// random settings, what Describe and Pending say of each interruption is
+// what the reference model's state says: published as derived (Describe's
+// published, absent from Pending), open (not settled: open in both), held
+// (settled, never published, in its grace period: pending, and not open in
+// Pending), and every retraction done. Nothing is left changed (due but not
+// published) once Process returns.
+func TestReportsAgreeWithReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	n := 1500
+	if testing.Short() {
+		n = 300
+	}
+	for round := range n {
+		b := make([]byte, 4*(1+rng.IntN(40)))
+		for i := range b {
+			b[i] = byte(rng.UintN(256))
+		}
+		cfg := configFromBytes(byte(rng.UintN(256)), byte(rng.UintN(256)), byte(rng.UintN(256)))
+		evs := eventsFromBytes(b)
+		e, s, ref := NewEngine(cfg), state.New(), newRef(cfg)
+		for i := range evs {
+			x := evs[i]
+			e.Process(s, &x, func(Interruption) {})
+			s.Commit()
+			ref.process(evs[i])
+			fail := func(format string, args ...any) {
+				t.Fatalf("round %d, settings %+v, after event %d: %s\nevents: %s", round, cfg, i, fmt.Sprintf(format, args...), describe(evs[:i+1]))
+			}
+			type pend struct {
+				rev  int
+				open bool
+			}
+			wantPending := map[string]pend{}
+			for id, ch := range ref.channels {
+				c := s.Get(id)
+				if c == nil {
+					fail("channel %s deleted, the reference keeps it", id)
+				}
+				got := e.Describe(c, s.StreamTime())
+				gotDerived := map[string]string{}
+				for _, d := range got.Derived {
+					gotDerived[key(Event{Source: d.OpenedBy.Source, ID: d.OpenedBy.ID})] = fmt.Sprint(d.Status, " #", d.Revision)
+				}
+				list, _ := ref.derive(ch.events)
+				wantDerived := map[string]string{}
+				for _, d := range list {
+					k := key(d.open)
+					p, published := ch.published[k]
+					rev := 0
+					if published {
+						rev = p.rev
+					}
+					var st Status
+					switch {
+					case published && !p.retracted && p.content == d.content():
+						st = StatusPublished
+					case d.close == nil && ref.clock <= d.bound:
+						st = StatusOpen
+						wantPending[id+"\x00"+k] = pend{rev + 1, true}
+					case published:
+						fail("the reference left %s on %s settled and not published again", k, id)
+					default:
+						st = StatusPending // settled, never published: in its grace period
+						wantPending[id+"\x00"+k] = pend{1, false}
+					}
+					wantDerived[k] = fmt.Sprint(st, " #", rev)
+				}
+				if !maps.Equal(gotDerived, wantDerived) {
+					fail("channel %s: Describe says %q, the reference %q", id, gotDerived, wantDerived)
+				}
+				var gotRetracted, wantRetracted []string
+				for _, r := range got.Retractions {
+					gotRetracted = append(gotRetracted, fmt.Sprint(key(Event{Source: r.OpenedBy.Source, ID: r.OpenedBy.ID}), " #", r.Revision, " done ", r.Done))
+				}
+				for _, k := range ch.order {
+					if _, derived := wantDerived[k]; !derived {
+						p := ch.published[k]
+						wantRetracted = append(wantRetracted, fmt.Sprint(k, " #", p.rev, " done ", p.retracted))
+					}
+				}
+				slices.Sort(gotRetracted)
+				slices.Sort(wantRetracted)
+				if !slices.Equal(gotRetracted, wantRetracted) {
+					fail("channel %s: Describe retractions %q, the reference %q", id, gotRetracted, wantRetracted)
+				}
+			}
+			gotPending := map[string]pend{}
+			e.Pending(s, func(in Interruption, open bool) {
+				gotPending[in.ChannelID+"\x00"+key(Event{Source: in.OpenedBy.Source, ID: in.OpenedBy.ID})] = pend{in.Revision, open}
+			})
+			if !maps.Equal(gotPending, wantPending) {
+				fail("Pending says %v, the reference %v", gotPending, wantPending)
+			}
+		}
 	}
 }

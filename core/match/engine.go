@@ -259,9 +259,8 @@ func (e *Engine) due(s *state.Store, id string, now int64, emit Emit, hk *Housek
 // Restored schedules every channel of a store just loaded from the
 // changelog. It publishes nothing: what is already due (a record the
 // settings now let through earlier, say a shorter --grace) is published by
-// the next Process or Advance, whose records the caller keeps, so the
-// emit of Restored, kept for the call shape, is never called.
-func (e *Engine) Restored(s *state.Store, _ Emit) Housekeeping {
+// the next Process or Advance, whose records the caller keeps.
+func (e *Engine) Restored(s *state.Store) {
 	now := s.StreamTime()
 	s.Range(func(c *state.Channel) bool {
 		var w walk
@@ -273,7 +272,6 @@ func (e *Engine) Restored(s *state.Store, _ Emit) Housekeeping {
 		s.SetDeadline(c, d)
 		return true
 	})
-	return Housekeeping{}
 }
 
 // The roles an event takes on its timeline.
@@ -471,6 +469,95 @@ func (e *Engine) publishAfter(c *state.Channel, d *derived) int64 {
 // past its bound.
 func settled(d *derived, now int64) bool { return d.close >= 0 || now > d.bound }
 
+// fate is what is to be published about one interruption at a clock.
+type fate uint8
+
+// The fates of an interruption.
+const (
+	// fateCurrent: nothing to publish. Its last record says what the
+	// timeline says, or it is gone from the timeline and its retraction
+	// is published.
+	fateCurrent fate = iota
+	// fateOpen: not settled, and nothing of it stands published (never
+	// published, or its last record a retraction). It waits for its
+	// bound, unless an event closes it first.
+	fateOpen
+	// fateHeld: settled, never published, in its grace period. It waits
+	// until the clock is past publishAfter.
+	fateHeld
+	// fateFirst: its first record is due.
+	fateFirst
+	// fateRevision: a record after its first is due, not a retraction: a
+	// correction (a changed close or outcome), or the interruption
+	// published again after a retraction.
+	fateRevision
+	// fateRetraction: its standing record is to be withdrawn: its opening
+	// event no longer opens an interruption, or the interruption is open
+	// again (reopened).
+	fateRetraction
+)
+
+// decision is what decide says about one interruption.
+type decision struct {
+	fate fate
+	// pub is the interruption's published record; zero when it was never
+	// published.
+	pub state.Published
+	// wake, for fateOpen and fateHeld, is the clock time after which the
+	// fate changes by itself: the bound of an open interruption, the end
+	// of a held one's grace period (publishAfter). For the retraction of
+	// an interruption open again, its bound.
+	wake int64
+}
+
+// decide is the matcher's one decision of what is published: given an
+// interruption the timeline derives (d; nil for one it no longer derives),
+// its published record (index pi in c's published list, -1 when never
+// published) and the clock, it says what is to be published about it now,
+// or what it waits for. reconcile publishes what it says, and plan,
+// Describe and Pending report it.
+//
+// A first record waits for the grace period (publishAfter); a revision or a
+// retraction of a published record is published at once, a revision once
+// the interruption is settled: a record published and then open again is
+// retracted until it settles.
+func (e *Engine) decide(c *state.Channel, d *derived, pi int, now int64) decision {
+	var dec decision
+	if pi >= 0 {
+		dec.pub = c.Published(pi)
+	}
+	switch {
+	case d == nil: // published (pi >= 0), no longer derived
+		if !dec.pub.Retracted {
+			dec.fate = fateRetraction
+		}
+	case pi >= 0 && !dec.pub.Retracted && !settled(d, now):
+		dec.fate, dec.wake = fateRetraction, d.bound // then open
+	case pi >= 0 && !dec.pub.Retracted && dec.pub.Fingerprint == fingerprint(c, d):
+		dec.fate = fateCurrent
+	case pi >= 0 && settled(d, now):
+		dec.fate = fateRevision
+	case pi >= 0: // retracted, open again
+		dec.fate, dec.wake = fateOpen, d.bound
+	default:
+		at := e.publishAfter(c, d)
+		switch {
+		case now > at:
+			dec.fate = fateFirst
+		case settled(d, now):
+			dec.fate, dec.wake = fateHeld, at
+		default:
+			dec.fate, dec.wake = fateOpen, d.bound
+		}
+	}
+	return dec
+}
+
+// published returns the index of d's published record in c, or -1.
+func (e *Engine) published(c *state.Channel, d *derived) int {
+	return c.FindPublished(e.openHash(c, d.open))
+}
+
 // summary is what a channel's Summary says (state.Channel.SetSummary): the
 // start of the interruption still open, and how many closed (or expired)
 // interruptions wait for their grace period.
@@ -486,10 +573,22 @@ func (s summary) is(c *state.Channel) bool {
 	return hasOpen == s.hasOpen && openAt == s.openAt && held == min(s.held, 255)
 }
 
+// add counts an interruption that waits until dec.wake, held or open,
+// into s and the channel's earliest wake-up *wait.
+func (s *summary) add(d *derived, dec decision, wait *int64) {
+	if dec.fate == fateHeld {
+		s.held++
+	} else {
+		s.hasOpen, s.openAt = true, d.at
+	}
+	*wait = min(*wait, dec.wake)
+}
+
 // plan returns the channel's next deadline given its walk and the clock,
-// and whether something is to be published now; when nothing is, also the
-// summary reconcile would record now. The deadline is as reconcile would
-// set it (see deadline); zero when something is to be published now.
+// and whether something is to be published now (decide); when nothing is,
+// also the summary reconcile would record now. The deadline is as
+// reconcile would set it (see deadline); zero when something is to be
+// published now.
 //
 // An interruption still open is due when the clock passes its bound, even
 // when it is not to be published before bound + grace: it then moves from
@@ -499,33 +598,18 @@ func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, pub
 	wait := int64(math.MaxInt64)
 	for k := range w.n {
 		d := w.at(k)
-		pi := c.FindPublished(e.openHash(c, d.open))
-		if pi >= 0 {
-			p := c.Published(pi)
-			if !p.Retracted && p.Fingerprint == fingerprint(c, d) {
-				continue
-			}
-			if settled(d, now) || !p.Retracted {
-				return 0, true, summary{} // a revision, or a retraction (reopened)
-			}
-			sum.hasOpen, sum.openAt = true, d.at
-			wait = min(wait, d.bound)
-			continue
-		}
-		at := e.publishAfter(c, d)
-		if now > at {
+		switch dec := e.decide(c, d, e.published(c, d), now); dec.fate {
+		case fateCurrent:
+		case fateOpen, fateHeld:
+			sum.add(d, dec, &wait)
+		default:
 			return 0, true, summary{}
 		}
-		if settled(d, now) {
-			sum.held++
-			wait = min(wait, at)
-		} else {
-			sum.hasOpen, sum.openAt = true, d.at
-			wait = min(wait, d.bound)
-		}
 	}
-	if e.retracts(c, w) {
-		return 0, true, summary{}
+	for i := range c.NumPublished() {
+		if e.decide(c, nil, i, now).fate != fateCurrent && w.find(c, e, c.Published(i).Open) < 0 {
+			return 0, true, summary{}
+		}
 	}
 	return e.deadline(c, w, sum.hasOpen || sum.held > 0, wait), false, sum
 }
@@ -560,16 +644,6 @@ func (e *Engine) horizon(c *state.Channel, w *walk) int64 {
 	return addSat(last, e.retentionNanos)
 }
 
-// retracts reports whether a published interruption no longer exists.
-func (e *Engine) retracts(c *state.Channel, w *walk) bool {
-	for i := range c.NumPublished() {
-		if p := c.Published(i); !p.Retracted && w.find(c, e, p.Open) < 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // find returns the index in w of the interruption opened by the event
 // with hash h, or -1.
 func (w *walk) find(c *state.Channel, e *Engine, h uint64) int {
@@ -582,28 +656,27 @@ func (w *walk) find(c *state.Channel, e *Engine, h uint64) int {
 }
 
 // reconcile walks channel c (just changed, being edited), publishes what
-// differs from what it published and may be published at the clock,
-// records it, and schedules the channel. It returns the role of timeline
-// event target, and gone true when nothing waits and retention passed: the
-// channel is to be deleted (and was not scheduled).
+// decide says is to be published at the clock, records it, and schedules
+// the channel. It returns the role of timeline event target, and gone true
+// when nothing waits and retention passed: the channel is to be deleted
+// (and was not scheduled).
 func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target int, emit Emit, hk *Housekeeping) (r role, gone bool) {
 	now := s.StreamTime()
 	var w walk
 	e.walk(c, target, &w)
-	// Retractions first: published interruptions whose opening event no
-	// longer opens one, or that are open again.
+	// Retractions first, in the order of the published list.
 	for i := range c.NumPublished() {
 		p := c.Published(i)
-		if p.Retracted {
+		var d *derived
+		if dk := w.find(c, e, p.Open); dk >= 0 {
+			d = w.at(dk)
+		}
+		if e.decide(c, d, i, now).fate != fateRetraction {
 			continue
 		}
 		k := c.FindEventHash(p.Open)
 		reason := ReasonReopened
-		if dk := w.find(c, e, p.Open); dk >= 0 {
-			if settled(w.at(dk), now) {
-				continue
-			}
-		} else {
+		if d == nil {
 			var rw walk
 			e.walk(c, k, &rw)
 			reason = ReasonInterruptedWhileInterrupted
@@ -622,48 +695,34 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 		hk.Retractions++
 	}
 	wait := int64(math.MaxInt64)
-	hasOpen, openAt, held := false, int64(0), 0
+	var sum summary
 	for k := range w.n {
 		d := w.at(k)
 		h := e.openHash(c, d.open)
-		fp := fingerprint(c, d)
-		pi := c.FindPublished(h)
-		var p state.Published
-		if pi >= 0 {
-			p = c.Published(pi)
-			if !p.Retracted && p.Fingerprint == fp {
-				continue
-			}
-			if !settled(d, now) {
-				hasOpen, openAt = true, d.at
-				wait = min(wait, d.bound)
-				continue
-			}
+		dec := e.decide(c, d, c.FindPublished(h), now)
+		switch dec.fate {
+		case fateCurrent:
+			continue
+		case fateOpen, fateHeld, fateRetraction:
+			// fateRetraction: none, the loop above published them; the
+			// interruption would be open.
+			sum.add(d, dec, &wait)
+			continue
+		case fateRevision:
 			hk.Corrections++
-		} else {
-			at := e.publishAfter(c, d)
-			if now <= at {
-				// As plan: open until the bound, then held.
-				if settled(d, now) {
-					held++
-					wait = min(wait, at)
-				} else {
-					hasOpen, openAt = true, d.at
-					wait = min(wait, d.bound)
-				}
-				continue
-			}
+		case fateFirst:
 			if d.outcome == OutcomeExpired {
 				hk.Expired++
 			}
 		}
-		p = state.Published{Open: h, Fingerprint: fp, Revision: p.Revision + 1}
+		p := state.Published{Open: h, Fingerprint: fingerprint(c, d), Revision: dec.pub.Revision + 1}
 		c.PutPublished(p)
 		emit(e.record(id, c, d, int(p.Revision)))
 	}
-	c.SetSummary(hasOpen, openAt, held)
-	deadline := e.deadline(c, &w, hasOpen || held > 0, wait)
-	if !hasOpen && held == 0 && deadline < now {
+	c.SetSummary(sum.hasOpen, sum.openAt, sum.held)
+	waiting := sum.hasOpen || sum.held > 0
+	deadline := e.deadline(c, &w, waiting, wait)
+	if !waiting && deadline < now {
 		return w.role, true
 	}
 	s.SetDeadline(c, deadline)
@@ -738,11 +797,12 @@ func subSat(t, d int64) int64 {
 	return t - d
 }
 
-// Pending calls fn for every interruption of the store not published yet,
-// in no particular order: open ones (the clock has not passed their bound;
-// Outcome is OutcomeExpired and ClosedAt the bound, what they become if
-// nothing closes them) with open true, and closed ones waiting for their
-// grace period with open false. Revision is the one they would get.
+// Pending calls fn for every interruption of the store not published yet
+// (decide), in no particular order: open ones (the clock has not passed
+// their bound; Outcome is OutcomeExpired and ClosedAt the bound, what they
+// become if nothing closes them) with open true, and closed ones waiting
+// for their grace period with open false. Revision is the one they would
+// get.
 func (e *Engine) Pending(s *state.Store, fn func(in Interruption, open bool)) {
 	now := s.StreamTime()
 	s.Range(func(c *state.Channel) bool {
@@ -751,15 +811,11 @@ func (e *Engine) Pending(s *state.Store, fn func(in Interruption, open bool)) {
 		id := c.ID()
 		for k := range w.n {
 			d := w.at(k)
-			rev := 1
-			if pi := c.FindPublished(e.openHash(c, d.open)); pi >= 0 {
-				p := c.Published(pi)
-				if !p.Retracted && p.Fingerprint == fingerprint(c, d) {
-					continue
-				}
-				rev = int(p.Revision) + 1
+			dec := e.decide(c, d, e.published(c, d), now)
+			if dec.fate == fateCurrent {
+				continue
 			}
-			fn(e.record(id, c, d, rev), !settled(d, now))
+			fn(e.record(id, c, d, int(dec.pub.Revision)+1), dec.fate == fateOpen || dec.fate == fateRetraction)
 		}
 		return true
 	})

@@ -265,7 +265,7 @@ func restartProgresses(t *testing.T, from, to EngineConfig, evs []Event, cut int
 	e = NewEngine(to)
 	emit := func(in Interruption) { checkRecord(t, to, in) }
 	within(t, what+": Restored and Advance", func() {
-		e.Restored(restored, emit)
+		e.Restored(restored)
 		e.Advance(restored, emit)
 	})
 	restored.Commit()

@@ -1,8 +1,9 @@
 // Package vcc is the Vonage Contact Center vocabulary, written once: the
 // CloudEvent types and versions of the channel event family, what each
-// means to the matcher, the envelope sources and the party roles. Every
-// other package (codec, match, state, vccgen, metrics) takes its names from
-// here, so supporting a new version is one edit in this file.
+// means to the matcher, the event families, the envelope sources and the
+// party roles. Every other package (codec, match, state, vccgen, metrics,
+// schemas, webhook) takes its names from here, so supporting a new version
+// is one edit in this file.
 //
 // Facts come from VCC's public Webhooks API pages, summarised in the
 // project's docs/vcc-channel-events.md.
@@ -45,6 +46,16 @@ func (k Kind) String() string {
 // first. VCC publishes v0 and v1 of every channel event with the same
 // payload.
 var Versions = [...]string{"v0", "v1"}
+
+// Families: the prefix every type name of an event family starts with.
+const (
+	// FamilyChannel is the prefix of the channel event family
+	// (channel.interrupted, channel.resumed...).
+	FamilyChannel = "channel."
+	// FamilyAgent is the prefix of the agent event family
+	// (agent.presencechanged).
+	FamilyAgent = "agent."
+)
 
 // Type names without version, as VCC publishes them. The handled ones first.
 const (
@@ -111,6 +122,34 @@ type Party struct {
 	Role    string
 	AgentID string
 	UserID  string
+}
+
+// IsChannelEvent reports whether the CloudEvent type t, of any version,
+// documented or not, is of the channel event family (FamilyChannel): an
+// event about one channel, which carries data.channel.channelId.
+func IsChannelEvent(t string) bool { return strings.HasPrefix(t, FamilyChannel) }
+
+// IsAgentEvent reports whether the CloudEvent type t, of any version,
+// documented or not, is of the agent event family (FamilyAgent).
+func IsAgentEvent(t string) bool { return strings.HasPrefix(t, FamilyAgent) }
+
+// Type returns the full CloudEvent type of type name in version, e.g.
+// Type(TypeResumed, "v1") is "channel.resumed.v1"; SplitType undoes it.
+// Callers that must not allocate per event build their table of types from
+// it once.
+func Type(name, version string) string { return name + "." + version }
+
+// Types returns the full CloudEvent types of every documented type (Known)
+// in every version (Versions): 26 types, in the order of Known then
+// Versions.
+func Types() []string {
+	out := make([]string, 0, len(Known)*len(Versions))
+	for _, name := range Known {
+		for _, ver := range Versions {
+			out = append(out, Type(name, ver))
+		}
+	}
+	return out
 }
 
 // SplitType splits "channel.resumed.v0" into "channel.resumed" and "v0". A
@@ -184,7 +223,7 @@ func newLookup() tables {
 	for _, name := range Known {
 		kind, handled := KindOf(name)
 		for _, ver := range Versions {
-			full := name + "." + ver
+			full := Type(name, ver)
 			t.types[full] = typeInfo{name: full, kind: kind, handled: handled}
 		}
 	}
@@ -217,7 +256,7 @@ func HandledTypes() []string {
 	out := make([]string, 0, len(Handled)*len(Versions))
 	for _, h := range Handled {
 		for _, ver := range Versions {
-			out = append(out, h.Name+"."+ver)
+			out = append(out, Type(h.Name, ver))
 		}
 	}
 	return out

@@ -75,3 +75,54 @@ func TestInternAndHandledTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestTypesAreTheDocumentedFamily: Types lists each documented type name in
+// v0 and v1, once: the 26 types vcc-channel-events.md documents.
+func TestTypesAreTheDocumentedFamily(t *testing.T) {
+	want := map[string]bool{}
+	for name := range docTypes {
+		want[name+".v0"], want[name+".v1"] = true, true
+	}
+	got := Types()
+	if len(got) != 26 || len(want) != 26 {
+		t.Fatalf("Types() has %d types, the document %d; want 26: %v", len(got), len(want), got)
+	}
+	for _, typ := range got {
+		if !want[typ] {
+			t.Errorf("Types() has %q, not documented or listed twice", typ)
+		}
+		delete(want, typ)
+	}
+	if Type(TypeConnectionFailed, "v1") != "channel.connectionfailed.v1" || Type(TypePresenceChanged, "v0") != "agent.presencechanged.v0" {
+		t.Errorf("Type spells %q, %q", Type(TypeConnectionFailed, "v1"), Type(TypePresenceChanged, "v0"))
+	}
+}
+
+// TestEventFamilies: the channel family is every type starting "channel.",
+// documented or not, of any version; the agent family every type starting
+// "agent."; the prefix is case-sensitive and must be whole.
+func TestEventFamilies(t *testing.T) {
+	for typ, want := range map[string][2]bool{ // {channel, agent}
+		"channel.resumed.v0":           {true, false},
+		"channel.held.v7":              {true, false},
+		"channel.interruptionended.v0": {true, false},
+		"channel.":                     {true, false},
+		"agent.presencechanged.v1":     {false, true},
+		"agent.login":                  {false, true},
+		"channel":                      {false, false},
+		"channelx.resumed.v0":          {false, false},
+		"Channel.resumed.v0":           {false, false},
+		"com.vonage.channel.resumed":   {false, false},
+		"agents.presencechanged.v0":    {false, false},
+		"":                             {false, false},
+	} {
+		if got := [2]bool{IsChannelEvent(typ), IsAgentEvent(typ)}; got != want {
+			t.Errorf("%q: IsChannelEvent, IsAgentEvent = %v, want %v", typ, got, want)
+		}
+	}
+	for name := range docTypes {
+		if got, want := IsChannelEvent(Type(name, "v0")), name != "agent.presencechanged"; got != want {
+			t.Errorf("IsChannelEvent(%q) = %v", name, got)
+		}
+	}
+}
