@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/internal/partread"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -38,10 +38,7 @@ func (cr *changelogReader) read(ctx context.Context, adm *kadm.Client, ps []int3
 		return nil, err
 	}
 	loaded := make(map[int32]*state.Loader, len(ps))
-	// end is the offset each partition is read to; done once its record
-	// at end-1 (perhaps a transaction marker) was seen.
-	end := make(map[int32]int64)
-	consume := make(map[int32]kgo.Offset)
+	ranges := make(map[int32]partread.Range, len(ps))
 	for _, p := range ps {
 		so, ok1 := starts.Lookup(topic, p)
 		eo, ok2 := ends.Lookup(topic, p)
@@ -51,95 +48,33 @@ func (cr *changelogReader) read(ctx context.Context, adm *kadm.Client, ps []int3
 		if err := errors.Join(so.Err, eo.Err); err != nil {
 			return nil, fmt.Errorf("offsets of %s[%d]: %w", topic, p, err)
 		}
-		if eo.Offset <= so.Offset {
-			loaded[p] = state.NewLoader(0)
-			continue
-		}
 		// Compaction keeps about one record per channel; the offset range
 		// bounds the count from above. Pre-sizing saves rehashing.
-		loaded[p] = state.NewLoader(int(min(eo.Offset-so.Offset, 4<<20)))
-		end[p] = eo.Offset
-		consume[p] = kgo.NewOffset().At(so.Offset)
+		loaded[p] = state.NewLoader(int(min(max(eo.Offset-so.Offset, 0), 4<<20)))
+		ranges[p] = partread.Range{Start: so.Offset, End: eo.Offset}
 	}
-	if len(consume) == 0 {
-		return loaded, nil
+	r := partread.Reader{
+		Topic:      topic,
+		ClientOpts: append([]kgo.Opt{kgo.SeedBrokers(cr.cfg.Brokers...), kgo.FetchMaxBytes(64 << 20)}, cr.cfg.ClientOpts...),
+		// Each partition's records are decoded by a goroutine of its own.
+		Parallel: true,
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(cr.cfg.Brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// Transaction markers are kept so that a changelog ending in one
-		// is seen to end: the marker is the record at end-1.
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64 << 20),
-	}, cr.cfg.ClientOpts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("changelog client: %w", err)
-	}
-	defer cl.Close()
-	for len(end) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", topic, err)
-		}
-		if err := fetchError(fetches); err != nil {
-			return nil, err
-		}
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			errs []error
-			fin  []int32
-		)
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			e, reading := end[fp.Partition]
-			if !reading || len(fp.Records) == 0 {
-				return
-			}
-			l := loaded[fp.Partition]
-			wg.Go(func() {
-				done, err := load(l, fp.Records, e)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s[%d]: %w", topic, fp.Partition, err))
-				}
-				if done {
-					fin = append(fin, fp.Partition)
-				}
-			})
-		})
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		for _, p := range fin {
-			delete(end, p)
-		}
-		if len(fin) > 0 {
-			cl.PauseFetchPartitions(map[string][]int32{topic: fin})
-		}
+	if err := r.Read(ctx, ranges, func(p int32, recs []*kgo.Record) error { return load(loaded[p], recs) }); err != nil {
+		return nil, err // it names the topic and partition
 	}
 	return loaded, nil
 }
 
-// load applies records below end; it reports whether the record at end-1
-// was reached.
-func load(l *state.Loader, recs []*kgo.Record, end int64) (bool, error) {
+// load applies records, transaction markers left out.
+func load(l *state.Loader, recs []*kgo.Record) error {
 	for _, rec := range recs {
-		if rec.Offset >= end {
-			return true, nil
-		}
 		if !rec.Attrs.IsControl() {
 			if err := l.Load(rec.Key, rec.Value); err != nil {
-				return false, fmt.Errorf("offset %d: %w", rec.Offset, err)
+				return fmt.Errorf("offset %d: %w", rec.Offset, err)
 			}
 		}
-		if rec.Offset >= end-1 {
-			return true, nil
-		}
 	}
-	return false, nil
+	return nil
 }
 
 // stableEnds returns the changelog's last stable offsets once partitions ps

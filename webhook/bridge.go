@@ -27,13 +27,14 @@ import (
 	"unicode/utf8"
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/interruptions/interruptions/core/vcc"
+	"github.com/interruptions/interruptions/internal/opsserver"
 	"github.com/interruptions/interruptions/processor/codec"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	jsoniter "github.com/json-iterator/go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -219,28 +220,25 @@ func (b *Bridge) Handler(withMetrics bool) http.Handler {
 // OpsHandler serves /healthz, /readyz and /metrics alone (for a separate
 // metrics address).
 func (b *Bridge) OpsHandler() http.Handler {
-	mux := http.NewServeMux()
-	b.opsRoutes(mux, true)
-	return mux
+	return opsserver.Handler(b.readiness, b.cfg.Registry)
 }
 
+// opsRoutes registers the ops server's routes (opsserver.Routes) on mux:
+// /healthz, /readyz and, when withMetrics, /metrics.
 func (b *Bridge) opsRoutes(mux *http.ServeMux, withMetrics bool) {
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := b.ready(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: %v\n", err)
-			return
-		}
-		fmt.Fprintln(w, "ready: topics writable, recent requests stored")
-	})
-	if withMetrics && b.cfg.Registry != nil {
-		mux.Handle("/metrics", promhttp.HandlerFor(b.cfg.Registry, promhttp.HandlerOpts{Registry: b.cfg.Registry}))
+	var reg *prometheus.Registry
+	if withMetrics {
+		reg = b.cfg.Registry
 	}
+	opsserver.Routes(mux, b.readiness, reg)
+}
+
+// readiness is ready as /readyz tells it.
+func (b *Bridge) readiness(ctx context.Context) (bool, string) {
+	if err := b.ready(ctx); err != nil {
+		return false, err.Error()
+	}
+	return true, "topics writable, recent requests stored"
 }
 
 // readyCache is how long a broker check answers /readyz.
@@ -626,7 +624,7 @@ func decode(msg binding.Message, body []byte) (*event.Event, []byte, *codec.Deco
 	if err := ce.Validate(); err != nil {
 		return nil, nil, &codec.DecodeError{Reason: codec.ReasonInvalidCloudEvent, Err: fmt.Errorf("validate: %w", err)}
 	}
-	channelEvent := strings.HasPrefix(ce.Type(), "channel.")
+	channelEvent := vcc.IsChannelEvent(ce.Type())
 	data := bytes.TrimSpace(ce.Data())
 	if len(data) == 0 || data[0] != '{' {
 		if !channelEvent {

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/internal/opsserver"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/webhook"
@@ -238,7 +239,7 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 		log.Info("serving /metrics, /healthz and /readyz", zap.Stringer("addr", mln.Addr()))
 	}
 	if f.pprofAddr != "" {
-		addr, stop, err := serve(f.pprofAddr, pprofHandler(), "pprof-addr", log)
+		stop, err := opsserver.ServePprof(f.pprofAddr, log)
 		if err != nil {
 			ln.Close()
 			if mln != nil {
@@ -247,7 +248,6 @@ func cmdIngest(ctx context.Context, args []string, e env) error {
 			return err
 		}
 		defer stop()
-		log.Info("serving the Go profiler at /debug/pprof/", zap.Stringer("addr", addr))
 	}
 	scheme := "http"
 	if tlsCfg != nil {

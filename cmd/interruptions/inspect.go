@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,15 +12,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/internal/partread"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/state"
+	"github.com/interruptions/interruptions/stateapi"
 )
 
 // inspectJSON is what inspect prints: the channel as the state API
 // answers it, then the channel's records in the output topic.
 type inspectJSON struct {
-	channelJSON
+	stateapi.Channel
 	OutputTopic string `json:"outputTopic"`
 	// OutputRecords are the output topic's records of the channel's
 	// interruptions (every revision and retraction the topic still
@@ -104,7 +105,7 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(inspectJSON{channelJSON: channelView(cs), OutputTopic: outputTopic, OutputRecords: out})
+	return enc.Encode(inspectJSON{Channel: stateapi.ChannelView(cs), OutputTopic: outputTopic, OutputRecords: out})
 }
 
 // inspectChannel finds channelID in the changelog and describes it as of
@@ -116,7 +117,7 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 // partition, with that partition's clock.
 func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
 	cs := processor.ChannelState{ChannelID: channelID}
-	bounds, err := partitionBounds(ctx, adm, topic)
+	bounds, err := topicBounds(ctx, adm, topic)
 	if err != nil {
 		return cs, err
 	}
@@ -144,12 +145,12 @@ func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic
 
 // inspectPartition reads changelog partition p over r and describes
 // channelID as of its last value there.
-func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32, r offsetRange, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
+func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32, r partread.Range, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
 	cs := processor.ChannelState{ChannelID: channelID, Partition: p}
 	var value []byte
 	var clock int64
 	found := false
-	err := readPartition(ctx, opts, topic, p, r, func(r *kgo.Record) {
+	err := readRecords(ctx, opts, topic, map[int32]partread.Range{p: r}, func(r *kgo.Record) {
 		switch string(r.Key) {
 		case channelID:
 			value, found = r.Value, r.Value != nil
@@ -185,29 +186,25 @@ func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32
 // keys map to are read, each to the end it had when the read began.
 func inspectOutput(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic string, cs processor.ChannelState) ([]outputRecordJSON, error) {
 	out := []outputRecordJSON{}
-	bounds, err := partitionBounds(ctx, adm, topic)
+	bounds, err := topicBounds(ctx, adm, topic)
 	if err != nil {
 		return out, err
 	}
 	keys := map[string]bool{}
-	var parts []int32
+	parts := map[int32]partread.Range{}
 	for _, ev := range cs.Events {
 		k := codec.InterruptionID(cs.ChannelID, ev.Source, ev.ID)
 		keys[k] = true
-		if p := int32(codec.KeyPartition([]byte(k), len(bounds))); !slices.Contains(parts, p) {
-			parts = append(parts, p)
-		}
+		p := int32(codec.KeyPartition([]byte(k), len(bounds)))
+		parts[p] = bounds[p]
 	}
-	slices.Sort(parts)
-	for _, p := range parts {
-		err := readPartition(ctx, opts, topic, p, bounds[p], func(r *kgo.Record) {
-			if keys[string(r.Key)] {
-				out = append(out, outputRecordView(r))
-			}
-		})
-		if err != nil {
-			return out, err
+	err = readRecords(ctx, opts, topic, parts, func(r *kgo.Record) {
+		if keys[string(r.Key)] {
+			out = append(out, outputRecordView(r))
 		}
+	})
+	if err != nil {
+		return out, err
 	}
 	slices.SortFunc(out, func(a, b outputRecordJSON) int {
 		return cmp.Or(cmp.Compare(a.Timestamp, b.Timestamp), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
@@ -233,73 +230,27 @@ func outputRecordView(r *kgo.Record) outputRecordJSON {
 	return v
 }
 
-// offsetRange is a partition's offsets to read: [start, end).
-type offsetRange struct{ start, end int64 }
-
-// partitionBounds returns each partition's log start and end (high
-// watermark) offsets.
-func partitionBounds(ctx context.Context, adm *kadm.Client, topic string) (map[int32]offsetRange, error) {
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
+// topicBounds returns each partition's log start and end (high
+// watermark) offsets; a topic without partitions is an error.
+func topicBounds(ctx context.Context, adm *kadm.Client, topic string) (map[int32]partread.Range, error) {
+	bounds, err := partread.Bounds(ctx, adm, topic)
+	if err == nil && len(bounds) == 0 {
+		err = fmt.Errorf("topic %s does not exist", topic)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	if len(ends[topic]) == 0 {
-		return nil, fmt.Errorf("topic %s does not exist", topic)
-	}
-	bounds := make(map[int32]offsetRange, len(ends[topic]))
-	for p, end := range ends[topic] {
-		start, _ := starts.Lookup(topic, p)
-		bounds[p] = offsetRange{start: start.Offset, end: end.Offset}
-	}
-	return bounds, nil
+	return bounds, err
 }
 
-// readPartition reads partition p of topic over r, read_committed, and
-// calls fn with each record that is not a transaction marker. It stops at
-// r's end (the high watermark when the bounds were listed): it keeps the
-// markers to see the last offset, which may be one.
-func readPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32, r offsetRange, fn func(*kgo.Record)) error {
-	if r.end <= r.start {
-		return nil // empty
-	}
-	cl, err := kgo.NewClient(append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	defer cl.Close()
-	for done := false; !done; {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s[%d]: %w", topic, p, err)
+// readRecords reads partitions ps of topic over their ranges,
+// read_committed, and calls fn with each record that is not a transaction
+// marker, one partition after the other. It stops at each range's end
+// (the high watermark when the bounds were listed).
+func readRecords(ctx context.Context, opts []kgo.Opt, topic string, ps map[int32]partread.Range, fn func(*kgo.Record)) error {
+	return partread.Reader{Topic: topic, ClientOpts: opts}.Read(ctx, ps, func(_ int32, recs []*kgo.Record) error {
+		for _, r := range recs {
+			if !r.Attrs.IsControl() {
+				fn(r)
+			}
 		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
-		if ferr != nil {
-			return fmt.Errorf("read %s[%d]: %w", topic, p, ferr)
-		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			if done {
-				return
-			}
-			if !rec.Attrs.IsControl() && rec.Offset < r.end {
-				fn(rec)
-			}
-			if rec.Offset >= r.end-1 {
-				done = true
-			}
-		})
-	}
-	return nil
+		return nil
+	})
 }

@@ -2,20 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/internal/opsserver"
 	"github.com/interruptions/interruptions/metrics"
 	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/stateapi"
 )
 
 // opsFlags are run's operational settings: the HTTP endpoint for metrics
@@ -72,7 +70,7 @@ func (o *opsFlags) apply(cfg *processor.Config) *ops {
 func (op *ops) run(ctx context.Context, r *processor.Runner, log *zap.Logger) error {
 	if op.reg != nil {
 		op.metrics.ObserveRunner(r.Status)
-		addr, stop, err := serve(op.flags.metricsAddr, op.handler(r), "metrics-addr", log)
+		addr, stop, err := opsserver.Serve(op.flags.metricsAddr, op.handler(r), "metrics-addr", log)
 		if err != nil {
 			return err
 		}
@@ -80,12 +78,11 @@ func (op *ops) run(ctx context.Context, r *processor.Runner, log *zap.Logger) er
 		log.Info("serving /metrics, /healthz and /readyz", zap.Stringer("addr", addr))
 	}
 	if op.flags.pprofAddr != "" {
-		addr, stop, err := serve(op.flags.pprofAddr, pprofHandler(), "pprof-addr", log)
+		stop, err := opsserver.ServePprof(op.flags.pprofAddr, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		log.Info("serving the Go profiler at /debug/pprof/", zap.Stringer("addr", addr))
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -105,65 +102,13 @@ func (op *ops) run(ctx context.Context, r *processor.Runner, log *zap.Logger) er
 	}
 }
 
-// handler serves the endpoint: /metrics, /healthz (the process is alive)
-// and /readyz (200 only when the runner is ready, else 503 and why).
+// handler serves the endpoint: the ops server's /metrics, /healthz (the
+// process is alive) and /readyz (200 only when the runner is ready, else
+// 503 and why), and the state API unless --state-api=false.
 func (op *ops) handler(r *processor.Runner) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(op.reg, promhttp.HandlerOpts{Registry: op.reg}))
+	mux := opsserver.Handler(func(context.Context) (bool, string) { return r.Ready() }, op.reg)
 	if op.flags.stateAPI {
-		stateAPI(mux, r)
+		stateapi.Register(mux, r)
 	}
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		ready, reason := r.Ready()
-		if !ready {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: %s\n", reason)
-			return
-		}
-		fmt.Fprintf(w, "ready: %s\n", reason)
-	})
-	return mux
-}
-
-// serve serves h on addr (bound is the address it listens on) until the
-// returned stop is called; stop shuts the server down (a second at most) and waits for its goroutine. setting
-// names the flag in errors.
-func serve(addr string, h http.Handler, setting string, log *zap.Logger) (bound net.Addr, stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", setting, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("HTTP endpoint failed", zap.String("setting", setting), zap.Error(err))
-		}
-	}()
-	return ln.Addr(), func() {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close()
-		}
-		<-done
-	}, nil
-}
-
-// pprofHandler serves net/http/pprof on its own mux, not on
-// http.DefaultServeMux.
-func pprofHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }

@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -23,276 +22,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/internal/testkit/instance"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/stateapi"
 )
 
-// stateInstance is one processor with its HTTP endpoint, as `run` serves it.
-type stateInstance struct {
-	r   *processor.Runner
-	srv *httptest.Server
-}
+// stateInstance is one processor with its HTTP endpoint, as `run` serves it
+// (ops routes and state API).
+type stateInstance struct{ *instance.Instance }
 
 // startStateInstance runs a processor on cfg until the test ends and serves
 // its endpoint (metrics, health, state API) over real HTTP.
 func startStateInstance(t *testing.T, cfg processor.Config, name string) *stateInstance {
 	t.Helper()
-	cfg.TransactionalID = name
-	r, err := processor.NewRunner(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	op := &ops{flags: &opsFlags{stateAPI: true}, reg: prometheus.NewRegistry()}
-	srv := httptest.NewServer(op.handler(r))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-		srv.Close()
-	})
-	return &stateInstance{r: r, srv: srv}
-}
-
-// get GETs path and decodes the JSON answer into v; it returns the status.
-func (in *stateInstance) get(t *testing.T, path string, v any) int {
-	t.Helper()
-	resp, err := http.Get(in.srv.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("GET %s: content type %q: %s", path, resp.Header.Get("Content-Type"), b)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("GET %s: %v: %s", path, err, b)
-	}
-	return resp.StatusCode
-}
-
-// waitFor polls cond every 20ms until it holds, failing after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testkit.Poll(t, d, 20*time.Millisecond, what, nil, nil, func() (bool, string) { return cond(), "not yet" })
-}
-
-func stateConfig(t *testing.T, c *kfake.Cluster) processor.Config {
-	cfg := processor.DefaultConfig()
-	cfg.Brokers = c.ListenAddrs()
-	cfg.CommitInterval = 20 * time.Millisecond
-	cfg.SessionTimeout = 6 * time.Second
-	cfg.IdleTimeout = 0
-	return cfg
-}
-
-// TestStateAPI over real HTTP against two instances of one group on a
-// three-partition topic: a channel's state from its owner; from the other
-// instance a 404 that names the partition and its owner; an unknown
-// channel; open interruptions oldest first, bounded by limit; partitions.
-func TestStateAPI(t *testing.T) {
-	const parts = 3
-	cfg0 := processor.DefaultConfig()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, cfg0.InputTopic, cfg0.OutputTopic, cfg0.DLQTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cfg := stateConfig(t, c)
-	a := startStateInstance(t, cfg, "state-a")
-	b := startStateInstance(t, cfg, "state-b")
-	waitFor(t, 30*time.Second, "both instances ready with the partitions split", func() bool {
-		sa, sb := a.r.Status(), b.r.Status()
-		return sa.Ready && sb.Ready && sa.Assigned > 0 && sb.Assigned > 0 && sa.Assigned+sb.Assigned == parts
-	})
-
-	// Channel k: interrupted at 08:0k; resumed 5 minutes later when k is even.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.InputTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	const channels = 12
-	var recs []*kgo.Record
-	chID := func(k int) string { return fmt.Sprintf("8a0c7e52-0000-4000-8000-%012d", k) }
-	for k := range channels {
-		ts := fmt.Sprintf("08:%02d", k)
-		recs = append(recs, &kgo.Record{Key: []byte(chID(k)), Value: testkit.StructuredValue(t,
-			testkit.ChannelEvent("channel.interrupted.v0", fmt.Sprintf("i%d", k), chID(k), testkit.RFC3339(ts)))})
-		if k%2 == 0 {
-			ts := fmt.Sprintf("08:%02d", k+5)
-			recs = append(recs, &kgo.Record{Key: []byte(chID(k)), Value: testkit.StructuredValue(t,
-				testkit.ChannelEvent("channel.resumed.v0", fmt.Sprintf("r%d", k), chID(k), testkit.RFC3339(ts)))})
-		}
-	}
-	// Channel 2's interrupted again (a duplicate): its arrival offset
-	// stays the first one's.
-	firstI2 := recs[3]
-	recs = append(recs, &kgo.Record{Key: []byte(chID(2)), Value: firstI2.Value})
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "every input record committed", func() bool {
-		var n int64
-		for _, in := range []*stateInstance{a, b} {
-			for _, p := range in.r.Status().Partitions {
-				n += p.Committed
-			}
-		}
-		return n == int64(len(recs))
-	})
-
-	// Channel 2: interrupted 08:02, resumed 08:07, published.
-	id := chID(2)
-	p, err := a.r.PartitionOf(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, other := a, b
-	if _, err := a.r.Channel(context.Background(), id); err != nil {
-		owner, other = b, a
-	}
-	var ch channelJSON
-	if code := owner.get(t, "/v1/channels/"+id, &ch); code != http.StatusOK {
-		t.Fatalf("owner: %d", code)
-	}
-	if ch.Partition != p || len(ch.Timeline) != 2 || ch.Timeline[0].ID != "i2" || ch.Timeline[1].ID != "r2" ||
-		len(ch.Interruptions) != 1 || ch.Interruptions[0].Status != "published" || ch.Interruptions[0].Published != 1 ||
-		ch.Interruptions[0].Record.DurationMs != 5*60*1000 || ch.Interruptions[0].Record.Outcome != "resumed" || ch.DeleteAt == nil {
-		t.Fatalf("owner's answer: %+v", ch)
-	}
-	for i, want := range []*kgo.Record{firstI2, recs[4]} { // i2, r2
-		if got := ch.Timeline[i].ArrivalOffset; got == nil || *got != want.Offset {
-			t.Fatalf("timeline event %s arrived at offset %v, want %d (the duplicate came at %d)", ch.Timeline[i].ID, got, want.Offset, recs[len(recs)-1].Offset)
-		}
-	}
-	var e errorJSON
-	if code := other.get(t, "/v1/channels/"+id, &e); code != http.StatusNotFound || e.Partition == nil || *e.Partition != p ||
-		e.Owner == nil || e.Owner.MemberID == "" {
-		t.Fatalf("other instance: %d %+v; want 404 naming partition %d and its owner", code, e, p)
-	}
-	// An unknown channel: 404 from the owner of its partition, no owner named.
-	unknown := "ffffffff-0000-4000-8000-000000000000"
-	up, _ := a.r.PartitionOf(unknown)
-	uown := a
-	if _, err := a.r.Channel(context.Background(), unknown); err != nil {
-		uown = b
-	}
-	e = errorJSON{}
-	if code := uown.get(t, "/v1/channels/"+unknown, &e); code != http.StatusNotFound || e.Owner != nil || *e.Partition != up {
-		t.Fatalf("unknown channel: %d %+v", code, e)
-	}
-
-	// Open: the odd channels, oldest first, over both instances.
-	var got []string
-	for _, in := range []*stateInstance{a, b} {
-		var open struct {
-			Interruptions []struct {
-				Partition int32           `json:"partition"`
-				Record    json.RawMessage `json:"record"`
-			} `json:"interruptions"`
-		}
-		if code := in.get(t, "/v1/interruptions/open?limit=2", &open); code != http.StatusOK || len(open.Interruptions) > 2 {
-			t.Fatalf("open: %d, %d interruptions with limit 2", code, len(open.Interruptions))
-		}
-		if code := in.get(t, "/v1/interruptions/open?limit=100&olderThan=1m", &open); code != http.StatusOK {
-			t.Fatalf("open: %d", code)
-		}
-		last := ""
-		for _, o := range open.Interruptions {
-			var rec struct {
-				ChannelID     string `json:"channelId"`
-				InterruptedAt string `json:"interruptedAt"`
-			}
-			_ = json.Unmarshal(o.Record, &rec)
-			if rec.InterruptedAt < last {
-				t.Fatalf("open interruptions not oldest first: %s after %s", rec.InterruptedAt, last)
-			}
-			last = rec.InterruptedAt
-			got = append(got, rec.ChannelID)
-		}
-	}
-	// Open at least a minute by their partition's clock: all but the
-	// youngest on each partition may qualify; every answer is an odd channel.
-	for _, g := range got {
-		var k int
-		fmt.Sscanf(g[len(g)-12:], "%d", &k)
-		if k%2 == 0 {
-			t.Fatalf("channel %d is closed but listed open", k)
-		}
-	}
-	if len(got) == 0 {
-		t.Fatal("no open interruption listed")
-	}
-	var bad errorJSON
-	if code := a.get(t, "/v1/interruptions/open?limit=0", &bad); code != http.StatusBadRequest {
-		t.Fatalf("limit=0: %d", code)
-	}
-
-	var parts0 struct {
-		Partitions []struct {
-			Partition int32  `json:"partition"`
-			State     string `json:"state"`
-			Channels  int    `json:"channels"`
-		} `json:"partitions"`
-	}
-	total := 0
-	for _, in := range []*stateInstance{a, b} {
-		if code := in.get(t, "/v1/partitions", &parts0); code != http.StatusOK {
-			t.Fatalf("partitions: %d", code)
-		}
-		for _, pj := range parts0.Partitions {
-			if pj.State != "restored" {
-				t.Fatalf("partition %+v", pj)
-			}
-			total += pj.Channels
-		}
-	}
-	if total != channels {
-		t.Fatalf("partitions hold %d channels, want %d", total, channels)
-	}
-}
-
-// TestStateAPIRestoring: while a partition's state is being restored, a
-// query for a channel on it answers 503 with the progress, and
-// /v1/partitions lists the partition as restoring.
-func TestStateAPIRestoring(t *testing.T) {
-	cfg0 := processor.DefaultConfig()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, cfg0.InputTopic, cfg0.OutputTopic, cfg0.DLQTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cfg := stateConfig(t, c)
-	cfg.Guarantee = processor.AtLeastOnce // restore starts at once, without the stable-offsets wait
-	// Hold every ListOffsets (the changelog reader's first request) until
-	// released: the partition is assigned but not restored.
-	release := make(chan struct{})
-	c.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		c.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
-	in := startStateInstance(t, cfg, "state-restoring")
-	defer close(release)
-	waitFor(t, 30*time.Second, "the partition assigned", func() bool { return in.r.Status().Assigned == 1 })
-	var e errorJSON
-	id := "8a0c7e52-0000-4000-8000-000000000001"
-	if code := in.get(t, "/v1/channels/"+id, &e); code != http.StatusServiceUnavailable || e.Restoring != 1 || e.Assigned != 1 {
-		t.Fatalf("while restoring: %d %+v; want 503 with 1 of 1 restoring", code, e)
-	}
-	var ps struct {
-		Partitions []struct {
-			State string `json:"state"`
-		} `json:"partitions"`
-	}
-	if code := in.get(t, "/v1/partitions", &ps); code != http.StatusOK || len(ps.Partitions) != 1 || ps.Partitions[0].State != "restoring" {
-		t.Fatalf("partitions while restoring: %d %+v", code, ps)
-	}
+	return &stateInstance{instance.Start(t, cfg, name, op.handler)}
 }
 
 // TestInspectEqualsStateAPI: `inspect` reads a channel from the changelog
@@ -307,7 +52,7 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	cfg := stateConfig(t, c)
+	cfg := instance.Config(c.ListenAddrs())
 	const id = "8a0c7e52-0000-4000-8000-00000000abcd"
 	// Output records are keyed by interruptionId. Another channel whose
 	// interruption's records share a partition with e0's: inspect must
@@ -352,14 +97,10 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 		if err := cl.ProduceSync(ctx, otherRecs...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 30*time.Second, "the input committed", func() bool {
-			var n int64
-			for _, p := range in.r.Status().Partitions {
-				n += p.Committed
-			}
-			return n == int64(len(recs)+len(otherRecs))
+		instance.WaitFor(t, 30*time.Second, "the input committed", func() bool {
+			return instance.Committed(in.Instance) == int64(len(recs)+len(otherRecs))
 		})
-		resp, err := http.Get(in.srv.URL + "/v1/channels/" + id)
+		resp, err := http.Get(in.URL + "/v1/channels/" + id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,22 +110,7 @@ func TestInspectEqualsStateAPI(t *testing.T) {
 			t.Fatalf("state API: %d %s", resp.StatusCode, api)
 		}
 	})
-	code, out, errOut := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], id)
-	if code != 0 {
-		t.Fatalf("inspect exited %d: %s", code, errOut)
-	}
-	var fromAPI, fromInspect channelJSON
-	if err := json.Unmarshal(api, &fromAPI); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(out), &fromInspect); err != nil {
-		t.Fatalf("inspect output: %v: %s", err, out)
-	}
-	a, _ := json.Marshal(fromAPI)
-	b, _ := json.Marshal(fromInspect)
-	if string(a) != string(b) {
-		t.Fatalf("inspect differs from the state API:\n api     %s\n inspect %s", a, b)
-	}
+	fromInspect, b, out := inspectAsAPI(t, ctx, cfg.Brokers[0], id, api)
 	if len(fromInspect.Interruptions) != 2 || fromInspect.Interruptions[0].Published != 1 || fromInspect.Interruptions[0].Record.OpenedBy.ID != "e4" ||
 		len(fromInspect.Retractions) != 1 || fromInspect.Retractions[0].Revision != 3 || !fromInspect.Retractions[0].Published {
 		t.Fatalf("inspect: %s; want e4's interruption published, an open one, and e0's retracted at revision 3", b)
@@ -473,7 +199,7 @@ func TestStateAPICRC32Partitioned(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	cfg := stateConfig(t, c)
+	cfg := instance.Config(c.ListenAddrs())
 	ctx := context.Background()
 	const channels = 12
 	chID := func(k int) string { return fmt.Sprintf("5b2d7c10-0000-4000-8000-%012d", k) }
@@ -490,10 +216,7 @@ func TestStateAPICRC32Partitioned(t *testing.T) {
 	t.Run("running", func(t *testing.T) {
 		a := startStateInstance(t, cfg, "crc-a")
 		b := startStateInstance(t, cfg, "crc-b")
-		waitFor(t, 30*time.Second, "both instances ready with the partitions split", func() bool {
-			sa, sb := a.r.Status(), b.r.Status()
-			return sa.Ready && sb.Ready && sa.Assigned > 0 && sb.Assigned > 0 && sa.Assigned+sb.Assigned == parts
-		})
+		instance.WaitSplit(t, a.Instance, b.Instance, parts)
 		cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.InputTopic),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()))
 		if err != nil {
@@ -513,14 +236,8 @@ func TestStateAPICRC32Partitioned(t *testing.T) {
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 30*time.Second, "every input record committed", func() bool {
-			var n int64
-			for _, in := range []*stateInstance{a, b} {
-				for _, p := range in.r.Status().Partitions {
-					n += p.Committed
-				}
-			}
-			return n == int64(len(recs))
+		instance.WaitFor(t, 30*time.Second, "every input record committed", func() bool {
+			return instance.Committed(a.Instance, b.Instance) == int64(len(recs))
 		})
 		groups, err := kadm.NewClient(cl).DescribeGroups(ctx, cfg.Group)
 		if err != nil {
@@ -543,7 +260,7 @@ func TestStateAPICRC32Partitioned(t *testing.T) {
 			}
 			answered := 0
 			for _, in := range []*stateInstance{a, b} {
-				resp, err := http.Get(in.srv.URL + "/v1/channels/" + id)
+				resp, err := http.Get(in.URL + "/v1/channels/" + id)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -551,7 +268,7 @@ func TestStateAPICRC32Partitioned(t *testing.T) {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					answered++
-					var ch channelJSON
+					var ch stateapi.Channel
 					if err := json.Unmarshal(body, &ch); err != nil {
 						t.Fatal(err)
 					}
@@ -565,11 +282,11 @@ func TestStateAPICRC32Partitioned(t *testing.T) {
 					api[id] = body
 					continue
 				}
-				var e errorJSON
+				var e stateapi.Error
 				if err := json.Unmarshal(body, &e); err != nil {
 					t.Fatal(err)
 				}
-				if resp.StatusCode != http.StatusNotFound || !slices.ContainsFunc(e.AskMembers, func(m askJSON) bool {
+				if resp.StatusCode != http.StatusNotFound || !slices.ContainsFunc(e.AskMembers, func(m stateapi.Ask) bool {
 					return m.MemberID == owner[p] && slices.Contains(m.Partitions, p)
 				}) {
 					t.Fatalf("channel %d from the instance without partition %d: %d %s; want 404 asking member %s", k, p, resp.StatusCode, body, owner[p])
@@ -581,30 +298,38 @@ func TestStateAPICRC32Partitioned(t *testing.T) {
 		}
 	})
 	for k := range channels {
-		id := chID(k)
-		code, out, errOut := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], id)
-		if code != 0 {
-			t.Fatalf("inspect %s exited %d: %s", id, code, errOut)
-		}
-		var fromAPI, fromInspect channelJSON
-		if err := json.Unmarshal(api[id], &fromAPI); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal([]byte(out), &fromInspect); err != nil {
-			t.Fatalf("inspect output: %v: %s", err, out)
-		}
-		a, _ := json.Marshal(fromAPI)
-		b, _ := json.Marshal(fromInspect)
-		if string(a) != string(b) {
-			t.Fatalf("channel %d: inspect differs from the state API:\n api     %s\n inspect %s", k, a, b)
-		}
+		inspectAsAPI(t, ctx, cfg.Brokers[0], chID(k), api[chID(k)])
 	}
+}
+
+// inspectAsAPI runs `inspect` for channel id and fails the test unless it
+// prints the channel as the state API answered it (api). It returns the
+// channel printed, as JSON too, and inspect's whole output.
+func inspectAsAPI(t *testing.T, ctx context.Context, broker, id string, api []byte) (stateapi.Channel, []byte, string) {
+	t.Helper()
+	code, out, errOut := runCLI(ctx, nil, "inspect", "--brokers", broker, id)
+	if code != 0 {
+		t.Fatalf("inspect %s exited %d: %s", id, code, errOut)
+	}
+	var fromAPI, fromInspect stateapi.Channel
+	if err := json.Unmarshal(api, &fromAPI); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &fromInspect); err != nil {
+		t.Fatalf("inspect output: %v: %s", err, out)
+	}
+	a, _ := json.Marshal(fromAPI)
+	b, _ := json.Marshal(fromInspect)
+	if string(a) != string(b) {
+		t.Fatalf("channel %s: inspect differs from the state API:\n api     %s\n inspect %s", id, a, b)
+	}
+	return fromInspect, b, out
 }
 
 // getReadyz GETs /readyz and returns the status and body.
 func (in *stateInstance) getReadyz(t *testing.T) (int, string) {
 	t.Helper()
-	resp, err := http.Get(in.srv.URL + "/readyz")
+	resp, err := http.Get(in.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -677,10 +402,10 @@ func TestReadyzWhileCommitsFail(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			cfg := stateConfig(t, c)
+			cfg := instance.Config(c.ListenAddrs())
 			cfg.Guarantee = tc.guarantee
 			in := startStateInstance(t, cfg, "readyz-commits")
-			waitFor(t, 30*time.Second, "/readyz 200", func() bool { code, _ := in.getReadyz(t); return code == http.StatusOK })
+			instance.WaitFor(t, 30*time.Second, "/readyz 200", func() bool { code, _ := in.getReadyz(t); return code == http.StatusOK })
 
 			var (
 				failing atomic.Bool
@@ -693,7 +418,7 @@ func TestReadyzWhileCommitsFail(t *testing.T) {
 				if !failing.Load() {
 					return nil, nil, false
 				}
-				ready, why := in.r.Ready()
+				ready, why := in.R.Ready()
 				resp := tc.fail(req, tc.failure)
 				if resp == nil {
 					return nil, nil, false
@@ -722,7 +447,7 @@ func TestReadyzWhileCommitsFail(t *testing.T) {
 				return code == http.StatusServiceUnavailable && strings.Contains(body, tc.failure.Message),
 					fmt.Sprintf("%d %q after %d failed commits", code, body, len(tries))
 			})
-			waitFor(t, 30*time.Second, "three failed commits", func() bool { mu.Lock(); defer mu.Unlock(); return len(tries) >= 3 })
+			instance.WaitFor(t, 30*time.Second, "three failed commits", func() bool { mu.Lock(); defer mu.Unlock(); return len(tries) >= 3 })
 			mu.Lock()
 			for k, tr := range tries[1:] {
 				if !strings.HasPrefix(tr, "false: ") {
@@ -731,9 +456,9 @@ func TestReadyzWhileCommitsFail(t *testing.T) {
 			}
 			mu.Unlock()
 			failing.Store(false)
-			waitFor(t, 30*time.Second, "/readyz 200 and the record committed after the commits recover", func() bool {
+			instance.WaitFor(t, 30*time.Second, "/readyz 200 and the record committed after the commits recover", func() bool {
 				code, _ := in.getReadyz(t)
-				ps := in.r.Status().Partitions
+				ps := in.R.Status().Partitions
 				return code == http.StatusOK && len(ps) == 1 && ps[0].Committed == 1
 			})
 			mu.Lock()

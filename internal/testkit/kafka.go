@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/internal/partread"
 )
 
 // Lag is how many records of topic the consumer group has not committed
@@ -31,26 +33,25 @@ func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, err
 	case err != nil:
 		return 0, fmt.Errorf("lag of group %s: %w", group, err)
 	}
-	starts, ends, err := bounds(ctx, adm, topic)
+	bounds, err := partread.Bounds(ctx, adm, topic)
 	if err != nil {
 		return 0, err
 	}
 	var total int64
 	var perr error
-	ends.Each(func(end kadm.ListedOffset) {
-		start, _ := starts.Lookup(topic, end.Partition)
-		from := start.Offset
-		m, ok := gl.Lag.Lookup(topic, end.Partition)
+	for p, b := range bounds {
+		from := b.Start
+		m, ok := gl.Lag.Lookup(topic, p)
 		switch {
 		case ok && m.Err != nil:
-			perr = errors.Join(perr, fmt.Errorf("lag of group %s on %s[%d]: %w", group, topic, end.Partition, m.Err))
+			perr = errors.Join(perr, fmt.Errorf("lag of group %s on %s[%d]: %w", group, topic, p, m.Err))
 		case ok && m.Commit.At >= 0:
 			from = m.Commit.At
 		}
 		// kadm lists end offsets of its own; these, listed after, count
 		// (a record produced in between is not committed either).
-		total += max(0, end.Offset-from)
-	})
+		total += max(0, b.End-from)
+	}
 	if perr != nil {
 		return 0, perr
 	}
@@ -105,53 +106,19 @@ func WaitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, i
 // markers (Kafka 4 answers EndTxn before the markers are written) to end,
 // or for ctx.
 func ReadCommitted(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic string, fn func(*kgo.Record)) error {
-	starts, ends, err := bounds(ctx, adm, topic)
+	bounds, err := partread.Bounds(ctx, adm, topic)
 	if err != nil {
 		return err
 	}
-	left := make(map[int32]int64)
-	from := make(map[int32]kgo.Offset)
-	ends.Each(func(o kadm.ListedOffset) {
-		if s, _ := starts.Lookup(topic, o.Partition); o.Offset > s.Offset {
-			left[o.Partition] = o.Offset
-			from[o.Partition] = kgo.NewOffset().AtStart()
+	// The client retries what can be retried (a broker restarting); the
+	// errors it reports are in the error returned when ctx ends.
+	r := partread.Reader{Topic: topic, ClientOpts: opts, RetryFetchErrors: true}
+	return r.Read(ctx, bounds, func(_ int32, recs []*kgo.Record) error {
+		for _, rec := range recs {
+			fn(rec)
 		}
-	})
-	if len(left) == 0 {
 		return nil
-	}
-	cl, err := kgo.NewClient(append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords())...)
-	if err != nil {
-		return fmt.Errorf("reader of %s: %w", topic, err)
-	}
-	defer cl.Close()
-	var lastErr error
-	for len(left) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return fmt.Errorf("read %s: %w; partitions not read to their end (partition: end): %v; last fetch error: %v",
-				topic, ctx.Err(), left, lastErr)
-		}
-		// The client retries what can be retried (a broker restarting);
-		// the errors it reports are kept for the message above.
-		fetches.EachError(func(t string, p int32, err error) {
-			lastErr = fmt.Errorf("fetch %s[%d]: %w", t, p, err)
-		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, ok := left[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			fn(r)
-			if r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return nil
+	})
 }
 
 // ReadAll is ReadCommitted returning the records, transaction markers
@@ -213,22 +180,4 @@ func Committed(ctx context.Context, adm *kadm.Client, group, topic string) (int6
 		}
 	})
 	return n, nil
-}
-
-// bounds lists the start and end offsets (high watermarks) of topic's
-// partitions.
-func bounds(ctx context.Context, adm *kadm.Client, topic string) (starts, ends kadm.ListedOffsets, err error) {
-	if starts, err = adm.ListStartOffsets(ctx, topic); err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("start offsets of %s: %w", topic, err)
-	}
-	if ends, err = adm.ListEndOffsets(ctx, topic); err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	return starts, ends, nil
 }

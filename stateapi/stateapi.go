@@ -1,4 +1,8 @@
-package main
+// Package stateapi is the state API's HTTP door (README "Inspecting
+// state"): read-only JSON about the state one instance owns, from its last
+// committed state, as `run` serves it on its ops endpoint; and the JSON view
+// of a channel that `inspect` prints from the changelog.
+package stateapi
 
 import (
 	"context"
@@ -14,18 +18,14 @@ import (
 	"github.com/interruptions/interruptions/state"
 )
 
-// The state API (README "Inspecting state"): read-only JSON about the
-// state this instance owns, from its last committed state, on the same
-// server as /metrics.
-
 // stateAPITimeout bounds one request's wait for the partition workers.
 const stateAPITimeout = 5 * time.Second
 
 // maxOpenLimit caps /v1/interruptions/open's limit.
 const maxOpenLimit = 1000
 
-// eventJSON is one timeline event.
-type eventJSON struct {
+// Event is one timeline event.
+type Event struct {
 	Type      string `json:"type"`
 	Timestamp string `json:"timestamp"`
 	Source    string `json:"source"`
@@ -37,8 +37,8 @@ type eventJSON struct {
 }
 
 // eventView spells a timeline event out as JSON.
-func eventView(r state.Ref) eventJSON {
-	e := eventJSON{Type: r.Type, Timestamp: codec.FormatMillis(r.At), Source: r.Source, ID: r.ID}
+func eventView(r state.Ref) Event {
+	e := Event{Type: r.Type, Timestamp: codec.FormatMillis(r.At), Source: r.Source, ID: r.ID}
 	if r.HasOffset {
 		o := r.Offset
 		e.ArrivalOffset = &o
@@ -46,77 +46,86 @@ func eventView(r state.Ref) eventJSON {
 	return e
 }
 
-// interruptionJSON is one derived interruption: its record as published,
+// Interruption is one derived interruption: its record as published,
 // or as it will be (for an open one: what it becomes at its bound if
 // nothing closes it), its status, and the revision published last (0:
 // none).
-type interruptionJSON struct {
+type Interruption struct {
 	Status    string           `json:"status"`
 	Published int              `json:"publishedRevision"`
 	Record    codec.RecordData `json:"record"`
 }
 
-type retractionJSON struct {
-	OpenedBy  eventJSON `json:"openedBy"`
-	Revision  int       `json:"revision"`
-	Published bool      `json:"published"`
+// Retraction is one retraction of a published interruption: the event
+// that opened it, the revision that retracts it, and whether that was
+// published.
+type Retraction struct {
+	OpenedBy  Event `json:"openedBy"`
+	Revision  int   `json:"revision"`
+	Published bool  `json:"published"`
 }
 
-type channelJSON struct {
-	ChannelID      string             `json:"channelId"`
-	Partition      int32              `json:"partition"`
-	Clock          string             `json:"clock"`
-	ConversationID string             `json:"conversationId"`
-	InteractionID  string             `json:"interactionId"`
-	Party          codec.PartyData    `json:"party"`
-	Timeline       []eventJSON        `json:"timeline"`
-	Interruptions  []interruptionJSON `json:"interruptions"`
-	Retractions    []retractionJSON   `json:"retractions"`
+// Channel is one channel's state: GET /v1/channels/{id}'s answer.
+type Channel struct {
+	ChannelID      string          `json:"channelId"`
+	Partition      int32           `json:"partition"`
+	Clock          string          `json:"clock"`
+	ConversationID string          `json:"conversationId"`
+	InteractionID  string          `json:"interactionId"`
+	Party          codec.PartyData `json:"party"`
+	Timeline       []Event         `json:"timeline"`
+	Interruptions  []Interruption  `json:"interruptions"`
+	Retractions    []Retraction    `json:"retractions"`
 	// DeleteAt is when (by the partition clock) the channel's state is
 	// deleted if nothing else arrives; null while something is open.
 	DeleteAt *string `json:"deleteAt"`
 }
 
-type errorJSON struct {
-	Error     string     `json:"error"`
-	ChannelID string     `json:"channelId,omitempty"`
-	Partition *int32     `json:"partition,omitempty"`
-	Clock     string     `json:"clock,omitempty"`
-	Owner     *ownerJSON `json:"owner,omitempty"`
+// Error is the answer to a request that found no state: why, and where
+// to look instead.
+type Error struct {
+	Error     string `json:"error"`
+	ChannelID string `json:"channelId,omitempty"`
+	Partition *int32 `json:"partition,omitempty"`
+	Clock     string `json:"clock,omitempty"`
+	Owner     *Owner `json:"owner,omitempty"`
 	// AskMembers, for a channel this instance has no state for: the
 	// members that own the input partitions it does not, where the
 	// channel is if its producer used another partitioner than Kafka's
 	// default (librdkafka's CRC32, for one). UnownedPartitions: those
 	// no member owns.
-	AskMembers        []askJSON `json:"askMembers,omitempty"`
-	UnownedPartitions []int32   `json:"unownedPartitions,omitempty"`
-	Restoring         int       `json:"restoringPartitions,omitempty"`
-	Assigned          int       `json:"assignedPartitions,omitempty"`
+	AskMembers        []Ask   `json:"askMembers,omitempty"`
+	UnownedPartitions []int32 `json:"unownedPartitions,omitempty"`
+	Restoring         int     `json:"restoringPartitions,omitempty"`
+	Assigned          int     `json:"assignedPartitions,omitempty"`
 }
 
-type ownerJSON struct {
+// Owner is a consumer group member, as the group's description names it.
+type Owner struct {
 	MemberID string `json:"memberId"`
 	ClientID string `json:"clientId"`
 	Host     string `json:"host"`
 }
 
-// askJSON is a member to ask for a channel, with the input partitions it
+// Ask is a member to ask for a channel, with the input partitions it
 // owns.
-type askJSON struct {
-	ownerJSON
+type Ask struct {
+	Owner
 	Partitions []int32 `json:"partitions"`
 }
 
 // withElsewhere sets e's members to ask and unowned partitions.
-func (e *errorJSON) withElsewhere(el processor.Elsewhere) {
+func (e *Error) withElsewhere(el processor.Elsewhere) {
 	for _, m := range el.Ask {
-		e.AskMembers = append(e.AskMembers, askJSON{ownerJSON: ownerJSON{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.Host}, Partitions: m.Partitions})
+		e.AskMembers = append(e.AskMembers, Ask{Owner: Owner{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.Host}, Partitions: m.Partitions})
 	}
 	e.UnownedPartitions = el.Unowned
 }
 
-// stateAPI registers the state API's handlers on mux.
-func stateAPI(mux *http.ServeMux, r *processor.Runner) {
+// Register registers the state API's handlers on mux: GET
+// /v1/channels/{id}, /v1/interruptions/open and /v1/partitions, answered
+// from r.
+func Register(mux *http.ServeMux, r *processor.Runner) {
 	mux.HandleFunc("GET /v1/channels/{id}", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), stateAPITimeout)
 		defer cancel()
@@ -128,7 +137,7 @@ func stateAPI(mux *http.ServeMux, r *processor.Runner) {
 		}
 		if !cs.Found {
 			p := cs.Partition
-			e := errorJSON{Error: "unknown channel: no state for it on this instance's partitions",
+			e := Error{Error: "unknown channel: no state for it on this instance's partitions",
 				ChannelID: id, Partition: &p, Clock: codec.FormatMillis(cs.Clock)}
 			if len(cs.Ask) > 0 || len(cs.Unowned) > 0 {
 				e.Error += "; it may be on a partition another member owns (askMembers)"
@@ -137,7 +146,7 @@ func stateAPI(mux *http.ServeMux, r *processor.Runner) {
 			writeJSON(w, http.StatusNotFound, e)
 			return
 		}
-		writeJSON(w, http.StatusOK, channelView(cs))
+		writeJSON(w, http.StatusOK, ChannelView(cs))
 	})
 	mux.HandleFunc("GET /v1/interruptions/open", func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
@@ -145,7 +154,7 @@ func stateAPI(mux *http.ServeMux, r *processor.Runner) {
 		if s := q.Get("olderThan"); s != "" {
 			d, err := time.ParseDuration(s)
 			if err != nil || d < 0 {
-				writeJSON(w, http.StatusBadRequest, errorJSON{Error: "olderThan: a non-negative duration such as 1h"})
+				writeJSON(w, http.StatusBadRequest, Error{Error: "olderThan: a non-negative duration such as 1h"})
 				return
 			}
 			olderThan = d
@@ -154,7 +163,7 @@ func stateAPI(mux *http.ServeMux, r *processor.Runner) {
 		if s := q.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 || n > maxOpenLimit {
-				writeJSON(w, http.StatusBadRequest, errorJSON{Error: "limit: a number from 1 to " + strconv.Itoa(maxOpenLimit)})
+				writeJSON(w, http.StatusBadRequest, Error{Error: "limit: a number from 1 to " + strconv.Itoa(maxOpenLimit)})
 				return
 			}
 			limit = n
@@ -222,12 +231,12 @@ func stateAPI(mux *http.ServeMux, r *processor.Runner) {
 	})
 }
 
-// channelView spells a channel's state out as JSON.
-func channelView(cs processor.ChannelState) channelJSON {
-	v := channelJSON{ChannelID: cs.ChannelID, Partition: cs.Partition, Clock: codec.FormatMillis(cs.Clock),
+// ChannelView spells a channel's state out as JSON.
+func ChannelView(cs processor.ChannelState) Channel {
+	v := Channel{ChannelID: cs.ChannelID, Partition: cs.Partition, Clock: codec.FormatMillis(cs.Clock),
 		ConversationID: cs.ConversationID, InteractionID: cs.InteractionID,
 		Party:    codec.PartyData{Role: cs.Party.Role, AgentID: cs.Party.AgentID, UserID: cs.Party.UserID},
-		Timeline: []eventJSON{}, Interruptions: []interruptionJSON{}, Retractions: []retractionJSON{}}
+		Timeline: []Event{}, Interruptions: []Interruption{}, Retractions: []Retraction{}}
 	for _, e := range cs.Events {
 		v.Timeline = append(v.Timeline, eventView(e))
 	}
@@ -237,10 +246,10 @@ func channelView(cs processor.ChannelState) channelJSON {
 		if d.Status != match.StatusPublished {
 			rec.Revision = in.Revision + 1 // the revision it will be published as
 		}
-		v.Interruptions = append(v.Interruptions, interruptionJSON{Status: d.Status.String(), Published: in.Revision, Record: rec})
+		v.Interruptions = append(v.Interruptions, Interruption{Status: d.Status.String(), Published: in.Revision, Record: rec})
 	}
 	for _, r := range cs.Retractions {
-		v.Retractions = append(v.Retractions, retractionJSON{
+		v.Retractions = append(v.Retractions, Retraction{
 			OpenedBy: eventView(r.OpenedBy),
 			Revision: r.Revision, Published: r.Done})
 	}
@@ -261,20 +270,20 @@ func writeQueryError(w http.ResponseWriter, id string, err error) {
 	switch {
 	case errors.As(err, &notOwned):
 		p := notOwned.Partition
-		e := errorJSON{Error: err.Error(), ChannelID: id, Partition: &p}
+		e := Error{Error: err.Error(), ChannelID: id, Partition: &p}
 		if notOwned.MemberID != "" {
-			e.Owner = &ownerJSON{MemberID: notOwned.MemberID, ClientID: notOwned.ClientID, Host: notOwned.Host}
+			e.Owner = &Owner{MemberID: notOwned.MemberID, ClientID: notOwned.ClientID, Host: notOwned.Host}
 		}
 		e.withElsewhere(notOwned.Elsewhere)
 		writeJSON(w, http.StatusNotFound, e)
 	case errors.As(err, &restoring):
 		p := restoring.Partition
-		writeJSON(w, http.StatusServiceUnavailable, errorJSON{Error: err.Error(), ChannelID: id, Partition: &p,
+		writeJSON(w, http.StatusServiceUnavailable, Error{Error: err.Error(), ChannelID: id, Partition: &p,
 			Restoring: restoring.Restoring, Assigned: restoring.Assigned})
 	case errors.Is(err, processor.ErrNotRunning):
-		writeJSON(w, http.StatusServiceUnavailable, errorJSON{Error: err.Error(), ChannelID: id})
+		writeJSON(w, http.StatusServiceUnavailable, Error{Error: err.Error(), ChannelID: id})
 	default:
-		writeJSON(w, http.StatusGatewayTimeout, errorJSON{Error: err.Error(), ChannelID: id})
+		writeJSON(w, http.StatusGatewayTimeout, Error{Error: err.Error(), ChannelID: id})
 	}
 }
 
