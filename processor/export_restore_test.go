@@ -28,10 +28,10 @@ func NewRestoreTask(cfg Config, p int32, restored time.Time) *RestoreTask {
 	}
 	h := newHooks(cfg.Hooks)
 	rt := &RestoreTask{}
-	pipe := &pipeline{cfg: &cfg, log: cfg.Logger, engine: match.NewEngine(cfg.Engine), hooks: &h,
-		out: func(r *kgo.Record) { rt.out = append(rt.out, r) }}
+	pipe := &pipeline{cfg: &cfg, log: cfg.Logger, engine: match.NewEngine(cfg.Engine), hooks: &h}
 	st := state.New()
 	rt.t = &task{partition: p, store: st, handle: pipe.handler(), pipe: pipe,
+		produce:   func(r *kgo.Record) { rt.out = append(rt.out, r) },
 		lastInput: restored, moveClock: st.StreamTime(), moveArrival: restored}
 	return rt
 }

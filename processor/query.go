@@ -121,26 +121,9 @@ func (r *Runner) query(ctx context.Context, p int32, fn func(*task)) error {
 // queryHere runs fn on partition p's worker and waits for it, or returns
 // errNotHere or a *RestoringError.
 func (r *Runner) queryHere(ctx context.Context, p int32, fn func(*task)) error {
-	m := r.tm
-	m.mu.Lock()
-	t := m.tasks[p]
-	_, dropping := m.drop[p]
-	_, assigned := m.assigned[p]
-	restoring, nAssigned := m.restoringLocked(), len(m.assigned)
-	if t == nil || dropping {
-		m.mu.Unlock()
-		if assigned {
-			return &RestoringError{Partition: p, Restoring: restoring, Assigned: nAssigned}
-		}
-		return errNotHere
-	}
-	done := make(chan struct{})
-	select {
-	case t.in <- job{query: func(t *task) { defer close(done); fn(t) }}:
-		m.mu.Unlock()
-	case <-ctx.Done():
-		m.mu.Unlock()
-		return fmt.Errorf("query partition %d: %w", p, ctx.Err())
+	done, err := r.tm.query(ctx, p, fn)
+	if err != nil {
+		return err
 	}
 	select {
 	case <-done:
@@ -152,28 +135,9 @@ func (r *Runner) queryHere(ctx context.Context, p int32, fn func(*task)) error {
 	}
 }
 
-// ownedHere returns the input partitions assigned to this instance or
-// held by its tasks, in order.
-func (r *Runner) ownedHere() []int32 {
-	m := r.tm
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ps := make([]int32, 0, len(m.assigned)+len(m.tasks))
-	for p := range m.assigned {
-		ps = append(ps, p)
-	}
-	for p := range m.tasks {
-		if _, ok := m.assigned[p]; !ok {
-			ps = append(ps, p)
-		}
-	}
-	slices.Sort(ps)
-	return ps
-}
-
 // notOwned names the member that owns partition p, from the group's
 // description, and the members that own the input partitions not in
-// here (nil: this instance's, as ownedHere lists them).
+// here (nil: this instance's, as taskManager.owned lists them).
 func (r *Runner) notOwned(ctx context.Context, p int32, here []int32) error {
 	e := &NotOwnedError{Partition: p}
 	groups, ok := r.describeGroup(ctx)
@@ -182,7 +146,7 @@ func (r *Runner) notOwned(ctx context.Context, p int32, here []int32) error {
 	}
 	r.ownerOf(groups, p, e)
 	if here == nil {
-		here = r.ownedHere()
+		here = r.tm.owned()
 	}
 	e.Elsewhere = r.elsewhere(groups, here)
 	return e
@@ -298,7 +262,7 @@ func (r *Runner) Channel(ctx context.Context, channelID string) (ChannelState, e
 	case primary != nil && !errors.Is(primary, errNotHere) && !errors.As(primary, &restoring):
 		return cs, primary
 	}
-	here := r.ownedHere()
+	here := r.tm.owned()
 	for _, q := range here {
 		if q == p {
 			continue
@@ -352,13 +316,7 @@ type OpenInterruption struct {
 // index is kept by the store's commits, so it is the committed state, as
 // the values read through it are.
 func (r *Runner) OpenInterruptions(ctx context.Context, olderThan time.Duration, limit int) ([]OpenInterruption, error) {
-	r.tm.mu.Lock()
-	ps := make([]int32, 0, len(r.tm.tasks))
-	for p := range r.tm.tasks {
-		ps = append(ps, p)
-	}
-	r.tm.mu.Unlock()
-	slices.Sort(ps)
+	ps := r.tm.held()
 	var out []OpenInterruption
 	for _, p := range ps {
 		var found []OpenInterruption

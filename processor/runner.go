@@ -21,13 +21,13 @@ import (
 // Runner is the Kafka runtime (Kafka Streams' StreamThread): it consumes the
 // input topic in a consumer group and runs one loop,
 //
-//	poll → dispatch to the tasks' workers → settle → end (commit or abort)
+//	poll → dispatch to the tasks' workers → settle → flush → changelog → flush → commit (or abort)
 //
-// over a guarantee (guarantee.go) that says how a unit of work commits. The
-// taskManager (tasks.go) owns the tasks, one per assigned partition with
-// its state (task.go), restored from the changelog (restore.go) when the
-// partition is assigned; the collector (collector.go) produces what the
-// tasks make.
+// over a guarantee (guarantee.go) that says how each step is done and owns
+// the client and its producer side, the collector (collector.go) the tasks
+// produce through. The taskManager (tasks.go) owns the tasks, one per
+// assigned partition with its state (task.go), restored from the changelog
+// (restore.go) when the partition is assigned.
 //
 // A Runner is used once: call Run.
 type Runner struct {
@@ -175,53 +175,59 @@ func (r *Runner) clientOpts() []kgo.Opt {
 }
 
 // session runs one group client until ctx is done or the client fails.
-// Shutdown order: the loop ends (the batch in flight committed), the
-// workers are waited for, the member leaves the group, the client closes,
-// and the tasks are dropped (their state is restored again by the next
-// session).
+// One unit of work per iteration, in commit order:
+//
+//	begin → poll → dispatch → settle → flush outputs → produce changelog → flush → commit (or abort)
+//
+// then the tasks commit or roll back. The guarantee owns the client and the
+// record collector the tasks produce through; nothing is swapped per
+// session and the guarantee calls nothing back.
+//
+// Shutdown, in this order: the loop ends (the batch in flight committed),
+// the workers are waited for, the member leaves the group within the
+// shutdown budget, the client closes, and the tasks are dropped (their
+// state is restored again by the next session).
 func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
-	defer r.tm.dropAll()
 	var (
 		g   guarantee
 		err error
 	)
 	if r.cfg.Guarantee == AtLeastOnce {
-		g, err = newAtLeastOnce(r.clientOpts())
+		g, err = newAtLeastOnce(ctx, r.clientOpts())
 	} else {
-		g, err = newExactlyOnce(r.clientOpts(), &r.cfg)
+		g, err = newExactlyOnce(ctx, r.clientOpts(), &r.cfg)
 	}
 	if err != nil {
 		return err
 	}
 	g = r.health.watch(g)
-	defer g.close(func(cl *kgo.Client) {
-		cctx, cancel := r.shutdown.context(ctx)
-		defer cancel()
-		leaveGroup(ctx, cctx, cl, r.cfg.Group, r.log)
-	})
-	// Records outlive a cancelled ctx: the batch in flight is finished and
-	// committed on shutdown, and the end of the unit bounds the wait.
-	pctx := context.WithoutCancel(ctx)
-	coll := newCollector(func(rec *kgo.Record, done func(*kgo.Record, error)) { g.produce(pctx, rec, done) })
-	r.pipe.out = coll.add
-	defer r.tm.work.Wait() // no worker is busy once the client closes
+	out := g.collector()
+	defer func() {
+		r.tm.work.Wait() // no worker is busy once the client closes
+		// Leave within the shutdown budget: Close alone waits for the
+		// leave as long as the broker takes.
+		lctx, cancel := r.shutdown.context(ctx)
+		leaveGroup(ctx, lctx, g.client(), r.cfg.Group, r.log)
+		cancel()
+		g.close()
+		r.tm.dropAll()
+	}()
 	for {
 		r.tm.dropRevoked()
-		if err := r.tm.restoreAssigned(ctx, adm); err != nil {
+		if err := r.tm.restoreAssigned(ctx, adm, out); err != nil {
 			return err
 		}
 		if err := g.begin(); err != nil {
 			return err
 		}
-		polled, pollErr := r.collect(ctx, g.poll, adm)
+		polled, pollErr := r.collect(ctx, g, adm)
 		r.tm.tick(time.Now())
 		n, werr := r.tm.settle()
 		pollErr = errors.Join(pollErr, werr)
 		wctx, cancel := r.shutdown.context(ctx)
-		committed, endErr := g.end(wctx, pollErr == nil, polled+r.tm.advanced,
-			func() { r.tm.produceChangelogs(coll.add) }, coll.take)
+		end := r.end(wctx, g, pollErr == nil, polled+r.tm.advanced)
 		cancel()
-		if committed {
+		if end.committed {
 			r.tm.commit()
 			// An idle advance's expiries commit with no input: the
 			// hooks see them in this commit, not the next one with
@@ -234,28 +240,49 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 			r.hooks.onAbort(n)
 			if n > 0 {
 				r.log.Info("transaction aborted; state rolled back", zap.Int("records", n),
-					zap.NamedError("poll", pollErr), zap.NamedError("end", endErr))
+					zap.NamedError("poll", pollErr), zap.NamedError("end", end.err), zap.NamedError("refused", end.refused))
 			}
 		}
 		switch {
 		case pollErr != nil:
 			return pollErr
-		case endErr != nil:
-			return endErr
+		case end.err != nil:
+			return end.err
 		case ctx.Err() != nil:
 			return nil
 		}
 	}
 }
 
+// end ends the unit of work the loop settled, in commit order: the outputs
+// and dead letters acknowledged (at-least-once; exactly-once flushes them
+// with the rest), the changelog produced, every record acknowledged, and
+// the commit. It aborts instead when the poll or a worker failed (ok false)
+// or a flush did. work is the number of records polled plus idle advances.
+func (r *Runner) end(ctx context.Context, g guarantee, ok bool, work int) outcome {
+	if !ok {
+		return g.abort(ctx, nil)
+	}
+	if work > 0 || g.transactional() {
+		if err := g.flushOutputs(ctx); err != nil {
+			return g.abort(ctx, err)
+		}
+		r.tm.produceChangelogs()
+		if err := g.flush(ctx); err != nil {
+			return g.abort(ctx, err)
+		}
+	}
+	return g.commit(ctx)
+}
+
 // collect polls input for one commit interval and hands it to the tasks.
 // It returns the number of records polled.
-func (r *Runner) collect(ctx context.Context, poll func(context.Context, int) kgo.Fetches, adm *kadm.Client) (int, error) {
+func (r *Runner) collect(ctx context.Context, g guarantee, adm *kadm.Client) (int, error) {
 	deadline := time.Now().Add(r.cfg.CommitInterval)
 	polled := 0
 	for {
 		pctx, cancel := context.WithDeadline(ctx, deadline)
-		fetches := poll(pctx, r.cfg.MaxPollRecords)
+		fetches := g.poll(pctx, r.cfg.MaxPollRecords)
 		cancel()
 		if err := fetchError(fetches); err != nil {
 			return polled, err
@@ -263,7 +290,7 @@ func (r *Runner) collect(ctx context.Context, poll func(context.Context, int) kg
 		polled += fetches.NumRecords()
 		r.tm.noteLag(fetches)
 		wctx, wcancel := r.shutdown.context(ctx)
-		err := r.tm.dispatch(wctx, adm, fetches)
+		err := r.tm.dispatch(wctx, adm, g.collector(), fetches)
 		wcancel()
 		if err != nil {
 			return polled, err

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/interruptions/interruptions/state"
 )
@@ -42,15 +41,10 @@ type Status struct {
 // failure; or abortOnlyLimit aborts in a row), in the group, and every
 // partition assigned to it restored. It gives a short reason when it is
 // not.
-func (r *Runner) Ready() (bool, string) {
-	r.tm.mu.Lock()
-	defer r.tm.mu.Unlock()
-	return r.readyLocked()
-}
+func (r *Runner) Ready() (bool, string) { return r.readiness(r.tm.snapshot()) }
 
-// readyLocked is Ready with r.tm.mu held.
-func (r *Runner) readyLocked() (bool, string) {
-	m := r.tm
+// readiness is Ready for the task manager's snapshot a.
+func (r *Runner) readiness(a assignment) (bool, string) {
 	switch {
 	case !r.started.Load():
 		return false, "not started"
@@ -62,49 +56,19 @@ func (r *Runner) readyLocked() (bool, string) {
 	if why := r.health.notReady(); why != "" {
 		return false, why
 	}
-	if !m.joined {
+	if !a.joined {
 		return false, "not in consumer group " + r.cfg.Group + " yet"
 	}
-	if n := m.restoringLocked(); n > 0 {
-		return false, fmt.Sprintf("restoring the state of %d of %d assigned partitions", n, len(m.assigned))
+	if n := len(a.restoring); n > 0 {
+		return false, fmt.Sprintf("restoring the state of %d of %d assigned partitions", n, a.assigned)
 	}
-	return true, fmt.Sprintf("processing %d partitions", len(m.assigned))
-}
-
-// restoringLocked counts the assigned partitions without a usable task.
-func (m *taskManager) restoringLocked() int {
-	n := 0
-	for p := range m.assigned {
-		if _, dropping := m.drop[p]; m.tasks[p] == nil || dropping {
-			n++
-		}
-	}
-	return n
+	return true, fmt.Sprintf("processing %d partitions", a.assigned)
 }
 
 // Status returns a snapshot of readiness and of the owned partitions.
 func (r *Runner) Status() Status {
-	m := r.tm
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := Status{Assigned: len(m.assigned), Restoring: m.restoringLocked()}
-	s.Ready, s.Reason = r.readyLocked()
-	for p := range m.tasks {
-		if _, dropping := m.drop[p]; dropping {
-			continue
-		}
-		lag, ok := m.lag[p]
-		if !ok {
-			lag = -1
-		}
-		s.Partitions = append(s.Partitions, PartitionStatus{Partition: p, Stats: m.stats[p], Lag: lag, Committed: m.tasks[p].committed})
-	}
-	for p := range m.assigned {
-		if _, dropping := m.drop[p]; m.tasks[p] == nil || dropping {
-			s.RestoringPartitions = append(s.RestoringPartitions, p)
-		}
-	}
-	slices.Sort(s.RestoringPartitions)
-	slices.SortFunc(s.Partitions, func(a, b PartitionStatus) int { return int(a.Partition - b.Partition) })
+	a := r.tm.snapshot()
+	s := Status{Assigned: a.assigned, Restoring: len(a.restoring), Partitions: a.partitions, RestoringPartitions: a.restoring}
+	s.Ready, s.Reason = r.readiness(a)
 	return s
 }

@@ -44,8 +44,11 @@ type task struct {
 
 	handle handler
 	pipe   *pipeline
-	in     chan job
-	done   chan struct{}
+	// produce produces the records the task makes through the session's
+	// collector (collector.go), given when the task is created.
+	produce func(*kgo.Record)
+	in      chan job
+	done    chan struct{}
 	// work is the task manager's count of jobs not yet done.
 	work interface{ Done() }
 	// processed counts the records processed since the last settle,
@@ -80,10 +83,9 @@ type job struct {
 	query func(*task)
 }
 
-// changelogJob asks a worker for its partition's changelog records.
+// changelogJob asks a worker to produce its partition's changelog records.
 type changelogJob struct {
 	topic string
-	emit  func(*kgo.Record)
 }
 
 // workerQueue is how many polled batches a worker may have waiting; a full
@@ -187,8 +189,8 @@ func (t *task) idle(now time.Time) error {
 	return nil
 }
 
-// changelog emits one record per state change since the last commit, then
-// the stream time and the next input offset (state/changelog.go). The
+// changelog produces one record per state change since the last commit,
+// then the stream time and the next input offset (state/changelog.go). The
 // records share one slab and one buffer.
 func (t *task) changelog(j *changelogJob) {
 	changes := t.store.Changes()
@@ -198,7 +200,7 @@ func (t *task) changelog(j *changelogJob) {
 		recs = append(recs, kgo.Record{Topic: j.topic, Partition: t.partition, Key: key, Value: value})
 	})
 	for i := range recs {
-		j.emit(&recs[i])
+		t.produce(&recs[i])
 	}
 }
 
@@ -229,15 +231,14 @@ func (t *task) rollback() {
 //	recoverPanics(deadLetters(matchRecord))
 type handler func(t *task, rec *kgo.Record) error
 
-// pipeline holds what the handler steps share: settings, the engine, the
-// collector and the hooks. One per runner; the collector is set per
-// session.
+// pipeline holds what the handler steps share: settings, the engine and
+// the hooks. One per runner; the records go out through the task's
+// collector (task.produce).
 type pipeline struct {
 	cfg    *Config
 	log    *zap.Logger
 	engine *match.Engine
 	hooks  *hooks
-	out    func(*kgo.Record)
 }
 
 // handler returns the chain of steps.
@@ -288,7 +289,7 @@ func (p *pipeline) emitter(t *task, input time.Time, errp *error) match.Emit {
 			*errp = errors.Join(*errp, err)
 			return
 		}
-		p.out(out)
+		t.produce(out)
 		if len(p.hooks.output) > 0 {
 			t.out = in
 			p.hooks.onOutput(t.partition, &t.out, input)
@@ -306,7 +307,7 @@ func (p *pipeline) deadLetters(next handler) handler {
 			return err
 		}
 		p.log.Debug("dead letter", zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset), zap.Error(derr))
-		p.out(codec.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
+		t.produce(codec.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
 		p.hooks.onDeadLetter(rec.Partition, derr)
 		return nil
 	}
@@ -330,7 +331,7 @@ func (p *pipeline) recoverPanics(next handler) handler {
 					zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset),
 					zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 				derr := &codec.DecodeError{Reason: reasonPanic, Err: fmt.Errorf("panic: %v", v)}
-				p.out(codec.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
+				t.produce(codec.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
 				p.hooks.onDeadLetter(rec.Partition, derr)
 				err = nil
 			}

@@ -29,9 +29,8 @@ func header(r *kgo.Record, key string) string {
 func testPipeline(out *[]*kgo.Record) (*pipeline, *task) {
 	cfg := DefaultConfig()
 	h := newHooks(nil)
-	p := &pipeline{cfg: &cfg, log: zap.NewNop(), engine: match.NewEngine(cfg.Engine), hooks: &h,
-		out: func(r *kgo.Record) { *out = append(*out, r) }}
-	return p, &task{partition: 3, store: state.New()}
+	p := &pipeline{cfg: &cfg, log: zap.NewNop(), engine: match.NewEngine(cfg.Engine), hooks: &h}
+	return p, &task{partition: 3, store: state.New(), produce: func(r *kgo.Record) { *out = append(*out, r) }}
 }
 
 // TestHandlerDeadLettersBadInput: input the codec rejects becomes one

@@ -21,9 +21,12 @@ import (
 // assigned partition once its state is restored (all new partitions at
 // once, through the changelog reader), hands polled records to the tasks'
 // workers, settles them at commit points and drops revoked tasks there.
+// The state API asks it what it holds (snapshot, owned, held, query), and
+// never reads its maps.
 //
-// Group callbacks run on the client's goroutines, everything else on the
-// loop's; mu guards the maps and the status fields.
+// Group callbacks run on the client's goroutines, the state API's on the
+// HTTP server's, everything else on the loop's; mu guards the maps and the
+// status fields.
 type taskManager struct {
 	cfg    *Config
 	log    *zap.Logger
@@ -115,7 +118,7 @@ func (m *taskManager) onLost(ctx context.Context, cl *kgo.Client, lost map[strin
 // pending (KIP-447 lets it commit after the rebalance), and the state must
 // be read after its changelog records are decided, as the consumer reads
 // its offsets only then.
-func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client) error {
+func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client, out *collector) error {
 	m.mu.Lock()
 	var pending []int32
 	for p := range m.assigned {
@@ -128,7 +131,7 @@ func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client) err
 		return nil
 	}
 	slices.Sort(pending)
-	err := m.restore(ctx, adm, pending)
+	err := m.restore(ctx, adm, out, pending)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -136,8 +139,8 @@ func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client) err
 }
 
 // restore reads the state of partitions ps from the changelog and starts
-// their tasks.
-func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, ps []int32) error {
+// their tasks, which produce through out.
+func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, out *collector, ps []int32) error {
 	if m.cfg.Guarantee == ExactlyOnce {
 		if err := waitStableOffsets(ctx, adm, m.cfg.Group, m.cfg.InputTopic, ps); err != nil {
 			return err
@@ -159,7 +162,7 @@ func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, ps []int32)
 		m.distrustFutureClock(p, st)
 		now := time.Now()
 		t := &task{partition: p, store: st, resume: l.InputOffset, next: l.InputOffset, committed: l.InputOffset,
-			handle: m.pipe.handler(), pipe: m.pipe, lastInput: now, moveClock: st.StreamTime(), moveArrival: now}
+			handle: m.pipe.handler(), pipe: m.pipe, produce: out.add, lastInput: now, moveClock: st.StreamTime(), moveArrival: now}
 		t.start(&m.work)
 		m.mu.Lock()
 		m.tasks[p] = t
@@ -225,8 +228,9 @@ func waitStableOffsets(ctx context.Context, adm *kadm.Client, group, topic strin
 }
 
 // dispatch hands every fetched partition's records to its task's worker,
-// restoring the partitions new to this instance first (all at once).
-func (m *taskManager) dispatch(ctx context.Context, adm *kadm.Client, fetches kgo.Fetches) error {
+// restoring the partitions new to this instance first (all at once; their
+// tasks produce through out).
+func (m *taskManager) dispatch(ctx context.Context, adm *kadm.Client, out *collector, fetches kgo.Fetches) error {
 	var missing []int32
 	m.mu.Lock()
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -236,7 +240,7 @@ func (m *taskManager) dispatch(ctx context.Context, adm *kadm.Client, fetches kg
 	})
 	m.mu.Unlock()
 	if len(missing) > 0 {
-		if err := m.restore(ctx, adm, missing); err != nil {
+		if err := m.restore(ctx, adm, out, missing); err != nil {
 			return fmt.Errorf("restore partitions %v: %w", missing, err)
 		}
 	}
@@ -290,10 +294,10 @@ func (m *taskManager) settle() (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// produceChangelogs has every worker hand its partition's changelog records
-// to emit, and settles.
-func (m *taskManager) produceChangelogs(emit func(*kgo.Record)) {
-	j := &changelogJob{topic: m.cfg.ChangelogTopic(), emit: emit}
+// produceChangelogs has every worker produce its partition's changelog
+// records through its collector, and settles.
+func (m *taskManager) produceChangelogs() {
+	j := &changelogJob{topic: m.cfg.ChangelogTopic()}
 	m.mu.Lock()
 	for _, t := range m.tasks {
 		m.work.Add(1)
@@ -367,4 +371,109 @@ func (m *taskManager) noteLag(fetches kgo.Fetches) {
 		}
 		m.lag[fp.Partition] = max(0, end-(fp.Records[len(fp.Records)-1].Offset+1))
 	})
+}
+
+// ------------------------------------------------------- the state API's side
+
+// assignment is a snapshot of the task manager, for readiness and status.
+type assignment struct {
+	// joined: in the group (see taskManager.joined).
+	joined bool
+	// assigned is the number of input partitions assigned.
+	assigned int
+	// partitions are the restored partitions (tasks not being dropped),
+	// in order; restoring the assigned partitions without a usable
+	// task, in order.
+	partitions []PartitionStatus
+	restoring  []int32
+}
+
+// snapshot returns the assignment and each restored partition's counts as
+// of its last commit.
+func (m *taskManager) snapshot() assignment {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := assignment{joined: m.joined, assigned: len(m.assigned)}
+	for p, t := range m.tasks {
+		if _, dropping := m.drop[p]; dropping {
+			continue
+		}
+		lag, ok := m.lag[p]
+		if !ok {
+			lag = -1
+		}
+		a.partitions = append(a.partitions, PartitionStatus{Partition: p, Stats: m.stats[p], Lag: lag, Committed: t.committed})
+	}
+	a.restoring = m.restoringLocked()
+	slices.SortFunc(a.partitions, func(x, y PartitionStatus) int { return int(x.Partition - y.Partition) })
+	return a
+}
+
+// restoringLocked returns the assigned partitions without a usable task, in
+// order.
+func (m *taskManager) restoringLocked() []int32 {
+	var ps []int32
+	for p := range m.assigned {
+		if _, dropping := m.drop[p]; m.tasks[p] == nil || dropping {
+			ps = append(ps, p)
+		}
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+// owned returns the input partitions assigned to this instance or held by
+// its tasks, in order.
+func (m *taskManager) owned() []int32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ps := make([]int32, 0, len(m.assigned)+len(m.tasks))
+	for p := range m.assigned {
+		ps = append(ps, p)
+	}
+	for p := range m.tasks {
+		if _, ok := m.assigned[p]; !ok {
+			ps = append(ps, p)
+		}
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+// held returns the partitions that have a task, in order.
+func (m *taskManager) held() []int32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ps := make([]int32, 0, len(m.tasks))
+	for p := range m.tasks {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+// query hands fn to partition p's worker, which runs it on the task's
+// committed state (it reads only), and returns a channel closed once fn
+// has run. It returns errNotHere when p is neither restored nor assigned
+// here, and a *RestoringError when p is assigned and not restored yet.
+// The task cannot be dropped while fn is handed over: its worker's queue
+// closes only under mu.
+func (m *taskManager) query(ctx context.Context, p int32, fn func(*task)) (<-chan struct{}, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tasks[p]
+	_, dropping := m.drop[p]
+	if t == nil || dropping {
+		if _, assigned := m.assigned[p]; assigned {
+			return nil, &RestoringError{Partition: p, Restoring: len(m.restoringLocked()), Assigned: len(m.assigned)}
+		}
+		return nil, errNotHere
+	}
+	done := make(chan struct{})
+	select {
+	case t.in <- job{query: func(t *task) { defer close(done); fn(t) }}:
+		return done, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("query partition %d: %w", p, ctx.Err())
+	}
 }
