@@ -72,8 +72,8 @@ kafka-down: ## stop the test broker and delete its data
 # deadline on a loaded machine and fails with a bare "context deadline exceeded"
 # and no failing input (golang/go#75804, fixed only in Go 1.27). The counts take
 # about 5 s each on a 2-core machine.
-FUZZ_TARGETS = processor/codec:FuzzDecode:6000 processor/codec:FuzzFastDecode:50000 \
-  processor/codec:FuzzFastDecodeBinary:50000 processor/codec:FuzzTimestamp:50000 \
+FUZZ_TARGETS = core/codec:FuzzDecode:6000 internal/cekafka:FuzzFastDecode:50000 \
+  internal/cekafka:FuzzFastDecodeBinary:50000 core/codec:FuzzTimestamp:50000 \
   core/match:FuzzEngineAgainstReference:40000 state:FuzzDecodeChannel:40000 \
   webhook:FuzzStructuredRead:20000 webhook:FuzzCheckJSONObject:40000 webhook:FuzzReadChannelData:40000
 
@@ -109,7 +109,7 @@ bench: ## every benchmark (engine, memory, restore, end to end, latency) on a re
 bench-run:
 	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: use 'make bench', or 'make kafka-up' and export the address"; exit 1; }
 	( $(GO) test -run '^$$' -bench 'BenchmarkPipeline' -benchtime 400000x -count 5 ./processor/ && \
-	  $(GO) test -run '^$$' -bench 'BenchmarkDecode' -benchtime 400000x -count 5 ./processor/codec/ && \
+	  $(GO) test -run '^$$' -bench 'BenchmarkDecode' -benchtime 400000x -count 5 ./internal/cekafka/ && \
 	  $(GO) test -run '^$$' -bench 'BenchmarkStoreMemory|BenchmarkRestore' -benchtime 1x -count 3 ./processor/ && \
 	  $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd' -benchtime 1x -count 3 -timeout 20m ./processor/ && \
 	  GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'BenchmarkEndToEnd' -benchtime 1x -count 3 -timeout 20m ./processor/ && \

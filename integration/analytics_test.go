@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -348,7 +349,7 @@ func TestAnalyticsClickHouse(t *testing.T) {
 	p.stopClean()
 	out := h.readTopic(h.Output)
 	if dl := h.readTopic(h.DLQ); len(dl) != 0 {
-		t.Fatalf("%d dead letters; first: %s %q", len(dl), testkit.Header(dl[0], codec.HeaderDLQReason), dl[0].Value)
+		t.Fatalf("%d dead letters; first: %s %q", len(dl), testkit.Header(dl[0], cekafka.HeaderDLQReason), dl[0].Value)
 	}
 
 	// The oracle: replay over the input topic's events (each partition in
@@ -456,7 +457,7 @@ func TestAnalyticsClickHouse(t *testing.T) {
 		if records.Mode(r) != codec.Binary {
 			t.Fatalf("output record %d@%d is not in binary mode", r.Partition, r.Offset)
 		}
-		ce, err := codec.DecodeRecord(r)
+		ce, err := cekafka.DecodeRecord(r)
 		must(t, "decode output record", err)
 		if string(r.Key) != rowOf(t, mustJSON(t, ce)).InterruptionID {
 			t.Errorf("output record %s: key %q is not its interruptionId", ce.ID(), r.Key)

@@ -36,9 +36,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -385,7 +386,7 @@ func chaosExpected(t *testing.T, inFile, wantFile string) (testkit.Records, map[
 	}
 	perPartition := make(map[int32]int64)
 	chaosLines(t, inFile, func(line []byte) {
-		ev, err := codec.Decode(line, nil)
+		ev, err := cekafka.Decode(line, nil)
 		if err != nil {
 			t.Fatalf("generated input: %v", err)
 		}

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -105,7 +106,7 @@ func TestDeadLetterTopic(t *testing.T) {
 	}
 	bySource := map[string]*kgo.Record{}
 	for _, r := range dlq {
-		src := testkit.Header(r, codec.HeaderDLQPartition) + "@" + testkit.Header(r, codec.HeaderDLQOffset)
+		src := testkit.Header(r, cekafka.HeaderDLQPartition) + "@" + testkit.Header(r, cekafka.HeaderDLQOffset)
 		if bySource[src] != nil {
 			t.Errorf("two dead letters for input %s", src)
 		}
@@ -141,8 +142,8 @@ func TestDeadLetterTopic(t *testing.T) {
 		}
 		// Then the dead-letter headers, in order.
 		dl := r.Headers[n:]
-		keys := []string{codec.HeaderDLQReason, codec.HeaderDLQError, codec.HeaderDLQTopic,
-			codec.HeaderDLQPartition, codec.HeaderDLQOffset, codec.HeaderDLQTime}
+		keys := []string{cekafka.HeaderDLQReason, cekafka.HeaderDLQError, cekafka.HeaderDLQTopic,
+			cekafka.HeaderDLQPartition, cekafka.HeaderDLQOffset, cekafka.HeaderDLQTime}
 		for j, k := range keys {
 			if dl[j].Key != k {
 				t.Errorf("dead letter %d: header %d is %q, want %q", i, n+j, dl[j].Key, k)
@@ -176,7 +177,7 @@ func TestDeadLetterTopic(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d output records, want 1", len(out))
 	}
-	ce, err := codec.DecodeRecord(out[0])
+	ce, err := cekafka.DecodeRecord(out[0])
 	must(t, "decode output", err)
 	var d codec.RecordData
 	must(t, "output data", json.Unmarshal(ce.Data(), &d))

@@ -81,8 +81,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -414,7 +415,7 @@ func (e *benchEnv) preloadInput(topic string, n int) {
 		if err != nil {
 			e.t.Fatalf("event %d: %v", i, err)
 		}
-		rec, err := codec.KafkaRecord(topic, ev.Key, ce, codec.Binary)
+		rec, err := cekafka.KafkaRecord(topic, ev.Key, ce, codec.Binary)
 		if err != nil {
 			e.t.Fatalf("event %d: %v", i, err)
 		}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/core/codec"
 )
 
 // ingestURL waits for `interruptions ingest` to log the URL it accepts

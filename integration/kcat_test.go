@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // TestKcatProducer proves interoperability with a third-party producer:
@@ -65,7 +66,7 @@ func TestKcatProducer(t *testing.T) {
 		t.Fatalf("input topic holds %d records after kcat, want %d", len(in), events)
 	}
 	for _, r := range in {
-		ce, err := codec.DecodeRecord(r)
+		ce, err := cekafka.DecodeRecord(r)
 		if err != nil {
 			t.Fatalf("record %d@%d written by kcat: %v", r.Partition, r.Offset, err)
 		}

@@ -27,9 +27,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -312,7 +313,7 @@ func firstClosingOffset(t *testing.T, in []*kgo.Record, want testkit.Records) in
 	}
 	first := int64(-1)
 	for _, r := range in {
-		ev, err := codec.Decode(r.Value, nil)
+		ev, err := cekafka.Decode(r.Value, nil)
 		if err != nil {
 			t.Fatalf("input %d@%d: %v", r.Partition, r.Offset, err)
 		}

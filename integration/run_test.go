@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
-	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // TestStructuredAndBinaryInput produces generated VCC events in each content
@@ -43,7 +44,7 @@ func TestStructuredAndBinaryInput(t *testing.T) {
 			outMode, _ := codec.ParseMode(tc.out)
 			h.checkExactlyOnce(want, outMode)
 			if dl := h.readTopic(h.DLQ); len(dl) != 0 {
-				t.Errorf("%d dead letters from valid input; first: %s %q", len(dl), testkit.Header(dl[0], codec.HeaderDLQReason), dl[0].Value)
+				t.Errorf("%d dead letters from valid input; first: %s %q", len(dl), testkit.Header(dl[0], cekafka.HeaderDLQReason), dl[0].Value)
 			}
 		})
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/core/codec"
 )
 
 // securityHowTo says how to get a broker with the SASL_SSL listener.

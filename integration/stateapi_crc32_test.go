@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // TestStateAPICRC32Producer: kcat writes the input with librdkafka's

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/core/codec"
 )
 
 // TestUnreachableBrokers: with no broker at the address the processor gives

@@ -17,9 +17,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/core/vcc"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/state"
 	"github.com/interruptions/interruptions/vccgen"
 )
@@ -32,7 +33,7 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Run("out="+mode.String(), func(b *testing.B) {
 			const n = 200_000
 			events := vccgen.New(vccgen.Config{Seed: 1}).Take(n)
-			enc := codec.Encoder{Source: "/interruptions", Mode: mode}
+			enc := cekafka.Encoder{Source: "/interruptions", Mode: mode}
 			engine := match.NewEngine(match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 24 * time.Hour})
 			var st *state.Store
 			var encErr error
@@ -47,7 +48,7 @@ func BenchmarkPipeline(b *testing.B) {
 				if i%n == 0 {
 					st = state.New() // a fresh stream: later laps are not all duplicates
 				}
-				ev, err := codec.Decode(events[i%n].Value, nil)
+				ev, err := cekafka.Decode(events[i%n].Value, nil)
 				if err != nil {
 					b.Fatalf("event %d: %v", i, err)
 				}
@@ -94,7 +95,7 @@ func vccgenChannels(b *testing.B) [][]byte {
 	engine := match.NewEngine(match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 48 * time.Hour})
 	st := state.New()
 	for i, ev := range vccgen.New(vccgen.Config{Seed: 1}).Take(300_000) {
-		e, err := codec.Decode(ev.Value, nil)
+		e, err := cekafka.Decode(ev.Value, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -79,7 +80,7 @@ type Config struct {
 	MaxClockSkew time.Duration
 	// Encoder sets the output records' source and content mode. Default
 	// source "/interruptions", mode codec.Binary.
-	Encoder codec.Encoder
+	Encoder cekafka.Encoder
 	// CreateTopics creates missing topics at start. Default true. When
 	// false, a missing topic is an error that names it.
 	CreateTopics bool
@@ -141,7 +142,7 @@ func DefaultConfig() Config {
 		Guarantee:              ExactlyOnce,
 		CommitInterval:         100 * time.Millisecond,
 		Engine:                 match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 48 * time.Hour},
-		Encoder:                codec.Encoder{Source: "/interruptions", Mode: codec.Binary},
+		Encoder:                cekafka.Encoder{Source: "/interruptions", Mode: codec.Binary},
 		CreateTopics:           true,
 		Partitions:             6,
 		ReplicationFactor:      -1,

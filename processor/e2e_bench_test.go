@@ -45,9 +45,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -616,7 +617,7 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 	rctx, rcancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer rcancel()
 	err = testkit.ReadCommitted(rctx, adm, seed, input, func(rec *kgo.Record) {
-		ev, err := codec.Decode(rec.Value, rec.Headers)
+		ev, err := cekafka.Decode(rec.Value, rec.Headers)
 		if err != nil || ev.ChannelID == "" || seen[ev.Source+"\x00"+ev.ID] {
 			return
 		}
@@ -664,7 +665,7 @@ func e2eLatencyRun(brokers []string, adm *kadm.Client, g Guarantee, name string,
 			waiting[rec.Partition] = waiting[rec.Partition][:0]
 			return
 		}
-		ce, err := codec.DecodeRecord(rec)
+		ce, err := cekafka.DecodeRecord(rec)
 		if err != nil {
 			decodeErr = errors.Join(decodeErr, err)
 			return

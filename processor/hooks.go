@@ -3,8 +3,8 @@ package processor
 import (
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // Hook observes what the runner does. A hook implements any of the Hook*

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
 

@@ -20,12 +20,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/metrics"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -487,7 +488,7 @@ func TestPromiseDeadLettersCounted(t *testing.T) {
 	}
 	gotReasons := map[codec.Reason]int{}
 	for _, r := range dl {
-		gotReasons[codec.Reason(testkit.Header(r, codec.HeaderDLQReason))]++
+		gotReasons[codec.Reason(testkit.Header(r, cekafka.HeaderDLQReason))]++
 	}
 	if fmt.Sprint(gotReasons) != fmt.Sprint(wantReasons) {
 		t.Fatalf("dead letters by reason %v, want %v", gotReasons, wantReasons)

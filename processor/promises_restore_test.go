@@ -12,11 +12,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/metrics"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -248,7 +249,7 @@ func TestPromiseRestoredIdlePartitionAdvancesFromRestore(t *testing.T) {
 	if n := restoreEnds(ctx, t, adm, f.cfg.DLQTopic); n != 0 {
 		dl := f.readN(ctx, f.cfg.DLQTopic, 1)
 		t.Fatalf("%d dead letters, want none; first: reason %s: %s", n,
-			testkit.Header(dl[0], codec.HeaderDLQReason), testkit.Header(dl[0], codec.HeaderDLQError))
+			testkit.Header(dl[0], cekafka.HeaderDLQReason), testkit.Header(dl[0], cekafka.HeaderDLQError))
 	}
 	got := map[string]codec.RecordData{}
 	for _, rec := range f.readN(ctx, f.cfg.OutputTopic, 2) {

@@ -11,9 +11,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/core/vcc"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/state"
 )
 

@@ -18,10 +18,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/state"
 	"github.com/interruptions/interruptions/vccgen"
@@ -113,7 +114,7 @@ func expected(t *testing.T, cfg processor.Config, events []vccgen.Event) testkit
 	}
 	var out bytes.Buffer
 	if _, err := replay.Run(context.Background(), &in, &out, nil, replay.Config{
-		Engine: cfg.Engine, Encoder: codec.Encoder{Source: cfg.Encoder.Source, Mode: codec.Structured},
+		Engine: cfg.Engine, Encoder: cekafka.Encoder{Source: cfg.Encoder.Source, Mode: codec.Structured},
 		Partitions: partitions,
 	}); err != nil {
 		t.Fatalf("replay: %v", err)
@@ -255,7 +256,7 @@ func TestRunnerDeadLetters(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	sort.Slice(dl, func(i, j int) bool {
-		return testkit.Header(dl[i], codec.HeaderDLQOffset) < testkit.Header(dl[j], codec.HeaderDLQOffset)
+		return testkit.Header(dl[i], cekafka.HeaderDLQOffset) < testkit.Header(dl[j], cekafka.HeaderDLQOffset)
 	})
 	for i, r := range dl {
 		in := bad[i]
@@ -267,11 +268,11 @@ func TestRunnerDeadLetters(t *testing.T) {
 				t.Errorf("dead letter %d: original header %s = %q, want %q", i, h.Key, got, h.Value)
 			}
 		}
-		if got := testkit.Header(r, codec.HeaderDLQReason); got != string(reasons[i]) {
-			t.Errorf("dead letter %d: reason %q, want %q (error %q)", i, got, reasons[i], testkit.Header(r, codec.HeaderDLQError))
+		if got := testkit.Header(r, cekafka.HeaderDLQReason); got != string(reasons[i]) {
+			t.Errorf("dead letter %d: reason %q, want %q (error %q)", i, got, reasons[i], testkit.Header(r, cekafka.HeaderDLQError))
 		}
-		if testkit.Header(r, codec.HeaderDLQTopic) != f.cfg.InputTopic || testkit.Header(r, codec.HeaderDLQPartition) != "1" ||
-			testkit.Header(r, codec.HeaderDLQOffset) != fmt.Sprint(i) || testkit.Header(r, codec.HeaderDLQTime) == "" {
+		if testkit.Header(r, cekafka.HeaderDLQTopic) != f.cfg.InputTopic || testkit.Header(r, cekafka.HeaderDLQPartition) != "1" ||
+			testkit.Header(r, cekafka.HeaderDLQOffset) != fmt.Sprint(i) || testkit.Header(r, cekafka.HeaderDLQTime) == "" {
 			t.Errorf("dead letter %d: source headers %v", i, r.Headers)
 		}
 	}

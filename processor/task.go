@@ -10,8 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -251,7 +252,7 @@ func (p *pipeline) handler() handler {
 func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
 	ev := &t.ev
 	var err error
-	if *ev, err = codec.Decode(rec.Value, rec.Headers); err != nil {
+	if *ev, err = cekafka.Decode(rec.Value, rec.Headers); err != nil {
 		return err
 	}
 	ev.Offset, ev.HasOffset = rec.Offset, true
@@ -307,15 +308,11 @@ func (p *pipeline) deadLetters(next handler) handler {
 			return err
 		}
 		p.log.Debug("dead letter", zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset), zap.Error(derr))
-		t.produce(codec.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
+		t.produce(cekafka.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
 		p.hooks.onDeadLetter(rec.Partition, derr)
 		return nil
 	}
 }
-
-// reasonPanic is the dead-letter reason of a record whose processing
-// panicked.
-const reasonPanic codec.Reason = "processing-panic"
 
 // recoverPanics turns a panic while handling a record into a dead letter
 // with reason processing-panic, logged with its stack: bad input must not
@@ -330,8 +327,8 @@ func (p *pipeline) recoverPanics(next handler) handler {
 				p.log.Error("panic while processing a record; sent to the dead-letter topic",
 					zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset),
 					zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
-				derr := &codec.DecodeError{Reason: reasonPanic, Err: fmt.Errorf("panic: %v", v)}
-				t.produce(codec.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
+				derr := &codec.DecodeError{Reason: codec.ReasonProcessingPanic, Err: fmt.Errorf("panic: %v", v)}
+				t.produce(cekafka.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
 				p.hooks.onDeadLetter(rec.Partition, derr)
 				err = nil
 			}

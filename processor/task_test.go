@@ -8,9 +8,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -43,7 +44,7 @@ func TestHandlerDeadLettersBadInput(t *testing.T) {
 		t.Fatalf("handler: %v", err)
 	}
 	if len(out) != 1 || out[0].Topic != p.cfg.DLQTopic || !bytes.Equal(out[0].Value, rec.Value) ||
-		header(out[0], codec.HeaderDLQReason) != string(codec.ReasonNotCloudEvent) {
+		header(out[0], cekafka.HeaderDLQReason) != string(codec.ReasonNotCloudEvent) {
 		t.Fatalf("records %+v, want one dead letter of the input", out)
 	}
 }
@@ -58,8 +59,8 @@ func TestHandlerRecoversPanics(t *testing.T) {
 	if err := h(tk, rec); err != nil {
 		t.Fatalf("handler: %v", err)
 	}
-	if len(out) != 1 || !bytes.Equal(out[0].Value, rec.Value) || header(out[0], codec.HeaderDLQReason) != "processing-panic" ||
-		header(out[0], codec.HeaderDLQError) != "processing-panic: panic: boom" {
+	if len(out) != 1 || !bytes.Equal(out[0].Value, rec.Value) || header(out[0], cekafka.HeaderDLQReason) != "processing-panic" ||
+		header(out[0], cekafka.HeaderDLQError) != "processing-panic: panic: boom" {
 		t.Fatalf("records %+v, want one processing-panic dead letter", out)
 	}
 }
@@ -80,7 +81,7 @@ func TestHandlerTimestampInFuture(t *testing.T) {
 	if err := h(tk, event("far", arrived.Add(p.cfg.MaxClockSkew+time.Millisecond))); err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 1 || header(out[0], codec.HeaderDLQReason) != string(codec.ReasonTimestampInFuture) {
+	if len(out) != 1 || header(out[0], cekafka.HeaderDLQReason) != string(codec.ReasonTimestampInFuture) {
 		t.Fatalf("records %+v, want one timestamp-in-future dead letter", out)
 	}
 	if tk.store.StreamTime() != 0 {

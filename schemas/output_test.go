@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/schemas"
 	"github.com/interruptions/interruptions/vccgen"
@@ -40,7 +41,7 @@ func TestProducedOutputMatchesSchema(t *testing.T) {
 	// three outcomes are validated.
 	stats, err := replay.Run(context.Background(), &in, &out, nil, replay.Config{
 		Engine:  match.EngineConfig{MaxInterruption: 10 * time.Minute, Retention: time.Hour},
-		Encoder: codec.Encoder{Source: "/interruptions", Mode: codec.Structured},
+		Encoder: cekafka.Encoder{Source: "/interruptions", Mode: codec.Structured},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func TestOutputPartiesMatchSchema(t *testing.T) {
 			var out, dlq bytes.Buffer
 			stats, err := replay.Run(context.Background(), &in, &out, &dlq, replay.Config{
 				Engine:  match.EngineConfig{MaxInterruption: time.Hour, Retention: 2 * time.Hour},
-				Encoder: codec.Encoder{Source: "/interruptions", Mode: codec.Structured},
+				Encoder: cekafka.Encoder{Source: "/interruptions", Mode: codec.Structured},
 			})
 			if err != nil {
 				t.Fatal(err)

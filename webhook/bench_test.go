@@ -25,8 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
 

@@ -27,9 +27,10 @@ import (
 	"unicode/utf8"
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/vcc"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/opsserver"
-	"github.com/interruptions/interruptions/processor/codec"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -573,7 +574,7 @@ func (b *Bridge) binary(body []byte, h http.Header) (*kgo.Record, *codec.DecodeE
 }
 
 func (b *Bridge) encode(ce *event.Event, key []byte) (*kgo.Record, *codec.DecodeError) {
-	rec, err := codec.KafkaRecord(b.cfg.Topic, key, *ce, b.cfg.Mode)
+	rec, err := cekafka.KafkaRecord(b.cfg.Topic, key, *ce, b.cfg.Mode)
 	if err != nil {
 		return nil, &codec.DecodeError{Reason: codec.ReasonInvalidCloudEvent, Err: err}
 	}
@@ -586,7 +587,7 @@ func (b *Bridge) encode(ce *event.Event, key []byte) (*kgo.Record, *codec.Decode
 // library, cheaper than encoding/json's reflection.
 func readChannelData(data []byte) (channelData, error) {
 	var d channelData
-	if err := checkJSONObject(data); err != nil {
+	if err := codec.CheckJSONObject(data); err != nil {
 		return d, err
 	}
 	err := jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal(data, &d)
@@ -661,9 +662,9 @@ func subjectKey(ce *event.Event) []byte {
 // >= 0): the bytes as they came, the reason and where they came from.
 func (b *Bridge) deadLetter(body []byte, r *http.Request, de *codec.DecodeError, index int) *kgo.Record {
 	hs := []kgo.RecordHeader{
-		{Key: codec.HeaderDLQReason, Value: []byte(de.Reason)},
-		{Key: codec.HeaderDLQError, Value: []byte(de.Error())},
-		{Key: codec.HeaderDLQTime, Value: []byte(b.cfg.Now().UTC().Format(time.RFC3339Nano))},
+		{Key: cekafka.HeaderDLQReason, Value: []byte(de.Reason)},
+		{Key: cekafka.HeaderDLQError, Value: []byte(de.Error())},
+		{Key: cekafka.HeaderDLQTime, Value: []byte(b.cfg.Now().UTC().Format(time.RFC3339Nano))},
 		{Key: HeaderDLQSource, Value: []byte("webhook")},
 		{Key: HeaderDLQMethod, Value: []byte(r.Method)},
 		{Key: HeaderDLQPath, Value: []byte(r.URL.Path)},

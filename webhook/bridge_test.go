@@ -33,7 +33,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -264,7 +265,7 @@ func TestValidSignatureProducesBodyByteForByte(t *testing.T) {
 	if got, want := string(recs[0].Key), channelID(t, body); got != want {
 		t.Errorf("key %q, want channelId %q", got, want)
 	}
-	if ev, err := codec.Decode(recs[0].Value, recs[0].Headers); err != nil || ev.Subject != string(recs[0].Key) {
+	if ev, err := cekafka.Decode(recs[0].Value, recs[0].Headers); err != nil || ev.Subject != string(recs[0].Key) {
 		t.Errorf("the processor reads the record as %+v, %v", ev, err)
 	}
 	if n := e.count(testDLQ); n != 0 {
@@ -301,7 +302,7 @@ func TestBinaryModeRequestAndRecord(t *testing.T) {
 	if header(recs[0], "ce_specversion") != "1.0" || header(recs[0], "ce_id") != ce.ID() {
 		t.Errorf("not a binary record: headers %v", recs[0].Headers)
 	}
-	ev, err := codec.Decode(recs[0].Value, recs[0].Headers)
+	ev, err := cekafka.Decode(recs[0].Value, recs[0].Headers)
 	if err != nil || ev.ID != ce.ID() || string(recs[0].Key) != ev.Subject {
 		t.Errorf("decoded %+v, %v; key %q", ev, err, recs[0].Key)
 	}
@@ -327,7 +328,7 @@ func TestBatchWithOneBadElement(t *testing.T) {
 	}
 	dead := e.read(testDLQ)
 	if len(dead) != 1 || !bytes.Equal(dead[0].Value, bad) || header(dead[0], HeaderDLQBatchIndex) != "1" ||
-		header(dead[0], codec.HeaderDLQReason) != string(codec.ReasonMissingChannelID) {
+		header(dead[0], cekafka.HeaderDLQReason) != string(codec.ReasonMissingChannelID) {
 		t.Errorf("dead letters %v, want the bad element with reason missing-channel-id and index 1", dead)
 	}
 }
@@ -572,7 +573,7 @@ func TestBadEventToDLQ(t *testing.T) {
 	}
 	byReason := map[string]*kgo.Record{}
 	for _, r := range dead {
-		byReason[header(r, codec.HeaderDLQReason)] = r
+		byReason[header(r, cekafka.HeaderDLQReason)] = r
 	}
 	for _, c := range cases {
 		r := byReason[string(c.reason)]
@@ -581,7 +582,7 @@ func TestBadEventToDLQ(t *testing.T) {
 			t.Errorf("no dead letter with reason %s", c.reason)
 		case !bytes.Equal(r.Value, c.body):
 			t.Errorf("%s: dead letter is not the body byte for byte", c.reason)
-		case header(r, codec.HeaderDLQError) == "" || header(r, codec.HeaderDLQTime) == "" ||
+		case header(r, cekafka.HeaderDLQError) == "" || header(r, cekafka.HeaderDLQTime) == "" ||
 			header(r, HeaderDLQSource) != "webhook" || header(r, HeaderDLQMethod) != "POST" ||
 			header(r, HeaderDLQRemoteAddr) == "" || header(r, HeaderDLQHTTPPrefix+"user-agent") != "vcc-test" ||
 			header(r, HeaderDLQHTTPPrefix+"content-type") != structuredType:

@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -97,7 +98,7 @@ func FuzzCheckJSONObject(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		trimmed := bytes.TrimLeft(b, " \t\r\n")
 		want := json.Valid(b) && len(trimmed) > 0 && trimmed[0] == '{'
-		if err := checkJSONObject(b); (err == nil) != want {
+		if err := codec.CheckJSONObject(b); (err == nil) != want {
 			t.Fatalf("%q: checkJSONObject error %v, encoding/json valid object %v", b, err, want)
 		}
 	})
@@ -107,12 +108,12 @@ func TestCheckJSONObjectDepth(t *testing.T) {
 	deep := func(n int) []byte {
 		return []byte(`{"a":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}`)
 	}
-	for _, n := range []int{maxJSONDepth, maxJSONDepth + 1} {
-		want := n <= maxJSONDepth
+	for _, n := range []int{codec.MaxJSONDepth, codec.MaxJSONDepth + 1} {
+		want := n <= codec.MaxJSONDepth
 		if json.Valid(deep(n)) != want {
-			t.Fatalf("depth %d: encoding/json's limit is no longer %d", n, maxJSONDepth)
+			t.Fatalf("depth %d: encoding/json's limit is no longer %d", n, codec.MaxJSONDepth)
 		}
-		if err := checkJSONObject(deep(n)); (err == nil) != want {
+		if err := codec.CheckJSONObject(deep(n)); (err == nil) != want {
 			t.Errorf("depth %d: checkJSONObject error %v, encoding/json valid %v", n, err, want)
 		}
 	}

@@ -22,8 +22,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/webhook"
 )
 
@@ -247,7 +248,7 @@ func printRecords(ctx context.Context, cfg processor.Config, w io.Writer, quiet 
 		n := 0
 		fetches.EachRecord(func(r *kgo.Record) {
 			n++
-			ce, err := codec.DecodeRecord(r)
+			ce, err := cekafka.DecodeRecord(r)
 			if err != nil {
 				fmt.Fprintf(w, "undecodable output record at offset %d: %v\n", r.Offset, err)
 				return

@@ -14,8 +14,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/vccgen"
 	"github.com/interruptions/interruptions/webhook"
 )
@@ -316,5 +317,5 @@ func inputRecord(topic string, ev vccgen.Event, mode codec.Mode) (*kgo.Record, e
 	if err != nil {
 		return &kgo.Record{Topic: topic, Key: ev.Key, Value: ev.Value}, nil
 	}
-	return codec.KafkaRecord(topic, ev.Key, ce, codec.Binary)
+	return cekafka.KafkaRecord(topic, ev.Key, ce, codec.Binary)
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/opsserver"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/webhook"
 )
 

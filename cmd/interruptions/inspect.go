@@ -11,10 +11,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/partread"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/state"
 	"github.com/interruptions/interruptions/stateapi"
 )
@@ -216,7 +217,7 @@ func inspectOutput(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic 
 func outputRecordView(r *kgo.Record) outputRecordJSON {
 	v := outputRecordJSON{Partition: r.Partition, Offset: r.Offset, Key: string(r.Key),
 		Timestamp: codec.FormatMillis(r.Timestamp.UnixNano())}
-	ce, err := codec.DecodeRecord(r)
+	ce, err := cekafka.DecodeRecord(r)
 	if err != nil {
 		v.Error = err.Error()
 		return v

@@ -8,8 +8,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/processor/replay"
 	"go.uber.org/zap"
 )
@@ -75,7 +76,7 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 	}
 	stats, err := replay.Run(ctx, in, out, dlqW, replay.Config{
 		Engine:       f.engine(),
-		Encoder:      codec.Encoder{Source: f.source, Mode: codec.Structured},
+		Encoder:      cekafka.Encoder{Source: f.source, Mode: codec.Structured},
 		Partitions:   partitions,
 		MaxClockSkew: time.Duration(f.maxClockSkew),
 		OpenOutput:   openW,

@@ -6,9 +6,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"go.uber.org/zap"
 )
 

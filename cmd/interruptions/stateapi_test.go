@@ -21,10 +21,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/instance"
 	"github.com/interruptions/interruptions/processor"
-	"github.com/interruptions/interruptions/processor/codec"
 	"github.com/interruptions/interruptions/stateapi"
 )
 

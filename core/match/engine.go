@@ -769,14 +769,25 @@ func fingerprint(c *state.Channel, d *derived) uint64 {
 	return h.Sum64() | 1 // never 0, the fingerprint of a retraction
 }
 
-// truncMillis truncates Unix nanoseconds to whole milliseconds, toward the
-// past (also before 1970), as records publish times.
-func truncMillis(ns int64) int64 {
-	t := ns / 1e6 * 1e6 // toward zero
-	if t > ns && t >= math.MinInt64+1e6 {
-		t -= 1e6
+// Millis returns Unix nanoseconds in whole milliseconds, truncated toward
+// the past (also before 1970): the precision records publish times at.
+func Millis(ns int64) int64 {
+	ms := ns / 1e6
+	if ns%1e6 < 0 {
+		ms--
 	}
-	return t
+	return ms
+}
+
+// truncMillis truncates Unix nanoseconds to whole milliseconds (Millis), in
+// nanoseconds; the few times before the first whole millisecond of the
+// int64 range truncate toward zero instead, to that millisecond.
+func truncMillis(ns int64) int64 {
+	ms := Millis(ns)
+	if ms < math.MinInt64/1_000_000 {
+		ms++
+	}
+	return ms * 1e6
 }
 
 // addSat returns t+d for a duration d >= 0, saturated at the largest time:

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -27,7 +28,7 @@ func runReplay(t *testing.T, input []byte, partitions int) replayed {
 	var out, dlq bytes.Buffer
 	sum, err := Run(context.Background(), bytes.NewReader(input), &out, &dlq, Config{
 		Engine:     match.EngineConfig{MaxInterruption: time.Hour, Retention: 48 * time.Hour},
-		Encoder:    codec.Encoder{Source: "/interruptions", Mode: codec.Structured},
+		Encoder:    cekafka.Encoder{Source: "/interruptions", Mode: codec.Structured},
 		Partitions: partitions,
 	})
 	if err != nil {

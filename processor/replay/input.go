@@ -7,8 +7,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 )
 
 // utf8BOM is the UTF-8 byte order mark some editors write at the start of
@@ -47,7 +48,7 @@ func (c *Config) maxClockSkew() time.Duration {
 // (codec.CheckTime). Replay has no Kafka record timestamp, so an event
 // without a time attribute is not checked.
 func decodeLine(line []byte, maxSkew time.Duration) (match.Event, error) {
-	ev, err := codec.Decode(line, nil)
+	ev, err := cekafka.Decode(line, nil)
 	if err != nil {
 		return match.Event{}, err
 	}

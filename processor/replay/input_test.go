@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/core/codec"
 )
 
 // TestInputFraming: a UTF-8 byte order mark at the start of the input and a

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/processor/replay"
 )
 
@@ -36,7 +37,7 @@ func TestOpenOutputAndSummary(t *testing.T) {
 	var out, dlq, open bytes.Buffer
 	stats, err := replay.Run(context.Background(), strings.NewReader(in), &out, &dlq, replay.Config{
 		Engine:     match.EngineConfig{MaxInterruption: time.Hour, Retention: 2 * time.Hour, Grace: time.Minute},
-		Encoder:    codec.Encoder{Source: "/interruptions", Mode: codec.Structured},
+		Encoder:    cekafka.Encoder{Source: "/interruptions", Mode: codec.Structured},
 		OpenOutput: &open,
 	})
 	if err != nil {

@@ -21,8 +21,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/state"
 )
 
@@ -63,7 +64,7 @@ func (s *Summary) outcome(o match.Outcome) {
 // Config configures Replay.
 type Config struct {
 	Engine  match.EngineConfig
-	Encoder codec.Encoder
+	Encoder cekafka.Encoder
 	// MaxClockSkew is how much later than its time attribute an event's
 	// data.timestamp may be (codec.CheckTime); later ones are dead letters
 	// (timestamp-in-future). Zero or negative: codec.DefaultMaxClockSkew.

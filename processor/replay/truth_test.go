@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/vccgen"
 )
@@ -36,7 +37,7 @@ func finalTable(t *testing.T, events []vccgen.Event, cfg match.EngineConfig) (ma
 		in.WriteByte('\n')
 	}
 	stats, err := replay.Run(context.Background(), &in, &out, nil, replay.Config{
-		Engine: cfg, Encoder: codec.Encoder{Source: "/interruptions", Mode: codec.Structured}})
+		Engine: cfg, Encoder: cekafka.Encoder{Source: "/interruptions", Mode: codec.Structured}})
 	if err != nil {
 		t.Fatal(err)
 	}

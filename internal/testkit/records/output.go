@@ -11,8 +11,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // ParseNDJSON reads structured CloudEvents, one a line (the output of
@@ -45,7 +46,7 @@ func ParseNDJSON(b []byte) (testkit.Records, error) {
 // equal to data.interruptionId and the subject to data.channelId, and
 // written in mode.
 func CheckOutput(r *kgo.Record, mode codec.Mode) (*event.Event, error) {
-	ce, err := codec.DecodeRecord(r)
+	ce, err := cekafka.DecodeRecord(r)
 	if err != nil {
 		return nil, fmt.Errorf("decode output record %s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}

@@ -15,7 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/interruptions/interruptions/processor/codec"
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -36,7 +37,7 @@ func Input(topic string, key, value []byte, mode codec.Mode) (*kgo.Record, error
 	if err != nil {
 		return nil, fmt.Errorf("input record: %w", err)
 	}
-	r, err := codec.KafkaRecord(topic, key, ce, codec.Binary)
+	r, err := cekafka.KafkaRecord(topic, key, ce, codec.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("input record %s: %w", ce.ID(), err)
 	}

@@ -7,8 +7,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit/records"
-	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // out builds an output CloudEvent of type typ with JSON data.
@@ -79,7 +80,7 @@ func TestFinalTableOfRecords(t *testing.T) {
 	var recs []*kgo.Record
 	for i, mode := range []codec.Mode{codec.Binary, codec.Structured} {
 		ce := out(t, codec.RecordType, fmt.Sprint("e", i), fmt.Sprintf(`{"interruptionId":"I%d","durationMs":1}`, i))
-		r, err := codec.KafkaRecord("out", []byte("ch"), *ce, mode)
+		r, err := cekafka.KafkaRecord("out", []byte("ch"), *ce, mode)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,8 +7,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
-	"github.com/interruptions/interruptions/processor/codec"
 )
 
 // RetractionType is the CloudEvent type of a retraction: the interruption
@@ -34,7 +35,7 @@ type Table map[string]Row
 func FinalTable(recs []*kgo.Record) (Table, error) {
 	evs := make([]*event.Event, 0, len(recs))
 	for _, r := range recs {
-		ce, err := codec.DecodeRecord(r)
+		ce, err := cekafka.DecodeRecord(r)
 		if err != nil {
 			return nil, fmt.Errorf("record %s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}

@@ -1,4 +1,4 @@
-package codec
+package cekafka
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/state"
@@ -54,7 +55,7 @@ func TestFastRecordEqualsBinding(t *testing.T) {
 	)
 	outcomes := map[match.Outcome]int{}
 	fast := 0
-	for _, mode := range []Mode{Binary, Structured} {
+	for _, mode := range []codec.Mode{codec.Binary, codec.Structured} {
 		enc := Encoder{Source: "/interruptions", Mode: mode}
 		for i, in := range ins {
 			want, err := enc.bindingRecord("out", in)

@@ -41,19 +41,19 @@ func TestDecodeSeed(t *testing.T) {
 		{"structured, cloudevents content type", testkit.SeedResumed, []Header{{Key: "content-type", Value: []byte("application/cloudevents+json")}}},
 		{"structured, content type with charset", testkit.SeedResumed, []Header{{Key: "Content-Type", Value: []byte("application/cloudevents+json; charset=utf-8")}}},
 		{"structured, unrelated headers", testkit.SeedResumed, []Header{{Key: "traceparent", Value: []byte("00-x")}}},
-		{"binary", testkit.SeedData, testkit.SeedHeaders()},
+		{"binary", testkit.SeedData, seedHeaders()},
 		{"binary, header keys in upper case", testkit.SeedData, func() []Header {
-			hs := testkit.SeedHeaders()
+			hs := seedHeaders()
 			for i := range hs {
 				hs[i].Key = strings.ToUpper(hs[i].Key)
 			}
 			return hs
 		}()},
-		{"binary, no content type", testkit.SeedData, testkit.SeedHeaders()[:6]},
+		{"binary, no content type", testkit.SeedData, seedHeaders()[:6]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decode([]byte(tt.value), tt.headers)
+			got, err := decode([]byte(tt.value), tt.headers)
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
@@ -150,12 +150,12 @@ func runBothModes(t *testing.T, tests []decodeCase) {
 			c(m)
 		}
 		t.Run(tt.name+"/structured", func(t *testing.T) {
-			got, err := Decode(testkit.StructuredValue(t, m), nil)
+			got, err := decode(testkit.StructuredValue(t, m), nil)
 			checkDecode(t, got, err, tt.want, tt.reason)
 		})
 		t.Run(tt.name+"/binary", func(t *testing.T) {
-			value, hs := testkit.BinaryValue(t, m)
-			got, err := Decode(value, hs)
+			value, hs := binaryValue(t, m)
+			got, err := decode(value, hs)
 			checkDecode(t, got, err, tt.want, tt.reason)
 		})
 	}
@@ -352,7 +352,7 @@ func TestDecodeTimestamp(t *testing.T) {
 		t.Run(tt.ts, func(t *testing.T) {
 			m := testkit.NewEvent("channel.resumed.v0")
 			set("data.timestamp", tt.ts)(m)
-			got, err := Decode(testkit.StructuredValue(t, m), nil)
+			got, err := decode(testkit.StructuredValue(t, m), nil)
 			if tt.want == 0 {
 				checkDecode(t, got, err, match.Event{}, reasons(ReasonInvalidTimestamp))
 				return
@@ -414,27 +414,27 @@ func TestDecodeRaw(t *testing.T) {
 		{name: "structured with application/json content type", value: testkit.SeedResumed, headers: ct("application/json"), reason: reasons(ReasonNotCloudEvent)},
 		{name: "structured with unknown content type", value: testkit.SeedResumed, headers: ct("text/plain"), reason: reasons(ReasonNotCloudEvent)},
 		{name: "binary with ce_specversion 2.0", value: testkit.SeedData, headers: func() []Header {
-			hs := testkit.SeedHeaders()
+			hs := seedHeaders()
 			hs[0].Value = []byte("2.0")
 			return hs
 		}(), reason: reasons(ReasonNotCloudEvent)},
-		{name: "binary with invalid JSON value", value: `{"timestamp":`, headers: testkit.SeedHeaders(), reason: reasons(ReasonDataNotObject)},
-		{name: "binary with JSON object and trailing text", value: testkit.SeedData + ` x`, headers: testkit.SeedHeaders(), reason: reasons(ReasonDataNotObject)},
-		{name: "binary with empty value", value: "", headers: testkit.SeedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary with invalid JSON value", value: `{"timestamp":`, headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary with JSON object and trailing text", value: testkit.SeedData + ` x`, headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
+		{name: "binary with empty value", value: "", headers: seedHeaders(), reason: reasons(ReasonDataNotObject)},
 		{name: "binary, ignored type, invalid JSON value", value: `{"timestamp":`, headers: func() []Header {
-			hs := testkit.SeedHeaders()
+			hs := seedHeaders()
 			hs[1].Value = []byte("channel.held.v0")
 			return hs
 		}(), want: match.Event{ID: "2Zks0VJxXAegKlhmHygjlZRwu0F", Source: "/channel", Type: "channel.held.v0", Subject: chDefault,
 			Time: seedEvent.Time, HasTime: true}},
 		// A structured content type wins over ce_* headers, so the data
 		// alone is read as the whole event.
-		{name: "binary headers with structured content type", value: testkit.SeedData, headers: append(testkit.SeedHeaders()[:6], ct("application/cloudevents+json")...),
+		{name: "binary headers with structured content type", value: testkit.SeedData, headers: append(seedHeaders()[:6], ct("application/cloudevents+json")...),
 			reason: reasons(ReasonNotCloudEvent)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decode([]byte(tt.value), tt.headers)
+			got, err := decode([]byte(tt.value), tt.headers)
 			checkDecode(t, got, err, tt.want, tt.reason)
 		})
 	}
@@ -468,7 +468,7 @@ func FuzzDecode(f *testing.F) {
 				Header{Key: "ce_source", Value: []byte("/channel")},
 				Header{Key: "ce_type", Value: []byte(typ)})
 		}
-		ev, err := Decode(value, hs)
+		ev, err := decode(value, hs)
 		if err != nil {
 			var de *DecodeError
 			if !errors.As(err, &de) {

@@ -22,9 +22,10 @@ import (
 // fields the matcher reads and validating, without keeping, everything
 // else.
 
-// decodeFast returns the event and true, or false when the sdk-go path
-// must decide.
-func decodeFast(value []byte, headers []Header) (match.Event, bool) {
+// DecodeFast is Decode's fast path alone: the event and true, or false
+// when the sdk-go binding must decide (internal/cekafka's differential
+// tests hold the two paths equal).
+func DecodeFast(value []byte, headers []Header) (match.Event, bool) {
 	// In either mode the value is a JSON object. Its first byte is read
 	// before the headers, so that a cache miss on the value overlaps
 	// those on the headers instead of following them.
@@ -130,7 +131,7 @@ func decodeFastBinary(value []byte, env *envelope, seen uint16) (match.Event, bo
 		return match.Event{}, false
 	}
 	var p fastPayload
-	s := scanner{b: value}
+	s := scanner{b: value, maxDepth: fastMaxDepth, ascii: true}
 	if !p.parse(&s) || !s.end() {
 		return match.Event{}, false
 	}
@@ -138,7 +139,7 @@ func decodeFastBinary(value []byte, env *envelope, seen uint16) (match.Event, bo
 }
 
 func decodeFastStructured(value []byte) (match.Event, bool) {
-	s := scanner{b: value}
+	s := scanner{b: value, maxDepth: fastMaxDepth, ascii: true}
 	var env envelope
 	var p fastPayload
 	var seen uint16
@@ -518,254 +519,3 @@ var plainByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// scanner is a strict JSON scanner over a byte slice. It validates what it
-// skips (RFC 8259 grammar), so whatever it accepts both encoding/json and
-// the sdk's parser accept too.
-type scanner struct {
-	b []byte
-	i int
-}
-
-const maxDepth = 32
-
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// end reports whether only whitespace remains.
-func (s *scanner) end() bool {
-	s.ws()
-	return s.i == len(s.b)
-}
-
-// open scans the start of an object; members is false for an empty one,
-// which open consumes whole. Members are read with key, the value, and
-// next:
-//
-//	more, ok := s.open()
-//	for ok && more {
-//		key, ok = s.key() ... scan the value ...
-//		more, ok = s.next()
-//	}
-func (s *scanner) open() (members, ok bool) {
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return false, false
-	}
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		return false, true
-	}
-	return true, true
-}
-
-// key scans a member's key (a plain string) and its colon.
-func (s *scanner) key() ([]byte, bool) {
-	k, ok := s.plainString()
-	if !ok {
-		return nil, false
-	}
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != ':' {
-		return nil, false
-	}
-	s.i++
-	return k, true
-}
-
-// next scans what follows a member: a comma (more is true) or the end of
-// the object.
-func (s *scanner) next() (more, ok bool) {
-	s.ws()
-	if s.i >= len(s.b) {
-		return false, false
-	}
-	switch s.b[s.i] {
-	case ',':
-		s.i++
-		return true, true
-	case '}':
-		s.i++
-		return false, true
-	}
-	return false, false
-}
-
-// plainString scans a string without escapes and with printable ASCII
-// only, returning its contents.
-func (s *scanner) plainString() ([]byte, bool) {
-	s.ws()
-	b, i := s.b, s.i
-	if i >= len(b) || b[i] != '"' {
-		return nil, false
-	}
-	i++
-	start := i
-	for i < len(b) && plainByte[b[i]] {
-		i++
-	}
-	if i >= len(b) || b[i] != '"' {
-		return nil, false
-	}
-	s.i = i + 1
-	return b[start:i], true
-}
-
-// value skips any JSON value, validating it.
-func (s *scanner) value(depth int) bool {
-	if depth > maxDepth {
-		return false
-	}
-	s.ws()
-	if s.i >= len(s.b) {
-		return false
-	}
-	switch c := s.b[s.i]; {
-	case c == '"':
-		return s.anyString()
-	case c == '{':
-		more, ok := s.open()
-		for ok && more {
-			if _, ok = s.key(); !ok {
-				break
-			}
-			if ok = s.value(depth + 1); !ok {
-				break
-			}
-			more, ok = s.next()
-		}
-		return ok
-	case c == '[':
-		s.i++
-		s.ws()
-		if s.i < len(s.b) && s.b[s.i] == ']' {
-			s.i++
-			return true
-		}
-		for {
-			if !s.value(depth + 1) {
-				return false
-			}
-			s.ws()
-			if s.i >= len(s.b) {
-				return false
-			}
-			if s.b[s.i] == ']' {
-				s.i++
-				return true
-			}
-			if s.b[s.i] != ',' {
-				return false
-			}
-			s.i++
-		}
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	default:
-		return s.number()
-	}
-}
-
-func (s *scanner) literal(lit string) bool {
-	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
-		return false
-	}
-	s.i += len(lit)
-	return true
-}
-
-// anyString skips a string with escapes; it declines non-ASCII bytes, whose
-// UTF-8 validity the two JSON parsers treat differently.
-func (s *scanner) anyString() bool {
-	b, i := s.b, s.i+1
-	for i < len(b) {
-		c := b[i]
-		if plainByte[c] {
-			i++
-			continue
-		}
-		switch c {
-		case '"':
-			s.i = i + 1
-			return true
-		case '\\':
-			if i+1 >= len(b) {
-				return false
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) {
-					return false
-				}
-				for _, h := range b[i+2 : i+6] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return false
-					}
-				}
-				i += 6
-			default:
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return false
-}
-
-// number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *scanner) number() bool {
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	if s.i >= len(s.b) {
-		return false
-	}
-	if s.b[s.i] == '0' {
-		s.i++
-	} else if s.digits() == 0 {
-		return false
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if s.digits() == 0 {
-			return false
-		}
-	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if s.digits() == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// digits skips decimal digits, returning how many.
-func (s *scanner) digits() int {
-	n := 0
-	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-		s.i++
-		n++
-	}
-	return n
-}

@@ -150,7 +150,7 @@ func checkChars(s, part string, allowed func(byte) bool) error {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			if i+2 >= len(s) || !IsHex(s[i+1]) || !IsHex(s[i+2]) {
 				return fmt.Errorf("the %% at byte %d of %s does not start a %%XX escape", i, part)
 			}
 			i += 2
@@ -164,10 +164,6 @@ func checkChars(s, part string, allowed func(byte) bool) error {
 		}
 	}
 	return nil
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // The character classes of RFC 3986: unreserved = ALPHA / DIGIT / "-" /

@@ -17,7 +17,7 @@ func TestDecodedEventsUseDataTimestampNotTime(t *testing.T) {
 		set("id", id)(m)
 		set("data.timestamp", ts)(m)
 		set("time", sent)(m)
-		e, err := Decode(testkit.StructuredValue(t, m), nil)
+		e, err := decode(testkit.StructuredValue(t, m), nil)
 		if err != nil {
 			t.Fatalf("Decode: %v", err)
 		}

@@ -71,12 +71,12 @@ func fastTimestamp(b []byte) (int64, bool) {
 	return unixNanos(sec, nsec)
 }
 
-// attrTime returns what decodeBinding makes of a CloudEvent time
+// attrTime returns what DecodeBinding makes of a CloudEvent time
 // attribute, as clamped Unix nanoseconds, or ok false when it rejects it.
 // The sdk parses time itself, with time.Parse and the RFC 3339 layout,
 // which is not RFC 3339 itself: it rejects a lower-case t or z and accepts
 // a comma before the fraction, a one-digit hour, offset hours up to 99 and
-// offset minutes up to 99. decodeBinding gives the sdk the lower-case
+// offset minutes up to 99. DecodeBinding gives the sdk the lower-case
 // letters in upper case (upperRFC3339Letters), so RFC 3339 is accepted
 // whole, with the sdk's laxness on top. The fast path must read time
 // exactly so: the RFC 3339 form by hand, anything else through

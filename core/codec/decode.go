@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/core/vcc"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Reason says why an input went to the dead-letter topic. It is written to
@@ -38,8 +36,12 @@ const (
 	ReasonTimestampInFuture Reason = "timestamp-in-future"
 )
 
-// DecodeError is returned for input that is not a valid event. The input
-// goes to the dead-letter topic with Reason and Error() in its headers.
+// DecodeError is the one rejection type: every input the processor or the
+// bridge refuses carries one, whatever refused it — the decoder (the reasons
+// above), the engine (ReasonTooLate, see TooLateError) or a recovered panic
+// while processing the record (ReasonProcessingPanic). The input
+// goes to the dead-letter topic with Reason and Error() in its headers, and
+// Reason is the dead-letter metric's label.
 type DecodeError struct {
 	Reason Reason
 	Err    error
@@ -55,35 +57,47 @@ func reject(r Reason, format string, args ...any) *DecodeError {
 	return &DecodeError{Reason: r, Err: fmt.Errorf(format, args...)}
 }
 
-// Header is one Kafka record header.
-type Header = kgo.RecordHeader
+// Header is one record header: a key and its value. It has the layout of
+// franz-go's kgo.RecordHeader, which internal/cekafka relies on to pass a
+// record's headers without copying them.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Binding wraps a record value, its content type and its headers (keys in
+// lower case) as a message of an sdk-go protocol binding: the binding
+// Decode falls back to when the fast path declines. The Kafka doors pass
+// internal/cekafka.Binding, the sdk-go Kafka binding's message.
+type Binding func(value []byte, contentType string, headers map[string][]byte) binding.Message
 
 // structuredContentType is the media type of a structured-mode CloudEvent in
 // JSON; a record with no content type and no ce_specversion header is read
 // as one.
 const structuredContentType = "application/cloudevents+json"
 
-// Decode reads one Kafka record value and its headers as a CloudEvent through
-// the sdk-go Kafka binding (binary or structured content mode), then decodes
-// the data payload into the typed fields the matcher needs. Every failure is
-// a *DecodeError.
-func Decode(value []byte, headers []Header) (match.Event, error) {
-	if ev, ok := decodeFast(value, headers); ok {
+// Decode reads one record value and its headers as a CloudEvent (binary or
+// structured content mode) through the sdk-go binding b, then decodes the
+// data payload into the typed fields the matcher needs. Every failure is a
+// *DecodeError. A strict fast path (fastdecode.go) decodes the common case
+// without the binding and declines the rest.
+func Decode(value []byte, headers []Header, b Binding) (match.Event, error) {
+	if ev, ok := DecodeFast(value, headers); ok {
 		return ev, nil
 	}
-	return decodeBinding(value, headers)
+	return DecodeBinding(value, headers, b)
 }
 
-// decodeBinding is Decode through the sdk-go Kafka binding alone: the
-// reference the fast path (fastdecode.go) must agree with.
-func decodeBinding(value []byte, headers []Header) (match.Event, error) {
-	msg := bindingMessage(value, headers)
-	ce, err := toEvent(msg)
+// DecodeBinding is Decode through the sdk-go binding alone: the reference
+// the fast path (fastdecode.go) must agree with.
+func DecodeBinding(value []byte, headers []Header, b Binding) (match.Event, error) {
+	msg := BindingMessage(value, headers, b)
+	ce, err := ToEvent(msg)
 	if err != nil && msg.ReadEncoding() == binding.EncodingStructured {
 		// The sdk rejects the lower-case t and z RFC 3339 allows in time
 		// (see attrTime); with them in upper case it may accept the event.
 		if fixed, ok := upperTimeLetters(value); ok {
-			if ce2, err2 := toEvent(bindingMessage(fixed, headers)); err2 == nil {
+			if ce2, err2 := ToEvent(BindingMessage(fixed, headers, b)); err2 == nil {
 				ce, err = ce2, nil
 			}
 		}
@@ -94,21 +108,32 @@ func decodeBinding(value []byte, headers []Header) (match.Event, error) {
 	return fromCloudEvent(ce)
 }
 
-// toEvent reads msg with the sdk-go binding. The sdk panics on some
-// malformed input (a structured event whose data_base64 is a one-character
-// JSON value such as 1 slices out of range); that is bad input, not a bug
-// of ours, so the panic becomes an error and the record a dead letter.
-func toEvent(msg binding.Message) (ce *event.Event, err error) {
+// ToEvent reads msg with the sdk-go binding's default reader. See Guard.
+func ToEvent(msg binding.Message) (*event.Event, error) {
+	return Guard(func() (*event.Event, error) { return binding.ToEvent(context.Background(), msg) })
+}
+
+// Guard runs read, an sdk-go read of one event, with the sdk's panics
+// turned into errors: the sdk panics on some malformed input (a structured
+// event whose data_base64 is a one-character JSON value such as 1 slices
+// out of range); that is bad input, not a bug of ours, so the panic becomes
+// an error and the input a dead letter. The decoder and the bridge both
+// read through it.
+func Guard(read func() (*event.Event, error)) (ce *event.Event, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ce, err = nil, fmt.Errorf("cloudevents sdk panicked: %v", r)
 		}
 	}()
-	return binding.ToEvent(context.Background(), msg)
+	return read()
 }
 
-// bindingMessage wraps a record for the sdk-go Kafka binding.
-func bindingMessage(value []byte, headers []Header) *kafka_sarama.Message {
+// BindingMessage wraps a record for the sdk-go binding b, as the Kafka
+// binding reads headers: keys case-insensitive, a time attribute with the
+// lower-case letters RFC 3339 allows upper-cased (see attrTime), and a
+// record without content type and without ce_specversion read as a
+// structured event.
+func BindingMessage(value []byte, headers []Header, b Binding) binding.Message {
 	var contentType string
 	hs := make(map[string][]byte, len(headers))
 	for _, h := range headers {
@@ -126,7 +151,7 @@ func bindingMessage(value []byte, headers []Header) *kafka_sarama.Message {
 	if contentType == "" && hs["ce_specversion"] == nil {
 		contentType = structuredContentType
 	}
-	return kafka_sarama.NewMessage(value, contentType, hs)
+	return b(value, contentType, hs)
 }
 
 func encodingName(e binding.Encoding) string {

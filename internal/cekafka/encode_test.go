@@ -1,4 +1,4 @@
-package codec
+package cekafka
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/core/vcc"
 	"github.com/interruptions/interruptions/internal/testkit"
@@ -135,7 +136,7 @@ func TestCloudEventData(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ce, err := RecordEvent(tt.in, "/interruptions")
+			ce, err := codec.RecordEvent(tt.in, "/interruptions")
 			if err != nil {
 				t.Fatalf("CloudEvent: %v", err)
 			}
@@ -143,7 +144,7 @@ func TestCloudEventData(t *testing.T) {
 				t.Fatalf("data:\n got %v\nwant %v", got, tt.want)
 			}
 			// The typed view agrees with the JSON.
-			d := RecordPayload(tt.in)
+			d := codec.RecordPayload(tt.in)
 			if d.DurationMs != int64(tt.want["durationMs"].(float64)) || d.InterruptedAt != tt.want["interruptedAt"] || d.ClosedAt != tt.want["closedAt"] {
 				t.Fatalf("RecordPayload() = %+v disagrees with the record", d)
 			}
@@ -153,7 +154,7 @@ func TestCloudEventData(t *testing.T) {
 
 func TestCloudEventAttributes(t *testing.T) {
 	closed := pair(match.OutcomeResumed, "08:00:00.123", "08:05:00.4567", closer("channel.resumed.v0", "r1", "08:05:00.4567"))
-	ce, err := RecordEvent(closed, "/interruptions")
+	ce, err := codec.RecordEvent(closed, "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestCloudEventAttributes(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if _, err := RecordEvent(closed, ""); err == nil {
+	if _, err := codec.RecordEvent(closed, ""); err == nil {
 		t.Error("CloudEvent with an empty source: no error")
 	}
 }
@@ -194,7 +195,7 @@ func TestRecordIDs(t *testing.T) {
 	tests := []struct {
 		name            string
 		in              match.Interruption
-		sameRecord      bool // same RecordID as base
+		sameRecord      bool // same codec.RecordID as base
 		sameInterrupted bool // same interruptionId as base
 	}{
 		{"identical copy", variant(func(*match.Interruption) {}), true, true},
@@ -214,18 +215,18 @@ func TestRecordIDs(t *testing.T) {
 			in.ChannelID, in.OpenedBy.Source = "ch-a\x00/channel", ""
 		}), false, false},
 	}
-	baseRecord, baseInterruption := RecordID(base), RecordPayload(base).InterruptionID
+	baseRecord, baseInterruption := codec.RecordID(base), codec.RecordPayload(base).InterruptionID
 	if baseRecord != goldenRecordIDRev1 || baseInterruption != goldenInterruptionID {
 		t.Fatalf("RecordID %s, interruptionId %s; want the golden %s, %s", baseRecord, baseInterruption, goldenRecordIDRev1, goldenInterruptionID)
 	}
 	rev2 := base
 	rev2.Revision = 2
-	if got := RecordID(rev2); got != goldenRecordIDRev2 {
-		t.Fatalf("revision 2 RecordID %s, want %s", got, goldenRecordIDRev2)
+	if got := codec.RecordID(rev2); got != goldenRecordIDRev2 {
+		t.Fatalf("revision 2 codec.RecordID %s, want %s", got, goldenRecordIDRev2)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, intr := RecordID(tt.in), RecordPayload(tt.in).InterruptionID
+			rec, intr := codec.RecordID(tt.in), codec.RecordPayload(tt.in).InterruptionID
 			for _, id := range []string{rec, intr} {
 				if u, err := uuid.Parse(id); err != nil || u.Version() != 5 {
 					t.Fatalf("id %q is not a v5 UUID: %v", id, err)
@@ -237,8 +238,8 @@ func TestRecordIDs(t *testing.T) {
 			if (intr == baseInterruption) != tt.sameInterrupted {
 				t.Errorf("interruptionId %s vs base %s: same=%v, want %v", intr, baseInterruption, intr == baseInterruption, tt.sameInterrupted)
 			}
-			if intr != InterruptionID(tt.in.ChannelID, tt.in.OpenedBy.Source, tt.in.OpenedBy.ID) {
-				t.Errorf("interruptionId %s is not InterruptionID of the channel and opening event", intr)
+			if intr != codec.InterruptionID(tt.in.ChannelID, tt.in.OpenedBy.Source, tt.in.OpenedBy.ID) {
+				t.Errorf("interruptionId %s is not codec.InterruptionID of the channel and opening event", intr)
 			}
 		})
 	}
@@ -249,7 +250,7 @@ func TestRecordIDs(t *testing.T) {
 func TestRetractionRecord(t *testing.T) {
 	in := pair(0, "08:00:00.123", "08:00:00.123", nil)
 	in.Revision, in.Retracted, in.Reason = 2, true, match.ReasonAfterEnd
-	for _, mode := range []Mode{Binary, Structured} {
+	for _, mode := range []codec.Mode{codec.Binary, codec.Structured} {
 		rec, err := Encoder{Source: "/interruptions", Mode: mode}.Record("out", in)
 		if err != nil {
 			t.Fatal(err)
@@ -261,7 +262,7 @@ func TestRetractionRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ce.Type() != RetractionType || ce.ID() != goldenRecordIDRev2 || ce.Subject() != chA ||
+		if ce.Type() != codec.RetractionType || ce.ID() != goldenRecordIDRev2 || ce.Subject() != chA ||
 			!ce.Time().Equal(time.Date(2026, 1, 5, 8, 0, 0, 123e6, time.UTC)) {
 			t.Errorf("%s: attributes type %s id %s subject %s time %s", mode, ce.Type(), ce.ID(), ce.Subject(), ce.Time())
 		}
@@ -270,28 +271,6 @@ func TestRetractionRecord(t *testing.T) {
 			"openedBy": map[string]any{"id": "i1", "type": "channel.interrupted.v1"}}
 		if got := dataJSON(t, ce.Data()); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: data %v, want %v", mode, got, want)
-		}
-	}
-}
-
-func TestFormatMillis(t *testing.T) {
-	tests := []struct {
-		ns   int64
-		want string
-	}{
-		{0, "1970-01-01T00:00:00.000Z"},
-		{1, "1970-01-01T00:00:00.000Z"},
-		{999999, "1970-01-01T00:00:00.000Z"},
-		{1000000, "1970-01-01T00:00:00.001Z"},
-		{-1, "1969-12-31T23:59:59.999Z"},
-		{-1000000, "1969-12-31T23:59:59.999Z"},
-		{-1000001, "1969-12-31T23:59:59.998Z"},
-		{testkit.At("2022-08-30T14:34:36.0889999Z"), "2022-08-30T14:34:36.088Z"},
-		{testkit.At("2026-01-05T23:30:00.5-01:00"), "2026-01-06T00:30:00.500Z"},
-	}
-	for _, tt := range tests {
-		if got := FormatMillis(tt.ns); got != tt.want {
-			t.Errorf("FormatMillis(%d) = %s, want %s", tt.ns, got, tt.want)
 		}
 	}
 }
@@ -311,25 +290,25 @@ func headerMap(t *testing.T, hs []kgo.RecordHeader) map[string]string {
 
 func TestEncoderRecord(t *testing.T) {
 	in := pair(match.OutcomeResumed, "2026-01-05T10:00:00.123+02:00", "08:05:00.456", closer("channel.resumed.v0", "r1", "08:05:00.456"))
-	want, err := RecordEvent(in, "/interruptions")
+	want, err := codec.RecordEvent(in, "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		mode        Mode
+		mode        codec.Mode
 		headers     map[string]string
 		valueIsData bool
 	}{
-		{Binary, map[string]string{
+		{codec.Binary, map[string]string{
 			"ce_specversion": "1.0",
 			"ce_id":          goldenRecordIDRev1,
-			"ce_type":        RecordType,
+			"ce_type":        codec.RecordType,
 			"ce_source":      "/interruptions",
 			"ce_subject":     chA,
 			"ce_time":        "2026-01-05T08:05:00.456Z",
 			"content-type":   "application/json",
 		}, true},
-		{Structured, map[string]string{"content-type": "application/cloudevents+json"}, false},
+		{codec.Structured, map[string]string{"content-type": "application/cloudevents+json"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
@@ -350,7 +329,7 @@ func TestEncoderRecord(t *testing.T) {
 				}
 			} else {
 				v := dataJSON(t, rec.Value)
-				for k, w := range map[string]any{"specversion": "1.0", "id": goldenRecordIDRev1, "type": RecordType,
+				for k, w := range map[string]any{"specversion": "1.0", "id": goldenRecordIDRev1, "type": codec.RecordType,
 					"source": "/interruptions", "subject": chA, "time": "2026-01-05T08:05:00.456Z", "datacontenttype": "application/json"} {
 					if v[k] != w {
 						t.Errorf("structured %s = %v, want %v", k, v[k], w)
@@ -383,7 +362,7 @@ func TestEncoderRecord(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode of an output record: %v", err)
 			}
-			if ev.Kind != vcc.Ignored || ev.ID != want.ID() || ev.Type != RecordType || ev.Source != "/interruptions" {
+			if ev.Kind != vcc.Ignored || ev.ID != want.ID() || ev.Type != codec.RecordType || ev.Source != "/interruptions" {
 				t.Fatalf("Decode of an output record = %+v", ev)
 			}
 		})
@@ -392,7 +371,7 @@ func TestEncoderRecord(t *testing.T) {
 
 func TestEncoderRecordDeterministic(t *testing.T) {
 	in := pair(match.OutcomeExpired, "08:00", "09:00", nil)
-	for _, mode := range []Mode{Binary, Structured} {
+	for _, mode := range []codec.Mode{codec.Binary, codec.Structured} {
 		enc := Encoder{Source: "/interruptions", Mode: mode}
 		a, errA := enc.Record("out", in)
 		b, errB := enc.Record("out", in)
@@ -403,18 +382,18 @@ func TestEncoderRecordDeterministic(t *testing.T) {
 			t.Errorf("%v: two records of one interruption differ", mode)
 		}
 	}
-	if _, err := (Encoder{Mode: Binary}).Record("out", in); err == nil {
+	if _, err := (Encoder{Mode: codec.Binary}).Record("out", in); err == nil {
 		t.Error("Record with an empty source: no error")
 	}
 }
 
 func TestEventRecordKeepsKey(t *testing.T) {
-	ce, err := RecordEvent(pair(match.OutcomeExpired, "08:00", "09:00", nil), "/interruptions")
+	ce, err := codec.RecordEvent(pair(match.OutcomeExpired, "08:00", "09:00", nil), "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ce.SetExtension("partitionkey", "not-the-key")
-	for _, mode := range []Mode{Binary, Structured} {
+	for _, mode := range []codec.Mode{codec.Binary, codec.Structured} {
 		rec, err := KafkaRecord("t", []byte("the-key"), ce, mode)
 		if err != nil {
 			t.Fatal(err)
@@ -426,15 +405,15 @@ func TestEventRecordKeepsKey(t *testing.T) {
 }
 
 func TestParseStructured(t *testing.T) {
-	want, err := RecordEvent(pair(match.OutcomeResumed, "08:00", "08:05", closer("channel.resumed.v0", "r1", "08:05")), "/interruptions")
+	want, err := codec.RecordEvent(pair(match.OutcomeResumed, "08:00", "08:05", closer("channel.resumed.v0", "r1", "08:05")), "/interruptions")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := KafkaRecord("t", nil, want, Structured)
+	rec, err := KafkaRecord("t", nil, want, codec.Structured)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ParseStructured(rec.Value)
+	got, err := codec.ParseStructured(rec.Value)
 	if err != nil {
 		t.Fatalf("ParseStructured: %v", err)
 	}
@@ -442,38 +421,15 @@ func TestParseStructured(t *testing.T) {
 		t.Fatalf("ParseStructured = %v, want %v", got, want)
 	}
 	for _, bad := range []string{"", "{", "[]", `{"specversion":"9"}`} {
-		if _, err := ParseStructured([]byte(bad)); err == nil {
+		if _, err := codec.ParseStructured([]byte(bad)); err == nil {
 			t.Errorf("ParseStructured(%q): no error", bad)
-		}
-	}
-}
-
-func TestParseMode(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Mode
-		ok   bool
-	}{
-		{"binary", Binary, true},
-		{"structured", Structured, true},
-		{"", 0, false},
-		{"Binary", 0, false},
-		{"json", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseMode(tt.in)
-		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
-			t.Errorf("ParseMode(%q) = %v, %v; want %v ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-		if tt.ok && got.String() != tt.in {
-			t.Errorf("%v.String() = %q, want %q", got, got.String(), tt.in)
 		}
 	}
 }
 
 func TestDeadLetter(t *testing.T) {
 	now := time.Date(2026, 1, 5, 10, 0, 0, 123456789, time.FixedZone("CEST", 2*3600))
-	cause := &DecodeError{Reason: ReasonInvalidTimestamp, Err: errors.New(`parse "x"`)}
+	cause := &codec.DecodeError{Reason: codec.ReasonInvalidTimestamp, Err: errors.New(`parse "x"`)}
 	tests := []struct {
 		name string
 		in   *kgo.Record

@@ -219,15 +219,15 @@ func TestCheckTime(t *testing.T) {
 func TestCheckTimeAfterDecode(t *testing.T) {
 	m := testkit.NewEvent("channel.interrupted.v0").With(set("data.timestamp", "2100-01-05T08:00:00Z"))
 	value := testkit.StructuredValue(t, m)
-	bvalue, bheaders := testkit.BinaryValue(t, m)
+	bvalue, bheaders := binaryValue(t, m)
 	for _, in := range []struct {
 		name    string
 		value   []byte
 		headers []Header
 	}{{"structured", value, nil}, {"binary", bvalue, bheaders}} {
-		for name, decode := range map[string]func([]byte, []Header) (match.Event, error){"Decode": Decode, "binding": decodeBinding} {
+		for name, dec := range map[string]func([]byte, []Header) (match.Event, error){"Decode": decode, "binding": decodeBinding} {
 			t.Run(in.name+"/"+name, func(t *testing.T) {
-				ev, err := decode(in.value, in.headers)
+				ev, err := dec(in.value, in.headers)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,19 +1,14 @@
 package codec
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // RecordType is the CloudEvent type of an output record: one revision of an
@@ -28,6 +23,11 @@ const RetractionType = "channel.interruptionretracted.v0"
 // ReasonTooLate is the dead-letter reason of a handled event older than the
 // partition clock minus retention (match.TooLate).
 const ReasonTooLate Reason = "too-late"
+
+// ReasonProcessingPanic is the dead-letter reason of a record whose
+// processing panicked (the processor recovers it and dead-letters the
+// record); the dead-letter metric counts it as "other".
+const ReasonProcessingPanic Reason = "processing-panic"
 
 // TooLateError returns the dead-letter error of an event the engine
 // refused as too late.
@@ -94,19 +94,9 @@ func recordID(interruptionID string, revision int) string {
 // millisLayout is RFC 3339 in UTC with exactly millisecond precision.
 const millisLayout = "2006-01-02T15:04:05.000Z"
 
-// truncMillis truncates Unix nanoseconds to whole milliseconds, toward the
-// past (also before 1970).
-func truncMillis(ns int64) int64 {
-	ms := ns / 1e6
-	if ns%1e6 < 0 {
-		ms--
-	}
-	return ms
-}
-
 // FormatMillis formats Unix nanoseconds as RFC 3339 UTC with milliseconds.
 func FormatMillis(ns int64) string {
-	return time.UnixMilli(truncMillis(ns)).UTC().Format(millisLayout)
+	return time.UnixMilli(match.Millis(ns)).UTC().Format(millisLayout)
 }
 
 // RecordData is the data of an output record, as JSON.
@@ -142,7 +132,7 @@ type EventRef struct {
 // to milliseconds first, so durationMs is exactly closedAt - interruptedAt
 // as written.
 func RecordPayload(in match.Interruption) RecordData {
-	opened, closed := truncMillis(in.InterruptedAt), truncMillis(in.ClosedAt)
+	opened, closed := match.Millis(in.InterruptedAt), match.Millis(in.ClosedAt)
 	d := RecordData{
 		InterruptionID: InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID),
 		Revision:       in.Revision,
@@ -195,7 +185,7 @@ func RecordEvent(in match.Interruption, source string) (event.Event, error) {
 	ce.SetType(RecordType)
 	ce.SetSource(source)
 	ce.SetSubject(in.ChannelID)
-	ce.SetTime(time.UnixMilli(truncMillis(in.ClosedAt)).UTC())
+	ce.SetTime(time.UnixMilli(match.Millis(in.ClosedAt)).UTC())
 	if err := ce.SetData(event.ApplicationJSON, RecordPayload(in)); err != nil {
 		return event.Event{}, fmt.Errorf("encode data of record %s: %w", ce.ID(), err)
 	}
@@ -211,7 +201,7 @@ func retractionEvent(in match.Interruption, source string) (event.Event, error) 
 	ce.SetType(RetractionType)
 	ce.SetSource(source)
 	ce.SetSubject(in.ChannelID)
-	ce.SetTime(time.UnixMilli(truncMillis(in.InterruptedAt)).UTC())
+	ce.SetTime(time.UnixMilli(match.Millis(in.InterruptedAt)).UTC())
 	if err := ce.SetData(event.ApplicationJSON, RetractionPayload(in)); err != nil {
 		return event.Event{}, fmt.Errorf("encode data of retraction %s: %w", ce.ID(), err)
 	}
@@ -221,72 +211,6 @@ func retractionEvent(in match.Interruption, source string) (event.Event, error) 
 	return ce, nil
 }
 
-// Encoder turns interruptions and CloudEvents into Kafka records through the
-// sdk-go Kafka binding.
-type Encoder struct {
-	// Source is the output records' CloudEvent source.
-	Source string
-	// Mode is the output content mode.
-	Mode Mode
-}
-
-// Record returns the Kafka record for an interruption's revision, keyed by
-// its interruptionId: a compacted output topic keeps the latest revision of
-// every interruption, and all revisions of one stay in one partition.
-//
-// Records whose strings need no JSON escaping are written by fastRecord,
-// byte for byte what the binding writes (a test holds them equal); the
-// rest go through the sdk-go binding.
-func (enc Encoder) Record(topic string, in match.Interruption) (*kgo.Record, error) {
-	if r, ok := enc.fastRecord(topic, in); ok {
-		return r, nil
-	}
-	return enc.bindingRecord(topic, in)
-}
-
-// bindingRecord is Record through the sdk-go binding alone: the reference
-// fastRecord must equal.
-func (enc Encoder) bindingRecord(topic string, in match.Interruption) (*kgo.Record, error) {
-	ce, err := RecordEvent(in, enc.Source)
-	if err != nil {
-		return nil, err
-	}
-	key := InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID)
-	r, err := KafkaRecord(topic, []byte(key), ce, enc.Mode)
-	if err != nil {
-		return nil, fmt.Errorf("record for interruption of channel %s: %w", in.ChannelID, err)
-	}
-	return r, nil
-}
-
-// KafkaRecord writes any CloudEvent as a Kafka record in the given mode
-// through the sdk-go Kafka binding.
-func KafkaRecord(topic string, key []byte, ce event.Event, mode Mode) (*kgo.Record, error) {
-	ctx := kafka_sarama.WithSkipKeyMapping(context.Background())
-	if mode == Structured {
-		ctx = binding.WithForceStructured(ctx)
-	} else {
-		ctx = binding.WithForceBinary(ctx)
-	}
-	var pm sarama.ProducerMessage
-	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&ce), &pm); err != nil {
-		return nil, fmt.Errorf("write %s event %s: %w", mode, ce.ID(), err)
-	}
-	r := &kgo.Record{Topic: topic, Key: key}
-	if pm.Value != nil {
-		v, err := pm.Value.Encode()
-		if err != nil {
-			return nil, fmt.Errorf("encode value of event %s: %w", ce.ID(), err)
-		}
-		r.Value = v
-	}
-	r.Headers = make([]kgo.RecordHeader, len(pm.Headers))
-	for i, h := range pm.Headers {
-		r.Headers[i] = kgo.RecordHeader{Key: string(h.Key), Value: h.Value}
-	}
-	return r, nil
-}
-
 // ParseStructured reads one structured-mode CloudEvent in JSON.
 func ParseStructured(b []byte) (event.Event, error) {
 	var ce event.Event
@@ -294,38 +218,4 @@ func ParseStructured(b []byte) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("parse structured cloudevent: %w", err)
 	}
 	return ce, nil
-}
-
-// The headers of a dead-letter record, beside the original record's own.
-const (
-	HeaderDLQReason    = "dlq-reason"
-	HeaderDLQError     = "dlq-error"
-	HeaderDLQTopic     = "dlq-source-topic"
-	HeaderDLQPartition = "dlq-source-partition"
-	HeaderDLQOffset    = "dlq-source-offset"
-	HeaderDLQTime      = "dlq-time"
-)
-
-// DeadLetter returns the dead-letter record for a rejected input: key, value,
-// headers and timestamp preserved byte for byte, with the reason, the error,
-// the source topic, partition and offset and the time of rejection added as
-// headers.
-func DeadLetter(topic string, in *kgo.Record, err *DecodeError, now time.Time) *kgo.Record {
-	headers := make([]kgo.RecordHeader, 0, len(in.Headers)+6)
-	headers = append(headers, in.Headers...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(err.Reason)},
-		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(err.Error())},
-		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(in.Topic)},
-		kgo.RecordHeader{Key: HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(in.Partition), 10)},
-		kgo.RecordHeader{Key: HeaderDLQOffset, Value: strconv.AppendInt(nil, in.Offset, 10)},
-		kgo.RecordHeader{Key: HeaderDLQTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
-	)
-	return &kgo.Record{
-		Topic:     topic,
-		Key:       in.Key,
-		Value:     in.Value,
-		Headers:   headers,
-		Timestamp: in.Timestamp,
-	}
 }

@@ -5,32 +5,33 @@ import (
 	"time"
 
 	"github.com/interruptions/interruptions/core/match"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// fastRecord writes an output record without the sdk-go event model: the
-// same headers in the same order and the same JSON as the binding writes
-// (TestFastRecordEqualsBinding holds them byte-equal). It declines, and
-// the binding writes the record, when any string would need JSON escaping.
-func (enc Encoder) fastRecord(topic string, in match.Interruption) (*kgo.Record, bool) {
+// FastRecord writes an output record without the sdk-go event model: the
+// key, value and headers (in the binding's order) of the record the
+// sdk-go Kafka binding writes for RecordEvent(in, source) in mode, byte for
+// byte (internal/cekafka's TestFastRecordEqualsBinding holds them equal). It
+// declines (ok false), and the binding writes the record, when any string
+// would need JSON escaping.
+func FastRecord(source string, mode Mode, in match.Interruption) (key, value []byte, headers []Header, ok bool) {
 	// A source that is not plainly a valid URI reference is left to the
 	// binding, which validates it.
-	if in.Retracted || !isURIPath([]byte(enc.Source)) || !plainJSON(in.ChannelID) || !plainJSON(in.ConversationID) ||
+	if in.Retracted || !isURIPath([]byte(source)) || !plainJSON(in.ChannelID) || !plainJSON(in.ConversationID) ||
 		!plainJSON(in.InteractionID) || !plainJSON(in.Party.Role) || !plainJSON(in.Party.AgentID) ||
 		!plainJSON(in.Party.UserID) || !plainJSON(in.OpenedBy.ID) || !plainJSON(in.OpenedBy.Type) ||
 		in.ChannelID == "" || (in.ClosedBy != nil && (!plainJSON(in.ClosedBy.ID) || !plainJSON(in.ClosedBy.Type))) {
-		return nil, false
+		return nil, nil, nil, false
 	}
 	iid := InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID)
 	id := recordID(iid, in.Revision)
-	ceTime := time.UnixMilli(truncMillis(in.ClosedAt)).UTC().Format(time.RFC3339Nano)
-	r := &kgo.Record{Topic: topic, Key: []byte(iid)}
-	if enc.Mode == Structured {
+	ceTime := time.UnixMilli(match.Millis(in.ClosedAt)).UTC().Format(time.RFC3339Nano)
+	key = []byte(iid)
+	if mode == Structured {
 		b := make([]byte, 0, 1024)
 		b = append(b, `{"specversion":"1.0","id":"`...)
 		b = append(b, id...)
 		b = append(b, `","source":"`...)
-		b = append(b, enc.Source...)
+		b = append(b, source...)
 		b = append(b, `","type":"`+RecordType+`","subject":"`...)
 		b = append(b, in.ChannelID...)
 		b = append(b, `","datacontenttype":"application/json","time":"`...)
@@ -38,26 +39,24 @@ func (enc Encoder) fastRecord(topic string, in match.Interruption) (*kgo.Record,
 		b = append(b, `","data":`...)
 		b = appendData(b, iid, in)
 		b = append(b, '}')
-		r.Value = b
-		r.Headers = []kgo.RecordHeader{{Key: "content-type", Value: []byte(structuredContentType)}}
-		return r, true
+		return key, b, []Header{{Key: "content-type", Value: []byte(structuredContentType)}}, true
 	}
-	r.Value = appendData(make([]byte, 0, 640), iid, in)
-	r.Headers = []kgo.RecordHeader{
+	value = appendData(make([]byte, 0, 640), iid, in)
+	headers = []Header{
 		{Key: "ce_id", Value: []byte(id)},
-		{Key: "ce_source", Value: []byte(enc.Source)},
+		{Key: "ce_source", Value: []byte(source)},
 		{Key: "ce_specversion", Value: []byte("1.0")},
 		{Key: "ce_type", Value: []byte(RecordType)},
 		{Key: "content-type", Value: []byte("application/json")},
 		{Key: "ce_subject", Value: []byte(in.ChannelID)},
 		{Key: "ce_time", Value: []byte(ceTime)},
 	}
-	return r, true
+	return key, value, headers, true
 }
 
 // appendData appends the record data as encoding/json writes RecordData.
 func appendData(b []byte, iid string, in match.Interruption) []byte {
-	opened, closed := truncMillis(in.InterruptedAt), truncMillis(in.ClosedAt)
+	opened, closed := match.Millis(in.InterruptedAt), match.Millis(in.ClosedAt)
 	field := func(b []byte, key, v string) []byte {
 		b = append(b, `"`...)
 		b = append(b, key...)
