@@ -3,7 +3,6 @@ package processor
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/core/handle"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/state"
@@ -58,11 +58,14 @@ type task struct {
 	// err is the first error of the worker; it processes nothing more
 	// once set.
 	err error
-	// ev and out hold the record being processed and the interruption
-	// being emitted, for the hooks: in the task, not on the heap per
-	// record.
-	ev  match.Event
-	out match.Interruption
+	// chain is the task's handler chain (pipeline.chain), built once;
+	// rec and input hold the record being handled and out the
+	// interruption being emitted, for the hooks: in the task, not on the
+	// heap per record.
+	chain handle.Handler
+	rec   *kgo.Record
+	input handle.Input
+	out   match.Interruption
 
 	// The idle clock (see tick): the wall time of the last input, and
 	// the stream time the last clock-moving input set with its wall time.
@@ -226,10 +229,10 @@ func (t *task) rollback() {
 // ------------------------------------------------------------- the handler
 
 // handler turns one input record of a task into the records it causes,
-// which it hands to the collector. A handler is built from steps wrapped
-// around the matcher, as watermill's router wraps handlers in middleware:
+// which it hands to the collector: the record as a handle.Input to the
+// task's chain of core/handle steps, built once per task (chain):
 //
-//	recoverPanics(deadLetters(matchRecord))
+//	handle.DeadLetter(dead letter to the DLQ topic, handle.Recover(log, matcher))
 type handler func(t *task, rec *kgo.Record) error
 
 // pipeline holds what the handler steps share: settings, the engine and
@@ -242,47 +245,83 @@ type pipeline struct {
 	hooks  *hooks
 }
 
-// handler returns the chain of steps.
+// handler returns the handler of the matcher.
 func (p *pipeline) handler() handler {
-	return p.recoverPanics(p.deadLetters(p.matchRecord))
+	return p.wrap(p.matcher)
 }
 
-// matchRecord decodes rec, runs the matcher on the task's store and encodes
-// what it emits. A decode error is returned as a *codec.DecodeError.
-func (p *pipeline) matchRecord(t *task, rec *kgo.Record) error {
-	ev := &t.ev
-	var err error
-	if *ev, err = cekafka.Decode(rec.Value, rec.Headers); err != nil {
-		return err
+// wrap returns the handler that gives each record to the task's chain of
+// steps around the handle.Handler step(t) returns, the chain built on the
+// task's first record.
+func (p *pipeline) wrap(step func(t *task) handle.Handler) handler {
+	return func(t *task, rec *kgo.Record) error {
+		if t.chain == nil {
+			t.chain = p.chain(t, step(t))
+		}
+		t.rec = rec
+		t.input = handle.Input{
+			Value: rec.Value, Headers: cekafka.Headers(rec.Headers),
+			// A record without a timestamp (-1) is checked against
+			// time alone.
+			Timestamp: rec.Timestamp, HasTimestamp: rec.Timestamp.UnixMilli() > 0,
+			Partition: rec.Partition, Offset: rec.Offset, HasOffset: true,
+		}
+		return t.chain(&t.input)
 	}
-	ev.Offset, ev.HasOffset = rec.Offset, true
-	// An event cannot have happened much later than VCC sent it, nor
-	// than it reached Kafka: such a timestamp must not move the clock. A
-	// record without a timestamp (-1) is checked against time alone.
-	if err := codec.CheckTime(ev, rec.Timestamp, rec.Timestamp.UnixMilli() > 0, p.cfg.MaxClockSkew); err != nil {
-		return err
-	}
-	var encErr error
-	d, hk := p.engine.Process(t.store, ev, p.emitter(t, rec.Timestamp, &encErr))
-	if encErr != nil {
-		return fmt.Errorf("encode output: %w", encErr)
-	}
-	if d == match.TooLate {
-		// Older than the clock minus retention: the channel's timeline
-		// may be gone, so the event cannot be placed (never a second,
-		// silent answer).
-		return codec.TooLateError(ev, t.store.StreamTime(), p.cfg.Engine.Retention)
-	}
-	p.hooks.onEvent(rec.Partition, ev, d)
-	p.hooks.onHousekeeping(rec.Partition, hk)
-	return nil
 }
 
-// emitter returns the function that encodes each interruption the engine
-// emits for t into an output record, hands it to the collector and calls
-// the output hooks with input, the Kafka timestamp of the record that
-// caused it (zero for an idle advance). Encoding errors are joined into
-// *errp.
+// chain returns next with t's dead letters and panics handled: a rejected
+// record goes to the dead-letter topic, byte for byte with the reason (a
+// panic as reason processing-panic, logged with its stack), and the task
+// goes on.
+func (p *pipeline) chain(t *task, next handle.Handler) handle.Handler {
+	return handle.DeadLetter(func(in *handle.Input, derr *codec.DecodeError) error {
+		p.log.Debug("dead letter", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset), zap.Error(derr))
+		t.produce(cekafka.DeadLetter(p.cfg.DLQTopic, t.rec, derr, time.Now()))
+		p.hooks.onDeadLetter(in.Partition, derr)
+		return nil
+	}, handle.Recover(func(in *handle.Input, v any, stack []byte) {
+		p.log.Error("panic while processing a record; sent to the dead-letter topic",
+			zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset),
+			zap.Any("panic", v), zap.ByteString("stack", stack))
+	}, next))
+}
+
+// matcher returns t's matcher step: the record decoded through the Kafka
+// binding, the matcher run on the task's store, what it emits encoded into
+// output records for the collector, the hooks told the disposition.
+func (p *pipeline) matcher(t *task) handle.Handler {
+	return handle.NewMatcher(handle.MatcherConfig{
+		Decode: func(value []byte, headers []codec.Header) (match.Event, error) {
+			return codec.Decode(value, headers, cekafka.Binding)
+		},
+		Engine: p.engine,
+		Store:  func(*handle.Input, *match.Event) *state.Store { return t.store },
+		Output: func(in *handle.Input, out match.Interruption) error {
+			rec, err := p.cfg.Encoder.Record(p.cfg.OutputTopic, out)
+			if err != nil {
+				return fmt.Errorf("encode output: %w", err)
+			}
+			t.produce(rec)
+			if len(p.hooks.output) > 0 {
+				t.out = out
+				p.hooks.onOutput(t.partition, &t.out, in.Timestamp)
+			}
+			return nil
+		},
+		Observer: handle.ObserverFunc(func(in *handle.Input, ev *match.Event, d match.Disposition, hk match.Housekeeping) {
+			p.hooks.onEvent(in.Partition, ev, d)
+			p.hooks.onHousekeeping(in.Partition, hk)
+		}),
+		MaxClockSkew: p.cfg.MaxClockSkew,
+		Retention:    p.cfg.Engine.Retention,
+	}).Handle
+}
+
+// emitter returns the function that encodes each interruption an idle
+// advance of t emits into an output record, hands it to the collector and
+// calls the output hooks with input (zero: no record caused it). Encoding
+// errors are joined into *errp.
 func (p *pipeline) emitter(t *task, input time.Time, errp *error) match.Emit {
 	return func(in match.Interruption) {
 		out, err := p.cfg.Encoder.Record(p.cfg.OutputTopic, in)
@@ -295,44 +334,5 @@ func (p *pipeline) emitter(t *task, input time.Time, errp *error) match.Emit {
 			t.out = in
 			p.hooks.onOutput(t.partition, &t.out, input)
 		}
-	}
-}
-
-// deadLetters sends the records that next rejects with a *codec.DecodeError
-// to the dead-letter topic, byte for byte with the reason, and goes on.
-func (p *pipeline) deadLetters(next handler) handler {
-	return func(t *task, rec *kgo.Record) error {
-		err := next(t, rec)
-		var derr *codec.DecodeError
-		if err == nil || !errors.As(err, &derr) {
-			return err
-		}
-		p.log.Debug("dead letter", zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset), zap.Error(derr))
-		t.produce(cekafka.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
-		p.hooks.onDeadLetter(rec.Partition, derr)
-		return nil
-	}
-}
-
-// recoverPanics turns a panic while handling a record into a dead letter
-// with reason processing-panic, logged with its stack: bad input must not
-// crash the processor, nor stop it in a loop of restarts on the same
-// record. (The decoder already rejects the panics input is known to cause,
-// such as the sdk's on some data_base64 values.) The record's changes to
-// the state up to the panic stay: a panic is a bug, and the log says where.
-func (p *pipeline) recoverPanics(next handler) handler {
-	return func(t *task, rec *kgo.Record) (err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				p.log.Error("panic while processing a record; sent to the dead-letter topic",
-					zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset),
-					zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
-				derr := &codec.DecodeError{Reason: codec.ReasonProcessingPanic, Err: fmt.Errorf("panic: %v", v)}
-				t.produce(cekafka.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
-				p.hooks.onDeadLetter(rec.Partition, derr)
-				err = nil
-			}
-		}()
-		return next(t, rec)
 	}
 }

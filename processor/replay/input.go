@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/interruptions/interruptions/core/codec"
-	"github.com/interruptions/interruptions/core/match"
-	"github.com/interruptions/interruptions/internal/cekafka"
 )
 
 // utf8BOM is the UTF-8 byte order mark some editors write at the start of
@@ -42,18 +40,4 @@ func (c *Config) maxClockSkew() time.Duration {
 		return codec.DefaultMaxClockSkew
 	}
 	return c.MaxClockSkew
-}
-
-// decodeLine decodes one input line and checks that its time is plausible
-// (codec.CheckTime). Replay has no Kafka record timestamp, so an event
-// without a time attribute is not checked.
-func decodeLine(line []byte, maxSkew time.Duration) (match.Event, error) {
-	ev, err := cekafka.Decode(line, nil)
-	if err != nil {
-		return match.Event{}, err
-	}
-	if err := codec.CheckTime(&ev, time.Time{}, false, maxSkew); err != nil {
-		return match.Event{}, err
-	}
-	return ev, nil
 }

@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/core/handle"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/state"
@@ -123,29 +124,77 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		dlqW = bufio.NewWriterSize(dlq, 64<<10)
 		dlqEnc = json.NewEncoder(dlqW)
 	}
+	// lineNo is the line being handled, for the output and the dead
+	// letters; input is it as the handler's input; cur is the store it
+	// went to.
+	var lineNo int
+	var input handle.Input
+	var cur *state.Store
 	var writeErr error
-	emit := func(in match.Interruption) {
-		if !in.Retracted {
-			stats.outcome(in.Outcome)
+	matcher := handle.NewMatcher(handle.MatcherConfig{
+		Decode: func(value []byte, headers []codec.Header) (match.Event, error) {
+			return codec.Decode(value, headers, cekafka.Binding)
+		},
+		Engine: engine,
+		Store: func(_ *handle.Input, ev *match.Event) *state.Store {
+			p := 0
+			if cfg.Partitions > 0 {
+				p = codec.KeyPartition([]byte(subjectKey(ev)), cfg.Partitions)
+			}
+			st := stores[p]
+			if st == nil {
+				st = state.New()
+				stores[p] = st
+			}
+			cur = st
+			return st
+		},
+		Output: func(_ *handle.Input, in match.Interruption) error {
+			if !in.Retracted {
+				stats.outcome(in.Outcome)
+			}
+			if writeErr != nil {
+				return nil // reported; the replay stops after this line
+			}
+			ce, err := codec.RecordEvent(in, cfg.Encoder.Source)
+			if err != nil {
+				writeErr = err
+			} else if b, err := json.Marshal(ce); err != nil {
+				writeErr = fmt.Errorf("marshal record %s: %w", ce.ID(), err)
+			} else {
+				outW.Write(b)
+				writeErr = outW.WriteByte('\n')
+			}
+			if writeErr != nil {
+				return fmt.Errorf("write output for line %d: %w", lineNo, writeErr)
+			}
+			return nil
+		},
+		Observer: handle.ObserverFunc(func(_ *handle.Input, _ *match.Event, d match.Disposition, hk match.Housekeeping) {
+			stats.event(d)
+			stats.Housekeeping.Add(hk)
+		}),
+		MaxClockSkew: cfg.maxClockSkew(),
+		Retention:    cfg.Engine.Retention,
+	})
+	handler := handle.DeadLetter(func(in *handle.Input, derr *codec.DecodeError) error {
+		stats.deadLetter(derr.Reason)
+		if dlqEnc == nil {
+			return nil
 		}
-		if writeErr != nil {
-			return
+		dl := DeadLine{Line: lineNo, Reason: derr.Reason, Error: derr.Error()}
+		if utf8.Valid(in.Value) {
+			dl.Original = string(in.Value)
+		} else {
+			dl.OriginalBase64 = in.Value
 		}
-		ce, err := codec.RecordEvent(in, cfg.Encoder.Source)
-		if err != nil {
-			writeErr = err
-			return
+		if err := dlqEnc.Encode(dl); err != nil {
+			return fmt.Errorf("write dlq line %d: %w", lineNo, err)
 		}
-		b, err := json.Marshal(ce)
-		if err != nil {
-			writeErr = fmt.Errorf("marshal record %s: %w", ce.ID(), err)
-			return
-		}
-		outW.Write(b)
-		writeErr = outW.WriteByte('\n')
-	}
+		return nil
+	}, matcher.Handle)
 	r := bufio.NewReaderSize(in, 64<<10)
-	for lineNo := 1; ; lineNo++ {
+	for lineNo = 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {
 			return stats, fmt.Errorf("replay stopped at line %d: %w", lineNo, err)
 		}
@@ -161,47 +210,17 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		if final {
 			break
 		}
-		ev, err := decodeLine(line, cfg.maxClockSkew())
-		var st *state.Store
-		if err == nil {
-			p := 0
-			if cfg.Partitions > 0 {
-				p = codec.KeyPartition([]byte(subjectKey(&ev)), cfg.Partitions)
-			}
-			st = stores[p]
-			if st == nil {
-				st = state.New()
-				stores[p] = st
-			}
-			d, hk := engine.Process(st, &ev, emit)
-			st.Commit() // replay never rolls back; keep the undo log empty
-			if writeErr != nil {
-				return stats, fmt.Errorf("write output for line %d: %w", lineNo, writeErr)
-			}
-			if d == match.TooLate {
-				err = codec.TooLateError(&ev, st.StreamTime(), cfg.Engine.Retention)
-			} else {
-				stats.event(d)
-				stats.Housekeeping.Add(hk)
-			}
+		// No arrival offset (see the package doc) and no transport
+		// timestamp: an event without a time attribute is not checked
+		// (codec.CheckTime).
+		input = handle.Input{Value: line}
+		err := handler(&input)
+		if cur != nil {
+			cur.Commit() // replay never rolls back; keep the undo log empty
+			cur = nil
 		}
 		if err != nil {
-			var derr *codec.DecodeError
-			if !errors.As(err, &derr) {
-				return stats, fmt.Errorf("decode line %d: %w", lineNo, err)
-			}
-			stats.deadLetter(derr.Reason)
-			if dlqEnc != nil {
-				dl := DeadLine{Line: lineNo, Reason: derr.Reason, Error: derr.Error()}
-				if utf8.Valid(line) {
-					dl.Original = string(line)
-				} else {
-					dl.OriginalBase64 = line
-				}
-				if err := dlqEnc.Encode(dl); err != nil {
-					return stats, fmt.Errorf("write dlq line %d: %w", lineNo, err)
-				}
-			}
+			return stats, err // an output or dlq write failed
 		}
 		if readErr != nil {
 			break
