@@ -14,6 +14,7 @@ import (
 	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/core/vcc"
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/state"
 )
@@ -22,32 +23,11 @@ import (
 // gauge, or a histogram's sample count), and whether it exists.
 func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string) (float64, bool) {
 	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
+	m := testkit.Series(t, reg, name, labels...)
+	if m == nil {
+		return 0, false
 	}
-	want := map[string]string{}
-	for i := 0; i+1 < len(labels); i += 2 {
-		want[labels[i]] = labels[i+1]
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) != len(want) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if want[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			return sample(m), true
-		}
-	}
-	return 0, false
+	return sample(m), true
 }
 
 func sample(m *dto.Metric) float64 {

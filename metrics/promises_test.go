@@ -9,41 +9,20 @@ import (
 
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/core/vcc"
+	"github.com/interruptions/interruptions/internal/testkit"
 )
 
 // histogram returns the histogram series name{labels} of reg.
 func histogram(t *testing.T, reg *prometheus.Registry, name string, labels ...string) *dto.Histogram {
 	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
+	m := testkit.Series(t, reg, name, labels...)
+	if m == nil {
+		t.Fatalf("%s%v: no such series", name, labels)
 	}
-	want := map[string]string{}
-	for i := 0; i+1 < len(labels); i += 2 {
-		want[labels[i]] = labels[i+1]
+	if m.GetHistogram() == nil {
+		t.Fatalf("%s%v is not a histogram", name, labels)
 	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) != len(want) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if want[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			if m.GetHistogram() == nil {
-				t.Fatalf("%s%v is not a histogram", name, labels)
-			}
-			return m.GetHistogram()
-		}
-	}
-	t.Fatalf("%s%v: no such series", name, labels)
-	return nil
+	return m.GetHistogram()
 }
 
 // TestMetricsDurationUnits: interruption_duration_seconds observes

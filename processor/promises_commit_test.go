@@ -105,37 +105,12 @@ func commitMetrics(f *fixture, hooks ...processor.Hook) *prometheus.Registry {
 // name/value pairs; 0 when no such series exists.
 func commitMetric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) (value, sum float64) {
 	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather metrics: %v", err)
-	}
-	for _, fam := range fams {
-		if fam.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range fam.GetMetric() {
-			if len(m.GetLabel())*2 != len(labels) {
-				continue
-			}
-			for i := 0; i < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue series
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue(), 0
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount()), m.GetHistogram().GetSampleSum()
-			}
-		}
+	m := testkit.Series(t, reg, name, labels...)
+	switch {
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue(), 0
+	case m.GetHistogram() != nil:
+		return float64(m.GetHistogram().GetSampleCount()), m.GetHistogram().GetSampleSum()
 	}
 	return 0, 0
 }
