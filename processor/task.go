@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
-	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/handle"
 	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/internal/cekafka"
@@ -59,13 +57,11 @@ type task struct {
 	// once set.
 	err error
 	// chain is the task's handler chain (pipeline.chain), built once;
-	// rec and input hold the record being handled and out the
-	// interruption being emitted, for the hooks: in the task, not on the
-	// heap per record.
+	// input and res hold the record being handled and the chain's
+	// answer: in the task, not on the heap per record.
 	chain handle.Handler
-	rec   *kgo.Record
 	input handle.Input
-	out   match.Interruption
+	res   handle.Result
 
 	// The idle clock (see tick): the wall time of the last input, and
 	// the stream time the last clock-moving input set with its wall time.
@@ -182,10 +178,11 @@ func (t *task) idle(now time.Time) error {
 	if !t.store.AdvanceStreamTime(target) { // only forward
 		return nil
 	}
-	var encErr error
-	hk := t.pipe.engine.Advance(t.store, t.pipe.emitter(t, time.Time{}, &encErr))
-	if encErr != nil {
-		return fmt.Errorf("partition %d: encode output of an idle advance: %w", t.partition, encErr)
+	out := t.res.Out[:0]
+	hk := t.pipe.engine.Advance(t.store, func(in match.Interruption) { out = append(out, in) })
+	t.res.Out = out
+	if err := t.pipe.output(t, out, time.Time{}); err != nil {
+		return fmt.Errorf("partition %d: idle advance: %w", t.partition, err)
 	}
 	t.advances++
 	t.pipe.hooks.onIdleAdvance(t.partition, target)
@@ -232,7 +229,11 @@ func (t *task) rollback() {
 // which it hands to the collector: the record as a handle.Input to the
 // task's chain of core/handle steps, built once per task (chain):
 //
-//	handle.DeadLetter(dead letter to the DLQ topic, handle.Recover(log, matcher))
+//	handle.DeadLetter(handle.Recover(log, matcher))
+//
+// and then, from the chain's one answer (t.res), each emitted interruption
+// encoded to the output topic, the rejection (if any) to the dead-letter
+// topic, the hooks told the disposition. The chain never calls back.
 type handler func(t *task, rec *kgo.Record) error
 
 // pipeline holds what the handler steps share: settings, the engine and
@@ -252,13 +253,12 @@ func (p *pipeline) handler() handler {
 
 // wrap returns the handler that gives each record to the task's chain of
 // steps around the handle.Handler step(t) returns, the chain built on the
-// task's first record.
+// task's first record, and writes what the chain answers.
 func (p *pipeline) wrap(step func(t *task) handle.Handler) handler {
 	return func(t *task, rec *kgo.Record) error {
 		if t.chain == nil {
-			t.chain = p.chain(t, step(t))
+			t.chain = p.chain(step(t))
 		}
-		t.rec = rec
 		t.input = handle.Input{
 			Value: rec.Value, Headers: cekafka.Headers(rec.Headers),
 			// A record without a timestamp (-1) is checked against
@@ -266,21 +266,35 @@ func (p *pipeline) wrap(step func(t *task) handle.Handler) handler {
 			Timestamp: rec.Timestamp, HasTimestamp: rec.Timestamp.UnixMilli() > 0,
 			Partition: rec.Partition, Offset: rec.Offset, HasOffset: true,
 		}
-		return t.chain(&t.input)
+		res := &t.res
+		if err := t.chain(&t.input, res); err != nil {
+			return err
+		}
+		// What the engine emitted first, as it was decided (also before
+		// a panic or a too-late rejection), then the dead letter.
+		if err := p.output(t, res.Out, rec.Timestamp); err != nil {
+			return err
+		}
+		if derr := res.Rejected; derr != nil {
+			p.log.Debug("dead letter", zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset), zap.Error(derr))
+			t.produce(cekafka.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
+			p.hooks.onDeadLetter(rec.Partition, derr)
+			return nil
+		}
+		if res.Placed {
+			p.hooks.onEvent(rec.Partition, &res.Event, res.Disposition)
+			p.hooks.onHousekeeping(rec.Partition, res.Housekeeping)
+		}
+		return nil
 	}
 }
 
-// chain returns next with t's dead letters and panics handled: a rejected
-// record goes to the dead-letter topic, byte for byte with the reason (a
-// panic as reason processing-panic, logged with its stack), and the task
-// goes on.
-func (p *pipeline) chain(t *task, next handle.Handler) handle.Handler {
-	return handle.DeadLetter(func(in *handle.Input, derr *codec.DecodeError) error {
-		p.log.Debug("dead letter", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset), zap.Error(derr))
-		t.produce(cekafka.DeadLetter(p.cfg.DLQTopic, t.rec, derr, time.Now()))
-		p.hooks.onDeadLetter(in.Partition, derr)
-		return nil
-	}, handle.Recover(func(in *handle.Input, v any, stack []byte) {
+// chain returns next with its dead letters and panics set aside in the
+// result: a rejected record goes to the dead-letter topic, byte for byte
+// with the reason (a panic as reason processing-panic, logged with its
+// stack), and the task goes on.
+func (p *pipeline) chain(next handle.Handler) handle.Handler {
+	return handle.DeadLetter(handle.Recover(func(in *handle.Input, v any, stack []byte) {
 		p.log.Error("panic while processing a record; sent to the dead-letter topic",
 			zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset),
 			zap.Any("panic", v), zap.ByteString("stack", stack))
@@ -288,51 +302,30 @@ func (p *pipeline) chain(t *task, next handle.Handler) handle.Handler {
 }
 
 // matcher returns t's matcher step: the record decoded through the Kafka
-// binding, the matcher run on the task's store, what it emits encoded into
-// output records for the collector, the hooks told the disposition.
+// binding, the matcher run on the task's store.
 func (p *pipeline) matcher(t *task) handle.Handler {
 	return handle.NewMatcher(handle.MatcherConfig{
-		Decode: func(value []byte, headers []codec.Header) (match.Event, error) {
-			return codec.Decode(value, headers, cekafka.Binding)
-		},
-		Engine: p.engine,
-		Store:  func(*handle.Input, *match.Event) *state.Store { return t.store },
-		Output: func(in *handle.Input, out match.Interruption) error {
-			rec, err := p.cfg.Encoder.Record(p.cfg.OutputTopic, out)
-			if err != nil {
-				return fmt.Errorf("encode output: %w", err)
-			}
-			t.produce(rec)
-			if len(p.hooks.output) > 0 {
-				t.out = out
-				p.hooks.onOutput(t.partition, &t.out, in.Timestamp)
-			}
-			return nil
-		},
-		Observer: handle.ObserverFunc(func(in *handle.Input, ev *match.Event, d match.Disposition, hk match.Housekeeping) {
-			p.hooks.onEvent(in.Partition, ev, d)
-			p.hooks.onHousekeeping(in.Partition, hk)
-		}),
+		Binding:      cekafka.Binding,
+		Engine:       p.engine,
+		Stores:       []*state.Store{t.store},
 		MaxClockSkew: p.cfg.MaxClockSkew,
 		Retention:    p.cfg.Engine.Retention,
 	}).Handle
 }
 
-// emitter returns the function that encodes each interruption an idle
-// advance of t emits into an output record, hands it to the collector and
-// calls the output hooks with input (zero: no record caused it). Encoding
-// errors are joined into *errp.
-func (p *pipeline) emitter(t *task, input time.Time, errp *error) match.Emit {
-	return func(in match.Interruption) {
-		out, err := p.cfg.Encoder.Record(p.cfg.OutputTopic, in)
+// output encodes each interruption into an output record for t's
+// collector and calls the output hooks with input, the timestamp of the
+// record that caused them (zero: none did).
+func (p *pipeline) output(t *task, out []match.Interruption, input time.Time) error {
+	for i := range out {
+		rec, err := p.cfg.Encoder.Record(p.cfg.OutputTopic, out[i])
 		if err != nil {
-			*errp = errors.Join(*errp, err)
-			return
+			return fmt.Errorf("encode output: %w", err)
 		}
-		t.produce(out)
+		t.produce(rec)
 		if len(p.hooks.output) > 0 {
-			t.out = in
-			p.hooks.onOutput(t.partition, &t.out, input)
+			p.hooks.onOutput(t.partition, &out[i], input)
 		}
 	}
+	return nil
 }

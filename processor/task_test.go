@@ -55,7 +55,7 @@ func TestHandlerDeadLettersBadInput(t *testing.T) {
 func TestHandlerRecoversPanics(t *testing.T) {
 	var out []*kgo.Record
 	p, tk := testPipeline(&out)
-	h := p.wrap(func(*task) handle.Handler { return func(*handle.Input) error { panic("boom") } })
+	h := p.wrap(func(*task) handle.Handler { return func(*handle.Input, *handle.Result) error { panic("boom") } })
 	rec := &kgo.Record{Topic: "in", Partition: 3, Offset: 10, Value: []byte(`{"x":1}`)}
 	if err := h(tk, rec); err != nil {
 		t.Fatalf("handler: %v", err)

@@ -1,14 +1,26 @@
 package codec
 
+import "github.com/interruptions/interruptions/core/match"
+
 // KeyPartition returns the partition Kafka's default partitioner (murmur2,
 // as in the Java client and franz-go's StickyPartitioner) picks for a
 // non-empty key among n partitions.
-func KeyPartition(key []byte, n int) int {
+func KeyPartition[K string | []byte](key K, n int) int {
 	return int(murmur2(key)&0x7fffffff) % n
 }
 
+// EventKey is the Kafka key producers give an event (the ingest bridge,
+// vccgen): its data.channel.channelId or, for an event without one (not a
+// channel event), its CloudEvent subject.
+func EventKey(ev *match.Event) string {
+	if ev.ChannelID != "" {
+		return ev.ChannelID
+	}
+	return ev.Subject
+}
+
 // murmur2 is Kafka's murmur2 hash.
-func murmur2(b []byte) uint32 {
+func murmur2[K string | []byte](b K) uint32 {
 	const (
 		seed uint32 = 0x9747b28c
 		m    uint32 = 0x5bd1e995

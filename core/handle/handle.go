@@ -1,17 +1,21 @@
 // Package handle is the transport-neutral handler every door drives: an
-// event's bytes and metadata in (Input), the records the matcher emits and
-// a rejection out. A door (the Kafka runtime, replay) builds one chain per
+// event's bytes and metadata in (Input), a Result out: the event as
+// decoded, how the matcher placed it, the interruptions it emitted, or its
+// rejection. A door (the Kafka runtime, replay) builds one chain per
 // partition, as watermill's router wraps handlers in middleware:
 //
-//	DeadLetter(sink, Recover(onPanic, matcher.Handle))
+//	DeadLetter(Recover(onPanic, matcher.Handle))
 //
-// and hands it each input. The door gives what is its own: the decode
-// function (its binding), the store of the event's partition, the output
-// function that encodes and writes each interruption, the dead-letter
-// sink and the logger. The package knows no Kafka client and no HTTP.
+// hands it each input with the door's Result, then writes what the Result
+// holds: each emitted interruption to its output, the rejection to its
+// dead-letter output. The chain never calls back into the door for an
+// event: decode (the core codec, with the door's binding for the sdk's
+// slow path), the time check, the matcher and the state all run inside,
+// and one call returns with everything the event caused. The package
+// knows no Kafka client and no HTTP.
 //
-// Nothing here allocates per event: a Matcher holds the decoded event it
-// reuses, and the chain is built once.
+// Nothing here allocates per event: a Result is reused by its door (its
+// Out slice keeps its array) and the chain is built once.
 package handle
 
 import (
@@ -45,44 +49,54 @@ type Input struct {
 	HasOffset bool
 }
 
-// Handler handles one input. It returns nil when the input was handled or
-// disposed of, a *codec.DecodeError when it is rejected, and any other
-// error when the door must stop (an output could not be written).
-type Handler func(in *Input) error
-
-// Decoder reads an event's value and headers as a matcher event. Every
-// rejection must be a *codec.DecodeError.
-type Decoder func(value []byte, headers []codec.Header) (match.Event, error)
-
-// Output encodes and writes one interruption the matcher emitted while
-// handling in. An error stops the door (it is returned by the handler).
-type Output func(in *Input, out match.Interruption) error
-
-// Observer is told the disposition of each event the matcher placed (not
-// of rejected ones: those go to the dead-letter sink) and the housekeeping
-// its processing did.
-type Observer interface {
-	Handled(in *Input, ev *match.Event, d match.Disposition, hk match.Housekeeping)
+// Result is what handling one input gave. A door keeps one per chain and
+// hands it to every call; the handler resets it first.
+type Result struct {
+	// Event is the event as decoded; Decoded says whether it was (a
+	// rejection by the decoder leaves it zero).
+	Event   match.Event
+	Decoded bool
+	// Store is the index, in MatcherConfig.Stores, of the store the event
+	// went to; -1 when it went to none (rejected before).
+	Store int
+	// Disposition and Housekeeping are the engine's answer for a placed
+	// event: valid when Placed.
+	Disposition  match.Disposition
+	Housekeeping match.Housekeeping
+	Placed       bool
+	// Out is what the engine emitted while handling the input, in order
+	// (new interruptions, revisions, retractions): the door writes each
+	// to its output, also when the input was then rejected (a panic part
+	// way, a too-late event), as they were decided.
+	Out []match.Interruption
+	// Rejected is the input's rejection, set by DeadLetter: the door
+	// writes the input to its dead-letter output with the reason.
+	Rejected *codec.DecodeError
 }
 
-// ObserverFunc is a function as an Observer.
-type ObserverFunc func(in *Input, ev *match.Event, d match.Disposition, hk match.Housekeeping)
-
-// Handled calls f.
-func (f ObserverFunc) Handled(in *Input, ev *match.Event, d match.Disposition, hk match.Housekeeping) {
-	f(in, ev, d, hk)
+// reset readies r for the next input, keeping Out's array.
+func (r *Result) reset() {
+	out := r.Out[:0]
+	*r = Result{Out: out, Store: -1}
 }
+
+// Handler handles one input into res. It returns nil when the input was
+// handled (or, behind DeadLetter, rejected: see res.Rejected) and a
+// *codec.DecodeError when it is rejected.
+type Handler func(in *Input, res *Result) error
 
 // MatcherConfig is what a door gives a Matcher.
 type MatcherConfig struct {
-	Decode Decoder
-	Engine *match.Engine
-	// Store returns the store of the event's partition.
-	Store func(in *Input, ev *match.Event) *state.Store
-	// Output writes the interruptions the engine emits.
-	Output Output
-	// Observer, when not nil, is told each placed event's disposition.
-	Observer Observer
+	// Binding is the door's CloudEvents binding, for the events the fast
+	// decoder leaves to the sdk (codec.Decode).
+	Binding codec.Binding
+	Engine  *match.Engine
+	// Stores are the stores of the door's partitions: the Kafka runtime
+	// gives its task's one; replay one per simulated partition, nil
+	// entries made on first use. With more than one, an event goes to
+	// the store of its key's partition as Kafka's default partitioner
+	// places a keyed record (codec.EventKey, codec.KeyPartition).
+	Stores []*state.Store
 	// MaxClockSkew is codec.CheckTime's; Retention the engine's, for the
 	// too-late rejection.
 	MaxClockSkew time.Duration
@@ -90,41 +104,37 @@ type MatcherConfig struct {
 }
 
 // Matcher is the handler at the end of the chain: decode → time check →
-// engine.Process on the partition's store, its emitted interruptions to
-// the door's output → a too-late event as a rejection → the observer. One
-// per chain: it is not safe for concurrent use.
+// engine.Process on the event's store, what it emits into the Result → a
+// too-late event as a rejection. One per chain: it is not safe for
+// concurrent use.
 type Matcher struct {
 	cfg MatcherConfig
-	// ev is the event being handled, cur its input, err the output
-	// errors of its processing: in the Matcher, not on the heap per event.
-	ev   match.Event
-	cur  *Input
-	err  error
+	// res is the result being filled, for emit: in the Matcher, not on
+	// the heap per event.
+	res  *Result
 	emit match.Emit
 }
 
-// NewMatcher returns a Matcher for cfg.
+// NewMatcher returns a Matcher for cfg. It panics if cfg has no store: a
+// door that gives none is a bug.
 func NewMatcher(cfg MatcherConfig) *Matcher {
-	m := &Matcher{cfg: cfg}
-	m.emit = func(out match.Interruption) {
-		if err := m.cfg.Output(m.cur, out); err != nil {
-			if m.err == nil {
-				m.err = err
-			} else {
-				m.err = errors.Join(m.err, err)
-			}
-		}
+	if len(cfg.Stores) == 0 {
+		panic("handle: MatcherConfig.Stores is empty")
 	}
+	m := &Matcher{cfg: cfg}
+	m.emit = func(out match.Interruption) { m.res.Out = append(m.res.Out, out) }
 	return m
 }
 
-// Handle handles in; it is a Handler.
-func (m *Matcher) Handle(in *Input) error {
-	ev := &m.ev
+// Handle handles in into res; it is a Handler.
+func (m *Matcher) Handle(in *Input, res *Result) error {
+	res.reset()
+	ev := &res.Event
 	var err error
-	if *ev, err = m.cfg.Decode(in.Value, in.Headers); err != nil {
+	if *ev, err = codec.Decode(in.Value, in.Headers, m.cfg.Binding); err != nil {
 		return err
 	}
+	res.Decoded = true
 	if in.HasOffset {
 		ev.Offset, ev.HasOffset = in.Offset, true
 	}
@@ -134,41 +144,41 @@ func (m *Matcher) Handle(in *Input) error {
 	if err := codec.CheckTime(ev, in.Timestamp, in.HasTimestamp, m.cfg.MaxClockSkew); err != nil {
 		return err
 	}
-	st := m.cfg.Store(in, ev)
-	m.cur, m.err = in, nil
-	d, hk := m.cfg.Engine.Process(st, ev, m.emit)
-	m.cur = nil
-	if m.err != nil {
-		err, m.err = m.err, nil
-		return err
+	res.Store = 0
+	if n := len(m.cfg.Stores); n > 1 {
+		res.Store = codec.KeyPartition(codec.EventKey(ev), n)
 	}
+	st := m.cfg.Stores[res.Store]
+	if st == nil {
+		st = state.New()
+		m.cfg.Stores[res.Store] = st
+	}
+	m.res = res
+	d, hk := m.cfg.Engine.Process(st, ev, m.emit)
+	m.res = nil
 	if d == match.TooLate {
 		// Older than the clock minus retention: the channel's timeline
 		// may be gone, so the event cannot be placed (never a second,
 		// silent answer).
 		return codec.TooLateError(ev, st.StreamTime(), m.cfg.Retention)
 	}
-	if m.cfg.Observer != nil {
-		m.cfg.Observer.Handled(in, ev, d, hk)
-	}
+	res.Disposition, res.Housekeeping, res.Placed = d, hk, true
 	return nil
 }
 
-// Sink takes a rejected input: the door writes it to its dead-letter
-// output (and counts it). An error stops the door.
-type Sink func(in *Input, err *codec.DecodeError) error
-
 // DeadLetter returns next with its rejections (a *codec.DecodeError,
-// wrapped or not) handed to sink; the handler then goes on (the sink's
-// error, if any, is returned). Other errors pass through.
-func DeadLetter(sink Sink, next Handler) Handler {
-	return func(in *Input) error {
-		err := next(in)
+// wrapped or not) set aside in res.Rejected, for the door to write to its
+// dead-letter output; the handler then returns nil and the door goes on.
+// Other errors pass through.
+func DeadLetter(next Handler) Handler {
+	return func(in *Input, res *Result) error {
+		err := next(in, res)
 		var derr *codec.DecodeError
 		if err == nil || !errors.As(err, &derr) {
 			return err
 		}
-		return sink(in, derr)
+		res.Rejected = derr
+		return nil
 	}
 }
 
@@ -179,10 +189,10 @@ type PanicLogger func(in *Input, v any, stack []byte)
 // processing-panic: bad input must not crash a door, nor stop it in a loop
 // of restarts on the same event. log, when not nil, logs the panic with its
 // stack; when nil, the stack is in the rejection's error. What the event
-// changed in the state up to the panic stays: a panic is a bug, and the log
-// says where.
+// changed in the state up to the panic stays, and what the engine emitted
+// up to it stays in res.Out: a panic is a bug, and the log says where.
 func Recover(log PanicLogger, next Handler) Handler {
-	return func(in *Input) (err error) {
+	return func(in *Input, res *Result) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
 				stack := debug.Stack()
@@ -192,9 +202,10 @@ func Recover(log PanicLogger, next Handler) Handler {
 				} else {
 					perr = fmt.Errorf("panic: %v\n%s", v, stack)
 				}
+				res.Placed = false
 				err = &codec.DecodeError{Reason: codec.ReasonProcessingPanic, Err: perr}
 			}
 		}()
-		return next(in)
+		return next(in, res)
 	}
 }

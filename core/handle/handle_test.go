@@ -13,13 +13,13 @@ import (
 	"github.com/interruptions/interruptions/state"
 )
 
-// chainUnderTest is a door's chain over one store: what it outputs, what
-// its observer is told and what it dead-letters are recorded.
+// chainUnderTest is a door's chain over one store: what the chain
+// answers for each input is recorded as a door would write it.
 type chainUnderTest struct {
 	handler  Handler
 	store    *state.Store
+	res      Result
 	out      []match.Interruption
-	outErr   error
 	handled  []match.Disposition
 	offsets  []int64
 	rejected []codec.Reason
@@ -28,29 +28,34 @@ type chainUnderTest struct {
 func newChain(retention time.Duration) *chainUnderTest {
 	c := &chainUnderTest{store: state.New()}
 	m := NewMatcher(MatcherConfig{
-		Decode: func(value []byte, headers []codec.Header) (match.Event, error) {
-			return codec.Decode(value, headers, cekafka.Binding)
-		},
-		Engine: match.NewEngine(match.EngineConfig{MaxInterruption: time.Hour, Retention: retention}),
-		Store:  func(*Input, *match.Event) *state.Store { return c.store },
-		Output: func(_ *Input, in match.Interruption) error {
-			c.out = append(c.out, in)
-			return c.outErr
-		},
-		Observer: ObserverFunc(func(_ *Input, ev *match.Event, d match.Disposition, _ match.Housekeeping) {
-			c.handled = append(c.handled, d)
-			if ev.HasOffset {
-				c.offsets = append(c.offsets, ev.Offset)
-			}
-		}),
+		Binding:      cekafka.Binding,
+		Engine:       match.NewEngine(match.EngineConfig{MaxInterruption: time.Hour, Retention: retention}),
+		Stores:       []*state.Store{c.store},
 		MaxClockSkew: time.Minute,
 		Retention:    retention,
 	})
-	c.handler = DeadLetter(func(_ *Input, err *codec.DecodeError) error {
-		c.rejected = append(c.rejected, err.Reason)
-		return nil
-	}, Recover(nil, m.Handle))
+	c.handler = DeadLetter(Recover(nil, m.Handle))
 	return c
+}
+
+// handle hands in to the chain and records its answer.
+func (c *chainUnderTest) handle(t *testing.T, in *Input) {
+	t.Helper()
+	if err := c.handler(in, &c.res); err != nil {
+		t.Fatalf("handler: %v", err)
+	}
+	c.out = append(c.out, c.res.Out...)
+	switch {
+	case c.res.Rejected != nil:
+		c.rejected = append(c.rejected, c.res.Rejected.Reason)
+	case c.res.Placed:
+		c.handled = append(c.handled, c.res.Disposition)
+		if c.res.Event.HasOffset {
+			c.offsets = append(c.offsets, c.res.Event.Offset)
+		}
+	default:
+		t.Fatalf("result neither placed nor rejected: %+v", c.res)
+	}
 }
 
 func event(t *testing.T, typ, id, ts string) []byte {
@@ -73,15 +78,18 @@ func TestChainMatchesAndRejects(t *testing.T) {
 		{Value: event(t, "channel.interrupted.v1", "i0", "2026-01-05T06:00:00Z")},
 	}
 	for i := range steps {
-		if err := c.handler(&steps[i]); err != nil {
-			t.Fatalf("input %d: %v", i, err)
-		}
+		c.handle(t, &steps[i])
 	}
 	if len(c.out) != 1 || c.out[0].Outcome != match.OutcomeResumed {
 		t.Fatalf("output %+v, want one resumed interruption", c.out)
 	}
 	if len(c.handled) != 2 || len(c.offsets) != 2 || c.offsets[0] != 4 || c.offsets[1] != 5 {
 		t.Fatalf("observed %v at offsets %v, want two events at 4 and 5", c.handled, c.offsets)
+	}
+	// The door's Result is reset for each input: the last (too late)
+	// holds no output, only its rejection.
+	if len(c.res.Out) != 0 || c.res.Placed || c.res.Store != 0 || c.res.Event.ID != "i0" {
+		t.Fatalf("last result %+v, want i0 rejected with no output", c.res)
 	}
 	want := []codec.Reason{codec.ReasonNotCloudEvent, codec.ReasonTimestampInFuture, codec.ReasonTooLate}
 	if strings.Join(reasons(c.rejected), ",") != strings.Join(reasons(want), ",") {
@@ -100,33 +108,13 @@ func reasons(rs []codec.Reason) []string {
 	return s
 }
 
-// TestChainOutputErrorStops: an output that fails is the handler's error,
-// not a rejection.
-func TestChainOutputErrorStops(t *testing.T) {
-	c := newChain(time.Hour)
-	boom := errors.New("disk full")
-	c.outErr = boom
-	for _, in := range []Input{
-		{Value: event(t, "channel.interrupted.v1", "i1", "2026-01-05T08:00:00Z")},
-		{Value: event(t, "channel.resumed.v0", "r1", "2026-01-05T08:05:00Z")},
-	} {
-		if err := c.handler(&in); err != nil {
-			if !errors.Is(err, boom) || len(c.out) != 1 || len(c.rejected) != 0 {
-				t.Fatalf("error %v after %d outputs, %v rejected; want disk full after one, none", err, len(c.out), c.rejected)
-			}
-			return
-		}
-	}
-	t.Fatal("the failed output was not returned")
-}
-
 // TestRecover: a panic is a processing-panic rejection; with a logger, the
 // logger gets the stack and the error is the panic's value alone; without
 // one, the stack is in the error.
 func TestRecover(t *testing.T) {
-	boom := func(*Input) error { panic("boom") }
+	boom := func(*Input, *Result) error { panic("boom") }
 	var logged []byte
-	err := Recover(func(_ *Input, v any, stack []byte) { logged = stack }, boom)(&Input{})
+	err := Recover(func(_ *Input, v any, stack []byte) { logged = stack }, boom)(&Input{}, &Result{})
 	var derr *codec.DecodeError
 	if !errors.As(err, &derr) || derr.Reason != codec.ReasonProcessingPanic || derr.Err.Error() != "panic: boom" {
 		t.Fatalf("error %v, want processing-panic: panic: boom", err)
@@ -134,9 +122,43 @@ func TestRecover(t *testing.T) {
 	if !strings.Contains(string(logged), "TestRecover") {
 		t.Fatalf("logged stack %q does not name the test", logged)
 	}
-	err = Recover(nil, boom)(&Input{})
+	err = Recover(nil, boom)(&Input{}, &Result{})
 	if !errors.As(err, &derr) || derr.Reason != codec.ReasonProcessingPanic ||
 		!strings.HasPrefix(derr.Err.Error(), "panic: boom\n") || !strings.Contains(derr.Err.Error(), "TestRecover") {
 		t.Fatalf("error %v, want the panic with its stack", err)
+	}
+}
+
+// TestMatcherStoresByKey: with several stores, each event goes to the
+// store of its channel's partition as Kafka's default partitioner places a
+// record keyed by the channelId (the key ingest and gen give it), made on
+// first use; the others stay untouched.
+func TestMatcherStoresByKey(t *testing.T) {
+	stores := make([]*state.Store, 4)
+	h := NewMatcher(MatcherConfig{
+		Binding: cekafka.Binding,
+		Engine:  match.NewEngine(match.EngineConfig{MaxInterruption: time.Hour, Retention: time.Hour}),
+		Stores:  stores, MaxClockSkew: time.Minute, Retention: time.Hour,
+	}).Handle
+	used := map[int]string{}
+	for _, ch := range []string{"ch-1", "ch-2", "ch-3", "ch-4", "ch-5", "ch-6"} {
+		var res Result
+		in := Input{Value: testkit.StructuredValue(t, testkit.ChannelEvent("channel.interrupted.v1", "i-"+ch, ch, "2026-01-05T08:00:00Z"))}
+		if err := h(&in, &res); err != nil || !res.Placed {
+			t.Fatalf("%s: %v, placed %v", ch, err, res.Placed)
+		}
+		want := codec.KeyPartition(ch, len(stores))
+		if res.Store != want {
+			t.Fatalf("%s went to store %d, want partition %d", ch, res.Store, want)
+		}
+		if stores[want].Get(ch) == nil {
+			t.Fatalf("%s is not in store %d", ch, want)
+		}
+		used[want] += ch + " "
+	}
+	for i, st := range stores {
+		if _, ok := used[i]; !ok && st != nil {
+			t.Fatalf("store %d made with no event for it", i)
+		}
 	}
 }

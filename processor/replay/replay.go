@@ -115,7 +115,6 @@ type DeadLine struct {
 // in is read to the end; only I/O failures are errors.
 func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Summary, error) {
 	engine := match.NewEngine(cfg.Engine)
-	stores := map[int]*state.Store{}
 	var stats Summary
 	outW := bufio.NewWriterSize(out, 64<<10)
 	var dlqEnc *json.Encoder
@@ -125,74 +124,62 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		dlqEnc = json.NewEncoder(dlqW)
 	}
 	// lineNo is the line being handled, for the output and the dead
-	// letters; input is it as the handler's input; cur is the store it
-	// went to.
+	// letters; input is it as the handler's input, res the handler's
+	// answer.
 	var lineNo int
 	var input handle.Input
-	var cur *state.Store
-	var writeErr error
-	matcher := handle.NewMatcher(handle.MatcherConfig{
-		Decode: func(value []byte, headers []codec.Header) (match.Event, error) {
-			return codec.Decode(value, headers, cekafka.Binding)
-		},
-		Engine: engine,
-		Store: func(_ *handle.Input, ev *match.Event) *state.Store {
-			p := 0
-			if cfg.Partitions > 0 {
-				p = codec.KeyPartition([]byte(subjectKey(ev)), cfg.Partitions)
-			}
-			st := stores[p]
-			if st == nil {
-				st = state.New()
-				stores[p] = st
-			}
-			cur = st
-			return st
-		},
-		Output: func(_ *handle.Input, in match.Interruption) error {
+	var res handle.Result
+	stores := make([]*state.Store, max(cfg.Partitions, 1))
+	handler := handle.DeadLetter(handle.NewMatcher(handle.MatcherConfig{
+		Binding:      cekafka.Binding,
+		Engine:       engine,
+		Stores:       stores,
+		MaxClockSkew: cfg.maxClockSkew(),
+		Retention:    cfg.Engine.Retention,
+	}).Handle)
+	// write writes what handling a line gave: the emitted interruptions,
+	// then the line's dead letter or its disposition.
+	write := func() error {
+		for i := range res.Out {
+			in := &res.Out[i]
 			if !in.Retracted {
 				stats.outcome(in.Outcome)
 			}
-			if writeErr != nil {
-				return nil // reported; the replay stops after this line
-			}
-			ce, err := codec.RecordEvent(in, cfg.Encoder.Source)
+			ce, err := codec.RecordEvent(*in, cfg.Encoder.Source)
 			if err != nil {
-				writeErr = err
-			} else if b, err := json.Marshal(ce); err != nil {
-				writeErr = fmt.Errorf("marshal record %s: %w", ce.ID(), err)
+				return fmt.Errorf("write output for line %d: %w", lineNo, err)
+			}
+			b, err := json.Marshal(ce)
+			if err != nil {
+				return fmt.Errorf("write output for line %d: marshal record %s: %w", lineNo, ce.ID(), err)
+			}
+			outW.Write(b)
+			if err := outW.WriteByte('\n'); err != nil {
+				return fmt.Errorf("write output for line %d: %w", lineNo, err)
+			}
+		}
+		if derr := res.Rejected; derr != nil {
+			stats.deadLetter(derr.Reason)
+			if dlqEnc == nil {
+				return nil
+			}
+			dl := DeadLine{Line: lineNo, Reason: derr.Reason, Error: derr.Error()}
+			if utf8.Valid(input.Value) {
+				dl.Original = string(input.Value)
 			} else {
-				outW.Write(b)
-				writeErr = outW.WriteByte('\n')
+				dl.OriginalBase64 = input.Value
 			}
-			if writeErr != nil {
-				return fmt.Errorf("write output for line %d: %w", lineNo, writeErr)
+			if err := dlqEnc.Encode(dl); err != nil {
+				return fmt.Errorf("write dlq line %d: %w", lineNo, err)
 			}
 			return nil
-		},
-		Observer: handle.ObserverFunc(func(_ *handle.Input, _ *match.Event, d match.Disposition, hk match.Housekeeping) {
-			stats.event(d)
-			stats.Housekeeping.Add(hk)
-		}),
-		MaxClockSkew: cfg.maxClockSkew(),
-		Retention:    cfg.Engine.Retention,
-	})
-	handler := handle.DeadLetter(func(in *handle.Input, derr *codec.DecodeError) error {
-		stats.deadLetter(derr.Reason)
-		if dlqEnc == nil {
-			return nil
 		}
-		dl := DeadLine{Line: lineNo, Reason: derr.Reason, Error: derr.Error()}
-		if utf8.Valid(in.Value) {
-			dl.Original = string(in.Value)
-		} else {
-			dl.OriginalBase64 = in.Value
-		}
-		if err := dlqEnc.Encode(dl); err != nil {
-			return fmt.Errorf("write dlq line %d: %w", lineNo, err)
+		if res.Placed {
+			stats.event(res.Disposition)
+			stats.Housekeeping.Add(res.Housekeeping)
 		}
 		return nil
-	}, matcher.Handle)
+	}
 	r := bufio.NewReaderSize(in, 64<<10)
 	for lineNo = 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {
@@ -214,12 +201,13 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		// timestamp: an event without a time attribute is not checked
 		// (codec.CheckTime).
 		input = handle.Input{Value: line}
-		err := handler(&input)
-		if cur != nil {
-			cur.Commit() // replay never rolls back; keep the undo log empty
-			cur = nil
+		if err := handler(&input, &res); err != nil {
+			return stats, err
 		}
-		if err != nil {
+		if res.Store >= 0 {
+			stores[res.Store].Commit() // replay never rolls back; keep the undo log empty
+		}
+		if err := write(); err != nil {
 			return stats, err // an output or dlq write failed
 		}
 		if readErr != nil {
@@ -242,16 +230,14 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 
 // pending counts the interruptions not published at the end of the input,
 // and writes them to w when it is not nil, by partition then channel.
-func pending(engine *match.Engine, stores map[int]*state.Store, w io.Writer, stats *Summary) error {
+func pending(engine *match.Engine, stores []*state.Store, w io.Writer, stats *Summary) error {
 	var lines []OpenLine
-	parts := make([]int, 0, len(stores))
-	for p := range stores {
-		parts = append(parts, p)
-	}
-	sort.Ints(parts)
-	for _, p := range parts {
+	for _, st := range stores {
+		if st == nil {
+			continue
+		}
 		start := len(lines)
-		engine.Pending(stores[p], func(in match.Interruption, open bool) {
+		engine.Pending(st, func(in match.Interruption, open bool) {
 			l := OpenLine{
 				InterruptionID: codec.InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID),
 				ChannelID:      in.ChannelID,
@@ -289,13 +275,4 @@ func pending(engine *match.Engine, stores map[int]*state.Store, w io.Writer, sta
 		return fmt.Errorf("write open interruptions: %w", err)
 	}
 	return nil
-}
-
-// subjectKey is the Kafka key producers use for an event: the channelId,
-// or for events without one the CloudEvent subject.
-func subjectKey(ev *match.Event) string {
-	if ev.ChannelID != "" {
-		return ev.ChannelID
-	}
-	return ev.Subject
 }
