@@ -155,24 +155,6 @@ func commitProduceHas(req *kmsg.ProduceRequest, topic string, ids map[[16]byte]s
 	return false
 }
 
-// commitFailProduce answers req with code for every partition it writes.
-func commitFailProduce(req *kmsg.ProduceRequest, code int16) *kmsg.ProduceResponse {
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	for _, rt := range req.Topics {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.ErrorCode = code
-			sp.BaseOffset = -1
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	return resp
-}
-
 // commitRunToEnd runs a processor until the group has committed the input
 // topic to its end, and stops it: every hook call of that work has
 // returned when it returns (the loop calls OnCommit before it stops).
@@ -289,7 +271,7 @@ func TestPromiseAbortIsReportedAndNotCounted(t *testing.T) {
 			return nil, nil, false
 		}
 		failed.Add(1)
-		return commitFailProduce(req, kerr.InvalidRecord.Code), nil, true
+		return testkit.FailProduce(req, kerr.InvalidRecord.Code), nil, true
 	})
 	commitRunToEnd(ctx, t, f)
 
@@ -385,7 +367,7 @@ func TestPromiseAtLeastOnceCommitsOnlyAckedOutput(t *testing.T) {
 			return nil, nil, false
 		}
 		failed.Add(1)
-		return commitFailProduce(req, kerr.InvalidRecord.Code), nil, true
+		return testkit.FailProduce(req, kerr.InvalidRecord.Code), nil, true
 	})
 	stop := f.start(ctx)
 	stopped := false

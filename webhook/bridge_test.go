@@ -35,6 +35,7 @@ import (
 
 	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/cekafka"
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
@@ -812,19 +813,7 @@ func TestReadyzAfterFailedProduce(t *testing.T) {
 		if !failing.Load() {
 			return nil, nil, false
 		}
-		r := req.(*kmsg.ProduceRequest)
-		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range r.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return testkit.FailProduce(req.(*kmsg.ProduceRequest), kerr.TopicAuthorizationFailed.Code), nil, true
 	})
 	post := func(n, want int) {
 		t.Helper()

@@ -381,18 +381,7 @@ func TestReadyzWhileCommitsFail(t *testing.T) {
 			if pr.TransactionID == nil {
 				return nil // the test's input
 			}
-			resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-			for _, tp := range pr.Topics {
-				rt := kmsg.NewProduceResponseTopic()
-				rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
-				for _, pp := range tp.Partitions {
-					rp := kmsg.NewProduceResponseTopicPartition()
-					rp.Partition, rp.ErrorCode = pp.Partition, e.Code
-					rt.Partitions = append(rt.Partitions, rp)
-				}
-				resp.Topics = append(resp.Topics, rt)
-			}
-			return resp
+			return testkit.FailProduce(pr, e.Code)
 		}},
 	} {
 		t.Run(tc.guarantee.String()+" "+tc.key.Name(), func(t *testing.T) {
