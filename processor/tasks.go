@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -427,29 +428,16 @@ func (m *taskManager) restoringLocked() []int32 {
 func (m *taskManager) owned() []int32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ps := make([]int32, 0, len(m.assigned)+len(m.tasks))
-	for p := range m.assigned {
-		ps = append(ps, p)
-	}
-	for p := range m.tasks {
-		if _, ok := m.assigned[p]; !ok {
-			ps = append(ps, p)
-		}
-	}
+	ps := slices.AppendSeq(slices.Collect(maps.Keys(m.assigned)), maps.Keys(m.tasks))
 	slices.Sort(ps)
-	return ps
+	return slices.Compact(ps)
 }
 
 // held returns the partitions that have a task, in order.
 func (m *taskManager) held() []int32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ps := make([]int32, 0, len(m.tasks))
-	for p := range m.tasks {
-		ps = append(ps, p)
-	}
-	slices.Sort(ps)
-	return ps
+	return slices.Sorted(maps.Keys(m.tasks))
 }
 
 // query hands fn to partition p's worker, which runs it on the task's
