@@ -9,7 +9,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
 FUZZTIME  ?= 30s
 
 .PHONY: build demo test test-unit test-integration test-short deps vet fmt-check \
-        compose-check kafka-up kafka-down fuzz fuzz-ci mutants bench bench-run bench-ingest bench-ingest-run bench-smoke bench-e2e bench-e2e-run chaos chaos-run clean \
+        compose-check kafka-up kafka-down fuzz fuzz-ci mutants bench bench-run bench-ingest bench-ingest-run bench-smoke bench-e2e bench-e2e-run bench-failover bench-failover-run chaos chaos-run clean \
         analytics-venv test-analytics
 
 build: ## build bin/interruptions
@@ -154,6 +154,24 @@ bench-e2e-run:
 	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
 	BENCH_E2E=1 EVENTS=$(EVENTS) E2E_ROUNDS=$(E2E_ROUNDS) INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) \
 	  $(GO) test -count=1 -v -run '^TestBenchE2E$$' -timeout 180m ./integration/ | tee $(BENCH_E2E_OUT)
+
+# bench-failover: issue 24's table. Three `interruptions run` instances in
+# one group (one for scale-out) on a 6-partition topic fed by gen at
+# FAILOVER_RATE events/s; per scenario the pauses of moved and other
+# partitions and how long read_committed readers were blocked, then the
+# output checked against replay. FAILOVER_SCENARIOS, FAILOVER_ARGS,
+# FAILOVER_INSTANCE_ID=1 and FAILOVER_BIN (another build, for before and
+# after): see integration/failover_bench_test.go.
+BENCH_FAILOVER_OUT ?= bench-failover.txt
+
+bench-failover: ## failover on a real broker: SIGKILL, restart, SIGSTOP, SIGTERM and scale-out of `run` instances; table in $(BENCH_FAILOVER_OUT)
+	scripts/kafka run -- $(MAKE) --no-print-directory bench-failover-run
+
+bench-failover-run:
+	@test -n "$$KAFKA_BROKERS" || { echo "KAFKA_BROKERS is not set: use 'make bench-failover', or 'make kafka-up' and export the address"; exit 1; }
+	$(GO) build -trimpath -o $(BIN) ./cmd/interruptions
+	BENCH_FAILOVER=1 INTERRUPTIONS_BIN=$(CURDIR)/$(BIN) \
+	  $(GO) test -count=1 -v -run '^TestBenchFailover$$' -timeout 90m ./integration/ | tee $(BENCH_FAILOVER_OUT)
 
 clean:
 	rm -rf bin
