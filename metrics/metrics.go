@@ -50,7 +50,7 @@ var (
 		string(codec.ReasonNotCloudEvent), string(codec.ReasonInvalidCloudEvent),
 		string(codec.ReasonSpecVersion), string(codec.ReasonUnsupportedVersion),
 		string(codec.ReasonDataNotObject), string(codec.ReasonInvalidData),
-		string(codec.ReasonMissingChannelID), string(codec.ReasonInvalidTimestamp),
+		string(codec.ReasonMissingChannelID), string(codec.ReasonInvalidChannelID), string(codec.ReasonInvalidTimestamp),
 		string(codec.ReasonSubjectMismatch), string(codec.ReasonTimestampInFuture), string(codec.ReasonTooLate), "other",
 	}
 	outcomeNames = [...]string{"resumed", "ended", "expired"}
@@ -75,6 +75,7 @@ const (
 	nOutcomes    = len(outcomeNames)
 	nRoles       = len(roleNames)
 	nActions     = len(actionNames)
+	nFields      = len(codec.IgnoredFieldNames)
 	actionExpire = 0
 	actionDelete = 1
 )
@@ -97,6 +98,7 @@ type Processor struct {
 	deadLetters  [nReasons]prometheus.Counter
 	records      [nOutcomes]prometheus.Counter
 	housekeeping [nActions]prometheus.Counter
+	identity     [nFields]prometheus.Counter
 	durations    [nRoles][nOutcomes]prometheus.Observer
 	latency      prometheus.Observer
 	commits      prometheus.Counter
@@ -138,6 +140,7 @@ type pending struct {
 	inputs       [nTypes][nResults]int
 	deadLetters  [nReasons]int
 	housekeeping [nActions]int
+	identity     [nFields]int
 	idleAdvances int
 	outputs      []output
 }
@@ -168,6 +171,10 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "housekeeping_total",
 		Help: "What the matcher did beside placing events: interruptions first published as expired, channels deleted after retention, corrections and retractions published, and placed events that were an interrupted while interrupted, an interrupted after the end, a resumed without interruption when they arrived.",
 	}, []string{"action"})
+	identity := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "identity_fields_ignored_total",
+		Help: "Identity fields of committed input events read as absent because of their JSON type (party not an object; role, agentId, userId, conversationId or interactionId not a string), by field; the event itself was placed.",
+	}, []string{"field"})
 	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "interruption_duration_seconds",
 		Help:    "Durations of the interruption records committed (closedAt - interruptedAt, event time), by party role and outcome; every revision is observed, so a corrected interruption counts once per revision.",
@@ -195,7 +202,7 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "idle_clock_advances_total",
 		Help: "Times a partition's clock advanced with wall time because it had no input for --idle-timeout (committed).",
 	})
-	reg.MustRegister(inputs, deadLetters, records, housekeeping, durations, latency, transactions, restores, restoreRecs, idleAdvances)
+	reg.MustRegister(inputs, deadLetters, records, housekeeping, identity, durations, latency, transactions, restores, restoreRecs, idleAdvances)
 	m.idleAdvances = idleAdvances
 
 	// The combinations that occur: handled types are processed or
@@ -214,6 +221,9 @@ func New(reg prometheus.Registerer) *Processor {
 	}
 	for i, a := range actionNames {
 		m.housekeeping[i] = housekeeping.WithLabelValues(a)
+	}
+	for i, f := range codec.IgnoredFieldNames {
+		m.identity[i] = identity.WithLabelValues(f)
 	}
 	m.latency = latency
 	m.commits = transactions.WithLabelValues("committed")
@@ -255,6 +265,11 @@ func (m *Processor) OnEvent(part int32, ev *match.Event, d match.Disposition) {
 	}
 	s := m.shard(part)
 	s.p.inputs[t][r]++
+	for i := range nFields {
+		if ev.IgnoredIdentity&(1<<i) != 0 {
+			s.p.identity[i]++
+		}
+	}
 	s.mu.Unlock()
 }
 
@@ -357,6 +372,11 @@ func (m *Processor) OnCommit(int) {
 			m.housekeeping[i].Add(float64(n))
 		}
 	}
+	for i, n := range total.identity {
+		if n > 0 {
+			m.identity[i].Add(float64(n))
+		}
+	}
 	for i, n := range outcomes {
 		if n > 0 {
 			m.records[i].Add(float64(n))
@@ -401,6 +421,9 @@ func (p *pending) add(o *pending) {
 	}
 	for i, n := range o.housekeeping {
 		p.housekeeping[i] += n
+	}
+	for i, n := range o.identity {
+		p.identity[i] += n
 	}
 	p.idleAdvances += o.idleAdvances
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -28,8 +29,11 @@ const (
 	ReasonDataNotObject      Reason = "data-not-object"
 	ReasonInvalidData        Reason = "invalid-data" // data is an object but its fields have wrong types
 	ReasonMissingChannelID   Reason = "missing-channel-id"
-	ReasonInvalidTimestamp   Reason = "invalid-timestamp"
-	ReasonSubjectMismatch    Reason = "subject-mismatch"
+	// ReasonInvalidChannelID: data.channel.channelId has leading or
+	// trailing white space or holds a control character (see Decode).
+	ReasonInvalidChannelID Reason = "invalid-channel-id"
+	ReasonInvalidTimestamp Reason = "invalid-timestamp"
+	ReasonSubjectMismatch  Reason = "subject-mismatch"
 	// ReasonTimestampInFuture: data.timestamp is later than the event's
 	// time attribute or its Kafka record timestamp by more than
 	// --max-clock-skew (see CheckTime).
@@ -81,6 +85,24 @@ const structuredContentType = "application/cloudevents+json"
 // data payload into the typed fields the matcher needs. Every failure is a
 // *DecodeError. A strict fast path (fastdecode.go) decodes the common case
 // without the binding and declines the rest.
+//
+// Timing and key fields are strict: a handled event whose data.timestamp or
+// data.channel.channelId is missing or of the wrong type is rejected.
+// Identity fields are lenient: a data.channel.party that is not an object,
+// and a party.role, party.agentId, party.userId, data.channel.conversationId
+// or data.channel.interactionId that is not a string, is read as absent and
+// its bit set in match.Event.IgnoredIdentity (IgnoredParty, ...); the event
+// is placed. A JSON null is absent, as encoding/json reads it, and not
+// counted.
+//
+// Subject and channelId: every output record's subject is its
+// data.channelId byte for byte. The sdk trims white space from a subject it
+// sets (event.SetSubject: the record encoder, and the binary-mode reader)
+// while a channelId is kept verbatim, so a handled event whose channelId
+// has leading or trailing white space (as strings.TrimSpace sees it) or any
+// control character (unicode.IsControl) is rejected as invalid-channel-id;
+// a subject attribute, as the sdk read it, must equal the channelId
+// (subject-mismatch).
 func Decode(value []byte, headers []Header, b Binding) (match.Event, error) {
 	if ev, ok := DecodeFast(value, headers); ok {
 		return ev, nil
@@ -165,20 +187,108 @@ func encodingName(e binding.Encoding) string {
 	}
 }
 
-// payload is the part of data the matcher reads. Unknown fields are ignored;
-// json.RawMessage defers channel decoding until the type is known.
+// payload is the part of data the matcher reads. Unknown fields are
+// ignored; identity fields are lenient (idString, idParty).
 type payload struct {
 	Timestamp *string `json:"timestamp"`
 	Channel   *struct {
-		ConversationID string `json:"conversationId"`
-		InteractionID  string `json:"interactionId"`
-		ChannelID      string `json:"channelId"`
-		Party          struct {
-			Role    string `json:"role"`
-			AgentID string `json:"agentId"`
-			UserID  string `json:"userId"`
-		} `json:"party"`
+		ConversationID idString `json:"conversationId"`
+		InteractionID  idString `json:"interactionId"`
+		ChannelID      string   `json:"channelId"`
+		Party          idParty  `json:"party"`
 	} `json:"channel"`
+}
+
+// The bits of match.Event.IgnoredIdentity: identity fields read as absent
+// because of their JSON type.
+const (
+	IgnoredParty uint8 = 1 << iota
+	IgnoredRole
+	IgnoredAgentID
+	IgnoredUserID
+	IgnoredConversationID
+	IgnoredInteractionID
+)
+
+// IgnoredFieldNames names the bits of match.Event.IgnoredIdentity, lowest
+// bit first, as the JSON fields are named: the identity metric's labels.
+var IgnoredFieldNames = [...]string{"party", "role", "agentId", "userId", "conversationId", "interactionId"}
+
+// idString is a lenient identity string: a JSON string is its value; null
+// leaves it as it was (as encoding/json does for a string); any other type
+// makes it absent and wrong.
+type idString struct {
+	s     string
+	wrong bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *idString) UnmarshalJSON(b []byte) error {
+	switch b[0] {
+	case 'n':
+		return nil
+	case '"':
+		f.wrong = false
+		return json.Unmarshal(b, &f.s)
+	}
+	*f = idString{wrong: true}
+	return nil
+}
+
+// idParty is a lenient party: an object is read (merged into what an
+// earlier duplicate key read, as encoding/json does for a struct); null
+// leaves it as it was; any other type makes it absent and wrong.
+type idParty struct {
+	Role    idString `json:"role"`
+	AgentID idString `json:"agentId"`
+	UserID  idString `json:"userId"`
+	wrong   bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *idParty) UnmarshalJSON(b []byte) error {
+	switch b[0] {
+	case 'n':
+		return nil
+	case '{':
+		p.wrong = false
+		type fields idParty // without the method
+		return json.Unmarshal(b, (*fields)(p))
+	}
+	*p = idParty{wrong: true}
+	return nil
+}
+
+// ignoredBits returns the IgnoredIdentity bits of a decoded channel.
+func ignoredBits(party *idParty, conversation, interaction *idString) uint8 {
+	var bits uint8
+	for _, f := range [...]struct {
+		wrong bool
+		bit   uint8
+	}{
+		{party.wrong, IgnoredParty}, {party.Role.wrong, IgnoredRole}, {party.AgentID.wrong, IgnoredAgentID},
+		{party.UserID.wrong, IgnoredUserID}, {conversation.wrong, IgnoredConversationID}, {interaction.wrong, IgnoredInteractionID},
+	} {
+		if f.wrong {
+			bits |= f.bit
+		}
+	}
+	return bits
+}
+
+// validChannelID reports whether a channelId can be a record's subject as
+// is: no leading or trailing white space (which event.SetSubject trims)
+// and no control character.
+func validChannelID(id string) bool {
+	if id != strings.TrimSpace(id) {
+		return false
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func fromCloudEvent(ce *event.Event) (match.Event, error) {
@@ -224,6 +334,10 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 	if p.Channel == nil || p.Channel.ChannelID == "" {
 		return match.Event{}, reject(ReasonMissingChannelID, "type %q: data.channel.channelId is missing or empty", ev.Type)
 	}
+	if !validChannelID(p.Channel.ChannelID) {
+		return match.Event{}, reject(ReasonInvalidChannelID, "type %q: data.channel.channelId %q has leading or trailing white space or a control character",
+			ev.Type, p.Channel.ChannelID)
+	}
 	if p.Timestamp == nil {
 		return match.Event{}, reject(ReasonInvalidTimestamp, "type %q: data.timestamp is missing", ev.Type)
 	}
@@ -237,10 +351,11 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 	}
 	ev.Timestamp, ev.HasTimestamp = ts, true
 	ev.ChannelID = ch.ChannelID
-	ev.ConversationID = ch.ConversationID
-	ev.InteractionID = ch.InteractionID
-	ev.Party.Role = ch.Party.Role
-	ev.Party.AgentID = ch.Party.AgentID
-	ev.Party.UserID = ch.Party.UserID
+	ev.ConversationID = ch.ConversationID.s
+	ev.InteractionID = ch.InteractionID.s
+	ev.Party.Role = ch.Party.Role.s
+	ev.Party.AgentID = ch.Party.AgentID.s
+	ev.Party.UserID = ch.Party.UserID.s
+	ev.IgnoredIdentity = ignoredBits(&ch.Party, &ch.ConversationID, &ch.InteractionID)
 	return ev, nil
 }

@@ -232,7 +232,8 @@ func TestDecodeFields(t *testing.T) {
 		{name: "empty data object", change: []change{set("data", map[string]any{})}, reason: reasons(ReasonMissingChannelID)},
 		{name: "channelId a number", change: []change{set("data.channel.channelId", 42)}, reason: reasons(ReasonInvalidData)},
 		{name: "channel a string", change: []change{set("data.channel", "x")}, reason: reasons(ReasonInvalidData)},
-		{name: "party a string", change: []change{set("data.channel.party", "agent")}, reason: reasons(ReasonInvalidData)},
+		{name: "party a string", change: []change{set("data.channel.party", "agent")},
+			want: with(func(e *match.Event) { e.Party, e.IgnoredIdentity = vcc.Party{}, IgnoredParty })},
 		{name: "timestamp absent", change: []change{set("data.timestamp", absent)}, reason: reasons(ReasonInvalidTimestamp)},
 		{name: "timestamp null", change: []change{set("data.timestamp", nil)}, reason: reasons(ReasonInvalidTimestamp)},
 		{name: "timestamp empty", change: []change{set("data.timestamp", "")}, reason: reasons(ReasonInvalidTimestamp)},
@@ -453,7 +454,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"specversion":"0.3","type":"channel.resumed.v0","id":"a","source":"/s","datacontentencoding":"base64","data":"e30="}`), "", "", "")
 	f.Add([]byte(`[1,{"a":null}]`), "", "1.0", "")
 	known := []Reason{ReasonNotCloudEvent, ReasonInvalidCloudEvent, ReasonSpecVersion, ReasonUnsupportedVersion,
-		ReasonDataNotObject, ReasonInvalidData, ReasonMissingChannelID, ReasonInvalidTimestamp, ReasonSubjectMismatch}
+		ReasonDataNotObject, ReasonInvalidData, ReasonMissingChannelID, ReasonInvalidTimestamp, ReasonSubjectMismatch, ReasonInvalidChannelID}
 	kinds := map[string]vcc.Kind{"channel.interrupted": vcc.Interrupted, "channel.resumed": vcc.Resumed,
 		"channel.ended": vcc.Ended, "channel.disconnected": vcc.Ended}
 	f.Fuzz(func(t *testing.T, value []byte, contentType, specVersion, typ string) {

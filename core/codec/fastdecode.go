@@ -228,10 +228,18 @@ func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 		ts, hasTS = fastTimestamp(p.timestamp)
 	}
 	if isHandled {
+		// A channelId with a leading or trailing space is rejected
+		// (validChannelID); the scanner takes no other white space or
+		// control character.
 		if !p.hasChannel || len(p.channelID) == 0 || !hasTS ||
+			p.channelID[0] == ' ' || p.channelID[len(p.channelID)-1] == ' ' ||
 			(env.hasSubject && !bytes.Equal(env.subject, p.channelID)) {
 			return match.Event{}, false
 		}
+	} else if p.ignored != 0 {
+		// The binding reads an ignored type's data leniently as well;
+		// such input is rare enough to leave to it.
+		return match.Event{}, false
 	}
 	var sb spanBuilder
 	id, subject := sb.add(env.id), sb.add(env.subject)
@@ -257,6 +265,7 @@ func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 		ev.Kind = kind
 		ev.ChannelID, ev.ConversationID, ev.InteractionID = sb.get(channel), sb.get(conversation), sb.get(interaction)
 		ev.Party = vcc.Party{Role: sb.get(role), AgentID: sb.get(agent), UserID: sb.get(user)}
+		ev.IgnoredIdentity = p.ignored
 	}
 	return ev, true
 }
@@ -343,15 +352,20 @@ const (
 
 // fastPayload is payload's fast twin: spans of the fields the matcher
 // reads. parse declines where encoding/json would do something the fast
-// path does not copy: null or non-string values for our fields, escapes
-// in them, duplicate keys, keys that match ours only case-insensitively.
-// It reads the channel of every type: for an ignored type a channel
-// encoding/json cannot decode into payload costs the event its timestamp.
+// path does not copy: null or non-string values for timestamp and
+// channelId, escapes in our fields, duplicate keys, keys that match ours
+// only case-insensitively. Identity fields are lenient as payload's are:
+// null is absent, another type (party: not an object) absent with its bit
+// in ignored. It reads the channel of every type: for an ignored type a
+// channel encoding/json cannot decode into payload costs the event its
+// timestamp.
 type fastPayload struct {
 	timestamp                                []byte
 	hasTimestamp, hasChannel                 bool
 	conversationID, interactionID, channelID []byte
 	role, agentID, userID                    []byte
+	// ignored holds the IgnoredIdentity bits.
+	ignored uint8
 }
 
 // parse reads the data object at s.
@@ -395,9 +409,9 @@ func (p *fastPayload) parseChannel(s *scanner) bool {
 		}
 		switch string(key) {
 		case "conversationId":
-			ok = s.field(&seen, 1, &p.conversationID)
+			ok = p.idField(s, &seen, 1, &p.conversationID, IgnoredConversationID, 2)
 		case "interactionId":
-			ok = s.field(&seen, 2, &p.interactionID)
+			ok = p.idField(s, &seen, 2, &p.interactionID, IgnoredInteractionID, 2)
 		case "channelId":
 			ok = s.field(&seen, 4, &p.channelID)
 		case "party":
@@ -405,7 +419,15 @@ func (p *fastPayload) parseChannel(s *scanner) bool {
 				return false
 			}
 			seen |= 8
-			ok = p.parseParty(s)
+			switch s.ws(); {
+			case s.i < len(s.b) && s.b[s.i] == '{':
+				ok = p.parseParty(s)
+			case s.i < len(s.b) && s.b[s.i] == 'n':
+				ok = s.literal("null")
+			default:
+				p.ignored |= IgnoredParty
+				ok = s.value(2)
+			}
 		default:
 			ok = !foldsTo(key, "conversationId", "interactionId", "channelId", "party") && s.value(2)
 		}
@@ -427,11 +449,11 @@ func (p *fastPayload) parseParty(s *scanner) bool {
 		}
 		switch string(key) {
 		case "role":
-			ok = s.field(&seen, 1, &p.role)
+			ok = p.idField(s, &seen, 1, &p.role, IgnoredRole, 3)
 		case "agentId":
-			ok = s.field(&seen, 2, &p.agentID)
+			ok = p.idField(s, &seen, 2, &p.agentID, IgnoredAgentID, 3)
 		case "userId":
-			ok = s.field(&seen, 4, &p.userID)
+			ok = p.idField(s, &seen, 4, &p.userID, IgnoredUserID, 3)
 		default:
 			ok = !foldsTo(key, "role", "agentId", "userId") && s.value(3)
 		}
@@ -453,6 +475,25 @@ func (s *scanner) field(seen *uint8, bit uint8, dst *[]byte) bool {
 	v, ok := s.plainString()
 	*dst = v
 	return ok
+}
+
+// idField is field for an identity field (idString): a plain string is
+// its value, null leaves it absent, and any other value, validated in
+// depth containers, leaves it absent with ignoredBit set in p.ignored.
+func (p *fastPayload) idField(s *scanner, seen *uint8, bit uint8, dst *[]byte, ignoredBit uint8, depth int) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '"' {
+		return s.field(seen, bit, dst)
+	}
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	if s.i < len(s.b) && s.b[s.i] == 'n' {
+		return s.literal("null")
+	}
+	p.ignored |= ignoredBit
+	return s.value(depth)
 }
 
 // foldsTo reports whether key equals one of names ignoring ASCII case, as

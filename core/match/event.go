@@ -40,6 +40,15 @@ type Event struct {
 	InteractionID  string
 	Party          vcc.Party
 
+	// IgnoredIdentity is a bitmask of the identity fields (party,
+	// party.role, party.agentId, party.userId, conversationId,
+	// interactionId) that a handled event carried with the wrong JSON type
+	// (a number, bool, array or object where a string is due, or a party
+	// that is not an object) and that the decoder therefore read as
+	// absent; the bits are codec's Ignored* constants. Zero for ignored
+	// types, whose identity is not read.
+	IgnoredIdentity uint8
+
 	// Offset is the Kafka offset of the input record that brought the
 	// event, when HasOffset; the timeline keeps it as the event's arrival
 	// offset (the first arrival's: a duplicate is not placed). The Kafka
