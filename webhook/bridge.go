@@ -641,6 +641,10 @@ func decode(msg binding.Message, body []byte) (*event.Event, []byte, *codec.Deco
 		return nil, nil, &codec.DecodeError{Reason: codec.ReasonInvalidData, Err: fmt.Errorf("type %q: decode data: %w", ce.Type(), err)}
 	}
 	if d.Channel != nil && d.Channel.ChannelID != "" {
+		if channelEvent && !codec.ValidChannelID(d.Channel.ChannelID) {
+			return nil, nil, &codec.DecodeError{Reason: codec.ReasonInvalidChannelID, Err: fmt.Errorf(
+				"type %q: data.channel.channelId %q has leading or trailing white space or a control character", ce.Type(), d.Channel.ChannelID)}
+		}
 		return ce, []byte(d.Channel.ChannelID), nil
 	}
 	if channelEvent {

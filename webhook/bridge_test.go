@@ -549,7 +549,7 @@ func isTimeout(err error) bool {
 
 // TestBadEventToDLQ: signed bodies that are not usable events are answered
 // 200 and go to the DLQ byte for byte with the reason and the request's
-// metadata.
+// metadata; a body the processor would reject for its channelId too.
 func TestBadEventToDLQ(t *testing.T) {
 	e := start(t, signedConfig(t))
 	good := genEvent(t, 0)
@@ -561,6 +561,10 @@ func TestBadEventToDLQ(t *testing.T) {
 		{bytes.Replace(good, []byte(`"specversion":"1.0"`), []byte(`"specversion":"0.3"`), 1), codec.ReasonSpecVersion},
 		{bytes.Replace(good, []byte(`"channelId":"`), []byte(`"channelRef":"`), 1), codec.ReasonMissingChannelID},
 		{[]byte(`{"specversion":"1.0","id":"1","source":"/channel","type":"channel.held.v0","data":"text"}`), codec.ReasonDataNotObject},
+		// A channelId the processor could not key its records by (the
+		// sdk trims white space from subject): refused at the door, as
+		// the processor would refuse it (codec.ValidChannelID).
+		{[]byte(`{"specversion":"1.0","id":"2","source":"/channel","type":"channel.held.v0","data":{"channel":{"channelId":"c-1 "}}}`), codec.ReasonInvalidChannelID},
 	}
 	for _, c := range cases {
 		code, msg := e.post(c.body, map[string]string{SignatureHeader: sign(t, testKey, c.body, time.Now()), "User-Agent": "vcc-test"})

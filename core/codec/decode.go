@@ -276,10 +276,11 @@ func ignoredBits(party *idParty, conversation, interaction *idString) uint8 {
 	return bits
 }
 
-// validChannelID reports whether a channelId can be a record's subject as
+// ValidChannelID reports whether a channelId can be a record's subject as
 // is: no leading or trailing white space (which event.SetSubject trims)
-// and no control character.
-func validChannelID(id string) bool {
+// and no control character. The ingest bridge asks it too, so that what
+// it takes the processor does not reject for its key.
+func ValidChannelID(id string) bool {
 	if id != strings.TrimSpace(id) {
 		return false
 	}
@@ -334,7 +335,7 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 	if p.Channel == nil || p.Channel.ChannelID == "" {
 		return match.Event{}, reject(ReasonMissingChannelID, "type %q: data.channel.channelId is missing or empty", ev.Type)
 	}
-	if !validChannelID(p.Channel.ChannelID) {
+	if !ValidChannelID(p.Channel.ChannelID) {
 		return match.Event{}, reject(ReasonInvalidChannelID, "type %q: data.channel.channelId %q has leading or trailing white space or a control character",
 			ev.Type, p.Channel.ChannelID)
 	}

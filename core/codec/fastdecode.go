@@ -229,7 +229,7 @@ func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 	}
 	if isHandled {
 		// A channelId with a leading or trailing space is rejected
-		// (validChannelID); the scanner takes no other white space or
+		// (ValidChannelID); the scanner takes no other white space or
 		// control character.
 		if !p.hasChannel || len(p.channelID) == 0 || !hasTS ||
 			p.channelID[0] == ' ' || p.channelID[len(p.channelID)-1] == ' ' ||
