@@ -177,9 +177,11 @@ func (r *Runner) clientOpts() []kgo.Opt {
 // session runs one group client until ctx is done or the client fails.
 // One unit of work per iteration, in commit order:
 //
-//	begin → poll → dispatch → settle → flush outputs → produce changelog → flush → commit (or abort)
+//	install finished restores → begin → poll → dispatch → settle → flush outputs → produce changelog → flush → commit (or abort)
 //
-// then the tasks commit or roll back. The guarantee owns the client and the
+// then the tasks commit or roll back. Restores run beside the loop
+// (taskManager.restoreAssigned): a partition being restored is paused, and
+// the others go on committing. The guarantee owns the client and the
 // record collector the tasks produce through; nothing is swapped per
 // session and the guarantee calls nothing back.
 //
@@ -214,7 +216,7 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 	}()
 	for {
 		r.tm.dropRevoked()
-		if err := r.tm.restoreAssigned(ctx, adm, out); err != nil {
+		if err := r.tm.restoreAssigned(ctx, adm, out, g.client()); err != nil {
 			return err
 		}
 		if err := g.begin(); err != nil {

@@ -19,9 +19,18 @@ import (
 
 // taskManager owns the tasks (Kafka Streams' TaskManager): it follows the
 // group's assignments and revocations, creates a task for each newly
-// assigned partition once its state is restored (all new partitions at
-// once, through the changelog reader), hands polled records to the tasks'
-// workers, settles them at commit points and drops revoked tasks there.
+// assigned partition once its state is restored, hands polled records to
+// the tasks' workers, settles them at commit points and drops revoked
+// tasks there.
+//
+// Restores run beside processing (Kafka Streams' restoration beside
+// running tasks): a newly assigned partition's fetching is paused in the
+// assignment callback, before the client fetches it, and one goroutine per
+// partition reads its state from the changelog (at most maxRestores at
+// once) while the loop goes on committing the partitions it has. The loop
+// installs each finished restore as a task at the top of a unit of work
+// and resumes the partition's fetching. A restore that waits (for the
+// previous owner's open transaction) holds back its own partition only.
 // The state API asks it what it holds (snapshot, owned, held, query), and
 // never reads its maps.
 //
@@ -51,6 +60,13 @@ type taskManager struct {
 	stats map[int32]state.Stats
 	lag   map[int32]int64
 
+	// restoring are the restores running beside processing, by
+	// partition; restores counts their goroutines (dropAll waits for
+	// them) and slots bounds how many read at once.
+	restoring map[int32]*restoring
+	restores  sync.WaitGroup
+	slots     chan struct{}
+
 	// work counts jobs handed to workers and not yet done; settle waits
 	// for it.
 	work sync.WaitGroup
@@ -66,19 +82,40 @@ func newTaskManager(cfg *Config, log *zap.Logger, h *hooks, pipe *pipeline) *tas
 		tasks:    make(map[int32]*task),
 		drop:     make(map[int32]struct{}),
 		assigned: make(map[int32]struct{}),
-		stats:    make(map[int32]state.Stats),
-		lag:      make(map[int32]int64),
+		stats:     make(map[int32]state.Stats),
+		lag:       make(map[int32]int64),
+		restoring: make(map[int32]*restoring),
+		slots:     make(chan struct{}, maxRestores),
 	}
+}
+
+// maxRestores is how many partitions restore at once; each reads with a
+// client of its own.
+const maxRestores = 4
+
+// restoring is one partition's restore running beside processing. Its
+// goroutine sets loader, took and err, then closes done.
+type restoring struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	loader *state.Loader
+	took   time.Duration
+	err    error
 }
 
 // ------------------------------------------------- group callbacks (client)
 
-// onAssigned records the assignment; it runs after every join.
-func (m *taskManager) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+// onAssigned records the assignment; it runs after every join, before the
+// client fetches what it assigns. The new partitions' fetching is paused
+// until their state is restored (restoreAssigned resumes it).
+func (m *taskManager) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range assigned[m.cfg.InputTopic] {
 		m.assigned[p] = struct{}{}
+	}
+	if ps := assigned[m.cfg.InputTopic]; len(ps) > 0 {
+		cl.PauseFetchPartitions(map[string][]int32{m.cfg.InputTopic: ps})
 	}
 	m.joined = true
 	if ps := assigned[m.cfg.InputTopic]; len(ps) > 0 {
@@ -94,6 +131,13 @@ func (m *taskManager) onRevoked(_ context.Context, _ *kgo.Client, revoked map[st
 	for _, p := range revoked[m.cfg.InputTopic] {
 		m.drop[p] = struct{}{}
 		delete(m.assigned, p)
+		// A restore in flight may read a state the next owner
+		// changes: it is abandoned (its goroutine ends on the
+		// cancellation; dropAll waits for it).
+		if r := m.restoring[p]; r != nil {
+			r.cancel()
+			delete(m.restoring, p)
+		}
 	}
 	m.log.Info("partitions revoked", zap.Int32s("partitions", revoked[m.cfg.InputTopic]))
 }
@@ -109,72 +153,168 @@ func (m *taskManager) onLost(ctx context.Context, cl *kgo.Client, lost map[strin
 
 // ------------------------------------------------------ the loop's side
 
-// restoreAssigned restores, before processing, the state of every assigned
-// partition that has no task yet, all at once, so that a partition without
-// records is ready too. On a cancelled ctx it gives up and returns nil: the
-// loop then finishes as usual.
-//
-// Under exactly-once it first waits until the group's committed offsets are
-// stable: a transaction of the partition's previous owner may still be
-// pending (KIP-447 lets it commit after the rebalance), and the state must
-// be read after its changelog records are decided, as the consumer reads
-// its offsets only then.
-func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client, out *collector) error {
+// restoreAssigned installs the restores that finished as tasks (which
+// produce through out) and resumes their partitions' fetching on cl, then
+// starts a restore for every other assigned partition without a task. It
+// does not wait: the loop processes the partitions it has meanwhile. It
+// returns a finished restore's error (the session ends and starts again),
+// nil when ctx ended.
+func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client, out *collector, cl *kgo.Client) error {
 	m.mu.Lock()
-	var pending []int32
-	for p := range m.assigned {
-		if _, dropping := m.drop[p]; m.tasks[p] == nil && !dropping {
-			pending = append(pending, p)
+	var finished []int32
+	for p, r := range m.restoring {
+		select {
+		case <-r.done:
+			finished = append(finished, p)
+		default:
 		}
 	}
-	m.mu.Unlock()
-	if len(pending) == 0 {
-		return nil
+	slices.Sort(finished)
+	var resume []int32
+	var errs []error
+	for _, p := range finished {
+		r := m.restoring[p]
+		delete(m.restoring, p)
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("restore partition %d: %w", p, r.err))
+			continue
+		}
+		if _, dropping := m.drop[p]; dropping || m.tasks[p] != nil {
+			continue // revoked meanwhile (onRevoked forgets those) or restored already
+		}
+		if _, ok := m.assigned[p]; !ok {
+			continue
+		}
+		m.installLocked(p, r.loader, r.took, out)
+		resume = append(resume, p)
 	}
-	slices.Sort(pending)
-	err := m.restore(ctx, adm, out, pending)
+	var start []int32
+	for p := range m.assigned {
+		_, dropping := m.drop[p]
+		if m.tasks[p] == nil && !dropping && m.restoring[p] == nil {
+			start = append(start, p)
+		}
+	}
+	slices.Sort(start)
+	for _, p := range start {
+		m.startRestoreLocked(ctx, adm, p)
+	}
+	m.mu.Unlock()
+	if len(resume) > 0 {
+		cl.ResumeFetchPartitions(map[string][]int32{m.cfg.InputTopic: resume})
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
-	return err
+	return errors.Join(errs...)
 }
 
-// restore reads the state of partitions ps from the changelog and starts
-// their tasks, which produce through out.
-func (m *taskManager) restore(ctx context.Context, adm *kadm.Client, out *collector, ps []int32) error {
-	if m.cfg.Guarantee == ExactlyOnce {
-		if err := waitStableOffsets(ctx, adm, m.cfg.Group, m.cfg.InputTopic, ps); err != nil {
-			return err
+// startRestoreLocked starts partition p's restore beside processing. Call
+// it with mu held.
+func (m *taskManager) startRestoreLocked(ctx context.Context, adm *kadm.Client, p int32) {
+	rctx, cancel := context.WithCancel(ctx)
+	r := &restoring{cancel: cancel, done: make(chan struct{})}
+	m.restoring[p] = r
+	m.restores.Add(1)
+	go func() {
+		defer m.restores.Done()
+		defer close(r.done)
+		defer cancel()
+		select {
+		case m.slots <- struct{}{}:
+		case <-rctx.Done():
+			r.err = rctx.Err()
+			return
+		}
+		defer func() { <-m.slots }()
+		var loaded map[int32]*state.Loader
+		loaded, r.took, r.err = m.load(rctx, adm, []int32{p})
+		r.loader = loaded[p]
+	}()
+}
+
+// restoreNow restores partitions ps, whose records were fetched before
+// they have a task, and starts their tasks: a restore in flight is waited
+// for, the others are read here. Fetching is paused until a partition is
+// restored, so this is the exception (a fetch that raced the pause).
+func (m *taskManager) restoreNow(ctx context.Context, adm *kadm.Client, out *collector, ps []int32) error {
+	var read []int32
+	for _, p := range ps {
+		m.mu.Lock()
+		r := m.restoring[p]
+		m.mu.Unlock()
+		if r == nil {
+			read = append(read, p)
+			continue
+		}
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.mu.Lock()
+		if m.restoring[p] == r {
+			delete(m.restoring, p)
+		}
+		if r.err == nil && m.tasks[p] == nil {
+			m.installLocked(p, r.loader, r.took, out)
+		}
+		m.mu.Unlock()
+		if r.err != nil {
+			return r.err
 		}
 	}
-	start := time.Now()
-	loaded, err := m.reader.read(ctx, adm, ps)
+	if len(read) == 0 {
+		return nil
+	}
+	loaded, took, err := m.load(ctx, adm, read)
 	if err != nil {
 		return err
 	}
-	took := time.Since(start)
-	for _, p := range ps {
-		l := loaded[p]
-		st := l.Store
-		// Nothing can be due: the changelog was written after the
-		// engine ran what was due.
-		m.pipe.engine.Restored(st)
-		st.Commit()
-		m.distrustFutureClock(p, st)
-		now := time.Now()
-		t := &task{partition: p, store: st, resume: l.InputOffset, next: l.InputOffset, committed: l.InputOffset,
-			handle: m.pipe.handler(), pipe: m.pipe, produce: out.add, lastInput: now, moveClock: st.StreamTime(), moveArrival: now}
-		t.start(&m.work)
-		m.mu.Lock()
-		m.tasks[p] = t
-		m.stats[p] = st.Stats()
-		delete(m.lag, p)
-		m.mu.Unlock()
-		m.log.Info("partition restored", zap.Int32("partition", p), zap.Int("records", l.Records),
-			zap.Int("channels", st.Len()), zap.Duration("took", took))
-		m.hooks.onRestore(p, l.Records, took)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range read {
+		m.installLocked(p, loaded[p], took, out)
 	}
 	return nil
+}
+
+// load reads the state of partitions ps from the changelog. Under
+// exactly-once it first waits until the group's committed offsets of ps
+// are stable: a transaction of the partitions' previous owner may still be
+// pending (KIP-447 lets it commit after the rebalance), and the state must
+// be read after its changelog records are decided, as the consumer reads
+// its offsets only then.
+func (m *taskManager) load(ctx context.Context, adm *kadm.Client, ps []int32) (map[int32]*state.Loader, time.Duration, error) {
+	start := time.Now()
+	if m.cfg.Guarantee == ExactlyOnce {
+		if err := waitStableOffsets(ctx, adm, m.cfg.Group, m.cfg.InputTopic, ps); err != nil {
+			return nil, 0, err
+		}
+	}
+	loaded, err := m.reader.read(ctx, adm, ps)
+	return loaded, time.Since(start), err
+}
+
+// installLocked starts partition p's task on its restored state, producing
+// through out. Call it with mu held.
+func (m *taskManager) installLocked(p int32, l *state.Loader, took time.Duration, out *collector) {
+	st := l.Store
+	// Nothing can be due: the changelog was written after the engine ran
+	// what was due.
+	m.pipe.engine.Restored(st)
+	st.Commit()
+	m.distrustFutureClock(p, st)
+	now := time.Now()
+	t := &task{partition: p, store: st, resume: l.InputOffset, next: l.InputOffset, committed: l.InputOffset,
+		handle: m.pipe.handler(), pipe: m.pipe, produce: out.add, lastInput: now, moveClock: st.StreamTime(), moveArrival: now}
+	t.start(&m.work)
+	m.tasks[p] = t
+	m.stats[p] = st.Stats()
+	delete(m.lag, p)
+	m.log.Info("partition restored", zap.Int32("partition", p), zap.Int("records", l.Records),
+		zap.Int("channels", st.Len()), zap.Duration("took", took))
+	m.hooks.onRestore(p, l.Records, took)
 }
 
 // distrustFutureClock lowers a restored clock that is later than wall time
@@ -229,8 +369,8 @@ func waitStableOffsets(ctx context.Context, adm *kadm.Client, group, topic strin
 }
 
 // dispatch hands every fetched partition's records to its task's worker,
-// restoring the partitions new to this instance first (all at once; their
-// tasks produce through out).
+// restoring first a partition fetched before it has a task (restoreNow;
+// its task produces through out).
 func (m *taskManager) dispatch(ctx context.Context, adm *kadm.Client, out *collector, fetches kgo.Fetches) error {
 	var missing []int32
 	m.mu.Lock()
@@ -241,7 +381,7 @@ func (m *taskManager) dispatch(ctx context.Context, adm *kadm.Client, out *colle
 	})
 	m.mu.Unlock()
 	if len(missing) > 0 {
-		if err := m.restore(ctx, adm, out, missing); err != nil {
+		if err := m.restoreNow(ctx, adm, out, missing); err != nil {
 			return fmt.Errorf("restore partitions %v: %w", missing, err)
 		}
 	}
@@ -347,6 +487,13 @@ func (m *taskManager) dropRevoked() {
 // group client is being torn down.
 func (m *taskManager) dropAll() {
 	m.work.Wait()
+	m.mu.Lock()
+	for _, r := range m.restoring {
+		r.cancel()
+	}
+	clear(m.restoring)
+	m.mu.Unlock()
+	m.restores.Wait()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, t := range m.tasks {
