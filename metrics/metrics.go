@@ -106,6 +106,9 @@ type Processor struct {
 	restores     prometheus.Observer
 	restoreRecs  prometheus.Counter
 	idleAdvances prometheus.Counter
+	inFlight     prometheus.Gauge
+	paused       prometheus.Observer
+	rebalanced   [3]prometheus.Counter // assigned, revoked, lost
 
 	// now is the clock of the latency histogram.
 	now func() time.Time
@@ -198,12 +201,30 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "restore_records_total",
 		Help: "Changelog records read to restore partition state.",
 	})
+	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "restores_in_flight",
+		Help: "Partition restores running beside processing now; each partition's fetching is paused until its restore is done.",
+	})
+	paused := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "partition_paused_seconds",
+		Help:    "Time from a partition's assignment until it is processed again: its restore and, under exactly-once, the wait for its previous owner's transaction.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12), // 50ms .. 102s
+	})
+	rebalanced := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "rebalance_partitions_total",
+		Help: "Input partitions the consumer group assigned to this instance, revoked from it or that it lost (kicked out of the group), by change.",
+	}, []string{"change"})
 	idleAdvances := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "idle_clock_advances_total",
 		Help: "Times a partition's clock advanced with wall time because it had no input for --idle-timeout (committed).",
 	})
-	reg.MustRegister(inputs, deadLetters, records, housekeeping, identity, durations, latency, transactions, restores, restoreRecs, idleAdvances)
+	reg.MustRegister(inputs, deadLetters, records, housekeeping, identity, durations, latency, transactions, restores, restoreRecs, idleAdvances,
+		inFlight, paused, rebalanced)
 	m.idleAdvances = idleAdvances
+	m.inFlight, m.paused = inFlight, paused
+	for i, c := range [...]string{"assigned", "revoked", "lost"} {
+		m.rebalanced[i] = rebalanced.WithLabelValues(c)
+	}
 
 	// The combinations that occur: handled types are processed or
 	// duplicates, other types ignored, invalid input dead-lettered.
@@ -437,6 +458,19 @@ func (p *pending) reset() {
 func (m *Processor) OnRestore(_ int32, records int, took time.Duration) {
 	m.restoreRecs.Add(float64(records))
 	m.restores.Observe(took.Seconds())
+}
+
+// OnRestoring implements processor.HookRestoring.
+func (m *Processor) OnRestoring(inFlight int) { m.inFlight.Set(float64(inFlight)) }
+
+// OnResume implements processor.HookResume.
+func (m *Processor) OnResume(_ int32, paused time.Duration) { m.paused.Observe(paused.Seconds()) }
+
+// OnRebalance implements processor.HookRebalance.
+func (m *Processor) OnRebalance(assigned, revoked, lost []int32) {
+	m.rebalanced[0].Add(float64(len(assigned)))
+	m.rebalanced[1].Add(float64(len(revoked)))
+	m.rebalanced[2].Add(float64(len(lost)))
 }
 
 // KafkaHooks returns the option that adds franz-go's client metrics (kprom,

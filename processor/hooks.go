@@ -14,9 +14,11 @@ import (
 // HookEvent, HookDeadLetter, HookHousekeeping and HookOutput run on the
 // partition workers: calls for one partition are sequential and in input
 // order, calls for different partitions may run concurrently. HookCommit,
-// HookAbort and HookRestore run on the loop's goroutine, HookCommit and
-// HookAbort only once every worker has finished what the commit or abort
-// covers. Pointers passed to a hook are valid only during the call.
+// HookAbort, HookRestore and HookResume run on the loop's goroutine,
+// HookCommit and HookAbort only once every worker has finished what the
+// commit or abort covers. HookRebalance runs on the group client's
+// goroutine, HookRestoring on either (calls are serialized). Pointers
+// passed to a hook are valid only during the call.
 type Hook any
 
 // HookEvent is called for every decoded input with its disposition.
@@ -61,6 +63,26 @@ type HookRestore interface {
 	OnRestore(partition int32, records int, took time.Duration)
 }
 
+// HookRebalance is called when the group assigns, revokes or loses input
+// partitions (on the client's goroutine, in the group callbacks).
+type HookRebalance interface {
+	OnRebalance(assigned, revoked, lost []int32)
+}
+
+// HookRestoring is called with the number of partition restores running
+// beside processing, each time it changes.
+type HookRestoring interface {
+	OnRestoring(inFlight int)
+}
+
+// HookResume is called when a newly assigned partition is processed again:
+// paused is the time from its assignment until its restored task started
+// (the restore, and under exactly-once the wait for its previous owner's
+// transaction).
+type HookResume interface {
+	OnResume(partition int32, paused time.Duration)
+}
+
 // HookIdleAdvance is called when a partition's clock advanced with wall
 // time because it had no input for the idle timeout; clock is the new
 // stream time in Unix nanoseconds.
@@ -79,6 +101,9 @@ type hooks struct {
 	abort        []HookAbort
 	restore      []HookRestore
 	idleAdvance  []HookIdleAdvance
+	rebalance    []HookRebalance
+	restoring    []HookRestoring
+	resume       []HookResume
 }
 
 func newHooks(hs []Hook) hooks {
@@ -107,6 +132,15 @@ func newHooks(hs []Hook) hooks {
 		}
 		if v, ok := x.(HookIdleAdvance); ok {
 			h.idleAdvance = append(h.idleAdvance, v)
+		}
+		if v, ok := x.(HookRebalance); ok {
+			h.rebalance = append(h.rebalance, v)
+		}
+		if v, ok := x.(HookRestoring); ok {
+			h.restoring = append(h.restoring, v)
+		}
+		if v, ok := x.(HookResume); ok {
+			h.resume = append(h.resume, v)
 		}
 	}
 	return h
@@ -160,5 +194,23 @@ func (h *hooks) onRestore(p int32, n int, took time.Duration) {
 func (h *hooks) onIdleAdvance(p int32, clock int64) {
 	for _, x := range h.idleAdvance {
 		x.OnIdleAdvance(p, clock)
+	}
+}
+
+func (h *hooks) onRebalance(assigned, revoked, lost []int32) {
+	for _, x := range h.rebalance {
+		x.OnRebalance(assigned, revoked, lost)
+	}
+}
+
+func (h *hooks) onRestoring(n int) {
+	for _, x := range h.restoring {
+		x.OnRestoring(n)
+	}
+}
+
+func (h *hooks) onResume(p int32, paused time.Duration) {
+	for _, x := range h.resume {
+		x.OnResume(p, paused)
 	}
 }

@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,12 +23,17 @@ import (
 // transaction that commits that partition's offsets is open. Partitions 0
 // and 2 are restored, processed and committed to their ends meanwhile;
 // partition 1 has no commit and shows as restoring. Once the transaction
-// is "decided", partition 1 is restored and committed to its end too.
+// is "decided", partition 1 is restored and committed to its end too. The
+// hooks are told: three partitions assigned, a restore in flight while
+// partition 1 waits and none after, and partition 1 paused at least as
+// long as the broker held it.
 func TestRestoreBesideProcessing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	f := newFixture(t, processor.ExactlyOnce, codec.Binary)
 	f.cfg.IdleTimeout = 0
+	h := &besideHook{paused: map[int32]time.Duration{}}
+	f.cfg.Hooks = append(f.cfg.Hooks, h)
 	adm := kadm.NewClient(f.client)
 	topics, err := adm.ListTopics(ctx, f.cfg.InputTopic)
 	if err != nil {
@@ -36,6 +42,7 @@ func TestRestoreBesideProcessing(t *testing.T) {
 	inputID := topics[f.cfg.InputTopic].ID
 
 	var holding, held atomic.Bool
+	var heldSince atomic.Int64
 	holding.Store(true)
 	f.cluster.ControlKey(int16(kmsg.OffsetFetch), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		f.cluster.KeepControl()
@@ -45,7 +52,9 @@ func TestRestoreBesideProcessing(t *testing.T) {
 		if !holding.Load() || !req.RequireStable || len(req.Groups) != 1 || req.Groups[0].Topics != nil {
 			return nil, nil, false
 		}
-		held.Store(true)
+		if !held.Swap(true) {
+			heldSince.Store(time.Now().UnixNano())
+		}
 		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group = req.Groups[0].Group
@@ -112,15 +121,59 @@ func TestRestoreBesideProcessing(t *testing.T) {
 		t.Fatalf("status restoring %v, want [1]", st.RestoringPartitions)
 	}
 
+	if n := h.last(); n != 1 {
+		t.Fatalf("restores in flight %d while partition 1 waits, want 1", n)
+	}
 	holding.Store(false)
+	heldFor := time.Since(time.Unix(0, heldSince.Load()))
 	waitFor("partition 1 committed to its end once its restore goes on", func() bool {
 		return committed()[1] == ends[1]
 	})
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.assigned != partitions || h.inFlight != 0 {
+		t.Fatalf("hooks: %d partitions assigned, %d restores in flight at the end; want %d, 0", h.assigned, h.inFlight, partitions)
+	}
+	if p1, ok := h.paused[1]; !ok || p1 < heldFor {
+		t.Fatalf("partition 1 paused %v (told: %v), want at least the %v the broker held it", p1, ok, heldFor)
+	}
 	out := f.readN(ctx, f.cfg.OutputTopic, partitions)
 	if len(out) != partitions {
 		t.Fatalf("%d output records, want %d (one per partition's interruption)", len(out), partitions)
 	}
+}
+
+// besideHook records what the restore and rebalance hooks are told.
+type besideHook struct {
+	mu       sync.Mutex
+	assigned int
+	inFlight int
+	paused   map[int32]time.Duration
+}
+
+func (h *besideHook) OnRebalance(assigned, _, _ []int32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.assigned += len(assigned)
+}
+
+func (h *besideHook) OnRestoring(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inFlight = n
+}
+
+func (h *besideHook) OnResume(p int32, paused time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.paused[p] = paused
+}
+
+func (h *besideHook) last() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.inFlight
 }

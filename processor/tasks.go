@@ -66,6 +66,9 @@ type taskManager struct {
 	restoring map[int32]*restoring
 	restores  sync.WaitGroup
 	slots     chan struct{}
+	// assignedAt is when each partition without a task yet was assigned,
+	// for HookResume.
+	assignedAt map[int32]time.Time
 
 	// work counts jobs handed to workers and not yet done; settle waits
 	// for it.
@@ -78,14 +81,15 @@ type taskManager struct {
 func newTaskManager(cfg *Config, log *zap.Logger, h *hooks, pipe *pipeline) *taskManager {
 	return &taskManager{
 		cfg: cfg, log: log, hooks: h, pipe: pipe,
-		reader:   &changelogReader{cfg: cfg, log: log},
-		tasks:    make(map[int32]*task),
-		drop:     make(map[int32]struct{}),
-		assigned: make(map[int32]struct{}),
-		stats:     make(map[int32]state.Stats),
-		lag:       make(map[int32]int64),
-		restoring: make(map[int32]*restoring),
-		slots:     make(chan struct{}, maxRestores),
+		reader:     &changelogReader{cfg: cfg, log: log},
+		tasks:      make(map[int32]*task),
+		drop:       make(map[int32]struct{}),
+		assigned:   make(map[int32]struct{}),
+		stats:      make(map[int32]state.Stats),
+		lag:        make(map[int32]int64),
+		restoring:  make(map[int32]*restoring),
+		assignedAt: make(map[int32]time.Time),
+		slots:      make(chan struct{}, maxRestores),
 	}
 }
 
@@ -111,11 +115,14 @@ type restoring struct {
 func (m *taskManager) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	now := time.Now()
 	for _, p := range assigned[m.cfg.InputTopic] {
 		m.assigned[p] = struct{}{}
+		m.assignedAt[p] = now
 	}
 	if ps := assigned[m.cfg.InputTopic]; len(ps) > 0 {
 		cl.PauseFetchPartitions(map[string][]int32{m.cfg.InputTopic: ps})
+		m.hooks.onRebalance(ps, nil, nil)
 	}
 	m.joined = true
 	if ps := assigned[m.cfg.InputTopic]; len(ps) > 0 {
@@ -126,9 +133,14 @@ func (m *taskManager) onAssigned(_ context.Context, cl *kgo.Client, assigned map
 // onRevoked marks partitions whose tasks must be dropped at the next
 // settle point.
 func (m *taskManager) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	m.revoke(revoked[m.cfg.InputTopic], false)
+}
+
+// revoke marks partitions ps, revoked or lost, to be dropped.
+func (m *taskManager) revoke(ps []int32, lost bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, p := range revoked[m.cfg.InputTopic] {
+	for _, p := range ps {
 		m.drop[p] = struct{}{}
 		delete(m.assigned, p)
 		// A restore in flight may read a state the next owner
@@ -137,15 +149,25 @@ func (m *taskManager) onRevoked(_ context.Context, _ *kgo.Client, revoked map[st
 		if r := m.restoring[p]; r != nil {
 			r.cancel()
 			delete(m.restoring, p)
+			m.hooks.onRestoring(len(m.restoring))
 		}
+		delete(m.assignedAt, p)
 	}
-	m.log.Info("partitions revoked", zap.Int32s("partitions", revoked[m.cfg.InputTopic]))
+	if lost {
+		m.log.Info("partitions lost", zap.Int32s("partitions", ps))
+		m.hooks.onRebalance(nil, nil, ps)
+		return
+	}
+	m.log.Info("partitions revoked", zap.Int32s("partitions", ps))
+	if len(ps) > 0 {
+		m.hooks.onRebalance(nil, ps, nil)
+	}
 }
 
 // onLost handles partitions lost (the member was kicked out of the group):
 // as revoked, and the member is not in the group until it rejoins.
-func (m *taskManager) onLost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
-	m.onRevoked(ctx, cl, lost)
+func (m *taskManager) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	m.revoke(lost[m.cfg.InputTopic], true)
 	m.mu.Lock()
 	m.joined = false
 	m.mu.Unlock()
@@ -198,6 +220,9 @@ func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client, out
 	slices.Sort(start)
 	for _, p := range start {
 		m.startRestoreLocked(ctx, adm, p)
+	}
+	if len(finished) > 0 || len(start) > 0 {
+		m.hooks.onRestoring(len(m.restoring))
 	}
 	m.mu.Unlock()
 	if len(resume) > 0 {
@@ -255,6 +280,7 @@ func (m *taskManager) restoreNow(ctx context.Context, adm *kadm.Client, out *col
 		m.mu.Lock()
 		if m.restoring[p] == r {
 			delete(m.restoring, p)
+			m.hooks.onRestoring(len(m.restoring))
 		}
 		if r.err == nil && m.tasks[p] == nil {
 			m.installLocked(p, r.loader, r.took, out)
@@ -315,6 +341,10 @@ func (m *taskManager) installLocked(p int32, l *state.Loader, took time.Duration
 	m.log.Info("partition restored", zap.Int32("partition", p), zap.Int("records", l.Records),
 		zap.Int("channels", st.Len()), zap.Duration("took", took))
 	m.hooks.onRestore(p, l.Records, took)
+	if at, ok := m.assignedAt[p]; ok {
+		m.hooks.onResume(p, now.Sub(at))
+		delete(m.assignedAt, p)
+	}
 }
 
 // distrustFutureClock lowers a restored clock that is later than wall time
@@ -491,7 +521,10 @@ func (m *taskManager) dropAll() {
 	for _, r := range m.restoring {
 		r.cancel()
 	}
-	clear(m.restoring)
+	if len(m.restoring) > 0 {
+		clear(m.restoring)
+		m.hooks.onRestoring(0)
+	}
 	m.mu.Unlock()
 	m.restores.Wait()
 	m.mu.Lock()
@@ -501,6 +534,7 @@ func (m *taskManager) dropAll() {
 	}
 	clear(m.tasks)
 	clear(m.drop)
+	clear(m.assignedAt)
 	m.joined = false
 	clear(m.assigned)
 }
