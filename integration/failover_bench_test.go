@@ -250,32 +250,6 @@ func failoverScenario(t *testing.T, spec failoverSpec, sc string) failoverResult
 	return r
 }
 
-// startBin starts bin (the harness's binary or another build) as
-// `interruptions ARGS...`, like startProc.
-func startBin(t *testing.T, bin, name string, args ...string) *proc {
-	t.Helper()
-	if bin == binPath {
-		return startProc(t, name, args...)
-	}
-	p := &proc{t: t, name: name, cmd: command(args...), done: make(chan struct{})}
-	p.cmd.Path, p.cmd.Args[0] = bin, bin
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
 // ownedFromLog returns the input partitions a run instance owns according
 // to its log: what "partitions assigned" added, less what "partitions
 // revoked" took away.

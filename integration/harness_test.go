@@ -286,7 +286,15 @@ func (h *harness) start(name string, args ...string) *proc {
 // t.Cleanup if still running; its output is logged if the test failed.
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startBin(t, binPath, name, args...)
+}
+
+// startBin is startProc with bin, the binary under test or another build
+// (a before/after comparison).
+func startBin(t *testing.T, bin, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, cmd: command(args...), done: make(chan struct{})}
+	p.cmd.Path, p.cmd.Args[0] = bin, bin
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
