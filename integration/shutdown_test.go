@@ -159,7 +159,7 @@ func TestShutdownSIGTERMCommitsAndLeaves(t *testing.T) {
 	addr := shutdownFreePort(t)
 	p := startProc(t, "processor", "run", "--brokers", strings.Join(brokers, ","),
 		"--input-topic", n.Input, "--output-topic", n.Output, "--dlq-topic", n.DLQ, "--group", n.Group,
-		"--partitions", fmt.Sprint(parts), "--commit-interval", "10s", "--shutdown-timeout", "20s",
+		"--partitions", fmt.Sprint(parts), "--commit-interval", "10s", "--transaction-timeout", "20s", "--shutdown-timeout", "20s",
 		"--metrics-addr", addr)
 	shutdownWaitReady(t, p, addr)
 	// Everything fetched: the group client's fetch counter (kprom) reaches

@@ -3,6 +3,9 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/interruptions/interruptions/core/codec"
@@ -63,10 +66,31 @@ type Config struct {
 	Group string
 	// Guarantee: ExactlyOnce (default) or AtLeastOnce.
 	Guarantee Guarantee
-	// TransactionalID for ExactlyOnce. Default "<Group>-<hostname>-<pid>"
-	// (transactional.id). Give each instance a stable, unique one so a
-	// restarted instance fences its predecessor at once.
+	// TransactionalID for ExactlyOnce (transactional.id). Default, with
+	// InstanceID: "<Group>-<InstanceID>", stable across restarts, so a
+	// restarted instance fences its predecessor and aborts its open
+	// transaction at once; without: "<Group>-<hostname>-<pid>", new with
+	// every process. Give each instance a stable, unique one.
 	TransactionalID string
+	// InstanceID makes the instance a static member of the group
+	// (group.instance.id, KIP-345): restarted with the same id within
+	// SessionTimeout, it takes its partitions back without a rebalance.
+	// A static member does not leave the group when it stops: its
+	// partitions wait for it for SessionTimeout. Each running instance
+	// needs its own (a pod name). Default "" (dynamic membership). At
+	// most 249 of a-z A-Z 0-9 . _ - (Kafka's rule), not "." or "..".
+	InstanceID string
+	// TransactionTimeout is how long the broker lets a transaction of
+	// ExactlyOnce stay open before it aborts it (transaction.timeout.ms),
+	// and so how long a crashed instance's open transaction holds back
+	// read_committed readers of the output and the changelog restore of
+	// its partitions. Default 10s (as Kafka Streams under exactly-once).
+	// Under ExactlyOnce it must be at least CommitInterval plus 5s (a
+	// live transaction the broker aborts fences its producer), at most
+	// SessionTimeout (moved partitions then never wait for the dead
+	// transaction longer than for the dead member), and at most 15m
+	// (the broker's default transaction.max.timeout.ms).
+	TransactionTimeout time.Duration
 	// CommitInterval is how long one transaction or commit batch collects
 	// input before it commits. Default 100ms.
 	CommitInterval time.Duration
@@ -152,8 +176,41 @@ func DefaultConfig() Config {
 		ShutdownTimeout:        30 * time.Second,
 		IdleTimeout:            time.Minute,
 		SessionTimeout:         45 * time.Second,
+		TransactionTimeout:     10 * time.Second,
 		MaxClockSkew:           codec.DefaultMaxClockSkew,
 	}
+}
+
+// Bounds of TransactionTimeout (see Config.TransactionTimeout).
+const (
+	// txnTimeoutMargin is how much longer than CommitInterval a
+	// transaction may stay open: its flush and its commit are a few
+	// round trips, but a slow or moving partition leader makes them take
+	// seconds (produce retries after a metadata refresh), and a
+	// transaction the broker aborts as timed out fences the live
+	// instance's producer (its epoch is bumped).
+	txnTimeoutMargin = 5 * time.Second
+	// maxTxnTimeout is Kafka's default transaction.max.timeout.ms: a
+	// longer timeout makes the broker refuse the producer at start.
+	maxTxnTimeout = 15 * time.Minute
+)
+
+// instanceIDRE is Kafka's rule for group.instance.id (as for topic names).
+var instanceIDRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// transactionalID is the transactional id a Runner uses:
+// TransactionalID when set; else, with InstanceID, "<Group>-<InstanceID>",
+// the same for every process of that instance, so a restart fences the
+// dead producer at once; else "<Group>-<hostname>-<pid>".
+func (c Config) transactionalID() string {
+	switch {
+	case c.TransactionalID != "":
+		return c.TransactionalID
+	case c.InstanceID != "":
+		return c.Group + "-" + c.InstanceID
+	}
+	host, _ := os.Hostname()
+	return c.Group + "-" + host + "-" + strconv.Itoa(os.Getpid())
 }
 
 // ChangelogTopic returns the state changelog topic of the configured group.
@@ -195,6 +252,20 @@ func (c Config) Validate() error {
 		{c.ShutdownTimeout <= 0, "shutdown-timeout: must be positive"},
 		{c.IdleTimeout < 0, "idle-timeout: must not be negative (0 turns it off)"},
 		{c.SessionTimeout < time.Second, "session-timeout: must be at least 1s"},
+		{c.InstanceID != "" && (!instanceIDRE.MatchString(c.InstanceID) || c.InstanceID == "." || c.InstanceID == ".."),
+			fmt.Sprintf("instance-id: %q is not a valid group.instance.id: use at most 249 of a-z, A-Z, 0-9, '.', '_' and '-' "+
+				"(a pod name is), not \".\" or \"..\"", c.InstanceID)},
+		{c.TransactionTimeout <= 0, "transaction-timeout: must be positive"},
+		{c.TransactionTimeout > maxTxnTimeout, fmt.Sprintf("transaction-timeout: %s is longer than 15m, the broker's default "+
+			"transaction.max.timeout.ms, above which the broker refuses the producer", c.TransactionTimeout)},
+		{c.Guarantee == ExactlyOnce && c.TransactionTimeout > 0 && c.TransactionTimeout < c.CommitInterval+txnTimeoutMargin,
+			fmt.Sprintf("transaction-timeout and commit-interval: transaction-timeout %s is shorter than commit-interval %s plus 5s; "+
+				"a transaction stays open for the commit interval and then while it is flushed and committed, and one the broker "+
+				"aborts as timed out fences the instance's producer", c.TransactionTimeout, c.CommitInterval)},
+		{c.Guarantee == ExactlyOnce && c.TransactionTimeout > c.SessionTimeout,
+			fmt.Sprintf("transaction-timeout and session-timeout: transaction-timeout %s is longer than session-timeout %s; "+
+				"the partitions of a crashed instance would then wait for its open transaction to time out after the group "+
+				"has moved them", c.TransactionTimeout, c.SessionTimeout)},
 	}
 	var errs []error
 	for _, ch := range checks {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -79,7 +78,7 @@ type exactlyOnce struct {
 func newExactlyOnce(ctx context.Context, opts []kgo.Opt, cfg *Config) (*exactlyOnce, error) {
 	sess, err := kgo.NewGroupTransactSession(append(opts,
 		kgo.TransactionalID(cfg.TransactionalID),
-		kgo.TransactionTimeout(30*time.Second),
+		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 	)...)

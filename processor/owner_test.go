@@ -36,6 +36,7 @@ func startOwnerGroup(t *testing.T, parts int32) *ownerGroup {
 	cfg.Brokers = c.ListenAddrs()
 	cfg.CommitInterval = 20 * time.Millisecond
 	cfg.SessionTimeout = 6 * time.Second
+	cfg.TransactionTimeout = 6 * time.Second // at most the session timeout
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.InputTopic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {

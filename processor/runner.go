@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -56,10 +54,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.TransactionalID == "" {
-		host, _ := os.Hostname()
-		cfg.TransactionalID = cfg.Group + "-" + host + "-" + strconv.Itoa(os.Getpid())
-	}
+	cfg.TransactionalID = cfg.transactionalID()
 	r := &Runner{cfg: cfg, log: cfg.Logger, hooks: newHooks(cfg.Hooks)}
 	r.shutdown.timeout = cfg.ShutdownTimeout
 	r.pipe = pipeline{cfg: &r.cfg, log: r.log, engine: match.NewEngine(cfg.Engine), hooks: &r.hooks}
@@ -170,6 +165,9 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(r.tm.onRevoked),
 		kgo.OnPartitionsLost(r.tm.onLost),
 		kgo.WithLogger(kzapLogger{r.log}),
+	}
+	if r.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(r.cfg.InstanceID))
 	}
 	return append(append(opts, r.cfg.ClientOpts...), r.cfg.GroupClientOpts...)
 }

@@ -69,7 +69,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 		want []string
 	}{
 		{"run", []string{"brokers", "input-topic", "output-topic", "dlq-topic", "group", "max-interruption", "retention", "max-clock-skew",
-			"output-mode", "source", "guarantee", "transactional-id", "commit-interval", "session-timeout", "create-topics", "partitions",
+			"output-mode", "source", "guarantee", "transactional-id", "instance-id", "transaction-timeout", "commit-interval", "session-timeout", "create-topics", "partitions",
 			"replication-factor", "start-timeout", "log-level", "config", "tls", "tls-ca-file", "tls-cert-file",
 			"tls-key-file", "tls-server-name", "tls-insecure-skip-verify", "sasl-mechanism", "sasl-username",
 			"sasl-password", "sasl-password-file", "fetch-max-partition-bytes", "memory-limit", "idle-timeout", "state-api", "pprof-addr"}},
@@ -176,9 +176,12 @@ sasl-mechanism: scram-sha-512
 sasl-username: svc
 sasl-password: from-file
 transactional-id: ""
+instance-id: pod-from-file
+transaction-timeout: 20s
 `)
 	f, sec, err := parseRun(t, []string{"--config", file, "--output-topic", "flag-out"},
-		map[string]string{"INTERRUPTIONS_INPUT_TOPIC": "env-in", "INTERRUPTIONS_SASL_PASSWORD": "from-env"})
+		map[string]string{"INTERRUPTIONS_INPUT_TOPIC": "env-in", "INTERRUPTIONS_SASL_PASSWORD": "from-env",
+			"INTERRUPTIONS_INSTANCE_ID": "pod-from-env"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +203,12 @@ transactional-id: ""
 	check("sasl-mechanism", sec.mechanism, saslScramSHA512)
 	check("sasl-username", sec.username, "svc")
 	check("sasl-password", sec.password.value(), "from-env")
+	cfg, err := f.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("instance-id", cfg.InstanceID, "pod-from-env")
+	check("transaction-timeout", cfg.TransactionTimeout, 20*time.Second)
 
 	file2 := writeFile(t, "run.yaml", "brokers: \"x:1, y:2\"\n")
 	if f, _, err = parseRun(t, []string{"--config", file2}, nil); err != nil {
@@ -236,6 +245,19 @@ func TestSettingErrors(t *testing.T) {
 			[]string{"start-timeout", "INTERRUPTIONS_START_TIMEOUT", `"soon"`}},
 		{"bad duration as a flag", []string{"run", "--commit-interval", "0s"}, nil, []string{"commit-interval", "must be positive"}},
 		{"session timeout below a second", []string{"run", "--session-timeout", "500ms"}, nil, []string{"session-timeout", "at least 1s"}},
+		{"transaction timeout above the session timeout", []string{"run", "--session-timeout", "6s"}, nil,
+			[]string{"transaction-timeout and session-timeout", "transaction-timeout 10s is longer than session-timeout 6s"}},
+		{"transaction timeout within 5s of the commit interval", []string{"run", "--commit-interval", "6s"},
+			map[string]string{"INTERRUPTIONS_TRANSACTION_TIMEOUT": "10999ms"},
+			[]string{"transaction-timeout and commit-interval", "transaction-timeout 10.999s is shorter than commit-interval 6s plus 5s"}},
+		{"transaction timeout zero", []string{"run", "--transaction-timeout", "0s"}, nil, []string{"transaction-timeout", "must be positive"}},
+		{"transaction timeout not a duration", []string{"run"}, map[string]string{"INTERRUPTIONS_TRANSACTION_TIMEOUT": "ten"},
+			[]string{"transaction-timeout", "INTERRUPTIONS_TRANSACTION_TIMEOUT", `"ten"`}},
+		{"transaction timeout over 15m", []string{"run", "--session-timeout", "30m", "--transaction-timeout", "16m"}, nil,
+			[]string{"transaction-timeout", "transaction.max.timeout.ms"}},
+		{"instance id with a slash, from the file", []string{"run", "--config", file("instance-id: pods/1\n")}, nil,
+			[]string{"instance-id", `"pods/1" is not a valid group.instance.id`}},
+		{"instance id dot", []string{"demo", "--instance-id", "."}, nil, []string{"instance-id", "not a valid group.instance.id"}},
 		{"unknown key", []string{"run", "--config", file("brokers: a:1\ninput_topic: x\n")}, nil,
 			[]string{`unknown setting "input_topic"`, "line 2"}},
 		{"key of another command", []string{"gen", "--config", file("input-topic: x\n")}, nil, []string{`unknown setting "input-topic"`}},

@@ -67,6 +67,8 @@ type kafkaFlags struct {
 	outputMode        *enumFlag
 	guarantee         *enumFlag
 	transactionalID   string
+	instanceID        string
+	txnTimeout        positiveDuration
 	commitInterval    positiveDuration
 	sessionTimeout    positiveDuration
 	idleTimeout       time.Duration
@@ -87,6 +89,7 @@ func (f *kafkaFlags) register(c *command) {
 	f.guarantee = &enumFlag{value: "exactly-once", allowed: []string{"exactly-once", "at-least-once"}}
 	f.commitInterval = positiveDuration(def.CommitInterval)
 	f.sessionTimeout = positiveDuration(def.SessionTimeout)
+	f.txnTimeout = positiveDuration(def.TransactionTimeout)
 	f.startTimeout = positiveDuration(def.StartTimeout)
 	c.fs.Var(&f.brokers, "brokers", "Kafka seed brokers, comma separated")
 	c.fs.StringVar(&f.input, "input-topic", def.InputTopic, "topic of VCC channel CloudEvents")
@@ -95,9 +98,11 @@ func (f *kafkaFlags) register(c *command) {
 	c.fs.StringVar(&f.group, "group", def.Group, "consumer group; the state changelog is <group>-state-changelog")
 	c.fs.Var(f.outputMode, "output-mode", "CloudEvents content mode of output records: binary or structured")
 	c.fs.Var(f.guarantee, "guarantee", "exactly-once (Kafka transactions) or at-least-once")
-	c.fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id for exactly-once; empty: <group>-<hostname>-<pid>. Give each instance a stable one")
+	c.fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id for exactly-once; empty: <group>-<instance-id>, or without --instance-id <group>-<hostname>-<pid>. Give each instance a stable one")
+	c.fs.StringVar(&f.instanceID, "instance-id", def.InstanceID, "static group membership (group.instance.id), e.g. the pod name: restarted with the same id within --session-timeout, the instance takes its partitions back without a rebalance; unique per instance; empty: dynamic membership")
+	c.fs.Var(&f.txnTimeout, "transaction-timeout", "exactly-once: how long the broker lets a transaction stay open before aborting it (transaction.timeout.ms), which bounds how long a crashed instance's transaction blocks read_committed readers; at least --commit-interval + 5s, at most --session-timeout")
 	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction (at-least-once: a commit batch) collects input before it commits")
-	c.fs.Var(&f.sessionTimeout, "session-timeout", "how long the group waits for a crashed instance before moving its partitions (session.timeout.ms; the broker bounds it)")
+	c.fs.Var(&f.sessionTimeout, "session-timeout", "how long the group waits for a crashed instance (with --instance-id: also a stopped one) before moving its partitions (session.timeout.ms; the broker bounds it)")
 	c.fs.DurationVar(&f.idleTimeout, "idle-timeout", def.IdleTimeout, "when a partition has had no input this long, its clock advances with wall time so open interruptions still expire; 0: off")
 	f.fetchPartition = byteSize(def.FetchMaxPartitionBytes)
 	c.fs.Var(&f.fetchPartition, "fetch-max-partition-bytes", "input fetched per partition at most (max.partition.fetch.bytes, compressed); the fetched input is most of the process's memory")
@@ -125,6 +130,8 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	}
 	cfg.Guarantee = g
 	cfg.TransactionalID = f.transactionalID
+	cfg.InstanceID = f.instanceID
+	cfg.TransactionTimeout = time.Duration(f.txnTimeout)
 	cfg.CommitInterval = time.Duration(f.commitInterval)
 	cfg.SessionTimeout = time.Duration(f.sessionTimeout)
 	cfg.IdleTimeout = f.idleTimeout

@@ -23,12 +23,13 @@ type Instance struct {
 }
 
 // Config is processor.DefaultConfig on brokers with test times: commits
-// every 20ms, a 6s session timeout, no idle timeout.
+// every 20ms, a 6s session timeout and transaction timeout, no idle timeout.
 func Config(brokers []string) processor.Config {
 	cfg := processor.DefaultConfig()
 	cfg.Brokers = brokers
 	cfg.CommitInterval = 20 * time.Millisecond
 	cfg.SessionTimeout = 6 * time.Second
+	cfg.TransactionTimeout = 6 * time.Second // at most the session timeout
 	cfg.IdleTimeout = 0
 	return cfg
 }
