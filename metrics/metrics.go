@@ -45,7 +45,7 @@ var (
 	// handles, "other" for every other valid type and "invalid" for
 	// input that went to the dead-letter topic.
 	typeNames   = [...]string{vcc.Interrupted.String(), vcc.Resumed.String(), vcc.Ended.String(), "other", "invalid"}
-	resultNames = [...]string{"processed", "ignored", "duplicate", "dlq"}
+	resultNames = [...]string{"processed", "ignored", "duplicate", "conflicting_duplicate", "dlq"}
 	reasonNames = [...]string{
 		string(codec.ReasonNotCloudEvent), string(codec.ReasonInvalidCloudEvent),
 		string(codec.ReasonSpecVersion), string(codec.ReasonUnsupportedVersion),
@@ -227,8 +227,9 @@ func New(reg prometheus.Registerer) *Processor {
 	}
 
 	// The combinations that occur: handled types are processed or
-	// duplicates, other types ignored, invalid input dead-lettered.
-	for _, c := range [][2]int{{0, 0}, {0, 2}, {1, 0}, {1, 2}, {2, 0}, {2, 2}, {3, 1}, {typeInvalid, resultDLQ}} {
+	// duplicates (conflicting or not), other types ignored, invalid input
+	// dead-lettered.
+	for _, c := range [][2]int{{0, 0}, {0, 2}, {0, 3}, {1, 0}, {1, 2}, {1, 3}, {2, 0}, {2, 2}, {2, 3}, {3, 1}, {typeInvalid, resultDLQ}} {
 		m.inputs[c[0]][c[1]] = inputs.WithLabelValues(typeNames[c[0]], resultNames[c[1]])
 	}
 	for i, r := range reasonNames {
@@ -283,6 +284,8 @@ func (m *Processor) OnEvent(part int32, ev *match.Event, d match.Disposition) {
 		r = 1
 	case match.Duplicate:
 		r = 2
+	case match.ConflictingDuplicate:
+		r = 3
 	}
 	s := m.shard(part)
 	s.p.inputs[t][r]++

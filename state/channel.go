@@ -9,8 +9,10 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/interruptions/interruptions/core/vcc"
@@ -56,6 +58,33 @@ type Published struct {
 	Revision uint32
 	// Retracted: the last revision published was a retraction.
 	Retracted bool
+	// Legacy: Fingerprint was computed by the engine's earlier definition
+	// (a changelog value of version 3 or older, before the fingerprint
+	// covered the interruption's start, its events' types and the
+	// identity). The engine compares it by that definition until it
+	// publishes the next revision.
+	Legacy bool
+}
+
+// The identity fields a channel keeps the carrier of (Carrier): the
+// conversationId, the interactionId, and the party as a whole.
+const (
+	CarrierConversation = iota
+	CarrierInteraction
+	CarrierParty
+	NumCarriers
+)
+
+// Carrier is the sort key of the event copy an identity field of a channel
+// came from: its data.timestamp (Unix nanoseconds at millisecond
+// precision) and the hash of its (source, id) (HashEvent). Known is false
+// when the channel does not know it: the field is empty (no event carried
+// it), or it was set without a carrier (a changelog value of version 3 or
+// older), which then ranks before every event.
+type Carrier struct {
+	At    int64
+	Hash  uint64
+	Known bool
 }
 
 // ChannelData is a channel's value spelled out: what the changelog holds
@@ -79,6 +108,9 @@ type ChannelData struct {
 	OpenAt      int64
 	HasOpen     bool
 	Held        int
+	// Carriers are the carriers of the identity fields, by Carrier*
+	// index (see Channel.OfferIdentity).
+	Carriers [NumCarriers]Carrier
 }
 
 // The packed identifier fields of a Channel, and the string fields kept in
@@ -111,6 +143,12 @@ const (
 	// flagExtShared: the overflow is shared with a saved copy (the store's
 	// undo); it is copied before its first change.
 	flagExtShared
+	// flagCarrierFirst (and the next two bits, one per Carrier* index):
+	// the field's carrier is the copy the timeline holds at index 0 (its
+	// time and hash): the usual case, kept without the overflow.
+	flagCarrierFirst
+	flagCarrierFirst1
+	flagCarrierFirst2
 )
 
 // Channel is everything the matcher remembers about one channel, packed:
@@ -159,6 +197,9 @@ type channelExt struct {
 	// raw holds the timeline events that do not pack; a packedRef with
 	// idk refRaw holds an index into it.
 	raw []*Ref
+	// carriers are the carriers of the identity fields that are not the
+	// timeline's first event (flagCarrierFirst).
+	carriers [NumCarriers]Carrier
 }
 
 // packedRef is a Ref with a packed id, source and type. It holds only
@@ -266,7 +307,7 @@ func (c *Channel) Set(d ChannelData) {
 	id, kind := c.ids[fieldID], c.kinds[fieldID]
 	*c = Channel{
 		deadline:    c.deadline,
-		flags:       c.flags &^ (flagHasOpen | flagExtShared),
+		flags:       c.flags &^ (flagHasOpen | flagExtShared | carrierFlags),
 		LastEventAt: d.LastEventAt,
 	}
 	c.ids[fieldID], c.kinds[fieldID] = id, kind
@@ -279,6 +320,9 @@ func (c *Channel) Set(d ChannelData) {
 		for i, r := range d.Events {
 			c.events[i] = c.pack(r)
 		}
+	}
+	for g, k := range d.Carriers {
+		c.setCarrier(g, k)
 	}
 	if len(d.Published) > 0 {
 		c.published = slices.Clone(d.Published)
@@ -312,6 +356,7 @@ func (c *Channel) Data() ChannelData {
 	}
 	d.Published = slices.Clone(c.published)
 	d.HasOpen, d.OpenAt, d.Held = c.Summary()
+	d.Carriers = c.Carriers()
 	return d
 }
 
@@ -359,7 +404,7 @@ func (c *Channel) shareExt() {
 
 // tidy drops an empty overflow.
 func (c *Channel) tidy() {
-	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 {
+	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 && x.carriers == ([NumCarriers]Carrier{}) {
 		c.ext = nil
 		c.flags &^= flagExtShared
 	}
@@ -463,7 +508,9 @@ func (c *Channel) Identity() (conversationID, interactionID string, party vcc.Pa
 }
 
 // FillIdentity sets the conversationId and interactionId the channel does
-// not have yet, and the party when it has none.
+// not have yet, and the party when it has none, without a carrier: as a
+// changelog value of version 3 left them, before every event. The engine
+// uses OfferIdentity.
 func (c *Channel) FillIdentity(conversationID, interactionID string, party vcc.Party) {
 	if c.kinds[fieldConversation] == 0 {
 		c.setIdent(fieldConversation, conversationID)
@@ -475,6 +522,224 @@ func (c *Channel) FillIdentity(conversationID, interactionID string, party vcc.P
 		c.setParty(party)
 	}
 	c.tidy()
+}
+
+// carrierFlags are the flagCarrierFirst bits.
+const carrierFlags = flagCarrierFirst | flagCarrierFirst1 | flagCarrierFirst2
+
+// Carriers returns the carriers of the identity fields, by Carrier* index.
+func (c *Channel) Carriers() [NumCarriers]Carrier {
+	var ks [NumCarriers]Carrier
+	for g := range ks {
+		ks[g] = c.carrier(g)
+	}
+	return ks
+}
+
+// carrier returns the carrier of field g.
+func (c *Channel) carrier(g int) Carrier {
+	if c.flags&(flagCarrierFirst<<g) != 0 {
+		return Carrier{At: c.events[0].time(), Hash: c.EventHash(0), Known: true}
+	}
+	if c.ext == nil {
+		return Carrier{}
+	}
+	return c.ext.carriers[g]
+}
+
+// setCarrier makes k the carrier of field g: a flag when it is the
+// timeline's first event, else in the overflow.
+func (c *Channel) setCarrier(g int, k Carrier) {
+	first := k.Known && len(c.events) > 0 && c.events[0].time() == k.At && c.EventHash(0) == k.Hash
+	c.flags &^= flagCarrierFirst << g
+	if first {
+		c.flags |= flagCarrierFirst << g
+		k = Carrier{}
+	}
+	var cur Carrier
+	if c.ext != nil {
+		cur = c.ext.carriers[g]
+	}
+	if cur != k {
+		c.ownExt().carriers[g] = k
+		c.tidy()
+	}
+}
+
+// keepCarriers moves the carriers held as flags (the timeline's first
+// event) to the overflow, before the first event changes.
+func (c *Channel) keepCarriers() {
+	if c.flags&carrierFlags == 0 {
+		return
+	}
+	ks := c.Carriers()
+	c.flags &^= carrierFlags
+	x := c.ownExt()
+	for g, k := range ks {
+		if k.Known {
+			x.carriers[g] = k
+		}
+	}
+}
+
+// OfferIdentity offers the identity fields of one received copy of the
+// event (source, id) with data.timestamp at (Unix nanoseconds, whole
+// milliseconds) to the channel, and reports whether the channel's identity
+// changed.
+//
+// The rule: each of the conversationId, the interactionId and the party
+// (role, agentId and userId as one: a record never mixes two parties)
+// comes from the first, in this order, of the copies received that carry
+// it (a non-empty string; for the party, any of its three): by at, then
+// source, then id (as strings, byte-wise), then the value itself (the
+// party by role, agentId, userId), so that copies of one (source, id)
+// that differ only in it are ordered too. Every copy counts, the copy of
+// a conflicting duplicate that lost its place on the timeline included:
+// a channel keeps, per field, the key of its carrier (Carriers), not
+// every copy, and the first of a set only grows earlier as copies come.
+// The result is a function of the set of copies received, whatever their
+// order. A field set without a known carrier (a changelog value of
+// version 3 or older) ranks before every copy: the identity a channel had
+// is kept rather than replaced by a later event's.
+//
+// Cost: constant, and a search of the timeline (binary, then the events
+// of one millisecond) when the copy and the carrier share a millisecond.
+func (c *Channel) OfferIdentity(at int64, source, id, conversationID, interactionID string, party vcc.Party) bool {
+	h := HashEvent(source, id)
+	var win [NumCarriers]bool
+	if !c.offerWinsAll(at, h, source, id, conversationID, interactionID, party, &win) {
+		return false
+	}
+	before := c.identityHash()
+	if win[CarrierConversation] {
+		c.setIdent(fieldConversation, conversationID)
+	}
+	if win[CarrierInteraction] {
+		c.setIdent(fieldInteraction, interactionID)
+	}
+	if win[CarrierParty] {
+		c.setParty(party)
+	}
+	for g, w := range win {
+		if w {
+			c.setCarrier(g, Carrier{At: at, Hash: h, Known: true})
+		}
+	}
+	c.tidy()
+	return c.identityHash() != before
+}
+
+// OffersIdentity reports whether OfferIdentity with the same arguments
+// would change the channel (a field or only its carrier), without changing
+// it.
+func (c *Channel) OffersIdentity(at int64, source, id, conversationID, interactionID string, party vcc.Party) bool {
+	var win [NumCarriers]bool
+	return c.offerWinsAll(at, HashEvent(source, id), source, id, conversationID, interactionID, party, &win)
+}
+
+// offerWinsAll sets win[g] for each field the copy carries and in which
+// it ranks before the field's carrier, and reports whether any did.
+func (c *Channel) offerWinsAll(at int64, h uint64, source, id, conv, inter string, party vcc.Party, win *[NumCarriers]bool) bool {
+	win[CarrierConversation] = conv != "" && c.offerWins(CarrierConversation, at, h, source, id, func() int {
+		cur, _, _ := c.Identity()
+		return strings.Compare(conv, cur)
+	})
+	win[CarrierInteraction] = inter != "" && c.offerWins(CarrierInteraction, at, h, source, id, func() int {
+		_, cur, _ := c.Identity()
+		return strings.Compare(inter, cur)
+	})
+	win[CarrierParty] = party != (vcc.Party{}) && c.offerWins(CarrierParty, at, h, source, id, func() int {
+		_, _, cur := c.Identity()
+		return cmp.Or(strings.Compare(party.Role, cur.Role), strings.Compare(party.AgentID, cur.AgentID),
+			strings.Compare(party.UserID, cur.UserID))
+	})
+	return win[0] || win[1] || win[2]
+}
+
+// hasField reports whether identity field g is set.
+func (c *Channel) hasField(g int) bool {
+	switch g {
+	case CarrierConversation:
+		return c.kinds[fieldConversation] != 0
+	case CarrierInteraction:
+		return c.kinds[fieldInteraction] != 0
+	default:
+		return c.role != 0 || c.kinds[numIdents] != 0 || c.kinds[fieldUser] != 0
+	}
+}
+
+// offerWins reports whether a copy (at, source, id with hash h) carrying
+// field g ranks before the field's carrier (see OfferIdentity); value
+// compares the copy's value with the field's, for a copy of the carrier's
+// own (source, id).
+func (c *Channel) offerWins(g int, at int64, h uint64, source, id string, value func() int) bool {
+	cur := c.carrier(g)
+	if !cur.Known {
+		return !c.hasField(g) // none: any copy; set without a carrier: none
+	}
+	if at != cur.At {
+		return at < cur.At
+	}
+	if h != cur.Hash {
+		k := c.findEventHashAt(cur.At, cur.Hash)
+		if k < 0 {
+			k = c.FindEventHash(cur.Hash)
+		}
+		if k < 0 {
+			return false
+		}
+		var buf [64]byte
+		cid, csrc := c.appendEventID(buf[:0], k)
+		if source != csrc {
+			return source < csrc
+		}
+		return id < string(cid)
+	}
+	return value() < 0
+}
+
+// findEventHashAt returns the index of the timeline event at time at
+// whose EventHash is h, or -1.
+func (c *Channel) findEventHashAt(at int64, h uint64) int {
+	i, _ := slices.BinarySearchFunc(c.events, at, func(p packedRef, t int64) int { return cmp.Compare(p.time(), t) })
+	for ; i < len(c.events) && c.events[i].time() == at; i++ {
+		if c.EventHash(i) == h {
+			return i
+		}
+	}
+	return -1
+}
+
+// IdentityHash returns a hash of the channel's conversationId,
+// interactionId and party, a function of their strings (of their packed
+// form, which each string has exactly one of): equal identities hash
+// equal. It does not allocate.
+func (c *Channel) IdentityHash() uint64 { return c.identityHash() }
+
+func (c *Channel) identityHash() uint64 {
+	h := uint64(fnvOffset)
+	word := func(v uint64) { h = (h ^ v) * fnvPrime }
+	str := func(s string) {
+		word(uint64(len(s)))
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * fnvPrime
+		}
+	}
+	for f := fieldConversation; f < numIdents; f++ {
+		word(binary.LittleEndian.Uint64(c.ids[f][:8]))
+		word(binary.LittleEndian.Uint64(c.ids[f][8:]))
+		word(uint64(c.kinds[f]))
+		if c.kinds[f] == kindLong {
+			str(c.long(f))
+		}
+	}
+	word(binary.LittleEndian.Uint64(c.agent[:]))
+	word(uint64(c.kinds[numIdents]))
+	if c.kinds[numIdents] == kindLong {
+		str(c.long(fieldAgent))
+	}
+	str(c.roleString())
+	return h
 }
 
 func (c *Channel) setParty(p vcc.Party) { setParty(c, p.Role, p.AgentID, p.UserID) }
@@ -581,12 +846,26 @@ func (c *Channel) InsertEvent(r Ref) int {
 	for i > 0 && c.events[i-1].time() > r.At {
 		i--
 	}
+	if i == 0 {
+		c.keepCarriers()
+	}
 	n := make([]packedRef, len(c.events)+1)
 	copy(n, c.events[:i])
 	n[i] = p
 	copy(n[i+1:], c.events[i:])
 	c.events = n
 	return i
+}
+
+// MoveEvent replaces timeline event i with r, a copy of it (same source
+// and id) at another time or of another type, placed as InsertEvent
+// places it, and returns its new index.
+func (c *Channel) MoveEvent(i int, r Ref) int {
+	c.keepCarriers()
+	n := make([]packedRef, 0, len(c.events))
+	n = append(n, c.events[:i]...)
+	c.events = append(n, c.events[i+1:]...)
+	return c.InsertEvent(r)
 }
 
 // NumPublished returns the number of published interruptions remembered.

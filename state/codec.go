@@ -14,13 +14,19 @@ import (
 // hashes as 8 bytes little endian. It is compact (no field names) and
 // decodes without reflection.
 //
-// Version 3 holds the timeline (every distinct handled event, each with
-// its arrival offset) and the published interruptions. Version 2 is the
-// same without arrival offsets: it is still read, its events' offsets
+// Version 4 holds the timeline (every distinct handled event, each with
+// its arrival offset), the published interruptions (a flags byte: 1
+// retracted, 2 legacy fingerprint), then the carrier of each identity
+// field (Carrier, by Carrier* index: a byte 0, or 1, the time as a signed
+// varint and the hash as 8 bytes). Version 3 is the same without carriers
+// and with a retracted byte (0 or 1): it is still read, its identity
+// fields set without a carrier (they rank before every event, see
+// Channel.OfferIdentity) and its fingerprints legacy (Published.Legacy).
+// Version 2 is version 3 without arrival offsets: its events' offsets are
 // unknown. Version 1 (open interruptions, held closes and seen hashes) is
 // no longer read.
 const (
-	codecVersion = 3
+	codecVersion = 4
 	// minCodecVersion is the oldest version DecodeChannel reads.
 	minCodecVersion = 2
 )
@@ -67,11 +73,23 @@ func AppendChannel(dst []byte, c *Channel) []byte {
 		dst = binary.LittleEndian.AppendUint64(dst, p.Open)
 		dst = binary.LittleEndian.AppendUint64(dst, p.Fingerprint)
 		dst = binary.AppendUvarint(dst, uint64(p.Revision))
+		var flags byte
 		if p.Retracted {
-			dst = append(dst, 1)
-		} else {
-			dst = append(dst, 0)
+			flags |= 1
 		}
+		if p.Legacy {
+			flags |= 2
+		}
+		dst = append(dst, flags)
+	}
+	for _, k := range c.Carriers() {
+		if !k.Known {
+			dst = append(dst, 0)
+			continue
+		}
+		dst = append(dst, 1)
+		dst = binary.AppendVarint(dst, k.At)
+		dst = binary.LittleEndian.AppendUint64(dst, k.Hash)
 	}
 	return dst
 }
@@ -115,8 +133,9 @@ func appendString(dst []byte, s string) []byte {
 // The channel is packed straight from b: identifiers that pack take no
 // allocation, and only strings that do not pack are copied.
 //
-// It reads versions 2 and 3; the events of a version 2 value have no
-// arrival offset.
+// It reads versions 2 to 4; the events of a version 2 value have no
+// arrival offset, and a value before version 4 has no carriers and legacy
+// fingerprints.
 func DecodeChannel(b []byte) (*Channel, error) {
 	d := decoder{b: b}
 	v := d.byte()
@@ -159,12 +178,33 @@ func DecodeChannel(b []byte) (*Channel, error) {
 			} else {
 				p.Revision = uint32(rev)
 			}
+			maxFlags := byte(1)
+			if v >= 4 {
+				maxFlags = 3
+			}
+			switch f := d.byte(); {
+			case f > maxFlags:
+				d.fail("retracted flag")
+			default:
+				p.Retracted = f&1 != 0
+				p.Legacy = f&2 != 0 || v < 4
+			}
+		}
+	}
+	if v >= 4 {
+		var ks [NumCarriers]Carrier
+		for g := range ks {
 			switch d.byte() {
 			case 0:
 			case 1:
-				p.Retracted = true
+				ks[g] = Carrier{At: d.varint(), Hash: d.uint64(), Known: true}
 			default:
-				d.fail("retracted flag")
+				d.fail("carrier flag")
+			}
+		}
+		if d.err == nil {
+			for g, k := range ks {
+				c.setCarrier(g, k)
 			}
 		}
 	}

@@ -90,8 +90,8 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 
 // writeStats prints counts in a stable order.
 func writeStats(w io.Writer, s replay.Summary) {
-	fmt.Fprintf(w, "events: processed %d, ignored %d, duplicate %d, dead-lettered %d\n",
-		s.Events[match.Processed], s.Events[match.Ignored], s.Events[match.Duplicate], sum(s.DeadLetters))
+	fmt.Fprintf(w, "events: processed %d, ignored %d, duplicate %d, conflicting-duplicate %d, dead-lettered %d\n",
+		s.Events[match.Processed], s.Events[match.Ignored], s.Events[match.Duplicate], s.Events[match.ConflictingDuplicate], sum(s.DeadLetters))
 	hk := s.Housekeeping
 	fmt.Fprintf(w, "records: resumed %d, ended %d, expired %d (every revision); corrections %d, retractions %d\n",
 		s.Outcomes[match.OutcomeResumed], s.Outcomes[match.OutcomeEnded], s.Outcomes[match.OutcomeExpired],

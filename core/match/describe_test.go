@@ -140,7 +140,7 @@ func TestReportsAgreeWithReference(t *testing.T) {
 					}
 					var st Status
 					switch {
-					case published && !p.retracted && p.content == d.content():
+					case published && !p.retracted && p.content == d.content(ch.identity()):
 						st = StatusPublished
 					case d.close == nil && ref.clock <= d.bound:
 						st = StatusOpen

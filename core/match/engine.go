@@ -102,6 +102,12 @@ const (
 	// The caller sends it to the dead-letter topic with reason too-late;
 	// the engine changed nothing.
 	TooLate
+	// ConflictingDuplicate: an event whose (source, id) the channel
+	// already has with another data.timestamp (in milliseconds) or type.
+	// The copy that wins (see Engine.Process) is on the timeline; when the
+	// arriving copy wins, the event moves to its time and published
+	// records are revised.
+	ConflictingDuplicate
 )
 
 // String returns the disposition's name.
@@ -115,6 +121,8 @@ func (d Disposition) String() string {
 		return "duplicate"
 	case TooLate:
 		return "too-late"
+	case ConflictingDuplicate:
+		return "conflicting-duplicate"
 	default:
 		return "unknown"
 	}
@@ -191,7 +199,22 @@ type Emit func(Interruption)
 // Process applies one decoded event to its partition's store, publishes
 // what changed on its channel, moves the partition clock and runs what
 // became due. Only a placed event moves the clock: ignored, duplicate and
-// too-late events leave it.
+// too-late events leave it, and a conflicting copy moves it as if it had
+// been placed (to its time, when later).
+//
+// Copies of one (source, id): the timeline holds one copy, the first by
+// data.timestamp (milliseconds), then type (as a string); copies equal in
+// both are the same event for the timeline. A copy that differs in either
+// from the one the channel holds is a ConflictingDuplicate (whether it
+// takes the place or not); one that does not is a Duplicate. When the
+// arriving copy comes first, the event moves to its time and type, and
+// the published records it changes are revised; when that copy is older
+// than the clock minus retention, it is TooLate and changes nothing. Every
+// copy that is not too late offers its identity fields to the channel
+// (state.Channel.OfferIdentity: each field from the first copy carrying
+// it by data.timestamp, source, id), so a copy that differs only there
+// may revise records too. So the timeline and the identity are functions
+// of the set of copies received, whatever their order.
 func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Housekeeping) {
 	var hk Housekeeping
 	if ev.Kind == vcc.Ignored {
@@ -199,18 +222,21 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 		return Ignored, e.Advance(s, emit)
 	}
 	at := truncMillis(ev.Timestamp)
-	if c := s.Get(ev.ChannelID); c != nil && c.FindEvent(ev.Source, ev.ID) >= 0 {
-		return Duplicate, e.Advance(s, emit)
+	if c := s.Get(ev.ChannelID); c != nil {
+		if k := c.FindEvent(ev.Source, ev.ID); k >= 0 {
+			return e.copyOf(s, c, k, ev, at, emit)
+		}
 	}
 	if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
 		return TooLate, e.Advance(s, emit)
 	}
 	c := s.Edit(ev.ChannelID)
+	e.upgrade(c)
 	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at, Offset: ev.Offset, HasOffset: ev.HasOffset})
 	if c.NumEvents() == 1 || c.LastEventAt < at {
 		c.LastEventAt = at
 	}
-	c.FillIdentity(ev.ConversationID, ev.InteractionID, ev.Party)
+	c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party)
 	s.AdvanceStreamTime(at)
 	// Not gone: the event is within retention of the clock.
 	r, _ := e.reconcile(s, ev.ChannelID, c, i, emit, &hk)
@@ -224,6 +250,43 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 	}
 	hk.Add(e.Advance(s, emit))
 	return Processed, hk
+}
+
+// copyOf handles ev, a copy of timeline event k of channel c (at: its
+// time in whole milliseconds), as Process describes.
+func (e *Engine) copyOf(s *state.Store, c *state.Channel, k int, ev *Event, at int64, emit Emit) (Disposition, Housekeeping) {
+	var hk Housekeeping
+	held := c.Event(k)
+	d := Duplicate
+	if at != held.At || ev.Type != held.Type {
+		d = ConflictingDuplicate
+	}
+	wins := at < held.At || (at == held.At && ev.Type < held.Type)
+	if wins {
+		if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
+			return TooLate, e.Advance(s, emit)
+		}
+		c = s.Edit(ev.ChannelID)
+		e.upgrade(c)
+		// The event keeps its first arrival's offset.
+		c.MoveEvent(k, state.Ref{Source: held.Source, ID: held.ID, Type: ev.Type, At: at, Offset: held.Offset,
+			HasOffset: held.HasOffset})
+		c.LastEventAt = c.EventAt(c.NumEvents() - 1)
+		c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party)
+	} else {
+		// A later copy moves the clock as if it had been placed: whether
+		// it arrived first (and was) must not matter.
+		s.AdvanceStreamTime(at)
+		if !c.OffersIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party) {
+			return d, e.Advance(s, emit)
+		}
+		c = s.Edit(ev.ChannelID)
+		e.upgrade(c)
+		c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party)
+	}
+	e.reconcile(s, ev.ChannelID, c, -1, emit, &hk)
+	hk.Add(e.Advance(s, emit))
+	return d, hk
 }
 
 // Advance runs everything that became due now that the clock has moved:
@@ -533,7 +596,7 @@ func (e *Engine) decide(c *state.Channel, d *derived, pi int, now int64) decisio
 		}
 	case pi >= 0 && !dec.pub.Retracted && !settled(d, now):
 		dec.fate, dec.wake = fateRetraction, d.bound // then open
-	case pi >= 0 && !dec.pub.Retracted && dec.pub.Fingerprint == fingerprint(c, d):
+	case pi >= 0 && !dec.pub.Retracted && current(c, d, dec.pub):
 		dec.fate = fateCurrent
 	case pi >= 0 && settled(d, now):
 		dec.fate = fateRevision
@@ -755,9 +818,72 @@ func (e *Engine) openHash(c *state.Channel, i int) uint64 {
 	return c.EventHash(i)
 }
 
+// upgrade rewrites the legacy fingerprints (state.Published.Legacy, from
+// a changelog value before version 4) of channel c, being edited, before
+// an event changes it: a record the legacy definition finds current gets
+// the current definition's fingerprint of the same content, so that a
+// change the legacy one does not cover (the start, a type, the identity)
+// is revised like any other. A legacy record not current stays legacy: it
+// is revised anyway. A channel without legacy records costs a scan of its
+// published list.
+func (e *Engine) upgrade(c *state.Channel) {
+	legacy := false
+	for i := range c.NumPublished() {
+		if c.Published(i).Legacy {
+			legacy = true
+			break
+		}
+	}
+	if !legacy {
+		return
+	}
+	var w walk
+	e.walk(c, -1, &w)
+	for k := range w.n {
+		d := w.at(k)
+		pi := e.published(c, d)
+		if pi < 0 {
+			continue
+		}
+		if p := c.Published(pi); p.Legacy && !p.Retracted && p.Fingerprint == legacyFingerprint(c, d) {
+			p.Fingerprint, p.Legacy = fingerprint(c, d), false
+			c.PutPublished(p)
+		}
+	}
+}
+
+// current reports whether published record p says what d says.
+func current(c *state.Channel, d *derived, p state.Published) bool {
+	if p.Legacy {
+		return p.Fingerprint == legacyFingerprint(c, d)
+	}
+	return p.Fingerprint == fingerprint(c, d)
+}
+
 // fingerprint hashes what a record of d says that can change: outcome,
-// close time and closing event.
+// start, close time, closing event, the types of its opening and closing
+// events (a conflicting copy can change them), and the channel's identity
+// (conversationId, interactionId, party).
 func fingerprint(c *state.Channel, d *derived) uint64 {
+	h := legacyFingerprint(c, d)
+	mix := func(v uint64) {
+		for range 8 {
+			h = (h ^ (v & 0xff)) * 1099511628211
+			v >>= 8
+		}
+	}
+	mix(uint64(d.at))
+	mix(c.IdentityHash())
+	mix(state.HashEvent("", c.EventType(d.open)))
+	if d.close >= 0 {
+		mix(state.HashEvent("", c.EventType(d.close)))
+	}
+	return h | 1 // never 0, the fingerprint of a retraction
+}
+
+// legacyFingerprint is the fingerprint of changelog values before version
+// 4 (state.Published.Legacy): outcome, close time and closing event.
+func legacyFingerprint(c *state.Channel, d *derived) uint64 {
 	var b [17]byte
 	b[0] = byte(d.outcome)
 	binary.LittleEndian.PutUint64(b[1:], uint64(d.closedAt(c)))

@@ -25,7 +25,8 @@ type refMatcher struct {
 }
 
 type refChannel struct {
-	events    []Event // arrival order; Timestamp truncated to ms
+	events    []Event // the winning copy of each (source, id); Timestamp truncated to ms
+	copies    []Event // every copy received and not too late, for the identity
 	last      int64
 	published map[string]*refPub // by opening event source + "\x00" + id
 	order     []string           // published keys, first published first
@@ -47,12 +48,60 @@ type refInterruption struct {
 	closedAt int64
 }
 
-func (d refInterruption) content() string {
-	by := ""
+func (d refInterruption) content(id refIdentity) string {
+	by, typ := "", ""
 	if d.close != nil {
-		by = d.close.Source + "\x00" + d.close.ID
+		by, typ = d.close.Source+"\x00"+d.close.ID, d.close.Type
 	}
-	return fmt.Sprint(d.outcome, d.closedAt, by)
+	return fmt.Sprint(d.outcome, d.at, d.closedAt, by, d.open.Type, typ, id)
+}
+
+// refIdentity is a channel's identity.
+type refIdentity struct {
+	conv, inter string
+	party       vcc.Party
+}
+
+// identity is the identity rule written plainly: each of conversationId,
+// interactionId and party (whole) from the first of the copies received
+// that carry it, by timestamp, source, id, then the value.
+func (ch *refChannel) identity() refIdentity {
+	var id refIdentity
+	type cand struct {
+		e     Event
+		value string
+	}
+	first := func(carries func(Event) (bool, string)) (Event, bool) {
+		var best *cand
+		for _, e := range ch.copies {
+			ok, v := carries(e)
+			if !ok {
+				continue
+			}
+			c := cand{e, v}
+			if best == nil || cmp.Or(cmp.Compare(c.e.Timestamp, best.e.Timestamp), cmp.Compare(c.e.Source, best.e.Source),
+				cmp.Compare(c.e.ID, best.e.ID), cmp.Compare(c.value, best.value)) < 0 {
+				best = &c
+			}
+		}
+		if best == nil {
+			return Event{}, false
+		}
+		return best.e, true
+	}
+	if e, ok := first(func(e Event) (bool, string) { return e.ConversationID != "", e.ConversationID }); ok {
+		id.conv = e.ConversationID
+	}
+	if e, ok := first(func(e Event) (bool, string) { return e.InteractionID != "", e.InteractionID }); ok {
+		id.inter = e.InteractionID
+	}
+	if e, ok := first(func(e Event) (bool, string) {
+		p := e.Party
+		return p != (vcc.Party{}), p.Role + "\x00" + p.AgentID + "\x00" + p.UserID
+	}); ok {
+		id.party = e.Party
+	}
+	return id
 }
 
 func newRef(cfg EngineConfig) *refMatcher {
@@ -169,25 +218,53 @@ func (r *refMatcher) process(ev Event) (Disposition, []Interruption, int) {
 		return Ignored, nil, 0
 	}
 	ev.Timestamp = floorMs(ev.Timestamp)
+	tooLate := r.hasClock && ev.Timestamp < r.clock-int64(r.cfg.Retention)
 	ch := r.channels[ev.ChannelID]
+	disp := Processed
+	held := -1
 	if ch != nil {
-		for _, e := range ch.events {
+		for j, e := range ch.events {
 			if key(e) == key(ev) {
-				return Duplicate, nil, 0
+				held = j
 			}
 		}
 	}
-	if r.hasClock && ev.Timestamp < r.clock-int64(r.cfg.Retention) {
+	switch {
+	case held >= 0:
+		// Copies: the earliest timestamp, then the smallest type, is
+		// placed; a copy differing in either conflicts.
+		h := ch.events[held]
+		disp = Duplicate
+		if h.Timestamp != ev.Timestamp || h.Type != ev.Type {
+			disp = ConflictingDuplicate
+		}
+		if ev.Timestamp < h.Timestamp || (ev.Timestamp == h.Timestamp && ev.Type < h.Type) {
+			if tooLate {
+				return TooLate, nil, 0
+			}
+			ch.events[held] = ev
+			ch.last = ev.Timestamp
+			for _, e := range ch.events {
+				ch.last = max(ch.last, e.Timestamp)
+			}
+		}
+		ch.copies = append(ch.copies, ev)
+		if !r.hasClock || ev.Timestamp > r.clock {
+			r.clock, r.hasClock = ev.Timestamp, true
+		}
+	case tooLate:
 		return TooLate, nil, 0
-	}
-	if ch == nil {
-		ch = &refChannel{published: map[string]*refPub{}, last: ev.Timestamp}
-		r.channels[ev.ChannelID] = ch
-	}
-	ch.events = append(ch.events, ev)
-	ch.last = max(ch.last, ev.Timestamp)
-	if !r.hasClock || ev.Timestamp > r.clock {
-		r.clock, r.hasClock = ev.Timestamp, true
+	default:
+		if ch == nil {
+			ch = &refChannel{published: map[string]*refPub{}, last: ev.Timestamp}
+			r.channels[ev.ChannelID] = ch
+		}
+		ch.events = append(ch.events, ev)
+		ch.copies = append(ch.copies, ev)
+		ch.last = max(ch.last, ev.Timestamp)
+		if !r.hasClock || ev.Timestamp > r.clock {
+			r.clock, r.hasClock = ev.Timestamp, true
+		}
 	}
 	var records []Interruption
 	deleted := 0
@@ -204,13 +281,14 @@ func (r *refMatcher) process(ev Event) (Disposition, []Interruption, int) {
 			deleted++
 		}
 	}
-	return Processed, records, deleted
+	return disp, records, deleted
 }
 
 // reconcile publishes what a channel's derivation says that differs from
 // what it published, and reports whether the channel is to be deleted.
 func (r *refMatcher) reconcile(id string, ch *refChannel) ([]Interruption, bool) {
 	list, roles := r.derive(ch.events)
+	ident := ch.identity()
 	g := int64(r.cfg.Grace)
 	now := r.clock
 	byKey := map[string]refInterruption{}
@@ -252,13 +330,14 @@ func (r *refMatcher) reconcile(id string, ch *refChannel) ([]Interruption, bool)
 			}
 		}
 		out = append(out, Interruption{ChannelID: id, OpenedBy: state.Ref{Source: open.Source, ID: open.ID, Type: open.Type, At: open.Timestamp},
+			ConversationID: ident.conv, InteractionID: ident.inter, Party: ident.party,
 			InterruptedAt: open.Timestamp, Revision: p.rev, Retracted: true, Reason: reason})
 	}
 	for _, d := range list {
 		k := key(d.open)
 		p, ok := ch.published[k]
 		switch {
-		case ok && !p.retracted && p.content == d.content():
+		case ok && !p.retracted && p.content == d.content(ident):
 			continue
 		case ok && !settled(d):
 			pending = true
@@ -273,8 +352,8 @@ func (r *refMatcher) reconcile(id string, ch *refChannel) ([]Interruption, bool)
 			ch.order = append(ch.order, k)
 		}
 		p.rev++
-		p.retracted, p.content = false, d.content()
-		in := Interruption{ChannelID: id, Outcome: d.outcome, InterruptedAt: d.at, ClosedAt: d.closedAt,
+		p.retracted, p.content = false, d.content(ident)
+		in := Interruption{ChannelID: id, ConversationID: ident.conv, InteractionID: ident.inter, Party: ident.party, Outcome: d.outcome, InterruptedAt: d.at, ClosedAt: d.closedAt,
 			OpenedBy: state.Ref{Source: d.open.Source, ID: d.open.ID, Type: d.open.Type, At: d.at}, Revision: p.rev}
 		if d.close != nil {
 			in.ClosedBy = &state.Ref{Source: d.close.Source, ID: d.close.ID, Type: d.close.Type, At: d.close.Timestamp}
@@ -296,9 +375,9 @@ func refRow(in Interruption) string {
 		s = chA + ":" + in.OpenedBy.Source + ":" + row(in)
 	}
 	if in.ClosedBy != nil {
-		s += " by " + in.ClosedBy.Source
+		s += " by " + in.ClosedBy.Source + " " + in.ClosedBy.Type
 	}
-	return s
+	return s + fmt.Sprintf(" opened %s at %s; %q %q %+v", in.OpenedBy.Type, hm(in.OpenedBy.At), in.ConversationID, in.InteractionID, in.Party)
 }
 
 // eventsFromBytes builds a short event sequence from fuzz bytes, 4 bytes
@@ -324,9 +403,49 @@ func eventsFromBytes(b []byte) []Event {
 		if b[i+1]&0x80 != 0 {
 			e.Source = "/channel/eu"
 		}
+		varyIdentity(&e, int(b[i])/len(kinds))
 		evs = append(evs, e)
 	}
 	return evs
+}
+
+// varyIdentity gives e one of a few identities by v: the channel's usual
+// one, another party, other ids, or none; copies of one (source, id) may
+// so differ in identity too.
+func varyIdentity(e *Event, v int) {
+	switch v % 5 {
+	case 1:
+		e.Party = vcc.Party{Role: "external", UserID: "user-other"}
+	case 2:
+		e.ConversationID, e.InteractionID = "conv-other", "inter-other"
+	case 3:
+		e.ConversationID, e.InteractionID, e.Party = "", "", vcc.Party{}
+	case 4:
+		e.Party = vcc.Party{Role: "agent", AgentID: "9", UserID: "user-9"}
+		e.InteractionID = ""
+	}
+}
+
+// wholeFinal returns the final table of records whole: the latest revision
+// of each interruption (retractions dropped) with its identity, times,
+// events and their types, sorted.
+func wholeFinal(records []Interruption) []string {
+	latest := map[string]Interruption{}
+	for _, in := range records {
+		k := in.ChannelID + "\x00" + in.OpenedBy.Source + "\x00" + in.OpenedBy.ID
+		if old, ok := latest[k]; !ok || in.Revision > old.Revision {
+			latest[k] = in
+		}
+	}
+	var out []string
+	for _, in := range latest {
+		if !in.Retracted {
+			in.Revision = 0 // revisions depend on arrival order; content does not
+			out = append(out, refRow(in))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // configFromBytes picks randomised settings: max-interruption 1 min to 2 h,
@@ -423,7 +542,11 @@ func TestEngineAgainstReferenceRandom(t *testing.T) {
 // TestArrivalOrderDoesNotMatter is the property of the contract: random
 // channels, random arrival permutations within the retention window, the
 // same final table (latest revision per interruption, retractions
-// dropped), equal to the reference's final table of the same events.
+// dropped, compared whole: identity, times, opening and closing events
+// and their types), equal to the reference's final table of the same
+// events. The events of one channel disagree on their identity, and some
+// (source, id) come as conflicting copies (another time, type or
+// identity).
 //
 // With a grace period the table is compared once the clock has passed
 // every grace period (a last event on another channel): until then, an
@@ -448,7 +571,22 @@ func TestArrivalOrderDoesNotMatter(t *testing.T) {
 			}
 			e := evOn(fmt.Sprintf("ch-%d", rng.IntN(3)), kinds[rng.IntN(len(kinds))], fmt.Sprintf("e%d", i), "10:00")
 			e.Timestamp = ts
+			varyIdentity(&e, rng.IntN(5))
 			evs = append(evs, e)
+		}
+		for range rng.IntN(4) { // conflicting copies
+			c := evs[rng.IntN(len(evs))]
+			switch rng.IntN(4) {
+			case 0:
+				c.Timestamp = at("10:00") + rng.Int64N(span)
+			case 1:
+				c.Timestamp = evs[rng.IntN(len(evs))].Timestamp
+			case 2:
+				k := evOn(c.ChannelID, kinds[rng.IntN(len(kinds))], c.ID, "10:00")
+				c.Type, c.Kind = k.Type, k.Kind
+			}
+			varyIdentity(&c, rng.IntN(5))
+			evs = append(evs, c)
 		}
 		var tick []Event
 		if cfg.Grace > 0 {
@@ -463,14 +601,26 @@ func TestArrivalOrderDoesNotMatter(t *testing.T) {
 			_, recs, _ := ref.process(e)
 			all = append(all, recs...)
 		}
-		want := final(all)
+		want := wholeFinal(all)
 		for p := range 6 {
 			perm := slices.Clone(evs)
 			rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 			perm = append(perm, tick...)
-			if got := finalOf(cfg, perm); !slices.Equal(got, want) {
+			if got := wholeFinalOf(cfg, perm); !slices.Equal(got, want) {
 				t.Fatalf("round %d, permutation %d, settings %+v:\n got %q\nwant %q\narrival: %s", round, p, cfg, got, want, describe(perm))
 			}
 		}
 	}
+}
+
+// wholeFinalOf processes events in order and returns the whole final table.
+func wholeFinalOf(cfg EngineConfig, events []Event) []string {
+	e := NewEngine(cfg)
+	s := state.New()
+	var all []Interruption
+	for i := range events {
+		e.Process(s, &events[i], func(in Interruption) { all = append(all, in) })
+		s.Commit()
+	}
+	return wholeFinal(all)
 }
