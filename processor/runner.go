@@ -150,6 +150,11 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.FetchMaxPartitionBytes(r.cfg.FetchMaxPartitionBytes),
+		// A partition resumed after its restore is fetched with the
+		// next fetch request; one waiting for data on the same broker
+		// waits at most this long (kgo's default 5s; the Java
+		// consumer's fetch.max.wait.ms).
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.RecordPartitioner(partitioner{changelog: r.cfg.ChangelogTopic(), keyed: kgo.StickyKeyPartitioner(nil)}),
 		// Records go out at once: at-least-once latency is one produce
 		// round trip, not a linger.
@@ -212,6 +217,12 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 		g.close()
 		r.tm.dropAll()
 	}()
+	// The first unit of work waits for the group's first assignment (at
+	// most a session timeout): before it there is nothing to poll, and
+	// under exactly-once an empty transaction's End holds the session for
+	// 500ms (franz-go learns the broker's KIP-447 support only from an
+	// offset commit), which would delay the first commit by as much.
+	r.tm.awaitJoined(ctx, r.cfg.SessionTimeout)
 	for {
 		r.tm.dropRevoked()
 		if err := r.tm.restoreAssigned(ctx, adm, out, g.client()); err != nil {

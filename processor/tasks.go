@@ -66,6 +66,10 @@ type taskManager struct {
 	restoring map[int32]*restoring
 	restores  sync.WaitGroup
 	slots     chan struct{}
+	// finished is signalled when a restore ends, joinedCh when the group
+	// assigns (capacity 1: a signal pending is enough).
+	finished chan struct{}
+	joinedCh chan struct{}
 	// assignedAt is when each partition without a task yet was assigned,
 	// for HookResume.
 	assignedAt map[int32]time.Time
@@ -90,6 +94,8 @@ func newTaskManager(cfg *Config, log *zap.Logger, h *hooks, pipe *pipeline) *tas
 		restoring:  make(map[int32]*restoring),
 		assignedAt: make(map[int32]time.Time),
 		slots:      make(chan struct{}, maxRestores),
+		finished:   make(chan struct{}, 1),
+		joinedCh:   make(chan struct{}, 1),
 	}
 }
 
@@ -125,6 +131,10 @@ func (m *taskManager) onAssigned(_ context.Context, cl *kgo.Client, assigned map
 		m.hooks.onRebalance(ps, nil, nil)
 	}
 	m.joined = true
+	select {
+	case m.joinedCh <- struct{}{}:
+	default:
+	}
 	if ps := assigned[m.cfg.InputTopic]; len(ps) > 0 {
 		m.log.Info("partitions assigned", zap.Int32s("partitions", ps), zap.Int("owned", len(m.assigned)))
 	}
@@ -175,13 +185,105 @@ func (m *taskManager) onLost(_ context.Context, _ *kgo.Client, lost map[string][
 
 // ------------------------------------------------------ the loop's side
 
-// restoreAssigned installs the restores that finished as tasks (which
-// produce through out) and resumes their partitions' fetching on cl, then
-// starts a restore for every other assigned partition without a task. It
-// does not wait: the loop processes the partitions it has meanwhile. It
-// returns a finished restore's error (the session ends and starts again),
-// nil when ctx ended.
+// awaitJoined waits until the group client has its assignment, for at most
+// limit or until ctx ends.
+func (m *taskManager) awaitJoined(ctx context.Context, limit time.Duration) {
+	m.mu.Lock()
+	joined := m.joined
+	m.mu.Unlock()
+	if joined {
+		return
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-m.joinedCh:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// restoreAssigned starts a restore for every assigned partition without a
+// task, then installs the restores that ended as tasks (which produce
+// through out) and resumes their partitions' fetching on cl. It does not
+// wait while the instance has a task: the loop processes the partitions it
+// has meanwhile. With none (at start, say) there is nothing to commit, and
+// it waits for the restores (awaitRestores) instead of running empty units
+// of work. It returns a restore's error (the session ends and starts
+// again), nil when ctx ended.
 func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client, out *collector, cl *kgo.Client) error {
+	m.mu.Lock()
+	m.startRestoresLocked(ctx, adm)
+	idle := len(m.tasks) == 0
+	m.mu.Unlock()
+	if idle {
+		m.awaitRestores(ctx)
+	}
+	return m.installFinished(ctx, out, cl)
+}
+
+// startRestoresLocked starts a restore for every assigned partition
+// without a task or a restore. Call it with mu held.
+func (m *taskManager) startRestoresLocked(ctx context.Context, adm *kadm.Client) {
+	var start []int32
+	for p := range m.assigned {
+		_, dropping := m.drop[p]
+		if m.tasks[p] == nil && !dropping && m.restoring[p] == nil {
+			start = append(start, p)
+		}
+	}
+	slices.Sort(start)
+	for _, p := range start {
+		m.startRestoreLocked(ctx, adm, p)
+	}
+	if len(start) > 0 {
+		m.hooks.onRestoring(len(m.restoring))
+	}
+}
+
+// awaitRestores waits, while the instance has no task, for the restores in
+// flight to end together, so that their partitions resume at once: all of
+// them, or a second after the first ended (one that waits for an open
+// transaction holds back only itself), or ctx. Resuming them one by one
+// would cost a partition resumed while a fetch waits for data (up to
+// kgo's FetchMaxWait) that long.
+func (m *taskManager) awaitRestores(ctx context.Context) {
+	var grace <-chan time.Time
+	for m.restoresRunning() > 0 {
+		select {
+		case <-m.finished:
+			if grace == nil {
+				t := time.NewTimer(time.Second)
+				defer t.Stop()
+				grace = t.C
+			}
+		case <-grace:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// restoresRunning is the number of restores in flight not ended yet.
+func (m *taskManager) restoresRunning() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, r := range m.restoring {
+		select {
+		case <-r.done:
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// installFinished installs the restores that ended as tasks (which produce
+// through out) and resumes their partitions' fetching on cl. It returns a
+// restore's error (the session ends and starts again), nil when ctx ended.
+func (m *taskManager) installFinished(ctx context.Context, out *collector, cl *kgo.Client) error {
 	m.mu.Lock()
 	var finished []int32
 	for p, r := range m.restoring {
@@ -210,18 +312,7 @@ func (m *taskManager) restoreAssigned(ctx context.Context, adm *kadm.Client, out
 		m.installLocked(p, r.loader, r.took, out)
 		resume = append(resume, p)
 	}
-	var start []int32
-	for p := range m.assigned {
-		_, dropping := m.drop[p]
-		if m.tasks[p] == nil && !dropping && m.restoring[p] == nil {
-			start = append(start, p)
-		}
-	}
-	slices.Sort(start)
-	for _, p := range start {
-		m.startRestoreLocked(ctx, adm, p)
-	}
-	if len(finished) > 0 || len(start) > 0 {
+	if len(finished) > 0 {
 		m.hooks.onRestoring(len(m.restoring))
 	}
 	m.mu.Unlock()
@@ -243,7 +334,13 @@ func (m *taskManager) startRestoreLocked(ctx context.Context, adm *kadm.Client, 
 	m.restores.Add(1)
 	go func() {
 		defer m.restores.Done()
-		defer close(r.done)
+		defer func() {
+			close(r.done)
+			select {
+			case m.finished <- struct{}{}:
+			default:
+			}
+		}()
 		defer cancel()
 		select {
 		case m.slots <- struct{}{}:
