@@ -605,9 +605,9 @@ func (c *Channel) keepCarriers() {
 // Cost: constant, and a search of the timeline (binary, then the events
 // of one millisecond) when the copy and the carrier share a millisecond.
 func (c *Channel) OfferIdentity(at int64, source, id, conversationID, interactionID string, party vcc.Party) bool {
-	h := HashEvent(source, id)
+	h := lazyHash{source: source, id: id}
 	var win [NumCarriers]bool
-	if !c.offerWinsAll(at, h, source, id, conversationID, interactionID, party, &win) {
+	if !c.offerWinsAll(at, &h, conversationID, interactionID, party, &win) {
 		return false
 	}
 	before := c.identityHash()
@@ -622,7 +622,7 @@ func (c *Channel) OfferIdentity(at int64, source, id, conversationID, interactio
 	}
 	for g, w := range win {
 		if w {
-			c.setCarrier(g, Carrier{At: at, Hash: h, Known: true})
+			c.setCarrier(g, Carrier{At: at, Hash: h.get(), Known: true})
 		}
 	}
 	c.tidy()
@@ -634,21 +634,36 @@ func (c *Channel) OfferIdentity(at int64, source, id, conversationID, interactio
 // it.
 func (c *Channel) OffersIdentity(at int64, source, id, conversationID, interactionID string, party vcc.Party) bool {
 	var win [NumCarriers]bool
-	return c.offerWinsAll(at, HashEvent(source, id), source, id, conversationID, interactionID, party, &win)
+	return c.offerWinsAll(at, &lazyHash{source: source, id: id}, conversationID, interactionID, party, &win)
+}
+
+// lazyHash is the HashEvent of a copy's (source, id), computed when first
+// asked: most copies lose on time alone and never need it.
+type lazyHash struct {
+	source, id string
+	h          uint64
+	done       bool
+}
+
+func (l *lazyHash) get() uint64 {
+	if !l.done {
+		l.h, l.done = HashEvent(l.source, l.id), true
+	}
+	return l.h
 }
 
 // offerWinsAll sets win[g] for each field the copy carries and in which
 // it ranks before the field's carrier, and reports whether any did.
-func (c *Channel) offerWinsAll(at int64, h uint64, source, id, conv, inter string, party vcc.Party, win *[NumCarriers]bool) bool {
-	win[CarrierConversation] = conv != "" && c.offerWins(CarrierConversation, at, h, source, id, func() int {
+func (c *Channel) offerWinsAll(at int64, h *lazyHash, conv, inter string, party vcc.Party, win *[NumCarriers]bool) bool {
+	win[CarrierConversation] = conv != "" && c.offerWins(CarrierConversation, at, h, func() int {
 		cur, _, _ := c.Identity()
 		return strings.Compare(conv, cur)
 	})
-	win[CarrierInteraction] = inter != "" && c.offerWins(CarrierInteraction, at, h, source, id, func() int {
+	win[CarrierInteraction] = inter != "" && c.offerWins(CarrierInteraction, at, h, func() int {
 		_, cur, _ := c.Identity()
 		return strings.Compare(inter, cur)
 	})
-	win[CarrierParty] = party != (vcc.Party{}) && c.offerWins(CarrierParty, at, h, source, id, func() int {
+	win[CarrierParty] = party != (vcc.Party{}) && c.offerWins(CarrierParty, at, h, func() int {
 		_, _, cur := c.Identity()
 		return cmp.Or(strings.Compare(party.Role, cur.Role), strings.Compare(party.AgentID, cur.AgentID),
 			strings.Compare(party.UserID, cur.UserID))
@@ -672,7 +687,7 @@ func (c *Channel) hasField(g int) bool {
 // field g ranks before the field's carrier (see OfferIdentity); value
 // compares the copy's value with the field's, for a copy of the carrier's
 // own (source, id).
-func (c *Channel) offerWins(g int, at int64, h uint64, source, id string, value func() int) bool {
+func (c *Channel) offerWins(g int, at int64, h *lazyHash, value func() int) bool {
 	cur := c.carrier(g)
 	if !cur.Known {
 		return !c.hasField(g) // none: any copy; set without a carrier: none
@@ -680,7 +695,7 @@ func (c *Channel) offerWins(g int, at int64, h uint64, source, id string, value 
 	if at != cur.At {
 		return at < cur.At
 	}
-	if h != cur.Hash {
+	if h.get() != cur.Hash {
 		k := c.findEventHashAt(cur.At, cur.Hash)
 		if k < 0 {
 			k = c.FindEventHash(cur.Hash)
@@ -690,10 +705,10 @@ func (c *Channel) offerWins(g int, at int64, h uint64, source, id string, value 
 		}
 		var buf [64]byte
 		cid, csrc := c.appendEventID(buf[:0], k)
-		if source != csrc {
-			return source < csrc
+		if h.source != csrc {
+			return h.source < csrc
 		}
-		return id < string(cid)
+		return h.id < string(cid)
 	}
 	return value() < 0
 }
