@@ -1,6 +1,8 @@
 package codec
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -73,7 +75,9 @@ var namespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:interruptions:channe
 // InterruptionID is the deterministic id of the interruption of channel
 // channelID opened by the event (source, id): the output records' Kafka key.
 func InterruptionID(channelID, source, id string) string {
-	return uuid.NewSHA1(namespace, []byte(channelID+"\x00"+source+"\x00"+id)).String()
+	var buf [128]byte
+	name := append(append(append(append(append(buf[:0], channelID...), 0), source...), 0), id...)
+	return uuidString(uuidV5(name))
 }
 
 // RecordID is the deterministic CloudEvent id of an output record: derived
@@ -84,11 +88,43 @@ func RecordID(in match.Interruption) string {
 }
 
 func recordID(interruptionID string, revision int) string {
-	b := make([]byte, 0, 48)
-	b = append(b, interruptionID...)
-	b = append(b, 0)
-	b = strconv.AppendInt(b, int64(revision), 10)
-	return uuid.NewSHA1(namespace, b).String()
+	var buf [64]byte
+	name := strconv.AppendInt(append(append(buf[:0], interruptionID...), 0), int64(revision), 10)
+	return uuidString(uuidV5(name))
+}
+
+// uuidV5 is uuid.NewSHA1(namespace, name) (RFC 9562's version 5) with the
+// hash on the stack: ids are made for every output record.
+func uuidV5(name []byte) (u uuid.UUID) {
+	var buf [256]byte
+	var sum [sha1.Size]byte
+	if len(namespace)+len(name) <= len(buf) {
+		sum = sha1.Sum(append(append(buf[:0], namespace[:]...), name...))
+	} else {
+		h := sha1.New()
+		h.Write(namespace[:])
+		h.Write(name)
+		h.Sum(sum[:0])
+	}
+	copy(u[:], sum[:])
+	u[6] = u[6]&0x0f | 0x50 // version 5
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	return u
+}
+
+// uuidString is u.String() (8-4-4-4-12 lower-case hex) in one allocation.
+func uuidString(u uuid.UUID) string {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
 }
 
 // millisLayout is RFC 3339 in UTC with exactly millisecond precision.
