@@ -51,7 +51,8 @@ var (
 		string(codec.ReasonSpecVersion), string(codec.ReasonUnsupportedVersion),
 		string(codec.ReasonDataNotObject), string(codec.ReasonInvalidData),
 		string(codec.ReasonMissingChannelID), string(codec.ReasonInvalidChannelID), string(codec.ReasonInvalidTimestamp),
-		string(codec.ReasonSubjectMismatch), string(codec.ReasonTimestampInFuture), string(codec.ReasonTooLate), "other",
+		string(codec.ReasonSubjectMismatch), string(codec.ReasonTimestampInFuture), string(codec.ReasonTooLate),
+		string(codec.ReasonChannelOverflow), "other",
 	}
 	outcomeNames = [...]string{"resumed", "ended", "expired"}
 	// roleNames are the party roles VCC documents, and "other".
@@ -88,6 +89,11 @@ var durationBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 360
 // seconds: commits come every commit interval (100ms by default).
 var latencyBuckets = []float64{.01, .025, .05, .1, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60, 300}
 
+// commitBuckets are the commit duration histogram's upper bounds, in
+// seconds: a healthy end is a few round trips, a stalled one lasts up to
+// the session timeout (45s by default).
+var commitBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 20, 30, 45, 60, 120}
+
 // Processor holds the processor's metrics. Its hooks must be used by one
 // runner; ObserveRunner adds that runner's status.
 type Processor struct {
@@ -108,7 +114,9 @@ type Processor struct {
 	idleAdvances prometheus.Counter
 	inFlight     prometheus.Gauge
 	paused       prometheus.Observer
-	rebalanced   [3]prometheus.Counter // assigned, revoked, lost
+	rebalanced   [3]prometheus.Counter  // assigned, revoked, lost
+	unitEnds     [2]prometheus.Observer // committed, aborted
+	stalls       prometheus.Counter
 
 	// now is the clock of the latency histogram.
 	now func() time.Time
@@ -218,8 +226,20 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "idle_clock_advances_total",
 		Help: "Times a partition's clock advanced with wall time because it had no input for --idle-timeout (committed).",
 	})
+	unitEnds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "commit_duration_seconds",
+		Help: "Time to end each unit of work (transaction or at-least-once batch): its flush and commit, or its abort, by result: " +
+			"committed, aborted. Commits wait while the group rebalances, for a dead member up to the session timeout.",
+		Buckets: commitBuckets,
+	}, []string{"result"})
+	stalls := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "commit_stalls_total",
+		Help: "Units of work whose end (flush and commit, or abort) took longer than the stall bound (Config.CommitStallWarning: by default a quarter of the session timeout, at least 2s); the log says why.",
+	})
 	reg.MustRegister(inputs, deadLetters, records, housekeeping, identity, durations, latency, transactions, restores, restoreRecs, idleAdvances,
-		inFlight, paused, rebalanced)
+		inFlight, paused, rebalanced, unitEnds, stalls)
+	m.unitEnds = [2]prometheus.Observer{unitEnds.WithLabelValues("committed"), unitEnds.WithLabelValues("aborted")}
+	m.stalls = stalls
 	m.idleAdvances = idleAdvances
 	m.inFlight, m.paused = inFlight, paused
 	for i, c := range [...]string{"assigned", "revoked", "lost"} {
@@ -265,6 +285,10 @@ var _ interface {
 	processor.HookAbort
 	processor.HookRestore
 	processor.HookIdleAdvance
+	processor.HookRebalance
+	processor.HookRestoring
+	processor.HookResume
+	processor.HookUnitEnd
 } = (*Processor)(nil)
 
 // OnEvent implements processor.HookEvent.
@@ -468,6 +492,18 @@ func (m *Processor) OnRestoring(inFlight int) { m.inFlight.Set(float64(inFlight)
 
 // OnResume implements processor.HookResume.
 func (m *Processor) OnResume(_ int32, paused time.Duration) { m.paused.Observe(paused.Seconds()) }
+
+// OnUnitEnd implements processor.HookUnitEnd.
+func (m *Processor) OnUnitEnd(took time.Duration, committed, stalled bool) {
+	r := 1
+	if committed {
+		r = 0
+	}
+	m.unitEnds[r].Observe(took.Seconds())
+	if stalled {
+		m.stalls.Inc()
+	}
+}
 
 // OnRebalance implements processor.HookRebalance.
 func (m *Processor) OnRebalance(assigned, revoked, lost []int32) {

@@ -95,7 +95,8 @@ type Config struct {
 	// input before it commits. Default 100ms.
 	CommitInterval time.Duration
 	// Engine holds the matching rules. Defaults: 24h, 24h. Retention must
-	// be at least MaxInterruption.
+	// be at least MaxInterruption. MaxChannelEvents (--max-channel-events)
+	// defaults to DefaultMaxChannelEvents and must be at least 1.
 	Engine match.EngineConfig
 	// MaxClockSkew is how much later than its time attribute, or than its
 	// Kafka record timestamp, an event's data.timestamp may be; a later
@@ -153,6 +154,26 @@ type Config struct {
 	// (session.timeout.ms); the broker bounds it by
 	// group.min.session.timeout.ms and group.max.session.timeout.ms.
 	SessionTimeout time.Duration
+	// CommitStallWarning bounds how long ending one unit of work (flush
+	// and commit, or abort) may take before the runner logs a warning
+	// with the likely reason and counts a stall: franz-go holds commits
+	// while the group rebalances, and a rebalance waits for a member that
+	// died without leaving for up to SessionTimeout. 0 (the default): a
+	// quarter of SessionTimeout, at least 2s; a healthy end takes a few
+	// round trips, and produce retries after a metadata refresh take
+	// about a second, so 2s does not warn for those, while a quarter of
+	// the session leaves most of a rebalance's wait reported as it
+	// happens. Must not be negative.
+	CommitStallWarning time.Duration
+}
+
+// commitStallBound is CommitStallWarning, or its default derived from
+// SessionTimeout.
+func (c Config) commitStallBound() time.Duration {
+	if c.CommitStallWarning > 0 {
+		return c.CommitStallWarning
+	}
+	return max(c.SessionTimeout/4, 2*time.Second)
 }
 
 // DefaultConfig returns the defaults described on each Config field.
@@ -165,7 +186,7 @@ func DefaultConfig() Config {
 		Group:                  "interruptions",
 		Guarantee:              ExactlyOnce,
 		CommitInterval:         100 * time.Millisecond,
-		Engine:                 match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 48 * time.Hour},
+		Engine:                 match.EngineConfig{MaxInterruption: 24 * time.Hour, Retention: 48 * time.Hour, MaxChannelEvents: DefaultMaxChannelEvents},
 		Encoder:                cekafka.Encoder{Source: "/interruptions", Mode: codec.Binary},
 		CreateTopics:           true,
 		Partitions:             6,
@@ -180,6 +201,21 @@ func DefaultConfig() Config {
 		MaxClockSkew:           codec.DefaultMaxClockSkew,
 	}
 }
+
+// DefaultMaxChannelEvents is the default per-channel event cap
+// (--max-channel-events). A VCC channel (one call, chat or email) holds tens
+// to a few hundred events. Two things bound the default until a channel's
+// changelog value and the matcher's work per event stop growing with the
+// channel (issue 21, item 1): a channel's changelog value is the whole
+// channel, about 78 bytes per event when every other event is a published
+// interruption, so a channel must stay well under the broker's default
+// message.max.bytes (1 MiB; TestDefaultChannelCapFitsChangelogRecord), or
+// the broker refuses its changelog record and the partition stops
+// committing; and each event re-walks its channel, so the last events of a
+// channel of n cost about n² work. 10,000 events encode to about 780 KB;
+// the default, 2,000, to about 160 KB, with each event's walk still in the
+// tens of milliseconds at worst.
+const DefaultMaxChannelEvents = 2_000
 
 // Bounds of TransactionTimeout (see Config.TransactionTimeout).
 const (
@@ -241,6 +277,8 @@ func (c Config) Validate() error {
 		{c.Engine.Retention < c.Engine.MaxInterruption, fmt.Sprintf("retention and max-interruption: retention %s is shorter than max-interruption %s; "+
 			"a channel's state, seen event ids included, could then be deleted while events of one of its interruptions are still expected",
 			c.Engine.Retention, c.Engine.MaxInterruption)},
+		{c.Engine.MaxChannelEvents < 1, fmt.Sprintf("max-channel-events: %d is less than 1; a channel must hold at least one event",
+			c.Engine.MaxChannelEvents)},
 		{c.MaxClockSkew <= 0, "max-clock-skew: must be positive"},
 		{sourceErr != nil, fmt.Sprintf("source: %v", sourceErr)},
 		{c.Encoder.Mode > codec.Structured, "output-mode: must be binary or structured"},
@@ -252,6 +290,7 @@ func (c Config) Validate() error {
 		{c.ShutdownTimeout <= 0, "shutdown-timeout: must be positive"},
 		{c.IdleTimeout < 0, "idle-timeout: must not be negative (0 turns it off)"},
 		{c.SessionTimeout < time.Second, "session-timeout: must be at least 1s"},
+		{c.CommitStallWarning < 0, "commit-stall-warning: must not be negative (0 derives it from session-timeout)"},
 		{c.InstanceID != "" && (!instanceIDRE.MatchString(c.InstanceID) || c.InstanceID == "." || c.InstanceID == ".."),
 			fmt.Sprintf("instance-id: %q is not a valid group.instance.id: use at most 249 of a-z, A-Z, 0-9, '.', '_' and '-' "+
 				"(a pod name is), not \".\" or \"..\"", c.InstanceID)},

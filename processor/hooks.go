@@ -14,11 +14,11 @@ import (
 // HookEvent, HookDeadLetter, HookHousekeeping and HookOutput run on the
 // partition workers: calls for one partition are sequential and in input
 // order, calls for different partitions may run concurrently. HookCommit,
-// HookAbort, HookRestore and HookResume run on the loop's goroutine,
-// HookCommit and HookAbort only once every worker has finished what the
-// commit or abort covers. HookRebalance runs on the group client's
-// goroutine, HookRestoring on either (calls are serialized). Pointers
-// passed to a hook are valid only during the call.
+// HookAbort, HookRestore, HookResume and HookUnitEnd run on the loop's
+// goroutine, HookCommit and HookAbort only once every worker has finished
+// what the commit or abort covers. HookRebalance runs on the group
+// client's goroutine, HookRestoring on either (calls are serialized).
+// Pointers passed to a hook are valid only during the call.
 type Hook any
 
 // HookEvent is called for every decoded input with its disposition.
@@ -83,6 +83,16 @@ type HookResume interface {
 	OnResume(partition int32, paused time.Duration)
 }
 
+// HookUnitEnd is called after each unit of work's end (its flush and
+// commit, or its abort): took is how long that end took, committed
+// whether the unit committed, and stalled whether took exceeded
+// Config.CommitStallWarning (franz-go holds commits while the group
+// rebalances, which waits for a dead member for up to the session
+// timeout).
+type HookUnitEnd interface {
+	OnUnitEnd(took time.Duration, committed, stalled bool)
+}
+
 // HookIdleAdvance is called when a partition's clock advanced with wall
 // time because it had no input for the idle timeout; clock is the new
 // stream time in Unix nanoseconds.
@@ -104,6 +114,7 @@ type hooks struct {
 	rebalance    []HookRebalance
 	restoring    []HookRestoring
 	resume       []HookResume
+	unitEnd      []HookUnitEnd
 }
 
 func newHooks(hs []Hook) hooks {
@@ -141,6 +152,9 @@ func newHooks(hs []Hook) hooks {
 		}
 		if v, ok := x.(HookResume); ok {
 			h.resume = append(h.resume, v)
+		}
+		if v, ok := x.(HookUnitEnd); ok {
+			h.unitEnd = append(h.unitEnd, v)
 		}
 	}
 	return h
@@ -212,5 +226,11 @@ func (h *hooks) onRestoring(n int) {
 func (h *hooks) onResume(p int32, paused time.Duration) {
 	for _, x := range h.resume {
 		x.OnResume(p, paused)
+	}
+}
+
+func (h *hooks) onUnitEnd(took time.Duration, committed, stalled bool) {
+	for _, x := range h.unitEnd {
+		x.OnUnitEnd(took, committed, stalled)
 	}
 }

@@ -13,6 +13,8 @@ import (
 //	StreamTimeKey        AppendStreamTime(stream time, Unix ns)
 //	InputOffsetKey       AppendInputOffset(the next input offset)
 //
+// A channel the engine deleted after its retention is a channel value
+// holding only its Tomb (no events) until the tomb is dropped, then nil.
 // Reserved keys start with a NUL byte; channel ids are GUIDs and never do.
 // Encode with ChangelogEntries, decode with a Loader: the two are symmetric.
 const (

@@ -111,6 +111,8 @@ type ChannelData struct {
 	// Carriers are the carriers of the identity fields, by Carrier*
 	// index (see Channel.OfferIdentity).
 	Carriers [NumCarriers]Carrier
+	// Tomb is the tomb of the channel's deleted state, or nil (see Tomb).
+	Tomb *Tomb
 }
 
 // The packed identifier fields of a Channel, and the string fields kept in
@@ -200,6 +202,8 @@ type channelExt struct {
 	// carriers are the carriers of the identity fields that are not the
 	// timeline's first event (flagCarrierFirst).
 	carriers [NumCarriers]Carrier
+	// tomb is the tomb of the channel's deleted state (Channel.Tomb).
+	tomb *Tomb
 }
 
 // packedRef is a Ref with a packed id, source and type. It holds only
@@ -328,6 +332,11 @@ func (c *Channel) Set(d ChannelData) {
 		c.published = slices.Clone(d.Published)
 	}
 	c.SetSummary(d.HasOpen, d.OpenAt, d.Held)
+	if d.Tomb != nil {
+		t := *d.Tomb
+		t.Events = slices.Clone(t.Events)
+		c.ownExt().tomb = &t
+	}
 	c.tidy()
 }
 
@@ -357,6 +366,11 @@ func (c *Channel) Data() ChannelData {
 	d.Published = slices.Clone(c.published)
 	d.HasOpen, d.OpenAt, d.Held = c.Summary()
 	d.Carriers = c.Carriers()
+	if t := c.Tomb(); t != nil {
+		n := *t
+		n.Events = slices.Clone(t.Events)
+		d.Tomb = &n
+	}
 	return d
 }
 
@@ -404,7 +418,7 @@ func (c *Channel) shareExt() {
 
 // tidy drops an empty overflow.
 func (c *Channel) tidy() {
-	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 && x.carriers == ([NumCarriers]Carrier{}) {
+	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 && x.carriers == ([NumCarriers]Carrier{}) && x.tomb == nil {
 		c.ext = nil
 		c.flags &^= flagExtShared
 	}

@@ -18,7 +18,11 @@ import (
 // its arrival offset), the published interruptions (a flags byte: 1
 // retracted, 2 legacy fingerprint), then the carrier of each identity
 // field (Carrier, by Carrier* index: a byte 0, or 1, the time as a signed
-// varint and the hash as 8 bytes). Version 3 is the same without carriers
+// varint and the hash as 8 bytes). Version 5 is version 4 followed by
+// the channel's tomb (Tomb): a byte 0 (none), or 1, Until as a signed
+// varint, a byte 0, or 1 (Ended) and EndedUntil as a signed varint, and the count and the sorted hashes of
+// the events it held, 8 bytes each. A value of version 4 or older has
+// no tomb. Version 3 is the same without carriers
 // and with a retracted byte (0 or 1): it is still read, its identity
 // fields set without a carrier (they rank before every event, see
 // Channel.OfferIdentity) and its fingerprints legacy (Published.Legacy).
@@ -26,7 +30,7 @@ import (
 // unknown. Version 1 (open interruptions, held closes and seen hashes) is
 // no longer read.
 const (
-	codecVersion = 4
+	codecVersion = 5
 	// minCodecVersion is the oldest version DecodeChannel reads.
 	minCodecVersion = 2
 )
@@ -91,6 +95,22 @@ func AppendChannel(dst []byte, c *Channel) []byte {
 		dst = binary.AppendVarint(dst, k.At)
 		dst = binary.LittleEndian.AppendUint64(dst, k.Hash)
 	}
+	t := c.Tomb()
+	if t == nil {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	dst = binary.AppendVarint(dst, t.Until)
+	if t.Ended {
+		dst = append(dst, 1)
+		dst = binary.AppendVarint(dst, t.EndedUntil)
+	} else {
+		dst = append(dst, 0)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(t.Events)))
+	for _, h := range t.Events {
+		dst = binary.LittleEndian.AppendUint64(dst, h)
+	}
 	return dst
 }
 
@@ -133,7 +153,7 @@ func appendString(dst []byte, s string) []byte {
 // The channel is packed straight from b: identifiers that pack take no
 // allocation, and only strings that do not pack are copied.
 //
-// It reads versions 2 to 4; the events of a version 2 value have no
+// It reads versions 2 to 5; a value before version 5 has no tomb; the events of a version 2 value have no
 // arrival offset, and a value before version 4 has no carriers and legacy
 // fingerprints.
 func DecodeChannel(b []byte) (*Channel, error) {
@@ -208,6 +228,9 @@ func DecodeChannel(b []byte) (*Channel, error) {
 			}
 		}
 	}
+	if v >= 5 {
+		d.tomb(c)
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
@@ -216,6 +239,38 @@ func DecodeChannel(b []byte) (*Channel, error) {
 	}
 	c.tidy()
 	return c, nil
+}
+
+// tomb reads the tomb section of a version 5 value into c.
+func (d *decoder) tomb(c *Channel) {
+	switch d.byte() {
+	case 0:
+		return
+	case 1:
+	default:
+		d.fail("tomb flag")
+		return
+	}
+	t := &Tomb{Until: d.varint()}
+	switch d.byte() {
+	case 0:
+	case 1:
+		t.Ended, t.EndedUntil = true, d.varint()
+	default:
+		d.fail("tomb ended flag")
+	}
+	if n := d.count(8); n > 0 {
+		t.Events = make([]uint64, n)
+		for i := range t.Events {
+			t.Events[i] = d.uint64()
+			if i > 0 && t.Events[i] <= t.Events[i-1] && d.err == nil {
+				d.err = fmt.Errorf("%w: tomb events out of order", ErrCorrupt)
+			}
+		}
+	}
+	if d.err == nil {
+		c.ownExt().tomb = t
+	}
 }
 
 // decoder reads fields in order; the first error sticks and later reads

@@ -123,7 +123,7 @@ func TestDecodeChannelCorrupt(t *testing.T) {
 		{"nil", nil},
 		{"unknown version 0", append([]byte{0}, valid[1:]...)},
 		{"old version 1", append([]byte{1}, valid[1:]...)},
-		{"unknown version 5", append([]byte{5}, valid[1:]...)},
+		{"unknown version 6", append([]byte{6}, valid[1:]...)},
 		{"version 2 with offsets", append([]byte{2}, valid[1:]...)},
 		{"timeline out of order", AppendChannel(nil, NewChannel(ChannelData{Events: []Ref{ref("a", 2)}}).withEvent(ref("b", 1)))},
 		// version 3, empty strings, LastEventAt 0, no open, held 0, one

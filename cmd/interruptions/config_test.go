@@ -68,14 +68,14 @@ func TestHelpListsEverySetting(t *testing.T) {
 		cmd  string
 		want []string
 	}{
-		{"run", []string{"brokers", "input-topic", "output-topic", "dlq-topic", "group", "max-interruption", "retention", "max-clock-skew",
-			"output-mode", "source", "guarantee", "transactional-id", "instance-id", "transaction-timeout", "commit-interval", "session-timeout", "create-topics", "partitions",
+		{"run", []string{"brokers", "input-topic", "output-topic", "dlq-topic", "group", "max-interruption", "retention", "max-clock-skew", "max-channel-events",
+			"output-mode", "source", "guarantee", "transactional-id", "instance-id", "transaction-timeout", "commit-stall-warning", "commit-interval", "session-timeout", "create-topics", "partitions",
 			"replication-factor", "start-timeout", "log-level", "config", "tls", "tls-ca-file", "tls-cert-file",
 			"tls-key-file", "tls-server-name", "tls-insecure-skip-verify", "sasl-mechanism", "sasl-username",
 			"sasl-password", "sasl-password-file", "fetch-max-partition-bytes", "memory-limit", "idle-timeout", "state-api", "pprof-addr"}},
 		{"gen", []string{"events", "seed", "brokers", "topic", "rate", "bad-rate", "mode", "webhook", "signing-secret-file", "concurrency", "config", "tls", "tls-ca-file",
 			"sasl-mechanism", "sasl-username", "sasl-password", "sasl-password-file"}},
-		{"replay", []string{"input", "output", "dlq", "partitions", "config", "max-interruption", "retention", "max-clock-skew", "source"}},
+		{"replay", []string{"input", "output", "dlq", "partitions", "config", "max-interruption", "retention", "max-clock-skew", "source", "max-channel-events"}},
 		{"demo", []string{"events", "duration", "config", "max-clock-skew", "via-webhook"}},
 		{"ingest", []string{"brokers", "topic", "dlq-topic", "mode", "listen", "path", "http-tls-cert-file", "http-tls-key-file",
 			"signing-secret-file", "allow-unsigned", "ack-timeout", "max-body", "max-concurrent", "read-header-timeout",
@@ -251,6 +251,8 @@ func TestSettingErrors(t *testing.T) {
 			map[string]string{"INTERRUPTIONS_TRANSACTION_TIMEOUT": "10999ms"},
 			[]string{"transaction-timeout and commit-interval", "transaction-timeout 10.999s is shorter than commit-interval 6s plus 5s"}},
 		{"transaction timeout zero", []string{"run", "--transaction-timeout", "0s"}, nil, []string{"transaction-timeout", "must be positive"}},
+		{"commit stall warning negative", []string{"run"}, map[string]string{"INTERRUPTIONS_COMMIT_STALL_WARNING": "-1s"},
+			[]string{"commit-stall-warning", "must not be negative"}},
 		{"transaction timeout not a duration", []string{"run"}, map[string]string{"INTERRUPTIONS_TRANSACTION_TIMEOUT": "ten"},
 			[]string{"transaction-timeout", "INTERRUPTIONS_TRANSACTION_TIMEOUT", `"ten"`}},
 		{"transaction timeout over 15m", []string{"run", "--session-timeout", "30m", "--transaction-timeout", "16m"}, nil,

@@ -20,6 +20,7 @@ type engineFlags struct {
 	grace           nonNegativeDuration
 	source          string
 	maxClockSkew    positiveDuration
+	maxEvents       int
 }
 
 func (f *engineFlags) register(c *command) {
@@ -31,6 +32,7 @@ func (f *engineFlags) register(c *command) {
 	c.fs.Var(&f.retention, "retention", "a channel's timeline is kept this long after its last event; events older than the partition clock minus this are too late (DLQ); at least --max-interruption")
 	c.fs.Var(&f.grace, "grace", "publish a closed interruption only once the partition clock reaches its close plus this (0: at once); later changes still publish revisions")
 	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records")
+	c.fs.IntVar(&f.maxEvents, "max-channel-events", def.Engine.MaxChannelEvents, "a new event of a channel that already holds this many timeline events goes to the DLQ as channel-overflow; at least 1")
 
 	f.maxClockSkew = positiveDuration(def.MaxClockSkew)
 	c.fs.Var(&f.maxClockSkew, "max-clock-skew", "an event whose data.timestamp is later than its time attribute (run: or its Kafka record timestamp) by more than this goes to the DLQ as timestamp-in-future")
@@ -38,7 +40,7 @@ func (f *engineFlags) register(c *command) {
 
 func (f *engineFlags) engine() match.EngineConfig {
 	return match.EngineConfig{MaxInterruption: time.Duration(f.maxInterruption), Retention: time.Duration(f.retention),
-		Grace: time.Duration(f.grace)}
+		Grace: time.Duration(f.grace), MaxChannelEvents: f.maxEvents}
 }
 
 // nonNegativeDuration is a duration flag that may be zero.
@@ -69,6 +71,7 @@ type kafkaFlags struct {
 	transactionalID   string
 	instanceID        string
 	txnTimeout        positiveDuration
+	stallWarning      nonNegativeDuration
 	commitInterval    positiveDuration
 	sessionTimeout    positiveDuration
 	idleTimeout       time.Duration
@@ -90,6 +93,7 @@ func (f *kafkaFlags) register(c *command) {
 	f.commitInterval = positiveDuration(def.CommitInterval)
 	f.sessionTimeout = positiveDuration(def.SessionTimeout)
 	f.txnTimeout = positiveDuration(def.TransactionTimeout)
+	f.stallWarning = nonNegativeDuration(def.CommitStallWarning)
 	f.startTimeout = positiveDuration(def.StartTimeout)
 	c.fs.Var(&f.brokers, "brokers", "Kafka seed brokers, comma separated")
 	c.fs.StringVar(&f.input, "input-topic", def.InputTopic, "topic of VCC channel CloudEvents")
@@ -101,6 +105,7 @@ func (f *kafkaFlags) register(c *command) {
 	c.fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id for exactly-once; empty: <group>-<instance-id>, or without --instance-id <group>-<hostname>-<pid>. Give each instance a stable one")
 	c.fs.StringVar(&f.instanceID, "instance-id", def.InstanceID, "static group membership (group.instance.id), e.g. the pod name: restarted with the same id within --session-timeout, the instance takes its partitions back without a rebalance; unique per instance; empty: dynamic membership")
 	c.fs.Var(&f.txnTimeout, "transaction-timeout", "exactly-once: how long the broker lets a transaction stay open before aborting it (transaction.timeout.ms), which bounds how long a crashed instance's transaction blocks read_committed readers; at least --commit-interval + 5s, at most --session-timeout")
+	c.fs.Var(&f.stallWarning, "commit-stall-warning", "a unit of work whose flush and commit take longer than this logs one warning with the likely reason (a rebalance waiting for a member) and counts in commit_stalls_total; 0: a quarter of --session-timeout, at least 2s")
 	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction (at-least-once: a commit batch) collects input before it commits")
 	c.fs.Var(&f.sessionTimeout, "session-timeout", "how long the group waits for a crashed instance (with --instance-id: also a stopped one) before moving its partitions (session.timeout.ms; the broker bounds it)")
 	c.fs.DurationVar(&f.idleTimeout, "idle-timeout", def.IdleTimeout, "when a partition has had no input this long, its clock advances with wall time so open interruptions still expire; 0: off")
@@ -132,6 +137,7 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	cfg.TransactionalID = f.transactionalID
 	cfg.InstanceID = f.instanceID
 	cfg.TransactionTimeout = time.Duration(f.txnTimeout)
+	cfg.CommitStallWarning = time.Duration(f.stallWarning)
 	cfg.CommitInterval = time.Duration(f.commitInterval)
 	cfg.SessionTimeout = time.Duration(f.sessionTimeout)
 	cfg.IdleTimeout = f.idleTimeout

@@ -105,7 +105,7 @@ type MatcherConfig struct {
 
 // Matcher is the handler at the end of the chain: decode → time check →
 // engine.Process on the event's store, what it emits into the Result → a
-// too-late event as a rejection. One per chain: it is not safe for
+// too-late or channel-overflow event as a rejection. One per chain: it is not safe for
 // concurrent use.
 type Matcher struct {
 	cfg MatcherConfig
@@ -161,6 +161,11 @@ func (m *Matcher) Handle(in *Input, res *Result) error {
 		// may be gone, so the event cannot be placed (never a second,
 		// silent answer).
 		return codec.TooLateError(ev, st.StreamTime(), m.cfg.Retention)
+	}
+	if d == match.ChannelOverflow {
+		// The channel holds the most events the cap allows: the event
+		// is set aside, unplaced, like a too-late one.
+		return codec.ChannelOverflowError(ev, st.Get(ev.ChannelID).NumEvents())
 	}
 	res.Disposition, res.Housekeeping, res.Placed = d, hk, true
 	return nil

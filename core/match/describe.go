@@ -62,7 +62,9 @@ type Description struct {
 	Derived     []Derived
 	Retractions []Retracted
 	// DeleteAt is the stream time at which the channel's state is deleted
-	// if nothing else arrives (0: not before what is open is settled).
+	// if nothing else arrives (0: not before what is open is settled);
+	// for a channel holding only the tomb of its deleted state (no
+	// Events), when the tomb is dropped.
 	DeleteAt int64
 }
 
@@ -110,6 +112,11 @@ func (e *Engine) Describe(c *state.Channel, now int64) Description {
 	}
 	if !anyOpen {
 		desc.DeleteAt = addSat(c.LastEventAt, e.retentionNanos)
+		if t := c.Tomb(); t != nil {
+			// A tomb (no events), or a channel revived while its tomb
+			// lives: kept until the tomb is past.
+			desc.DeleteAt = max(desc.DeleteAt, e.tombDeadline(t))
+		}
 	}
 	return desc
 }

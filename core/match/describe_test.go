@@ -129,7 +129,7 @@ func TestReportsAgreeWithReference(t *testing.T) {
 				for _, d := range got.Derived {
 					gotDerived[key(Event{Source: d.OpenedBy.Source, ID: d.OpenedBy.ID})] = fmt.Sprint(d.Status, " #", d.Revision)
 				}
-				list, _ := ref.derive(ch.events)
+				list, _, _, _ := ref.derive(ch.events, ch.tomb)
 				wantDerived := map[string]string{}
 				for _, d := range list {
 					k := key(d.open)

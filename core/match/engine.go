@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/interruptions/interruptions/core/vcc"
@@ -108,6 +109,11 @@ const (
 	// arriving copy wins, the event moves to its time and published
 	// records are revised.
 	ConflictingDuplicate
+	// ChannelOverflow: a new event of a channel that already holds
+	// EngineConfig.MaxChannelEvents timeline events. The caller sends it
+	// to the dead-letter topic with reason channel-overflow; the engine
+	// changed nothing.
+	ChannelOverflow
 )
 
 // String returns the disposition's name.
@@ -123,6 +129,8 @@ func (d Disposition) String() string {
 		return "too-late"
 	case ConflictingDuplicate:
 		return "conflicting-duplicate"
+	case ChannelOverflow:
+		return "channel-overflow"
 	default:
 		return "unknown"
 	}
@@ -139,7 +147,9 @@ type Housekeeping struct {
 	Corrections int
 	// Retractions published.
 	Retractions int
-	// Deleted channels whose retention passed.
+	// Deleted channels whose retention passed. Each leaves a tomb
+	// (state.Tomb, see Engine.bury), itself dropped later without being
+	// counted.
 	Deleted int
 	// The effect of the placed event on its timeline when it arrived: an
 	// interrupted while the channel was interrupted, an interrupted after
@@ -167,13 +177,19 @@ type EngineConfig struct {
 	MaxInterruption time.Duration
 	// Retention: a channel's state is deleted when the partition clock
 	// passes its last event time + Retention and nothing waits to be
-	// published; events older than the clock - Retention are too late.
-	// It must be at least MaxInterruption.
+	// published (it leaves a tomb: see Engine.bury); events older than
+	// the clock - Retention are too late. An end holds for the channel's
+	// events up to the end + Retention. It must be at least
+	// MaxInterruption.
 	Retention time.Duration
 	// Grace: a closed interruption is first published once the partition
 	// clock reaches closedAt + Grace (0: at once). Revisions are published
 	// at once.
 	Grace time.Duration
+	// MaxChannelEvents: a new event that would make its channel hold more
+	// timeline events than this is a ChannelOverflow and changes nothing
+	// (0: no cap). A copy of an event the channel holds is not new.
+	MaxChannelEvents int
 }
 
 // Engine derives interruptions from each channel's timeline of events. It
@@ -184,13 +200,14 @@ type Engine struct {
 	maxNanos       int64
 	retentionNanos int64
 	graceNanos     int64
+	maxEvents      int
 }
 
 // NewEngine returns an engine for cfg. MaxInterruption and Retention must
 // be positive, Grace not negative.
 func NewEngine(cfg EngineConfig) *Engine {
 	return &Engine{maxNanos: int64(cfg.MaxInterruption), retentionNanos: int64(cfg.Retention),
-		graceNanos: max(int64(cfg.Grace), 0)}
+		graceNanos: max(int64(cfg.Grace), 0), maxEvents: max(cfg.MaxChannelEvents, 0)}
 }
 
 // Emit receives the records an engine call publishes, in order.
@@ -225,6 +242,13 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 	if c := s.Get(ev.ChannelID); c != nil {
 		if k := c.FindEvent(ev.Source, ev.ID); k >= 0 {
 			return e.copyOf(s, c, k, ev, at, emit)
+		}
+		if t := c.Tomb(); t != nil && at <= t.Until && t.Has(state.HashEvent(ev.Source, ev.ID)) {
+			return e.buriedCopy(s, at, emit)
+		}
+		if e.maxEvents > 0 && c.NumEvents() >= e.maxEvents {
+			// The cap: the event is refused before it changes anything.
+			return ChannelOverflow, e.Advance(s, emit)
 		}
 	}
 	if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
@@ -289,6 +313,59 @@ func (e *Engine) copyOf(s *state.Store, c *state.Channel, k int, ev *Event, at i
 	return d, hk
 }
 
+// buriedCopy handles a copy (at: its time in whole milliseconds) of an
+// event that the channel's deleted state held (state.Tomb): too late when
+// older than the clock minus retention, else a Duplicate that moves the
+// clock as if it had been placed (as copyOf does for a later copy). It
+// changes nothing on the channel: the deleted state published everything
+// it was to publish, and the copy would have lost to the held one (which
+// was older than the clock minus retention when the state was deleted).
+func (e *Engine) buriedCopy(s *state.Store, at int64, emit Emit) (Disposition, Housekeeping) {
+	if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
+		return TooLate, e.Advance(s, emit)
+	}
+	s.AdvanceStreamTime(at)
+	return Duplicate, e.Advance(s, emit)
+}
+
+// bury deletes channel c's state (being edited; nothing waits and its
+// horizon passed, w its walk) and keeps its tomb in its place
+// (state.Tomb): the hashes of the events it held and whether it ended,
+// for the events up to Until, one more retention after its horizon (or
+// after the clock, now, when a grace period kept it past its horizon:
+// its copies that can still be placed are governed). So a
+// later event of the channel is placed against what it published: a copy
+// of one of its events is a duplicate (no record id is published again
+// with other content), and an ended channel stays ended. The tomb a
+// revived channel carried is past (see horizon) and is dropped.
+func (e *Engine) bury(s *state.Store, c *state.Channel, w *walk, now int64) {
+	t := &state.Tomb{Until: addSat(max(e.horizon(c, w), now), e.retentionNanos), Ended: w.ended}
+	if t.Ended {
+		t.EndedUntil = w.endUntil
+	}
+	for i := range c.NumEvents() {
+		t.Events = append(t.Events, c.EventHash(i))
+	}
+	slices.Sort(t.Events)
+	t.Events = slices.Compact(t.Events)
+	c.Set(state.ChannelData{LastEventAt: c.LastEventAt, Tomb: t})
+	s.SetDeadline(c, e.tombDeadline(t))
+}
+
+// tombDeadline returns when tomb t is to be dropped: once every event it
+// governs (up to its Until) is too late.
+func (e *Engine) tombDeadline(t *state.Tomb) int64 { return addSat(t.Until, e.retentionNanos) }
+
+// dueTomb handles a due channel that holds only a tomb (no events): it
+// is deleted once the clock passes tombDeadline.
+func (e *Engine) dueTomb(s *state.Store, id string, c *state.Channel, now int64) {
+	if t := c.Tomb(); t != nil && now <= e.tombDeadline(t) {
+		s.SetDeadline(c, e.tombDeadline(t))
+		return
+	}
+	s.Delete(id)
+}
+
 // Advance runs everything that became due now that the clock has moved:
 // publishes expired interruptions and those whose grace passed, deletes
 // channels past retention. Process calls it; callers that restore a store
@@ -305,6 +382,10 @@ func (e *Engine) Advance(s *state.Store, emit Emit) Housekeeping {
 // due handles one due channel.
 func (e *Engine) due(s *state.Store, id string, now int64, emit Emit, hk *Housekeeping) {
 	c := s.Get(id)
+	if c.NumEvents() == 0 {
+		e.dueTomb(s, id, c, now)
+		return
+	}
 	var w walk
 	e.walk(c, -1, &w)
 	if d, publish, sum := e.plan(c, &w, now); !publish && d >= now && sum.is(c) {
@@ -315,7 +396,8 @@ func (e *Engine) due(s *state.Store, id string, now int64, emit Emit, hk *Housek
 	c = s.Edit(id)
 	if _, gone := e.reconcile(s, id, c, -1, emit, hk); gone {
 		hk.Deleted++
-		s.Delete(id)
+		e.walk(c, -1, &w)
+		e.bury(s, c, &w, now)
 	}
 }
 
@@ -326,6 +408,15 @@ func (e *Engine) due(s *state.Store, id string, now int64, emit Emit, hk *Housek
 func (e *Engine) Restored(s *state.Store) {
 	now := s.StreamTime()
 	s.Range(func(c *state.Channel) bool {
+		if c.NumEvents() == 0 {
+			// A tomb: dropped after its Until.
+			if t := c.Tomb(); t != nil {
+				s.SetDeadline(c, e.tombDeadline(t))
+			} else {
+				s.SetDeadline(c, math.MinInt64+1)
+			}
+			return true
+		}
 		var w walk
 		e.walk(c, -1, &w)
 		d, publish, _ := e.plan(c, &w, now)
@@ -377,6 +468,10 @@ type walk struct {
 	n      int
 	target int
 	role   role
+	// ended: the channel is ended at the end of the timeline, for
+	// events up to endUntil.
+	ended    bool
+	endUntil int64
 }
 
 // add appends d.
@@ -403,14 +498,23 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 	w.n, w.more = 0, w.more[:0]
 	w.target, w.role = target, roleNone
 	var (
-		open  = false
-		ended = false
-		cur   derived
+		open = false
+		// ended: the channel ended, for its events up to endUntil (the
+		// end + retention), or by the tomb it carries (state.Tomb).
+		ended    = false
+		endUntil int64
+		cur      derived
 	)
+	if t := c.Tomb(); t != nil && t.Ended {
+		ended, endUntil = true, t.EndedUntil
+	}
 	n := c.NumEvents()
 	var group [8]int
 	for i := 0; i < n; {
 		t := c.EventAt(i)
+		if ended && t > endUntil {
+			ended = false
+		}
 		if open && t > cur.bound {
 			cur.close, cur.outcome = -1, OutcomeExpired
 			w.add(cur)
@@ -446,9 +550,11 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 				case open:
 					r, open, ended = roleClose, false, true
 					cur.close, cur.outcome = k, OutcomeEnded
+					endUntil = addSat(t, e.retentionNanos)
 					w.add(cur)
 				case !ended:
 					r, ended = roleEnd, true
+					endUntil = addSat(t, e.retentionNanos)
 				}
 			}
 			if k == w.target {
@@ -488,6 +594,7 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 		cur.close, cur.outcome = -1, OutcomeExpired
 		w.add(cur)
 	}
+	w.ended, w.endUntil = ended, endUntil
 }
 
 // pick returns the position in g of the event that changes the channel's
@@ -699,12 +806,20 @@ func (e *Engine) deadline(c *state.Channel, w *walk, waiting bool, wait int64) i
 // its last event, or after the bound of an interruption that expired after
 // it, so that every event that could still close that interruption is too
 // late by then.
+//
+// A channel carrying a tomb (revived after its deletion) is kept until the
+// tomb is past (tombDeadline): every event the tomb governs is too late
+// by then, so its own tomb need not keep the old one.
 func (e *Engine) horizon(c *state.Channel, w *walk) int64 {
 	last := c.LastEventAt
 	if n := w.n; n > 0 && w.at(n-1).close < 0 {
 		last = max(last, w.at(n-1).bound)
 	}
-	return addSat(last, e.retentionNanos)
+	h := addSat(last, e.retentionNanos)
+	if t := c.Tomb(); t != nil {
+		h = max(h, e.tombDeadline(t))
+	}
+	return h
 }
 
 // find returns the index in w of the interruption opened by the event

@@ -346,8 +346,8 @@ func TestRetentionCloseToMaxInterruption(t *testing.T) {
 		ev("i", "i1", "10:00"),               // a duplicate after deletion
 	)
 	equal(t, "records", records, []string{"i1 expired 10:00-11:00 - #1", "i1 resumed 10:00-10:30 r1 #2"})
-	if hk.Deleted != 1 || s.Get(chA) != nil {
-		t.Errorf("deleted %d, channel %v: want channel a deleted", hk.Deleted, s.Get(chA))
+	if hk.Deleted != 1 || !buried(s, chA) {
+		t.Errorf("deleted %d, channel %v: want channel a deleted (a tomb)", hk.Deleted, s.Get(chA))
 	}
 	if disps[4] != TooLate {
 		t.Errorf("duplicate after deletion: %v, want too-late", disps[4])

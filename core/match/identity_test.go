@@ -228,8 +228,8 @@ func TestLateCopyPastRetentionDeletesChannel(t *testing.T) {
 	s.Commit()
 	d, hk := e.Process(s, &later, emit)
 	s.Commit()
-	if d != ConflictingDuplicate || hk.Deleted != 1 || s.Get(chA) != nil || s.NextDue(math.MaxInt64) != "" {
-		t.Fatalf("later copy: %v, housekeeping %+v, channel kept: %v", d, hk, s.Get(chA) != nil)
+	if d != ConflictingDuplicate || hk.Deleted != 1 || !buried(s, chA) || s.NextDue(math.MaxInt64) != chA {
+		t.Fatalf("later copy: %v, housekeeping %+v, channel kept: %v", d, hk, !buried(s, chA))
 	}
 	if len(got) != 1 || row(got[0]) != "i1 expired 10:00-10:30 - #1" || got[0].Party != later.Party {
 		t.Fatalf("records %s; want i1 expired 10:00-10:30 with party %+v", dump(got), later.Party)

@@ -94,8 +94,8 @@ func TestGraceLongerThanRetentionProgresses(t *testing.T) {
 	if want := []int{0, 0, 0, 0, 0, 2}; !slices.Equal(deleted, want) {
 		t.Errorf("deleted per event %v, want %v", deleted, want)
 	}
-	if s.Get("ch-0") != nil || s.Get("ch-1") != nil || s.Get("ch-2") == nil {
-		t.Errorf("channels left: ch-0 %v, ch-1 %v, ch-2 %v; want only ch-2", s.Get("ch-0") != nil, s.Get("ch-1") != nil, s.Get("ch-2") != nil)
+	if !buried(s, "ch-0") || !buried(s, "ch-1") || s.Get("ch-2") == nil || buried(s, "ch-2") {
+		t.Errorf("channels buried: ch-0 %v, ch-1 %v, ch-2 %v; want all but ch-2", buried(s, "ch-0"), buried(s, "ch-1"), buried(s, "ch-2"))
 	}
 }
 

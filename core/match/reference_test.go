@@ -22,6 +22,23 @@ type refMatcher struct {
 	clock    int64
 	hasClock bool
 	channels map[string]*refChannel
+	// tombs are the tombs of deleted channels not revived since.
+	tombs map[string]*refTomb
+}
+
+// refTomb is the deletion rule written plainly: what a deleted channel
+// leaves for one more retention. Events of the channel up to until are
+// placed against it: a copy of an event the channel held is a duplicate,
+// and after an end the channel is ended (up to the end + retention). Its
+// until is a retention after the later of the channel's deletion horizon
+// and the clock at its deletion. It is dropped once the clock is past
+// until + retention; a channel revived while it lives carries it and is
+// not deleted before then.
+type refTomb struct {
+	until      int64
+	ended      bool
+	endedUntil int64
+	keys       map[string]bool
 }
 
 type refChannel struct {
@@ -30,6 +47,7 @@ type refChannel struct {
 	last      int64
 	published map[string]*refPub // by opening event source + "\x00" + id
 	order     []string           // published keys, first published first
+	tomb      *refTomb           // of the channel deleted before, or nil
 }
 
 type refPub struct {
@@ -105,7 +123,7 @@ func (ch *refChannel) identity() refIdentity {
 }
 
 func newRef(cfg EngineConfig) *refMatcher {
-	return &refMatcher{cfg: cfg, channels: map[string]*refChannel{}}
+	return &refMatcher{cfg: cfg, channels: map[string]*refChannel{}, tombs: map[string]*refTomb{}}
 }
 
 func key(e Event) string { return e.Source + "\x00" + e.ID }
@@ -119,16 +137,26 @@ func floorMs(ns int64) int64 {
 }
 
 // derive walks a channel's events by the contract, and returns its
-// interruptions in time order and what became of each event (by key).
-func (r *refMatcher) derive(events []Event) ([]refInterruption, map[string]string) {
+// interruptions in time order, what became of each event (by key), and
+// whether the channel is ended after its last event and until when. An
+// end (with nothing open, or closing an interruption) holds for the
+// channel's events up to the end + retention; with the tomb of an ended
+// channel, the channel starts ended until the tomb's endedUntil.
+func (r *refMatcher) derive(events []Event, tomb *refTomb) ([]refInterruption, map[string]string, bool, int64) {
 	evs := slices.Clone(events)
 	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
 	var out []refInterruption
 	roles := map[string]string{}
 	var cur *refInterruption
-	ended := false
+	ended, endedUntil := false, int64(0)
+	if tomb != nil && tomb.ended {
+		ended, endedUntil = true, tomb.endedUntil
+	}
 	for i := 0; i < len(evs); {
 		t := evs[i].Timestamp
+		if ended && t > endedUntil {
+			ended = false
+		}
 		if cur != nil && t > cur.bound {
 			cur.outcome, cur.closedAt = OutcomeExpired, cur.bound
 			out = append(out, *cur)
@@ -184,10 +212,10 @@ func (r *refMatcher) derive(events []Event) ([]refInterruption, map[string]strin
 				cur.close, cur.outcome, cur.closedAt = &c, OutcomeEnded, t
 				out = append(out, *cur)
 				cur = nil
-				ended = true
+				ended, endedUntil = true, addSat(t, int64(r.cfg.Retention))
 				roles[key(e)] = "close"
 			default:
-				ended = true
+				ended, endedUntil = true, addSat(t, int64(r.cfg.Retention))
 				roles[key(e)] = "end"
 			}
 		}
@@ -208,7 +236,7 @@ func (r *refMatcher) derive(events []Event) ([]refInterruption, map[string]strin
 		cur.outcome, cur.closedAt = OutcomeExpired, cur.bound
 		out = append(out, *cur)
 	}
-	return out, roles
+	return out, roles, ended, endedUntil
 }
 
 // process applies one event and returns its disposition, the records it
@@ -220,6 +248,10 @@ func (r *refMatcher) process(ev Event) (Disposition, []Interruption, int) {
 	ev.Timestamp = floorMs(ev.Timestamp)
 	tooLate := r.hasClock && ev.Timestamp < r.clock-int64(r.cfg.Retention)
 	ch := r.channels[ev.ChannelID]
+	tomb := r.tombs[ev.ChannelID]
+	if ch != nil {
+		tomb = ch.tomb
+	}
 	disp := Processed
 	held := -1
 	if ch != nil {
@@ -254,10 +286,17 @@ func (r *refMatcher) process(ev Event) (Disposition, []Interruption, int) {
 		}
 	case tooLate:
 		return TooLate, nil, 0
+	case tomb != nil && ev.Timestamp <= tomb.until && tomb.keys[key(ev)]:
+		// A copy of an event of the deleted channel.
+		disp = Duplicate
+		if !r.hasClock || ev.Timestamp > r.clock {
+			r.clock, r.hasClock = ev.Timestamp, true
+		}
 	default:
 		if ch == nil {
-			ch = &refChannel{published: map[string]*refPub{}, last: ev.Timestamp}
+			ch = &refChannel{published: map[string]*refPub{}, last: ev.Timestamp, tomb: tomb}
 			r.channels[ev.ChannelID] = ch
+			delete(r.tombs, ev.ChannelID)
 		}
 		ch.events = append(ch.events, ev)
 		ch.copies = append(ch.copies, ev)
@@ -276,18 +315,25 @@ func (r *refMatcher) process(ev Event) (Disposition, []Interruption, int) {
 	for _, id := range ids {
 		recs, gone := r.reconcile(id, r.channels[id])
 		records = append(records, recs...)
-		if gone {
+		if gone != nil {
 			delete(r.channels, id)
+			r.tombs[id] = gone
 			deleted++
+		}
+	}
+	for id, tb := range r.tombs {
+		if r.clock > addSat(tb.until, int64(r.cfg.Retention)) {
+			delete(r.tombs, id)
 		}
 	}
 	return disp, records, deleted
 }
 
 // reconcile publishes what a channel's derivation says that differs from
-// what it published, and reports whether the channel is to be deleted.
-func (r *refMatcher) reconcile(id string, ch *refChannel) ([]Interruption, bool) {
-	list, roles := r.derive(ch.events)
+// what it published, and returns the channel's tomb when it is to be
+// deleted (nil when not).
+func (r *refMatcher) reconcile(id string, ch *refChannel) ([]Interruption, *refTomb) {
+	list, roles, ended, endedUntil := r.derive(ch.events, ch.tomb)
 	ident := ch.identity()
 	g := int64(r.cfg.Grace)
 	now := r.clock
@@ -364,7 +410,22 @@ func (r *refMatcher) reconcile(id string, ch *refChannel) ([]Interruption, bool)
 	if n := len(list); n > 0 && list[n-1].close == nil {
 		horizon = max(horizon, list[n-1].bound)
 	}
-	return out, !pending && now > addSat(horizon, int64(r.cfg.Retention))
+	ret := int64(r.cfg.Retention)
+	deadline := addSat(horizon, ret)
+	if ch.tomb != nil {
+		deadline = max(deadline, addSat(ch.tomb.until, ret))
+	}
+	if pending || now <= deadline {
+		return out, nil
+	}
+	tomb := &refTomb{until: addSat(max(deadline, now), ret), ended: ended, keys: map[string]bool{}}
+	if ended {
+		tomb.endedUntil = endedUntil
+	}
+	for _, e := range ch.events {
+		tomb.keys[key(e)] = true
+	}
+	return out, tomb
 }
 
 // refRow is row without the channel shortcut: every record names its
