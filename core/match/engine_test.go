@@ -111,7 +111,10 @@ func checkRecord(t *testing.T, cfg EngineConfig, in Interruption) {
 
 // final returns the final table of records: the latest revision of each
 // interruption, retractions dropped, sorted.
-func final(records []Interruption) []string {
+func final(records []Interruption) []string { return finalBy(records, row) }
+
+// finalBy is final with each record written by rowOf.
+func finalBy(records []Interruption, rowOf func(Interruption) string) []string {
 	latest := map[string]Interruption{}
 	for _, in := range records {
 		k := in.ChannelID + "\x00" + in.OpenedBy.Source + "\x00" + in.OpenedBy.ID
@@ -123,7 +126,7 @@ func final(records []Interruption) []string {
 	for _, in := range latest {
 		if !in.Retracted {
 			in.Revision = 0 // revisions depend on arrival order; content does not
-			out = append(out, row(in))
+			out = append(out, rowOf(in))
 		}
 	}
 	slices.Sort(out)

@@ -490,24 +490,7 @@ func varyIdentity(e *Event, v int) {
 // wholeFinal returns the final table of records whole: the latest revision
 // of each interruption (retractions dropped) with its identity, times,
 // events and their types, sorted.
-func wholeFinal(records []Interruption) []string {
-	latest := map[string]Interruption{}
-	for _, in := range records {
-		k := in.ChannelID + "\x00" + in.OpenedBy.Source + "\x00" + in.OpenedBy.ID
-		if old, ok := latest[k]; !ok || in.Revision > old.Revision {
-			latest[k] = in
-		}
-	}
-	var out []string
-	for _, in := range latest {
-		if !in.Retracted {
-			in.Revision = 0 // revisions depend on arrival order; content does not
-			out = append(out, refRow(in))
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func wholeFinal(records []Interruption) []string { return finalBy(records, refRow) }
 
 // configFromBytes picks randomised settings: max-interruption 1 min to 2 h,
 // retention from max-interruption to twice that and more, grace 0 to
