@@ -85,6 +85,18 @@ func newExactlyOnce(ctx context.Context, opts []kgo.Opt, cfg *Config) (*exactlyO
 	if err != nil {
 		return nil, fmt.Errorf("transact session: %w", err)
 	}
+	// Initialize the transactional producer now, as Kafka Streams does at
+	// start (initTransactions): it fences the previous producer of this
+	// transactional id (this process's last session after a broker outage,
+	// or a restarted instance's predecessor) and aborts its open
+	// transaction at once. Otherwise the restores, which wait until the
+	// changelog and the group's offsets are stable, would wait for that
+	// transaction's timeout, and nothing of this session produces before
+	// they end.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("initialize the transactional producer %s: %w", cfg.TransactionalID, err)
+	}
 	return &exactlyOnce{sess: sess, out: newCollector(ctx, sess.Client())}, nil
 }
 
