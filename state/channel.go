@@ -521,23 +521,6 @@ func (c *Channel) Identity() (conversationID, interactionID string, party vcc.Pa
 	return s[:i], s[i:j], vcc.Party{Role: c.roleString(), AgentID: s[j:k], UserID: s[k:]}
 }
 
-// FillIdentity sets the conversationId and interactionId the channel does
-// not have yet, and the party when it has none, without a carrier: as a
-// changelog value of version 3 left them, before every event. The engine
-// uses OfferIdentity.
-func (c *Channel) FillIdentity(conversationID, interactionID string, party vcc.Party) {
-	if c.kinds[fieldConversation] == 0 {
-		c.setIdent(fieldConversation, conversationID)
-	}
-	if c.kinds[fieldInteraction] == 0 {
-		c.setIdent(fieldInteraction, interactionID)
-	}
-	if c.role == 0 && c.kinds[numIdents] == 0 && c.kinds[fieldUser] == 0 {
-		c.setParty(party)
-	}
-	c.tidy()
-}
-
 // carrierFlags are the flagCarrierFirst bits.
 const carrierFlags = flagCarrierFirst | flagCarrierFirst1 | flagCarrierFirst2
 

@@ -91,7 +91,7 @@ func TestPackedStringsAreExact(t *testing.T) {
 			t.Errorf("Identity = %q %q %+v, want %q %q %+v", conv, inter, party, d.ConversationID, d.InteractionID, d.Party)
 		}
 		var e Channel
-		e.FillIdentity(d.ConversationID, d.InteractionID, d.Party)
+		e.fillIdentity(d.ConversationID, d.InteractionID, d.Party)
 		for _, r := range d.Events {
 			e.InsertEvent(r)
 		}

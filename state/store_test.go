@@ -70,7 +70,7 @@ func TestStoreEditGetDelete(t *testing.T) {
 	if c == nil || s.Get("a") != c || s.Len() != 1 {
 		t.Fatalf("Edit(a) did not create a channel reachable by Get")
 	}
-	c.FillIdentity("conv", "", vcc.Party{})
+	c.fillIdentity("conv", "", vcc.Party{})
 	if again := s.Edit("a"); again != c || again.Data().ConversationID != "conv" {
 		t.Fatalf("second Edit(a) returned a different channel")
 	}
@@ -178,7 +178,7 @@ func TestStoreRollback(t *testing.T) {
 		}},
 		{"delete then recreate", func(s *Store) {
 			s.Delete("a")
-			s.Edit("a").FillIdentity("new", "", vcc.Party{})
+			s.Edit("a").fillIdentity("new", "", vcc.Party{})
 		}},
 		{"stream time", func(s *Store) { s.AdvanceStreamTime(500) }},
 		{"everything", func(s *Store) {
@@ -358,7 +358,7 @@ func TestStoreDeadlinesFireAfterRollback(t *testing.T) {
 		{"nothing popped", func(s *Store) {}, []string{"a", "b"}},
 		{"popped and edited, as the engine does", func(s *Store) {
 			for _, id := range drain(s, 100) {
-				s.Edit(id).FillIdentity("changed", "", vcc.Party{})
+				s.Edit(id).fillIdentity("changed", "", vcc.Party{})
 				s.SetDeadline(s.Get(id), 0)
 			}
 		}, []string{"a", "b"}},
@@ -501,7 +501,7 @@ func TestChannelCloneIsDeep(t *testing.T) {
 		n.InsertEvent(Ref{Source: "/odd", ID: "y", Type: "t", At: 5})
 		n.PutPublished(Published{Open: 2, Revision: 9})
 		n.SetSummary(true, 3, 2)
-		n.FillIdentity("other", "other", vcc.Party{Role: "agent"})
+		n.fillIdentity("other", "other", vcc.Party{Role: "agent"})
 		if got := c.Data(); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: mutating the clone changed the original: %+v", name, got)
 		}
@@ -541,7 +541,7 @@ func TestStoreUndoSharesOverflowSafely(t *testing.T) {
 		"add published":    func(c *Channel) { c.PutPublished(Published{Open: uint64(c.NumEvents()), Revision: 1}) },
 		"summary":          func(c *Channel) { c.SetSummary(true, 42, 3) },
 		"long identity":    func(c *Channel) { c.Set(ChannelData{ConversationID: strings.Repeat("z", 50)}) },
-		"fill identity":    func(c *Channel) { c.FillIdentity("a", "b", vcc.Party{Role: "odd", AgentID: strings.Repeat("9", 20)}) },
+		"fill identity":    func(c *Channel) { c.fillIdentity("a", "b", vcc.Party{Role: "odd", AgentID: strings.Repeat("9", 20)}) },
 	}
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {
