@@ -135,13 +135,7 @@ func finalBy(records []Interruption, rowOf func(Interruption) string) []string {
 
 // finalOf processes events in order and returns the final table.
 func finalOf(cfg EngineConfig, events []Event) []string {
-	e := NewEngine(cfg)
-	s := state.New()
-	var all []Interruption
-	for i := range events {
-		e.Process(s, &events[i], func(in Interruption) { all = append(all, in) })
-		s.Commit()
-	}
+	all, _, _ := processAll(cfg, events)
 	return final(all)
 }
 

@@ -659,12 +659,6 @@ func TestArrivalOrderDoesNotMatter(t *testing.T) {
 
 // wholeFinalOf processes events in order and returns the whole final table.
 func wholeFinalOf(cfg EngineConfig, events []Event) []string {
-	e := NewEngine(cfg)
-	s := state.New()
-	var all []Interruption
-	for i := range events {
-		e.Process(s, &events[i], func(in Interruption) { all = append(all, in) })
-		s.Commit()
-	}
+	all, _, _ := processAll(cfg, events)
 	return wholeFinal(all)
 }
