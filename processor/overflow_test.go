@@ -63,18 +63,7 @@ func TestChannelOverflowDeadLettered(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f.cfg.Hooks = append(f.cfg.Hooks, metrics.New(reg))
 	values, over := overflowInput(t, capEvents)
-	recs := make([]*kgo.Record, len(values))
-	for i, v := range values {
-		recs[i] = &kgo.Record{Topic: f.cfg.InputTopic, Partition: 0, Key: []byte("k"), Value: v}
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	producePartition0(ctx, t, f, values, []byte("k"))
 	stop := f.start(ctx)
 	adm := kadm.NewClient(f.client)
 	if err := testkit.WaitCommitted(ctx, adm, f.cfg.Group, f.cfg.InputTopic, 20*time.Millisecond, nil); err != nil {
@@ -151,18 +140,7 @@ func TestChannelOverflowReplayAgreesWithRun(t *testing.T) {
 		t.Fatalf("replay dead letters: %d lines, first %+v; want one, line %d, reason %s", n, line, over+1, codec.ReasonChannelOverflow)
 	}
 
-	recs := make([]*kgo.Record, len(values))
-	for i, v := range values {
-		recs[i] = &kgo.Record{Topic: f.cfg.InputTopic, Partition: 0, Value: v}
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	producePartition0(ctx, t, f, values, nil)
 	stop := f.start(ctx)
 	got := records.DecodeOutput(t, f.readN(ctx, f.cfg.OutputTopic, want.Len()), codec.Binary)
 	dl := f.readN(ctx, f.cfg.DLQTopic, 1)
@@ -172,5 +150,23 @@ func TestChannelOverflowReplayAgreesWithRun(t *testing.T) {
 	testkit.SameRecords(t, want, got)
 	if !bytes.Equal(dl[0].Value, values[over]) || testkit.Header(dl[0], cekafka.HeaderDLQReason) != string(line.Reason) {
 		t.Errorf("run's dead letter %s (%s) differs from replay's line %d", dl[0].Value, testkit.Header(dl[0], cekafka.HeaderDLQReason), line.Line)
+	}
+}
+
+// producePartition0 produces values, keyed by key, to partition 0 of the
+// input topic, whatever the key hashes to.
+func producePartition0(ctx context.Context, t *testing.T, f *fixture, values [][]byte, key []byte) {
+	t.Helper()
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Topic: f.cfg.InputTopic, Partition: 0, Key: key, Value: v}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 }
