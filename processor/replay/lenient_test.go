@@ -46,18 +46,25 @@ func replayLines(t *testing.T, lines []string) ([]byte, []replay.DeadLine, repla
 	if err != nil {
 		t.Fatalf("replay: %v", err)
 	}
-	var dead []replay.DeadLine
-	for _, l := range bytes.Split(bytes.TrimSpace(dlq.Bytes()), []byte("\n")) {
+	return out.Bytes(), ndjson[replay.DeadLine](t, "dlq", dlq.Bytes()), sum
+}
+
+// ndjson decodes each non-empty line of b as a T; what names the file in
+// a failure.
+func ndjson[T any](t *testing.T, what string, b []byte) []T {
+	t.Helper()
+	var out []T
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
 		if len(l) == 0 {
 			continue
 		}
-		var dl replay.DeadLine
-		if err := json.Unmarshal(l, &dl); err != nil {
-			t.Fatalf("dlq line %q: %v", l, err)
+		var v T
+		if err := json.Unmarshal(l, &v); err != nil {
+			t.Fatalf("%s line %q: %v", what, l, err)
 		}
-		dead = append(dead, dl)
+		out = append(out, v)
 	}
-	return out.Bytes(), dead, sum
+	return out
 }
 
 // outRecord is the part of an output record the tests read; Subject and
@@ -78,18 +85,7 @@ type outRecord struct {
 
 func outRecords(t *testing.T, out []byte) []outRecord {
 	t.Helper()
-	var recs []outRecord
-	for _, l := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
-		if len(l) == 0 {
-			continue
-		}
-		var r outRecord
-		if err := json.Unmarshal(l, &r); err != nil {
-			t.Fatalf("output line %q: %v", l, err)
-		}
-		recs = append(recs, r)
-	}
-	return recs
+	return ndjson[outRecord](t, "output", out)
 }
 
 // TestCloseWithWrongTypedIdentityClosesInterruption: a channel is
