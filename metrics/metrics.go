@@ -62,7 +62,7 @@ var (
 	// retractions published, and the effect of placed events on their
 	// timeline when they arrived.
 	actionNames = [...]string{"expired", "deleted_channel", "correction", "retraction",
-		"interrupted-while-interrupted", "after-end", "resume-without-interruption"}
+		"interrupted-while-interrupted", "after-end", "resume-without-interruption", "evicted_channel"}
 )
 
 const (
@@ -343,7 +343,7 @@ func reasonIndex(r codec.Reason) int {
 func (m *Processor) OnHousekeeping(part int32, hk match.Housekeeping) {
 	s := m.shard(part)
 	for i, n := range [nActions]int{hk.Expired, hk.Deleted, hk.Corrections, hk.Retractions,
-		hk.InterruptedWhileInterrupted, hk.AfterEnd, hk.ResumeWithoutInterruption} {
+		hk.InterruptedWhileInterrupted, hk.AfterEnd, hk.ResumeWithoutInterruption, hk.Evicted} {
 		s.p.housekeeping[i] += n
 	}
 	s.mu.Unlock()

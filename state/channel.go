@@ -151,6 +151,10 @@ const (
 	flagCarrierFirst
 	flagCarrierFirst1
 	flagCarrierFirst2
+	// flagStale: the channel's summary and published list were not set by
+	// the engine's last look at its whole timeline (a value set with Set
+	// or decoded from the changelog): see Stale.
+	flagStale
 )
 
 // Channel is everything the matcher remembers about one channel, packed:
@@ -160,9 +164,13 @@ const (
 // (channelExt) allocated only when needed. Every string reads back exactly
 // as it was given.
 //
-// The timeline and published lists are never changed in place: every
-// change allocates a new list, so a copy of the Channel (the store's undo)
-// may share them.
+// The timeline and published lists are shared with a copy of the Channel
+// (the store's undo) only with their capacity equal to their length: a
+// list whose capacity is larger belongs to this Channel alone and is
+// changed in place (a timeline that grows by appends costs amortized
+// constant time per event), a full one is copied before it changes. Every
+// copy of a Channel value that shares its lists must clip them (see
+// Store.remember).
 //
 // The zero Channel is empty. Read it with the accessors, change it with the
 // mutators; Data and Set convert from and to the spelled-out ChannelData.
@@ -204,6 +212,9 @@ type channelExt struct {
 	carriers [NumCarriers]Carrier
 	// tomb is the tomb of the channel's deleted state (Channel.Tomb).
 	tomb *Tomb
+	// memo is the engine's (Channel.Memo): never encoded, never changed
+	// in place, so copies may share it.
+	memo any
 }
 
 // packedRef is a Ref with a packed id, source and type. It holds only
@@ -311,7 +322,7 @@ func (c *Channel) Set(d ChannelData) {
 	id, kind := c.ids[fieldID], c.kinds[fieldID]
 	*c = Channel{
 		deadline:    c.deadline,
-		flags:       c.flags &^ (flagHasOpen | flagExtShared | carrierFlags),
+		flags:       c.flags&^(flagHasOpen|flagExtShared|carrierFlags) | flagStale,
 		LastEventAt: d.LastEventAt,
 	}
 	c.ids[fieldID], c.kinds[fieldID] = id, kind
@@ -418,7 +429,7 @@ func (c *Channel) shareExt() {
 
 // tidy drops an empty overflow.
 func (c *Channel) tidy() {
-	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 && x.carriers == ([NumCarriers]Carrier{}) && x.tomb == nil {
+	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 && x.carriers == ([NumCarriers]Carrier{}) && x.tomb == nil && x.memo == nil {
 		c.ext = nil
 		c.flags &^= flagExtShared
 	}
@@ -861,7 +872,11 @@ func (c *Channel) InsertEvent(r Ref) int {
 	if i == 0 {
 		c.keepCarriers()
 	}
-	n := make([]packedRef, len(c.events)+1)
+	if len(c.events) < cap(c.events) {
+		c.events = slices.Insert(c.events, i, p) // owned: in place
+		return i
+	}
+	n := make([]packedRef, len(c.events)+1, grownCap(len(c.events)+1))
 	copy(n, c.events[:i])
 	n[i] = p
 	copy(n[i+1:], c.events[i:])
@@ -869,14 +884,30 @@ func (c *Channel) InsertEvent(r Ref) int {
 	return i
 }
 
+// grownCap returns the capacity of a list grown to n entries: n for a
+// short list (most channels hold a few events and publish one or two
+// interruptions, and spare room would cost memory on each), a quarter
+// more for a longer one, so that a channel that keeps growing copies its
+// lists amortized constant times per entry.
+func grownCap(n int) int {
+	if n < 16 {
+		return n
+	}
+	return n + n/4
+}
+
 // MoveEvent replaces timeline event i with r, a copy of it (same source
 // and id) at another time or of another type, placed as InsertEvent
 // places it, and returns its new index.
 func (c *Channel) MoveEvent(i int, r Ref) int {
 	c.keepCarriers()
-	n := make([]packedRef, 0, len(c.events))
+	if len(c.events) < cap(c.events) {
+		c.events = slices.Delete(c.events, i, i+1) // owned: in place
+		return c.InsertEvent(r)
+	}
+	n := make([]packedRef, 0, cap(c.events))
 	n = append(n, c.events[:i]...)
-	c.events = append(n, c.events[i+1:]...)
+	c.events = append(n, c.events[i+1:]...) // owned now: cap > len
 	return c.InsertEvent(r)
 }
 
@@ -887,9 +918,11 @@ func (c *Channel) NumPublished() int { return len(c.published) }
 func (c *Channel) Published(i int) Published { return c.published[i] }
 
 // FindPublished returns the index of the published interruption opened by
-// the event with hash open, or -1.
+// the event with hash open, or -1. The list holds one entry per hash
+// (PutPublished); it is searched from its end, the newest entries, which
+// the engine asks for most.
 func (c *Channel) FindPublished(open uint64) int {
-	for i := range c.published {
+	for i := len(c.published) - 1; i >= 0; i-- {
 		if c.published[i].Open == open {
 			return i
 		}
@@ -899,16 +932,69 @@ func (c *Channel) FindPublished(open uint64) int {
 
 // PutPublished records p: it replaces the entry with the same Open, or is
 // added at the end.
-func (c *Channel) PutPublished(p Published) {
-	i := c.FindPublished(p.Open)
-	n := make([]Published, len(c.published), len(c.published)+1)
-	copy(n, c.published)
+func (c *Channel) PutPublished(p Published) { c.putPublished(c.FindPublished(p.Open), p) }
+
+// putPublished records p at index i (its entry), or at the end when i is
+// -1.
+func (c *Channel) putPublished(i int, p Published) {
+	n := c.published
+	if len(n) == cap(n) {
+		// Full: shared with a copy, or no room; an entry added or
+		// changed goes to a new list.
+		k := len(n)
+		if i < 0 {
+			k++
+		}
+		n = make([]Published, len(n), grownCap(k))
+		copy(n, c.published)
+	}
 	if i < 0 {
 		n = append(n, p)
 	} else {
 		n[i] = p
 	}
 	c.published = n
+}
+
+// PutPublishedAt records p, whose entry is published interruption i (as
+// FindPublished(p.Open) returns it; -1: none), without searching for it.
+func (c *Channel) PutPublishedAt(i int, p Published) { c.putPublished(i, p) }
+
+// Memo returns what SetMemo left on the channel, or nil.
+func (c *Channel) Memo() any {
+	if c.ext == nil {
+		return nil
+	}
+	return c.ext.memo
+}
+
+// SetMemo leaves m on the channel for its engine: derived data that
+// speeds up the next look at the timeline (the matcher keeps checkpoints of
+// its walk). It is not encoded, not compared and not part of Data; a copy
+// of the channel (Clone, the store's undo) shares it, so m must never be
+// changed once set, and its owner must check that it still describes the
+// timeline before using it (a rollback can take the timeline back to an
+// older one and keep a newer memo). Set drops it.
+func (c *Channel) SetMemo(m any) {
+	if m == nil && c.Memo() == nil {
+		return
+	}
+	c.ownExt().memo = m
+	c.tidy()
+}
+
+// Stale reports whether the channel's summary (Summary) and published
+// list were set from outside the engine (Set, DecodeChannel) and have not
+// been checked against the timeline since: the engine then looks at every
+// interruption of the channel, not only those an event can have changed.
+func (c *Channel) Stale() bool { return c.flags&flagStale != 0 }
+
+// SetStale sets what Stale reports.
+func (c *Channel) SetStale(stale bool) {
+	c.flags &^= flagStale
+	if stale {
+		c.flags |= flagStale
+	}
 }
 
 // Summary returns the engine's summary of the timeline: whether an

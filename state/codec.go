@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/interruptions/interruptions/internal/ksuid"
 )
@@ -238,6 +239,7 @@ func DecodeChannel(b []byte) (*Channel, error) {
 		return nil, d.err
 	}
 	c.tidy()
+	c.flags |= flagStale // the engine checks it whole first (Channel.Stale)
 	return c, nil
 }
 
@@ -396,3 +398,70 @@ func internBytes(table []string, b []byte) string {
 	}
 	return string(b)
 }
+
+// SizeBound returns an upper bound of the length of AppendChannel(nil, c),
+// computed without encoding: each packed timeline event at its longest
+// (refBound), the others and every string at their lengths, each varint at
+// its longest. Its cost does not grow with the timeline, except for the
+// events that do not pack and the tomb's hashes (counted, not read).
+func (c *Channel) SizeBound() int {
+	n := 1 + 4*binary.MaxVarintLen64 + 3*binary.MaxVarintLen64 // version, LastEventAt, open, held, counts
+	for _, f := range []int{fieldConversation, fieldInteraction, fieldUser} {
+		n += uvarintLen(uint64(c.identLen(f))) + c.identLen(f)
+	}
+	n += stringLen(c.roleString()) + uvarintLen(uint64(c.agentLen())) + c.agentLen()
+	raw := 0
+	if c.ext != nil {
+		for _, r := range c.ext.raw {
+			n += EventSizeBound(r.Source, r.ID, r.Type)
+		}
+		raw = len(c.ext.raw)
+	}
+	n += (len(c.events) - raw) * refBound
+	n += len(c.published) * publishedBound
+	n += NumCarriers * (1 + binary.MaxVarintLen64 + 8)
+	if t := c.Tomb(); t != nil {
+		n += 2 + 3*binary.MaxVarintLen64 + 8*len(t.Events)
+	}
+	return n + 1
+}
+
+// EventSizeBound returns an upper bound of the bytes one timeline event
+// with this source, id and type takes in a channel's encoding.
+func EventSizeBound(source, id, typ string) int {
+	return stringLen(source) + stringLen(id) + stringLen(typ) + 2*binary.MaxVarintLen64 // time, offset
+}
+
+// stringLen is the length of appendString(nil, s).
+func stringLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// PublishedSizeBound is an upper bound of the bytes one published record
+// takes in a channel's encoding.
+const PublishedSizeBound = publishedBound
+
+const (
+	// publishedBound: two hashes, a revision varint, the flags.
+	publishedBound = 8 + 8 + binary.MaxVarintLen32 + 1
+)
+
+// refBound is the longest encoding of a packed timeline event: the
+// longest table source and type, an id of ksuid.Len characters.
+var refBound = func() int {
+	long := func(t []string) int {
+		m := 0
+		for _, s := range t {
+			m = max(m, len(s))
+		}
+		return m
+	}
+	// A packed offset is at most 2^40 - 1: 6 bytes, not 10.
+	return EventSizeBound(strings.Repeat("s", long(sourceTable)), strings.Repeat("i", max(ksuid.Len, ksuid.Bytes)), strings.Repeat("t", long(typeTable))) - 4
+}()

@@ -143,6 +143,10 @@ func (s *Store) remember(id string, c *Channel) {
 		// The copy shares c's overflow until c changes it.
 		u.saved = *c
 		c.shareExt()
+		// The lists are shared with the saved copy: clipped, they are
+		// copied before they change (see Channel).
+		c.events = c.events[:len(c.events):len(c.events)]
+		c.published = c.published[:len(c.published):len(c.published)]
 	}
 	s.undo = append(s.undo, u)
 }

@@ -48,7 +48,7 @@ func reload(t *testing.T, e *Engine, s *state.Store, log map[string][]byte) *sta
 func TestOpenerAfterDeletionIsDuplicate(t *testing.T) {
 	cfg := EngineConfig{MaxInterruption: 30 * time.Minute, Retention: time.Hour}
 	for _, restart := range []bool{false, true} {
-		e, s := NewEngine(cfg), state.New()
+		e, s := newTestEngine(cfg), state.New()
 		log := map[string][]byte{} // the changelog, compacted
 		commit := func() {
 			if !restart {
@@ -133,7 +133,7 @@ func TestTombDroppedAfterItsRetention(t *testing.T) {
 	if disps[4] != Duplicate || hk.Deleted != 1 || !buried(s, chA) {
 		t.Fatalf("dispositions %v, deleted %d, a buried %v", disps, hk.Deleted, buried(s, chA))
 	}
-	e := NewEngine(cfg)
+	e := newTestEngine(cfg)
 	x := evOn(chB, "r", "b3", "13:10:00.002")
 	e.Process(s, &x, func(Interruption) {})
 	if s.Get(chA) != nil {
@@ -223,7 +223,7 @@ func TestDeletionPropertyOrderFree(t *testing.T) {
 			if t.Failed() {
 				t.Fatalf("round %d, permutation %d", round, p)
 			}
-			e, s := NewEngine(cfg), state.New()
+			e, s := newTestEngine(cfg), state.New()
 			var got []Interruption
 			var trace []string
 			for i := range evs {
@@ -309,7 +309,7 @@ func TestDescribeTomb(t *testing.T) {
 	if !buried(s, chA) {
 		t.Fatal("channel a not deleted")
 	}
-	d := NewEngine(cfg).Describe(s.Get(chA), s.StreamTime())
+	d := newTestEngine(cfg).Describe(s.Get(chA), s.StreamTime())
 	// Until: the clock at the deletion (later than the horizon 11:10) + 1h.
 	if len(d.Events) != 0 || len(d.Derived) != 0 || d.DeleteAt != at("13:10:00.001") {
 		t.Fatalf("description %+v; want no events, deleteAt %s", d, hm(at("13:10:00.001")))

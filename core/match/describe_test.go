@@ -13,7 +13,7 @@ import (
 // TestDescribe: a channel's description lists its timeline, each derived
 // interruption with its status and published revision, and a retraction.
 func TestDescribe(t *testing.T) {
-	e := NewEngine(day)
+	e := newTestEngine(day)
 	s := state.New()
 	process := func(evs ...Event) {
 		for i := range evs {
@@ -57,7 +57,7 @@ func TestDescribe(t *testing.T) {
 // record that first brought it; a duplicate arriving later at another
 // offset changes nothing, and an event without one stays unknown.
 func TestDescribeArrivalOffsets(t *testing.T) {
-	e := NewEngine(day)
+	e := newTestEngine(day)
 	s := state.New()
 	process := func(ev Event, offset int64, known bool) Disposition {
 		ev.Offset, ev.HasOffset = offset, known
@@ -105,7 +105,7 @@ func TestReportsAgreeWithReference(t *testing.T) {
 		}
 		cfg := configFromBytes(byte(rng.UintN(256)), byte(rng.UintN(256)), byte(rng.UintN(256)))
 		evs := eventsFromBytes(b)
-		e, s, ref := NewEngine(cfg), state.New(), newRef(cfg)
+		e, s, ref := newTestEngine(cfg), state.New(), newRef(cfg)
 		for i := range evs {
 			x := evs[i]
 			e.Process(s, &x, func(Interruption) {})

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/interruptions/interruptions/core/vcc"
@@ -151,6 +152,12 @@ type Housekeeping struct {
 	// (state.Tomb, see Engine.bury), itself dropped later without being
 	// counted.
 	Deleted int
+	// Evicted channels: their changelog value had grown longer than
+	// MaxChannelBytes (lowered under it) when an event or the clock
+	// changed them. What they published stands; each leaves a tomb as a
+	// deleted channel does (nothing at all when the tomb would not fit),
+	// and what was still open or held is not published.
+	Evicted int
 	// The effect of the placed event on its timeline when it arrived: an
 	// interrupted while the channel was interrupted, an interrupted after
 	// the channel ended, a resumed with no interruption open.
@@ -165,6 +172,7 @@ func (h *Housekeeping) Add(o Housekeeping) {
 	h.Corrections += o.Corrections
 	h.Retractions += o.Retractions
 	h.Deleted += o.Deleted
+	h.Evicted += o.Evicted
 	h.InterruptedWhileInterrupted += o.InterruptedWhileInterrupted
 	h.AfterEnd += o.AfterEnd
 	h.ResumeWithoutInterruption += o.ResumeWithoutInterruption
@@ -190,6 +198,12 @@ type EngineConfig struct {
 	// timeline events than this is a ChannelOverflow and changes nothing
 	// (0: no cap). A copy of an event the channel holds is not new.
 	MaxChannelEvents int
+	// MaxChannelBytes: a new event that would make its channel's
+	// changelog value (state.AppendChannel) longer than this many bytes
+	// is a ChannelOverflow too (0: no limit). The runtime derives it from
+	// the changelog topic's max.message.bytes; SetMaxChannelBytes changes
+	// it while the engine runs.
+	MaxChannelBytes int
 }
 
 // Engine derives interruptions from each channel's timeline of events. It
@@ -201,14 +215,30 @@ type Engine struct {
 	retentionNanos int64
 	graceNanos     int64
 	maxEvents      int
+	// maxBytes is MaxChannelBytes; SetMaxChannelBytes may change it
+	// while partitions are processed.
+	maxBytes atomic.Int64
+	// verify (tests only): every reconcile that decides part of a
+	// channel is checked against deciding all of it (settleVerified).
+	verify bool
 }
 
 // NewEngine returns an engine for cfg. MaxInterruption and Retention must
 // be positive, Grace not negative.
 func NewEngine(cfg EngineConfig) *Engine {
-	return &Engine{maxNanos: int64(cfg.MaxInterruption), retentionNanos: int64(cfg.Retention),
+	e := &Engine{maxNanos: int64(cfg.MaxInterruption), retentionNanos: int64(cfg.Retention),
 		graceNanos: max(int64(cfg.Grace), 0), maxEvents: max(cfg.MaxChannelEvents, 0)}
+	e.SetMaxChannelBytes(cfg.MaxChannelBytes)
+	return e
 }
+
+// SetMaxChannelBytes sets EngineConfig.MaxChannelBytes (0 or less: no
+// limit). It is safe to call while other goroutines process events; it
+// applies to the events processed after it returns.
+func (e *Engine) SetMaxChannelBytes(n int) { e.maxBytes.Store(int64(max(n, 0))) }
+
+// MaxChannelBytes returns the limit SetMaxChannelBytes set last.
+func (e *Engine) MaxChannelBytes() int { return int(e.maxBytes.Load()) }
 
 // Emit receives the records an engine call publishes, in order.
 type Emit func(Interruption)
@@ -240,7 +270,7 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 	}
 	at := truncMillis(ev.Timestamp)
 	if c := s.Get(ev.ChannelID); c != nil {
-		if k := c.FindEvent(ev.Source, ev.ID); k >= 0 {
+		if k := e.findEvent(c, ev.Source, ev.ID); k >= 0 {
 			return e.copyOf(s, c, k, ev, at, emit)
 		}
 		if t := c.Tomb(); t != nil && at <= t.Until && t.Has(state.HashEvent(ev.Source, ev.ID)) {
@@ -251,19 +281,26 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 			return ChannelOverflow, e.Advance(s, emit)
 		}
 	}
+	if e.tooBig(s.Get(ev.ChannelID), ev) {
+		return ChannelOverflow, e.Advance(s, emit)
+	}
 	if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
 		return TooLate, e.Advance(s, emit)
 	}
 	c := s.Edit(ev.ChannelID)
 	e.upgrade(c)
 	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at, Offset: ev.Offset, HasOffset: ev.HasOffset})
+	e.placed(c, ev.Source, ev.ID)
 	if c.NumEvents() == 1 || c.LastEventAt < at {
 		c.LastEventAt = at
 	}
-	c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party)
+	from := at // the walk changed from the event on
+	if c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party) {
+		from = changedAll // every record says the identity
+	}
 	s.AdvanceStreamTime(at)
 	// Not gone: the event is within retention of the clock.
-	r, _ := e.reconcile(s, ev.ChannelID, c, i, emit, &hk)
+	r, _ := e.reconcile(s, ev.ChannelID, c, i, from, emit, &hk)
 	switch r {
 	case roleWhileInterrupted:
 		hk.InterruptedWhileInterrupted++
@@ -281,6 +318,7 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 func (e *Engine) copyOf(s *state.Store, c *state.Channel, k int, ev *Event, at int64, emit Emit) (Disposition, Housekeeping) {
 	var hk Housekeeping
 	held := c.Event(k)
+	from := int64(changedNothing)
 	d := Duplicate
 	if at != held.At || ev.Type != held.Type {
 		d = ConflictingDuplicate
@@ -296,7 +334,10 @@ func (e *Engine) copyOf(s *state.Store, c *state.Channel, k int, ev *Event, at i
 		c.MoveEvent(k, state.Ref{Source: held.Source, ID: held.ID, Type: ev.Type, At: at, Offset: held.Offset,
 			HasOffset: held.HasOffset})
 		c.LastEventAt = c.EventAt(c.NumEvents() - 1)
-		c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party)
+		from = at // the event moved earlier, to at
+		if c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party) {
+			from = changedAll
+		}
 	} else {
 		// A later copy moves the clock as if it had been placed: whether
 		// it arrived first (and was) must not matter.
@@ -306,9 +347,11 @@ func (e *Engine) copyOf(s *state.Store, c *state.Channel, k int, ev *Event, at i
 		}
 		c = s.Edit(ev.ChannelID)
 		e.upgrade(c)
-		c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party)
+		if c.OfferIdentity(at, ev.Source, ev.ID, ev.ConversationID, ev.InteractionID, ev.Party) {
+			from = changedAll
+		}
 	}
-	e.reconcile(s, ev.ChannelID, c, -1, emit, &hk)
+	e.reconcile(s, ev.ChannelID, c, -1, from, emit, &hk)
 	hk.Add(e.Advance(s, emit))
 	return d, hk
 }
@@ -387,14 +430,13 @@ func (e *Engine) due(s *state.Store, id string, now int64, emit Emit, hk *Housek
 		return
 	}
 	var w walk
-	e.walk(c, -1, &w)
-	if d, publish, sum := e.plan(c, &w, now); !publish && d >= now && sum.is(c) {
+	if d, publish, sum := e.plan(c, &w, now, changedNothing); !publish && d >= now && sum.is(c) {
 		// An early wake-up: nothing is due, the channel is rescheduled.
 		s.SetDeadline(c, d)
 		return
 	}
 	c = s.Edit(id)
-	if _, gone := e.reconcile(s, id, c, -1, emit, hk); gone {
+	if _, gone := e.reconcile(s, id, c, -1, changedNothing, emit, hk); gone {
 		hk.Deleted++
 		e.walk(c, -1, &w)
 		e.bury(s, c, &w, now)
@@ -418,8 +460,7 @@ func (e *Engine) Restored(s *state.Store) {
 			return true
 		}
 		var w walk
-		e.walk(c, -1, &w)
-		d, publish, _ := e.plan(c, &w, now)
+		d, publish, _ := e.plan(c, &w, now, changedAll)
 		if publish {
 			d = math.MinInt64 + 1 // due at the next Advance
 		}
@@ -463,11 +504,20 @@ func (d *derived) closedAt(c *state.Channel) int64 {
 type walk struct {
 	// The first len(arr) interruptions are in arr, the rest in more: a
 	// walk of a typical timeline stays on the caller's stack.
-	arr    [8]derived
-	more   []derived
-	n      int
-	target int
-	role   role
+	arr  [8]derived
+	more []derived
+	n    int
+	// base: the walk started at a checkpoint (see walkFrom) after base
+	// interruptions; they are not in the walk, except the last of them
+	// (prev), which at gives for base-1.
+	base int
+	prev derived
+	// notOpen: the events at or after the walk's from that open nothing
+	// (walkFrom; none for changedAll): before the change, some may have
+	// opened an interruption that is gone now.
+	notOpen []int
+	target  int
+	role    role
 	// ended: the channel is ended at the end of the timeline, for
 	// events up to endUntil.
 	ended    bool
@@ -476,17 +526,21 @@ type walk struct {
 
 // add appends d.
 func (w *walk) add(d derived) {
-	if w.n < len(w.arr) {
-		w.arr[w.n] = d
+	if k := w.n - w.base; k < len(w.arr) {
+		w.arr[k] = d
 	} else {
 		w.more = append(w.more, d)
 	}
 	w.n++
 }
 
-// at returns interruption k.
+// at returns interruption k, base-1 <= k < n.
 func (w *walk) at(k int) *derived {
-	if k < len(w.arr) {
+	k -= w.base
+	switch {
+	case k == -1:
+		return &w.prev
+	case k < len(w.arr):
 		return &w.arr[k]
 	}
 	return &w.more[k-len(w.arr)]
@@ -495,7 +549,15 @@ func (w *walk) at(k int) *derived {
 // walk derives the interruptions of c's timeline into w, and the role of
 // timeline event target (-1: none).
 func (e *Engine) walk(c *state.Channel, target int, w *walk) {
-	w.n, w.more = 0, w.more[:0]
+	e.walkFrom(c, target, w, changedAll, false)
+}
+
+// walkFrom is walk, starting at the channel's last checkpoint (see
+// checkpoints) before from when there is one: then w holds only the
+// interruptions after it (w.base on), and target must be after it. With
+// keep, the walk leaves checkpoints of itself on c (being edited).
+func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, keep bool) {
+	w.n, w.base, w.more, w.notOpen = 0, 0, w.more[:0], w.notOpen[:0]
 	w.target, w.role = target, roleNone
 	var (
 		open = false
@@ -510,8 +572,28 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 	}
 	n := c.NumEvents()
 	var group [8]int
-	for i := 0; i < n; {
+	start := 0
+	cps := e.checkpoints(c, from)
+	if len(cps) > 0 {
+		cp := &cps[len(cps)-1]
+		start, w.n, w.base, w.prev = cp.pos, cp.n, cp.n, cp.prev
+		open, cur, ended, endUntil = cp.open, cp.cur, cp.ended, cp.endUntil
+	}
+	keeping := keep && n >= checkpointMin
+	kept := cps
+	lastCp := start
+	for i := start; i < n; {
 		t := c.EventAt(i)
+		if keeping && i-lastCp >= checkpointEvery {
+			// An instant boundary: events [0, i) are all before t.
+			var prev derived
+			if w.n > 0 {
+				prev = *w.at(w.n - 1)
+			}
+			kept = append(kept[:len(kept):len(kept)], checkpoint{pos: i, at: c.EventAt(i - 1), h: c.EventHash(i - 1),
+				n: w.n, prev: prev, open: open, cur: cur, ended: ended, endUntil: endUntil})
+			lastCp = i
+		}
 		if ended && t > endUntil {
 			ended = false
 		}
@@ -560,6 +642,11 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 			if k == w.target {
 				w.role = r
 			}
+			if r != roleOpen && from != changedAll && t >= from {
+				// It may have opened an interruption before the change
+				// (a conflicting copy can change its type).
+				w.notOpen = append(w.notOpen, k)
+			}
 		}
 		if j == i+1 {
 			apply(i)
@@ -595,6 +682,33 @@ func (e *Engine) walk(c *state.Channel, target int, w *walk) {
 		w.add(cur)
 	}
 	w.ended, w.endUntil = ended, endUntil
+	if keep {
+		old, _ := c.Memo().(*memo)
+		switch {
+		case old != nil && len(kept) == len(cps) && len(cps) == len(old.cps):
+			// Unchanged: every checkpoint held and none was added.
+		case !keeping || len(kept) == 0:
+			c.SetMemo(nil)
+		default:
+			m := &memo{maxNanos: e.maxNanos, retentionNanos: e.retentionNanos, cps: kept}
+			if old != nil {
+				m.seen, m.pubAt = old.seen, old.pubAt
+			}
+			if m.seen == nil {
+				m.seen = make(map[uint64]struct{}, n)
+				for i := range n {
+					m.seen[c.EventHash(i)] = struct{}{}
+				}
+			}
+			if m.pubAt == nil {
+				m.pubAt = make(map[uint64]int, c.NumPublished())
+				for i := range c.NumPublished() {
+					m.pubAt[c.Published(i).Open] = i
+				}
+			}
+			c.SetMemo(m)
+		}
+	}
 }
 
 // pick returns the position in g of the event that changes the channel's
@@ -764,11 +878,13 @@ func (s *summary) add(d *derived, dec decision, wait *int64) {
 // when it is not to be published before bound + grace: it then moves from
 // open to held in the summary, which the metrics and the state API's
 // open-interruptions index read.
-func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, publish bool, sum summary) {
+func (e *Engine) plan(c *state.Channel, w *walk, now, from int64) (deadline int64, publish bool, sum summary) {
+	var sc scope
+	e.prepare(c, -1, w, &sc, from, false)
 	wait := int64(math.MaxInt64)
-	for k := range w.n {
+	for k := sc.first; k < w.n; k++ {
 		d := w.at(k)
-		switch dec := e.decide(c, d, e.published(c, d), now); dec.fate {
+		switch dec := e.decide(c, d, sc.published(c, e.openHash(c, d.open)), now); dec.fate {
 		case fateCurrent:
 		case fateOpen, fateHeld:
 			sum.add(d, dec, &wait)
@@ -776,10 +892,15 @@ func (e *Engine) plan(c *state.Channel, w *walk, now int64) (deadline int64, pub
 			return 0, true, summary{}
 		}
 	}
-	for i := range c.NumPublished() {
-		if e.decide(c, nil, i, now).fate != fateCurrent && w.find(c, e, c.Published(i).Open) < 0 {
-			return 0, true, summary{}
+	if sc.first == 0 {
+		// A standing record the walk does not derive is retracted now.
+		for i := range c.NumPublished() {
+			if p := c.Published(i); !p.Retracted && sc.derived.find(p.Open) < 0 {
+				return 0, true, summary{}
+			}
 		}
+	} else if len(sc.vanished) > 0 {
+		return 0, true, summary{}
 	}
 	return e.deadline(c, w, sum.hasOpen || sum.held > 0, wait), false, sum
 }
@@ -822,62 +943,94 @@ func (e *Engine) horizon(c *state.Channel, w *walk) int64 {
 	return h
 }
 
-// find returns the index in w of the interruption opened by the event
-// with hash h, or -1.
-func (w *walk) find(c *state.Channel, e *Engine, h uint64) int {
-	for k := range w.n {
-		if e.openHash(c, w.at(k).open) == h {
-			return k
+// reconcile walks channel c (just changed, being edited; from: when its
+// timeline changed, see scope), publishes what decide says is to be
+// published at the clock, records it, and schedules the channel. It
+// returns the role of timeline event target, and gone true when nothing
+// waits and retention passed: the channel is to be deleted (and was not
+// scheduled).
+func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target int, from int64, emit Emit, hk *Housekeeping) (r role, gone bool) {
+	now := s.StreamTime()
+	var deadline int64
+	if e.verify {
+		r, deadline, gone = e.settleVerified(id, c, target, from, now, emit, hk)
+	} else {
+		r, deadline, gone = e.settle(id, c, target, from, now, emit, hk)
+	}
+	if gone {
+		return r, true
+	}
+	s.SetDeadline(c, deadline)
+	if lim := e.maxBytes.Load(); lim > 0 && int64(c.SizeBound()) > lim && int64(len(state.AppendChannel(nil, c))) > lim {
+		// Its value no longer fits the changelog (the limit was
+		// lowered under it): evicted, as when its retention passes.
+		hk.Evicted++
+		var w walk
+		e.walk(c, -1, &w)
+		e.bury(s, c, &w, now)
+		if int64(len(state.AppendChannel(nil, c))) > lim {
+			s.Delete(id) // not even its tomb fits
 		}
 	}
-	return -1
+	return r, false
 }
 
-// reconcile walks channel c (just changed, being edited), publishes what
-// decide says is to be published at the clock, records it, and schedules
-// the channel. It returns the role of timeline event target, and gone true
-// when nothing waits and retention passed: the channel is to be deleted
-// (and was not scheduled).
-func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target int, emit Emit, hk *Housekeeping) (r role, gone bool) {
-	now := s.StreamTime()
+// tooBig reports whether placing ev on channel c (nil: new) could make
+// c's changelog value longer than MaxChannelBytes: the value's bound
+// (state.Channel.SizeBound), the event, a record it may publish and the
+// identity it may bring.
+func (e *Engine) tooBig(c *state.Channel, ev *Event) bool {
+	lim := e.maxBytes.Load()
+	if lim <= 0 {
+		return false
+	}
+	n := state.EventSizeBound(ev.Source, ev.ID, ev.Type) + 2*state.PublishedSizeBound +
+		len(ev.ConversationID) + len(ev.InteractionID) + len(ev.Party.Role) + len(ev.Party.AgentID) + len(ev.Party.UserID)
+	if c != nil {
+		n += c.SizeBound()
+	} else {
+		var empty state.Channel
+		n += empty.SizeBound() + len(ev.ChannelID)
+	}
+	return int64(n) > lim
+}
+
+// settle is reconcile without the store: it returns the channel's next
+// deadline instead of setting it.
+func (e *Engine) settle(id string, c *state.Channel, target int, from, now int64, emit Emit, hk *Housekeeping) (r role, deadline int64, gone bool) {
 	var w walk
-	e.walk(c, target, &w)
-	// Retractions first, in the order of the published list.
-	for i := range c.NumPublished() {
-		p := c.Published(i)
-		var d *derived
-		if dk := w.find(c, e, p.Open); dk >= 0 {
-			d = w.at(dk)
+	var sc scope
+	e.prepare(c, target, &w, &sc, from, true)
+	// Retractions first, in the order of the published list. A record
+	// that is not standing is never retracted again; a standing one whose
+	// interruption the scope skips is current, so with a scope only the
+	// records of the interruptions in it are looked at.
+	if sc.first == 0 {
+		for i := range c.NumPublished() {
+			e.retractIfDue(id, c, &w, &sc, i, now, emit, hk)
 		}
-		if e.decide(c, d, i, now).fate != fateRetraction {
-			continue
-		}
-		k := c.FindEventHash(p.Open)
-		reason := ReasonReopened
-		if d == nil {
-			var rw walk
-			e.walk(c, k, &rw)
-			reason = ReasonInterruptedWhileInterrupted
-			if rw.role == roleAfterEnd {
-				reason = ReasonAfterEnd
+	} else {
+		var arr [8]int
+		look := arr[:0]
+		for k := sc.first; k < w.n; k++ {
+			if i := sc.published(c, e.openHash(c, w.at(k).open)); i >= 0 {
+				look = append(look, i)
 			}
 		}
-		p.Revision++
-		p.Retracted = true
-		p.Fingerprint = 0
-		c.PutPublished(p)
-		open := c.Event(k)
-		conv, inter, party := c.Identity()
-		emit(Interruption{ChannelID: id, ConversationID: conv, InteractionID: inter, Party: party,
-			InterruptedAt: open.At, OpenedBy: open, Revision: int(p.Revision), Retracted: true, Reason: reason})
-		hk.Retractions++
+		look = append(look, sc.vanished...)
+		slices.Sort(look)
+		look = slices.Compact(look)
+		for _, i := range look {
+			e.retractIfDue(id, c, &w, &sc, i, now, emit, hk)
+		}
 	}
 	wait := int64(math.MaxInt64)
 	var sum summary
-	for k := range w.n {
+	for k := sc.first; k < w.n; k++ {
 		d := w.at(k)
 		h := e.openHash(c, d.open)
-		dec := e.decide(c, d, c.FindPublished(h), now)
+		pi := sc.published(c, h)
+		dec := e.decide(c, d, pi, now)
 		switch dec.fate {
 		case fateCurrent:
 			continue
@@ -894,17 +1047,54 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 			}
 		}
 		p := state.Published{Open: h, Fingerprint: fingerprint(c, d), Revision: dec.pub.Revision + 1}
-		c.PutPublished(p)
+		sc.put(c, pi, p)
 		emit(e.record(id, c, d, int(p.Revision)))
 	}
 	c.SetSummary(sum.hasOpen, sum.openAt, sum.held)
-	waiting := sum.hasOpen || sum.held > 0
-	deadline := e.deadline(c, &w, waiting, wait)
-	if !waiting && deadline < now {
-		return w.role, true
+	if sc.first == 0 {
+		c.SetStale(false) // every interruption was decided
 	}
-	s.SetDeadline(c, deadline)
-	return w.role, false
+	waiting := sum.hasOpen || sum.held > 0
+	deadline = e.deadline(c, &w, waiting, wait)
+	if !waiting && deadline < now {
+		return w.role, 0, true
+	}
+	return w.role, deadline, false
+}
+
+// retractIfDue publishes the retraction of channel c's published record i
+// when decide says so (w: the channel's walk, sc its scope).
+func (e *Engine) retractIfDue(id string, c *state.Channel, w *walk, sc *scope, i int, now int64, emit Emit, hk *Housekeeping) {
+	p := c.Published(i)
+	if p.Retracted {
+		return
+	}
+	var d *derived
+	if dk := sc.derived.find(p.Open); dk >= 0 {
+		d = w.at(dk)
+	}
+	if e.decide(c, d, i, now).fate != fateRetraction {
+		return
+	}
+	k := c.FindEventHash(p.Open)
+	reason := ReasonReopened
+	if d == nil {
+		var rw walk
+		e.walk(c, k, &rw)
+		reason = ReasonInterruptedWhileInterrupted
+		if rw.role == roleAfterEnd {
+			reason = ReasonAfterEnd
+		}
+	}
+	p.Revision++
+	p.Retracted = true
+	p.Fingerprint = 0
+	c.PutPublishedAt(i, p)
+	open := c.Event(k)
+	conv, inter, party := c.Identity()
+	emit(Interruption{ChannelID: id, ConversationID: conv, InteractionID: inter, Party: party,
+		InterruptedAt: open.At, OpenedBy: open, Revision: int(p.Revision), Retracted: true, Reason: reason})
+	hk.Retractions++
 }
 
 // record returns the record of revision rev of d.
@@ -942,6 +1132,12 @@ func (e *Engine) openHash(c *state.Channel, i int) uint64 {
 // is revised anyway. A channel without legacy records costs a scan of its
 // published list.
 func (e *Engine) upgrade(c *state.Channel) {
+	if !c.Stale() {
+		// Legacy records come from the changelog (stale until the first
+		// reconcile, which leaves none that matters: current ones were
+		// upgraded here, the others revised).
+		return
+	}
 	legacy := false
 	for i := range c.NumPublished() {
 		if c.Published(i).Legacy {

@@ -71,7 +71,7 @@ func row(in Interruption) string {
 // emitted, the dispositions and the summed housekeeping.
 func run(t *testing.T, cfg EngineConfig, events ...Event) (records []string, disps []Disposition, hk Housekeeping, s *state.Store) {
 	t.Helper()
-	e := NewEngine(cfg)
+	e := newTestEngine(cfg)
 	s = state.New()
 	for i := range events {
 		d, h := e.Process(s, &events[i], func(in Interruption) {
@@ -402,7 +402,7 @@ func ids(events []Event) string {
 // discards), and published revisions are not repeated.
 func TestRestoredPublishesOnNextCall(t *testing.T) {
 	slow := EngineConfig{MaxInterruption: time.Hour, Retention: 2 * time.Hour, Grace: 10 * time.Minute}
-	e := NewEngine(slow)
+	e := newTestEngine(slow)
 	s := state.New()
 	var got []string
 	emit := func(in Interruption) { got = append(got, row(in)) }
@@ -421,7 +421,7 @@ func TestRestoredPublishesOnNextCall(t *testing.T) {
 		return true
 	})
 	restored.RestoreStreamTime(s.StreamTime())
-	fast := NewEngine(EngineConfig{MaxInterruption: time.Hour, Retention: 2 * time.Hour})
+	fast := newTestEngine(EngineConfig{MaxInterruption: time.Hour, Retention: 2 * time.Hour})
 	got = nil
 	fast.Restored(restored)
 	// Restored publishes nothing: i2, held under the old grace, is due

@@ -23,7 +23,7 @@ func withIdentity(e Event, tag string) Event {
 // processAll runs events in order through a fresh engine and store (each
 // committed) and returns every record, the dispositions and housekeeping.
 func processAll(cfg EngineConfig, events []Event) ([]Interruption, []Disposition, Housekeeping) {
-	e := NewEngine(cfg)
+	e := newTestEngine(cfg)
 	s := state.New()
 	var out []Interruption
 	var disps []Disposition
@@ -190,7 +190,7 @@ func TestRestoreVersion3Value(t *testing.T) {
 	}
 	s := l.Store
 	s.AdvanceStreamTime(at("10:05"))
-	e := NewEngine(day)
+	e := newTestEngine(day)
 	e.Restored(s)
 	var got []Interruption
 	emit := func(in Interruption) { got = append(got, in) }
@@ -221,7 +221,7 @@ func TestLateCopyPastRetentionDeletesChannel(t *testing.T) {
 	first := ev("i", "i1", "10:00")
 	first.Party = vcc.Party{}
 	later := withIdentity(ev("i", "i1", "12:00"), "b")
-	e, s := NewEngine(cfg), state.New()
+	e, s := newTestEngine(cfg), state.New()
 	var got []Interruption
 	emit := func(in Interruption) { got = append(got, in) }
 	e.Process(s, &first, emit)

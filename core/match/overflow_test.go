@@ -15,7 +15,7 @@ import (
 // its event); the cap is per channel.
 func TestChannelOverflowCap(t *testing.T) {
 	cfg := EngineConfig{MaxInterruption: time.Hour, Retention: 2 * time.Hour, MaxChannelEvents: 3}
-	e := NewEngine(cfg)
+	e := newTestEngine(cfg)
 	s := state.New()
 	var out []string
 	emit := func(in Interruption) { out = append(out, row(in)) }

@@ -53,7 +53,7 @@ func TestGraceLongerThanRetentionProgresses(t *testing.T) {
 		evOn("ch-0", "i", "e7", "09:36"),
 		evOn("ch-2", "r", "tick", "10:11:00.001"), // past ch-1's bound + grace
 	}
-	e := NewEngine(cfg)
+	e := newTestEngine(cfg)
 	s := state.New()
 	var (
 		records []string
@@ -166,7 +166,7 @@ func eventsAtScale(rng *rand.Rand, cfg EngineConfig) []Event {
 // Advance at the same clock must find nothing left to do.
 func progressAgainstReference(t *testing.T, cfg EngineConfig, evs []Event, rollbacks bool) {
 	t.Helper()
-	e := NewEngine(cfg)
+	e := newTestEngine(cfg)
 	s := state.New()
 	ref := newRef(cfg)
 	for i := range evs {
@@ -243,7 +243,7 @@ func TestSchedulerProgressesUnderAcceptedSettings(t *testing.T) {
 func restartProgresses(t *testing.T, from, to EngineConfig, evs []Event, cut int) {
 	t.Helper()
 	what := fmt.Sprintf("restart from %+v to %+v after %d events", from, to, cut)
-	e := NewEngine(from)
+	e := newTestEngine(from)
 	s := state.New()
 	for i := range evs[:cut] {
 		within(t, fmt.Sprintf("%s: event %d", what, i), func() {
@@ -262,7 +262,7 @@ func restartProgresses(t *testing.T, from, to EngineConfig, evs []Event, cut int
 		return true
 	})
 	restored.RestoreStreamTime(s.StreamTime())
-	e = NewEngine(to)
+	e = newTestEngine(to)
 	emit := func(in Interruption) { checkRecord(t, to, in) }
 	within(t, what+": Restored and Advance", func() {
 		e.Restored(restored)

@@ -16,7 +16,7 @@ import (
 // and the summed housekeeping.
 func records(t *testing.T, cfg EngineConfig, events []Event) ([]Interruption, Housekeeping) {
 	t.Helper()
-	e := NewEngine(cfg)
+	e := newTestEngine(cfg)
 	s := state.New()
 	var out []Interruption
 	var hk Housekeeping

@@ -522,7 +522,7 @@ func FuzzEngineAgainstReference(f *testing.F) {
 // again.
 func compareWithReference(t *testing.T, cfg EngineConfig, evs []Event, rollbacks bool) {
 	t.Helper()
-	e := NewEngine(cfg)
+	e := newTestEngine(cfg)
 	s := state.New()
 	ref := newRef(cfg)
 	for i := range evs {

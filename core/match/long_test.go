@@ -1,0 +1,83 @@
+package match
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestLongChannelsAgainstReference drives channels long enough for the
+// engine's checkpoints and partial decisions (scope.go) through the
+// reference model, step by step (compareWithReference: the same
+// disposition and records at every event, with commits and rollbacks),
+// with the engine's own check on (newTestEngine: every partial decision is
+// compared with deciding the whole channel). Arrival orders: in order,
+// late by up to a few dozen events, reversed stretches, and redeliveries
+// and conflicting copies of earlier events.
+func TestLongChannelsAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	rounds := 40
+	if testing.Short() {
+		rounds = 10
+	}
+	kinds := []string{"i", "i", "i", "i", "r", "r", "r", "r", "e", "d"}
+	for round := range rounds {
+		cfg := configFromBytes(byte(rng.UintN(256)), byte(rng.UintN(256)), byte(rng.UintN(256)))
+		var evs []Event
+		for ch := range 1 + rng.IntN(2) {
+			n := 100 + rng.IntN(250)
+			ts := at("10:00")
+			for i := range n {
+				// Gaps from the same instant to beyond max-interruption.
+				switch rng.IntN(10) {
+				case 0:
+				case 1:
+					ts += int64(cfg.MaxInterruption) + int64(rng.IntN(60))*int64(time.Second)
+				default:
+					ts += int64(1+rng.IntN(90)) * int64(time.Second)
+				}
+				k := kinds[rng.IntN(len(kinds))]
+				if rng.IntN(40) != 0 && (k == "e" || k == "d") {
+					k = "r" // ends are rare: a channel ends once, mostly
+				}
+				e := evOn(fmt.Sprintf("ch-%d", ch), k, fmt.Sprintf("c%d-e%d", ch, i), "10:00")
+				e.Timestamp = ts
+				varyIdentity(&e, rng.IntN(20))
+				evs = append(evs, e)
+			}
+		}
+		slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
+		switch round % 3 {
+		case 0: // late: shuffled within windows
+			w := 2 + rng.IntN(40)
+			for i := 0; i < len(evs); i += w {
+				win := evs[i:min(i+w, len(evs))]
+				rng.Shuffle(len(win), func(a, b int) { win[a], win[b] = win[b], win[a] })
+			}
+		case 1: // reversed stretches
+			for i := 0; i < len(evs); {
+				w := 1 + rng.IntN(80)
+				slices.Reverse(evs[i:min(i+w, len(evs))])
+				i += w
+			}
+		}
+		for range rng.IntN(10) { // redeliveries and conflicting copies
+			c := evs[rng.IntN(len(evs))]
+			switch rng.IntN(3) {
+			case 0:
+				c.Timestamp -= int64(rng.IntN(120)) * int64(time.Second)
+			case 1:
+				k := evOn(c.ChannelID, kinds[rng.IntN(len(kinds))], c.ID, "10:00")
+				c.Type, c.Kind = k.Type, k.Kind
+			}
+			evs = slices.Insert(evs, rng.IntN(len(evs)+1), c)
+		}
+		compareWithReference(t, cfg, evs, round%2 == 0)
+		if t.Failed() {
+			t.Fatalf("round %d, settings %+v", round, cfg)
+		}
+	}
+}
