@@ -42,10 +42,11 @@ func (c *collector) add(rec *kgo.Record) {
 // records of the unit of work that ends.
 func (c *collector) unit() int64 { return c.sent.Swap(0) }
 
-func (c *collector) done(_ *kgo.Record, err error) {
+func (c *collector) done(rec *kgo.Record, err error) {
 	if err == nil {
 		return
 	}
+	err = asTooLarge(rec, err) // what recordLimits.refused needs to explain it
 	c.mu.Lock()
 	c.err = errors.Join(c.err, err)
 	c.mu.Unlock()

@@ -45,6 +45,9 @@ type Runner struct {
 	adm             atomic.Pointer[kadm.Client]
 	health          health // how units of work end, for Ready (health.go)
 	stall           stallWatch
+	// limits are the record size limits: the topics' max.message.bytes
+	// and the engine's changelog value limit (topics.go).
+	limits *recordLimits
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -60,6 +63,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 	r.shutdown.timeout = cfg.ShutdownTimeout
 	r.pipe = pipeline{cfg: &r.cfg, log: r.log, engine: match.NewEngine(cfg.Engine), hooks: &r.hooks}
 	r.tm = newTaskManager(&r.cfg, r.log, &r.hooks, &r.pipe)
+	r.limits = newRecordLimits(&r.cfg, r.pipe.engine, r.log)
 	r.stall = stallWatch{bound: cfg.commitStallBound(), log: r.log, hooks: &r.hooks, now: time.Now}
 	r.hooks.rebalance = append(r.hooks.rebalance, &r.stall) // the time of the last assignment change
 	return r, nil
@@ -71,7 +75,11 @@ func NewRunner(cfg Config) (*Runner, error) {
 // Client failures (a broker restart that outlasts the client's retries, an
 // aborted transaction that cannot be ended) tear the client down and start
 // again from the last commit, with backoff; only fatal errors
-// (authentication, authorization, fencing, bad topics) are returned.
+// (authentication, authorization, fencing, bad topics, a changelog record
+// refused as too large that no new max.message.bytes explains:
+// *RecordTooLargeError) are returned. A record refused because a topic's
+// max.message.bytes changed starts a new session at once, with the new
+// limits (recordLimits in topics.go).
 func (r *Runner) Run(ctx context.Context) error {
 	r.started.Store(true)
 	unwatch := context.AfterFunc(ctx, func() {
@@ -97,6 +105,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("check topics: %w", err)
 	}
+	// No changelog record may exceed the changelog's max.message.bytes,
+	// and no batch its topic's: read them before the first client.
+	if err := r.limits.load(ctx, adm); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("check topics: %w", err)
+	}
 	r.inputPartitions.Store(partitions)
 	r.adm.Store(adm)
 	r.log.Info("processor starting",
@@ -117,6 +133,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err == nil || isFatal(err) {
 			return err
 		}
+		if errors.Is(err, errLimitsChanged) {
+			// Logged with the new limits (recordLimits.refused); each
+			// restart needs a new limit, so this cannot spin.
+			backoff = minBackoff
+			continue
+		}
 		if time.Since(began) > time.Minute {
 			backoff = minBackoff // a session that ran well is not a repeat failure
 		}
@@ -134,7 +156,8 @@ func (r *Runner) Run(ctx context.Context) error {
 func isFatal(err error) bool {
 	var missing *MissingTopicError
 	var oldFormat *state.OldFormatError
-	return errors.As(err, &missing) || errors.As(err, &oldFormat) ||
+	var tooLarge *RecordTooLargeError
+	return errors.As(err, &missing) || errors.As(err, &oldFormat) || errors.As(err, &tooLarge) ||
 		IsAuthenticationError(err) ||
 		errors.Is(err, kerr.TopicAuthorizationFailed) ||
 		errors.Is(err, kerr.GroupAuthorizationFailed) ||
@@ -169,6 +192,9 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		// records arrive before the previous one's markers are written:
 		// with the default, each such race stalled output for ~5s.
 		kgo.MetadataMinAge(100 * time.Millisecond),
+		// No batch larger than its topic's max.message.bytes (franz-go's
+		// default is 1,000,012 for every topic).
+		kgo.ProducerBatchMaxBytesFn(r.limits.batchMax),
 		kgo.OnPartitionsAssigned(r.tm.onAssigned),
 		kgo.OnPartitionsRevoked(r.tm.onRevoked),
 		kgo.OnPartitionsLost(r.tm.onLost),
@@ -258,6 +284,14 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 			if n > 0 {
 				r.log.Info("transaction aborted; state rolled back", zap.Int("records", n),
 					zap.NamedError("poll", pollErr), zap.NamedError("end", end.err), zap.NamedError("refused", end.refused))
+			}
+		}
+		// A record refused as too large: new limits and a new session,
+		// or a stop; never a changelog record again unchanged
+		// (recordLimits).
+		if tl := tooLargeRecords(end.refused, end.err); len(tl) > 0 && ctx.Err() == nil {
+			if err := r.limits.refused(ctx, adm, tl); err != nil {
+				return err
 			}
 		}
 		switch {

@@ -375,8 +375,9 @@ func TestReadyzWhileCommitsFail(t *testing.T) {
 		}},
 		// The processor's records (outputs and changelog, in its
 		// transactions) refused: every transaction aborts, the client
-		// is not rebuilt.
-		{processor.ExactlyOnce, kmsg.Produce, kerr.MessageTooLarge, func(req kmsg.Request, e *kerr.Error) kmsg.Response {
+		// is not rebuilt. (Not MESSAGE_TOO_LARGE: a refusal as too large
+		// that no lower max.message.bytes explains stops the runner.)
+		{processor.ExactlyOnce, kmsg.Produce, kerr.InvalidRecord, func(req kmsg.Request, e *kerr.Error) kmsg.Response {
 			pr := req.(*kmsg.ProduceRequest)
 			if pr.TransactionID == nil {
 				return nil // the test's input
