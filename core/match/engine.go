@@ -590,7 +590,7 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 			if w.n > 0 {
 				prev = *w.at(w.n - 1)
 			}
-			kept = append(kept[:len(kept):len(kept)], checkpoint{pos: i, at: c.EventAt(i - 1), h: c.EventHash(i - 1),
+			kept = append(kept[:len(kept):len(kept)], checkpoint{pos: i, at: c.EventAt(i - 1),
 				n: w.n, prev: prev, open: open, cur: cur, ended: ended, endUntil: endUntil})
 			lastCp = i
 		}

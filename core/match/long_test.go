@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/interruptions/interruptions/state"
 )
 
 // TestLongChannelsAgainstReference drives channels long enough for the
@@ -79,5 +81,40 @@ func TestLongChannelsAgainstReference(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("round %d, settings %+v", round, cfg)
 		}
+	}
+}
+
+// TestRestoredUnderOtherSettingsDecidedWhole: a channel restored from its
+// changelog value under another --max-interruption (here 30m, written
+// under 1h) is decided whole at its next event, not partially: the
+// interruption that closed at 10:45 under 1h expired at 10:30 under 30m,
+// and although the new event (11:00) is after that, its record is
+// corrected.
+func TestRestoredUnderOtherSettingsDecidedWhole(t *testing.T) {
+	before := newTestEngine(EngineConfig{MaxInterruption: time.Hour, Retention: 48 * time.Hour})
+	s := state.New()
+	emit := func(Interruption) {}
+	for _, x := range []Event{ev("i", "i1", "10:00"), ev("r", "r1", "10:45")} {
+		before.Process(s, &x, emit)
+	}
+	s.Commit()
+	value := state.AppendChannel(nil, s.Get(chA))
+
+	after := newTestEngine(EngineConfig{MaxInterruption: 30 * time.Minute, Retention: 48 * time.Hour})
+	r := state.New()
+	c, err := state.DecodeChannel(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Restore(chA, c)
+	r.RestoreStreamTime(s.StreamTime())
+	after.Restored(r)
+	var out []string
+	x := ev("i", "i2", "11:00")
+	after.Process(r, &x, func(in Interruption) { out = append(out, row(in)) })
+	want := row(Interruption{ChannelID: chA, Outcome: OutcomeExpired, InterruptedAt: at("10:00"), ClosedAt: at("10:30"),
+		OpenedBy: state.Ref{Source: "/channel", ID: "i1", Type: "channel.interrupted.v0", At: at("10:00")}, Revision: 2})
+	if !slices.Contains(out, want) {
+		t.Errorf("records %q, want the correction %q", out, want)
 	}
 }

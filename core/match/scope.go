@@ -321,11 +321,9 @@ func (e *Engine) placed(c *state.Channel, source, id string) {
 // earlier than event pos.
 type checkpoint struct {
 	pos int
-	// at and h are event pos-1's time and hash: the checkpoint holds as
-	// long as the timeline keeps that event at pos-1 (no event was placed
-	// or removed before it).
+	// at is event pos-1's time: the checkpoint holds while no event at
+	// or before it is placed or moved.
 	at int64
-	h  uint64
 	// n interruptions were derived before pos, the last of them prev.
 	n        int
 	prev     derived
@@ -335,21 +333,19 @@ type checkpoint struct {
 	endUntil int64
 }
 
-// checkpoints returns the channel's checkpoints that still hold and are
-// before from (all of them for changedNothing; none for changedAll).
+// checkpoints returns the channel's checkpoints before from (all of them
+// for changedNothing; none for changedAll).
+//
+// They hold: every change of a timeline goes through settle, whose walk
+// starts before the change and replaces the checkpoints after it; a
+// rollback restores the memo of the timeline it restores (the store's
+// undo copy keeps the overflow, and SetMemo replaces a shared one); a
+// value set from outside (Set, a restore) has no memo. They are made for
+// the engine's settings, and another engine's are not used.
 func (e *Engine) checkpoints(c *state.Channel, from int64) []checkpoint {
 	m, _ := c.Memo().(*memo)
 	if from == changedAll || m == nil || m.maxNanos != e.maxNanos || m.retentionNanos != e.retentionNanos {
 		return nil
 	}
-	n := c.NumEvents()
-	k := sort.Search(len(m.cps), func(k int) bool { return m.cps[k].at >= from })
-	for k > 0 {
-		cp := &m.cps[k-1]
-		if cp.pos <= n && c.EventAt(cp.pos-1) == cp.at && c.EventHash(cp.pos-1) == cp.h {
-			break
-		}
-		k-- // does not hold: nor do the later ones, as a rule; look earlier
-	}
-	return m.cps[:k]
+	return m.cps[:sort.Search(len(m.cps), func(k int) bool { return m.cps[k].at >= from })]
 }
