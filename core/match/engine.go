@@ -515,7 +515,7 @@ type walk struct {
 	// notOpen: the events at or after the walk's from that open nothing
 	// (walkFrom; none for changedAll): before the change, some may have
 	// opened an interruption that is gone now.
-	notOpen []int
+	notOpen []eventRole
 	target  int
 	role    role
 	// ended: the channel is ended at the end of the timeline, for
@@ -574,13 +574,13 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 	var group [8]int
 	start := 0
 	cps := e.checkpoints(c, from)
-	if len(cps) > 0 {
-		cp := &cps[len(cps)-1]
+	if cps.n > 0 {
+		cp := cps.at(cps.n - 1)
 		start, w.n, w.base, w.prev = cp.pos, cp.n, cp.n, cp.prev
 		open, cur, ended, endUntil = cp.open, cp.cur, cp.ended, cp.endUntil
 	}
 	keeping := keep && n >= checkpointMin
-	kept := cps
+	kept := cps // shares the memo's blocks; add copies before it writes
 	lastCp := start
 	for i := start; i < n; {
 		t := c.EventAt(i)
@@ -590,7 +590,7 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 			if w.n > 0 {
 				prev = *w.at(w.n - 1)
 			}
-			kept = append(kept[:len(kept):len(kept)], checkpoint{pos: i, at: c.EventAt(i - 1),
+			kept.add(checkpoint{pos: i, at: c.EventAt(i - 1),
 				n: w.n, prev: prev, open: open, cur: cur, ended: ended, endUntil: endUntil})
 			lastCp = i
 		}
@@ -645,7 +645,7 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 			if r != roleOpen && from != changedAll && t >= from {
 				// It may have opened an interruption before the change
 				// (a conflicting copy can change its type).
-				w.notOpen = append(w.notOpen, k)
+				w.notOpen = append(w.notOpen, eventRole{k, r})
 			}
 		}
 		if j == i+1 {
@@ -685,9 +685,9 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 	if keep {
 		old, _ := c.Memo().(*memo)
 		switch {
-		case old != nil && len(kept) == len(cps) && len(cps) == len(old.cps):
+		case old != nil && kept.n == cps.n && cps.n == old.cps.n:
 			// Unchanged: every checkpoint held and none was added.
-		case !keeping || len(kept) == 0:
+		case !keeping || kept.n == 0:
 			c.SetMemo(nil)
 		default:
 			m := &memo{maxNanos: e.maxNanos, retentionNanos: e.retentionNanos, cps: kept}
@@ -1007,21 +1007,22 @@ func (e *Engine) settle(id string, c *state.Channel, target int, from, now int64
 	// records of the interruptions in it are looked at.
 	if sc.first == 0 {
 		for i := range c.NumPublished() {
-			e.retractIfDue(id, c, &w, &sc, i, now, emit, hk)
+			e.retractIfDue(id, c, &w, &sc, recordAt{pi: i, k: -1}, now, emit, hk)
 		}
 	} else {
-		var arr [8]int
+		var arr [8]recordAt
 		look := arr[:0]
 		for k := sc.first; k < w.n; k++ {
-			if i := sc.published(c, e.openHash(c, w.at(k).open)); i >= 0 {
-				look = append(look, i)
+			d := w.at(k)
+			if i := sc.published(c, e.openHash(c, d.open)); i >= 0 {
+				look = append(look, recordAt{pi: i, k: d.open})
 			}
 		}
 		look = append(look, sc.vanished...)
-		slices.Sort(look)
-		look = slices.Compact(look)
-		for _, i := range look {
-			e.retractIfDue(id, c, &w, &sc, i, now, emit, hk)
+		slices.SortFunc(look, func(a, b recordAt) int { return a.pi - b.pi })
+		look = slices.CompactFunc(look, func(a, b recordAt) bool { return a.pi == b.pi })
+		for _, r := range look {
+			e.retractIfDue(id, c, &w, &sc, r, now, emit, hk)
 		}
 	}
 	wait := int64(math.MaxInt64)
@@ -1062,9 +1063,23 @@ func (e *Engine) settle(id string, c *state.Channel, target int, from, now int64
 	return w.role, deadline, false
 }
 
-// retractIfDue publishes the retraction of channel c's published record i
-// when decide says so (w: the channel's walk, sc its scope).
-func (e *Engine) retractIfDue(id string, c *state.Channel, w *walk, sc *scope, i int, now int64, emit Emit, hk *Housekeeping) {
+// eventRole is a timeline event and its role in a walk.
+type eventRole struct {
+	k int
+	r role
+}
+
+// recordAt is a published record (its index pi) with its opening event's
+// timeline index k and role r when known (k -1: to be searched for).
+type recordAt struct {
+	pi, k int
+	r     role
+}
+
+// retractIfDue publishes the retraction of channel c's published record
+// rec.pi when decide says so (w: the channel's walk, sc its scope).
+func (e *Engine) retractIfDue(id string, c *state.Channel, w *walk, sc *scope, rec recordAt, now int64, emit Emit, hk *Housekeeping) {
+	i := rec.pi
 	p := c.Published(i)
 	if p.Retracted {
 		return
@@ -1076,13 +1091,19 @@ func (e *Engine) retractIfDue(id string, c *state.Channel, w *walk, sc *scope, i
 	if e.decide(c, d, i, now).fate != fateRetraction {
 		return
 	}
-	k := c.FindEventHash(p.Open)
+	k, r := rec.k, rec.r
+	if k < 0 {
+		k = c.FindEventHash(p.Open)
+		if d == nil {
+			var rw walk
+			e.walk(c, k, &rw)
+			r = rw.role
+		}
+	}
 	reason := ReasonReopened
 	if d == nil {
-		var rw walk
-		e.walk(c, k, &rw)
 		reason = ReasonInterruptedWhileInterrupted
-		if rw.role == roleAfterEnd {
+		if r == roleAfterEnd {
 			reason = ReasonAfterEnd
 		}
 	}

@@ -118,3 +118,38 @@ func TestRestoredUnderOtherSettingsDecidedWhole(t *testing.T) {
 		t.Errorf("records %q, want the correction %q", out, want)
 	}
 }
+
+// TestCheckpointListSharing: a cpList made from a prefix of another and
+// grown never changes the other, across block boundaries, and reads back
+// what was added.
+func TestCheckpointListSharing(t *testing.T) {
+	var a cpList
+	for i := range 3*cpBlock + 5 {
+		a.add(checkpoint{pos: i})
+	}
+	for _, k := range []int{0, 1, cpBlock - 1, cpBlock, cpBlock + 1, 2*cpBlock + 7, 3*cpBlock + 5} {
+		b := a.prefix(k)
+		for i := range 2*cpBlock + 3 {
+			b.add(checkpoint{pos: 10_000 + i})
+		}
+		c := b.prefix(k + 1) // a prefix of the grown list, grown again
+		c.add(checkpoint{pos: 20_000})
+		for i := range a.n {
+			if a.at(i).pos != i {
+				t.Fatalf("k=%d: the original's checkpoint %d changed to %d", k, i, a.at(i).pos)
+			}
+		}
+		for i := range b.n {
+			want := i
+			if i >= k {
+				want = 10_000 + i - k
+			}
+			if b.at(i).pos != want {
+				t.Fatalf("k=%d: checkpoint %d of the grown list is %d, want %d", k, i, b.at(i).pos, want)
+			}
+		}
+		if c.n != k+2 || c.at(k+1).pos != 20_000 || b.at(k+1).pos != 10_001 {
+			t.Fatalf("k=%d: the second list's growth shows in the first, or is lost", k)
+		}
+	}
+}

@@ -55,7 +55,7 @@ type scope struct {
 	finds int
 	// vanished: the standing records (published indexes) of events that
 	// open nothing now, with first > 0.
-	vanished []int
+	vanished []recordAt
 	memo     *memo
 }
 
@@ -73,9 +73,9 @@ func (sc *scope) init(e *Engine, c *state.Channel, w *walk, from int64) {
 	}
 	// A standing record of an event that opens nothing now: the change
 	// removed its interruption.
-	for _, k := range w.notOpen {
-		if i := sc.published(c, c.EventHash(k)); i >= 0 && !c.Published(i).Retracted {
-			sc.vanished = append(sc.vanished, i)
+	for _, ev := range w.notOpen {
+		if i := sc.published(c, c.EventHash(ev.k)); i >= 0 && !c.Published(i).Retracted {
+			sc.vanished = append(sc.vanished, recordAt{pi: i, k: ev.k, r: ev.r})
 		}
 	}
 }
@@ -285,7 +285,7 @@ const (
 // the settings they were made with. Never changed once set.
 type memo struct {
 	maxNanos, retentionNanos int64
-	cps                      []checkpoint
+	cps                      cpList
 	// seen holds the hash (state.HashEvent) of every event of the
 	// timeline, and maybe more: an event whose hash is not in it is not
 	// on the timeline (findEvent). It is the one part of a memo that
@@ -342,10 +342,54 @@ type checkpoint struct {
 // undo copy keeps the overflow, and SetMemo replaces a shared one); a
 // value set from outside (Set, a restore) has no memo. They are made for
 // the engine's settings, and another engine's are not used.
-func (e *Engine) checkpoints(c *state.Channel, from int64) []checkpoint {
+func (e *Engine) checkpoints(c *state.Channel, from int64) cpList {
 	m, _ := c.Memo().(*memo)
 	if from == changedAll || m == nil || m.maxNanos != e.maxNanos || m.retentionNanos != e.retentionNanos {
-		return nil
+		return cpList{}
 	}
-	return m.cps[:sort.Search(len(m.cps), func(k int) bool { return m.cps[k].at >= from })]
+	return m.cps.prefix(sort.Search(m.cps.n, func(k int) bool { return m.cps.at(k).at >= from }))
+}
+
+// cpBlock is how many checkpoints a block of a cpList holds.
+const cpBlock = 64
+
+// cpList is a list of checkpoints in blocks of cpBlock, so that a memo
+// made from another's first k checkpoints plus new ones shares the other's
+// full blocks: a late event that replaces the last few checkpoints of a
+// long channel copies one block, not the list. Blocks a list shares are
+// never written: prefix clips them, and add copies a shared block before
+// its first write.
+type cpList struct {
+	blocks [][]checkpoint
+	n      int
+	// owned: the last block is this list's own (add made it), and may be
+	// written.
+	owned bool
+}
+
+// at returns checkpoint i.
+func (l *cpList) at(i int) *checkpoint { return &l.blocks[i/cpBlock][i%cpBlock] }
+
+// prefix returns the list of l's first k checkpoints, sharing l's blocks.
+func (l *cpList) prefix(k int) cpList {
+	nb := (k + cpBlock - 1) / cpBlock
+	return cpList{blocks: l.blocks[:nb:nb], n: k}
+}
+
+// add appends cp.
+func (l *cpList) add(cp checkpoint) {
+	i := l.n % cpBlock
+	switch {
+	case i == 0:
+		l.blocks = append(l.blocks, make([]checkpoint, 0, cpBlock))
+		l.owned = true
+	case !l.owned:
+		b := make([]checkpoint, i, cpBlock)
+		copy(b, l.blocks[len(l.blocks)-1])
+		l.blocks = append(l.blocks[:len(l.blocks)-1:len(l.blocks)-1], b)
+		l.owned = true
+	}
+	last := len(l.blocks) - 1
+	l.blocks[last] = append(l.blocks[last], cp)
+	l.n++
 }
