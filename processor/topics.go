@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/interruptions/interruptions/core/codec"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,13 +189,12 @@ const maxMessageBytesConfig = "max.message.bytes"
 // processor may not read (no DescribeConfigs permission).
 const kafkaDefaultMaxMessageBytes = 1_048_588
 
-// changelogKeyBytes is the longest channelId the changelog value limit
-// assumes at start. The changelog key is the channelId, and
-// codec.ValidChannelID bounds only its characters, not its length; VCC
-// channelIds are GUIDs (36 bytes), and 255 leaves room for other forms. A
-// record refused because its key was longer raises the assumption to that
-// key's length (recordLimits.refused): the bound only grows.
-const changelogKeyBytes = 255
+// changelogKeyBytes is the longest changelog key, the channelId, that the
+// changelog value limit allows for: codec.ValidChannelID refuses longer
+// ones at every door. A record refused because its key was longer anyway
+// raises the assumption to that key's length (recordLimits.refused): the
+// bound only grows.
+const changelogKeyBytes = codec.MaxChannelIDBytes
 
 // batchHeaderBytes is the size franz-go counts for a record batch with no
 // records when it decides whether a record fits ProducerBatchMaxBytes: the

@@ -99,8 +99,9 @@ const structuredContentType = "application/cloudevents+json"
 // data.channelId byte for byte. The sdk trims white space from a subject it
 // sets (event.SetSubject: the record encoder, and the binary-mode reader)
 // while a channelId is kept verbatim, so a handled event whose channelId
-// has leading or trailing white space (as strings.TrimSpace sees it) or any
-// control character (unicode.IsControl) is rejected as invalid-channel-id;
+// has leading or trailing white space (as strings.TrimSpace sees it), any
+// control character (unicode.IsControl) or more than MaxChannelIDBytes
+// bytes is rejected as invalid-channel-id;
 // a subject attribute, as the sdk read it, must equal the channelId
 // (subject-mismatch).
 func Decode(value []byte, headers []Header, b Binding) (match.Event, error) {
@@ -276,12 +277,19 @@ func ignoredBits(party *idParty, conversation, interaction *idString) uint8 {
 	return bits
 }
 
-// ValidChannelID reports whether a channelId can be a record's subject as
-// is: no leading or trailing white space (which event.SetSubject trims)
-// and no control character. The ingest bridge asks it too, so that what
-// it takes the processor does not reject for its key.
+// MaxChannelIDBytes is the longest channelId accepted (VCC's are GUIDs,
+// 36 bytes): the channelId is every record's key, the changelog's
+// included, and a bounded key lets the runtime size changelog values to
+// the topic's max.message.bytes without assuming.
+const MaxChannelIDBytes = 255
+
+// ValidChannelID reports whether a channelId can be a record's subject and
+// key as is: at most MaxChannelIDBytes bytes, no leading or trailing white
+// space (which event.SetSubject trims) and no control character. The
+// ingest bridge asks it too, so that what it takes the processor does not
+// reject for its key.
 func ValidChannelID(id string) bool {
-	if id != strings.TrimSpace(id) {
+	if len(id) > MaxChannelIDBytes || id != strings.TrimSpace(id) {
 		return false
 	}
 	for _, r := range id {
@@ -336,8 +344,8 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 		return match.Event{}, reject(ReasonMissingChannelID, "type %q: data.channel.channelId is missing or empty", ev.Type)
 	}
 	if !ValidChannelID(p.Channel.ChannelID) {
-		return match.Event{}, reject(ReasonInvalidChannelID, "type %q: data.channel.channelId %q has leading or trailing white space or a control character",
-			ev.Type, p.Channel.ChannelID)
+		return match.Event{}, reject(ReasonInvalidChannelID, "type %q: data.channel.channelId %q has leading or trailing white space or a control character, or is longer than %d bytes",
+			ev.Type, p.Channel.ChannelID, MaxChannelIDBytes)
 	}
 	if p.Timestamp == nil {
 		return match.Event{}, reject(ReasonInvalidTimestamp, "type %q: data.timestamp is missing", ev.Type)

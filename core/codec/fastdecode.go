@@ -228,10 +228,10 @@ func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 		ts, hasTS = fastTimestamp(p.timestamp)
 	}
 	if isHandled {
-		// A channelId with a leading or trailing space is rejected
-		// (ValidChannelID); the scanner takes no other white space or
-		// control character.
-		if !p.hasChannel || len(p.channelID) == 0 || !hasTS ||
+		// A channelId with a leading or trailing space, or too long, is
+		// rejected (ValidChannelID); the scanner takes no other white
+		// space or control character.
+		if !p.hasChannel || len(p.channelID) == 0 || len(p.channelID) > MaxChannelIDBytes || !hasTS ||
 			p.channelID[0] == ' ' || p.channelID[len(p.channelID)-1] == ' ' ||
 			(env.hasSubject && !bytes.Equal(env.subject, p.channelID)) {
 			return match.Event{}, false

@@ -33,6 +33,9 @@ var channelIDCases = []struct {
 	{"c\x7f-1", true},
 	{"c\u0085-1", true},
 	{"c\u0001", true},
+	{strings.Repeat("c", MaxChannelIDBytes), false}, // the longest
+	{strings.Repeat("c", MaxChannelIDBytes+1), true},
+	{strings.Repeat("\u00e9", 128), true}, // 128 characters, 256 bytes
 }
 
 // TestChannelIDSubjectRuleBindingPath: through the binding path, with and
@@ -82,7 +85,7 @@ func TestChannelIDSubjectRuleBindingPath(t *testing.T) {
 // them), and Decode, whichever path takes the event, gives the same
 // reason; a channelId with an inner space it takes as is.
 func TestChannelIDSubjectRuleFastPath(t *testing.T) {
-	ids := []string{" c-1", "c-1 ", " ", "   ", "  c-1  "}
+	ids := []string{" c-1", "c-1 ", " ", "   ", "  c-1  ", strings.Repeat("c", 256)}
 	for _, id := range ids {
 		e := testkit.NewEvent("channel.resumed.v0").With(set("data.channel.channelId", id), set("subject", absent))
 		bv, bh := binaryValue(t, e)
