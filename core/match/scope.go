@@ -84,10 +84,10 @@ func (sc *scope) init(e *Engine, c *state.Channel, w *walk, from int64) {
 // without a look, for a change at from (see the comment above): those
 // that closed before from, except the summary's open one.
 func (e *Engine) unchanged(c *state.Channel, w *walk, from int64) int {
-	hasOpen, openAt, held := c.Summary()
-	if from == changedAll || held != 0 || c.Stale() {
+	if from == changedAll {
 		return 0
 	}
+	hasOpen, openAt, _ := c.Summary()
 	// Interruptions close in time order, and the summary's open one is
 	// the last the previous walk derived: the predicate is monotone.
 	return w.base + sort.Search(w.n-w.base, func(k int) bool {
@@ -100,16 +100,11 @@ func (e *Engine) unchanged(c *state.Channel, w *walk, from int64) int {
 // checkpoint when the scope allows, and sets sc to the walk's scope. With
 // keep, the walk leaves its checkpoints on c (being edited).
 func (e *Engine) prepare(c *state.Channel, target int, w *walk, sc *scope, from int64, keep bool) {
-	wf := from
 	if _, _, held := c.Summary(); held != 0 || c.Stale() {
-		wf = changedAll // every interruption is decided: a whole walk
+		from = changedAll // every interruption is decided: a whole walk
 	}
-	e.walkFrom(c, target, w, wf, keep)
+	e.walkFrom(c, target, w, from, keep)
 	sc.init(e, c, w, from)
-	if sc.first < w.base {
-		e.walkFrom(c, target, w, changedAll, keep)
-		sc.init(e, c, w, changedAll)
-	}
 }
 
 // published returns the index of the published record opened by the event
