@@ -694,13 +694,13 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 			if old != nil {
 				m.seen, m.pubAt = old.seen, old.pubAt
 			}
-			if m.seen == nil {
+			if m.seen == nil && n >= indexMin {
 				m.seen = make(map[uint64]struct{}, n)
 				for i := range n {
 					m.seen[c.EventHash(i)] = struct{}{}
 				}
 			}
-			if m.pubAt == nil {
+			if m.pubAt == nil && n >= indexMin {
 				m.pubAt = make(map[uint64]int, c.NumPublished())
 				for i := range c.NumPublished() {
 					m.pubAt[c.Published(i).Open] = i

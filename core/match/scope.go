@@ -274,6 +274,11 @@ func (h *Housekeeping) subtract(o Housekeeping) {
 const (
 	checkpointMin   = 64
 	checkpointEvery = 32
+	// indexMin: a channel of this many events or more also keeps its
+	// events and records by hash (memo.seen, memo.pubAt), about 40 bytes
+	// an entry; below it a search of the timeline costs less than the
+	// map would weigh.
+	indexMin = 256
 )
 
 // memo is what the engine leaves on a channel: its walk's checkpoints, for
