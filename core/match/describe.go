@@ -83,9 +83,8 @@ func (e *Engine) Describe(c *state.Channel, now int64) Description {
 	anyOpen := false
 	for k := range w.n {
 		d := w.at(k)
-		h := e.openHash(c, d.open)
-		seen[h] = true
-		dec := e.decide(c, d, c.FindPublished(h), now)
+		seen[d.h] = true
+		dec := e.decide(c, d, c.FindPublished(d.h), now)
 		var st Status
 		switch dec.fate {
 		case fateOpen, fateRetraction:

@@ -269,7 +269,8 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 		return Ignored, e.Advance(s, emit)
 	}
 	at := truncMillis(ev.Timestamp)
-	if c := s.Get(ev.ChannelID); c != nil {
+	c := s.Get(ev.ChannelID)
+	if c != nil {
 		if k := e.findEvent(c, ev.Source, ev.ID); k >= 0 {
 			return e.copyOf(s, c, k, ev, at, emit)
 		}
@@ -281,13 +282,13 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 			return ChannelOverflow, e.Advance(s, emit)
 		}
 	}
-	if e.tooBig(s.Get(ev.ChannelID), ev) {
+	if e.tooBig(c, ev) {
 		return ChannelOverflow, e.Advance(s, emit)
 	}
 	if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
 		return TooLate, e.Advance(s, emit)
 	}
-	c := s.Edit(ev.ChannelID)
+	c = s.Edit(ev.ChannelID)
 	e.upgrade(c)
 	i := c.InsertEvent(state.Ref{Source: ev.Source, ID: ev.ID, Type: ev.Type, At: at, Offset: ev.Offset, HasOffset: ev.HasOffset})
 	e.placed(c, ev.Source, ev.ID)
@@ -486,6 +487,9 @@ const (
 type derived struct {
 	open  int // timeline index of the opening event
 	close int // timeline index of the closing event; -1 when expired
+	// h is the opening event's hash (state.Channel.EventHash): the key
+	// of the interruption's published record.
+	h uint64
 	// at is the interruption's start; bound is at + max-interruption.
 	at, bound int64
 	outcome   Outcome
@@ -617,7 +621,7 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 					r = roleWhileInterrupted
 				default:
 					r, open = roleOpen, true
-					cur = derived{open: k, at: t, bound: addSat(t, e.maxNanos)}
+					cur = derived{open: k, h: c.EventHash(k), at: t, bound: addSat(t, e.maxNanos)}
 				}
 			case vcc.Resumed:
 				if open {
@@ -839,7 +843,7 @@ func (e *Engine) decide(c *state.Channel, d *derived, pi int, now int64) decisio
 
 // published returns the index of d's published record in c, or -1.
 func (e *Engine) published(c *state.Channel, d *derived) int {
-	return c.FindPublished(e.openHash(c, d.open))
+	return c.FindPublished(d.h)
 }
 
 // summary is what a channel's Summary says (state.Channel.SetSummary): the
@@ -884,7 +888,7 @@ func (e *Engine) plan(c *state.Channel, w *walk, now, from int64) (deadline int6
 	wait := int64(math.MaxInt64)
 	for k := sc.first; k < w.n; k++ {
 		d := w.at(k)
-		switch dec := e.decide(c, d, sc.published(c, e.openHash(c, d.open)), now); dec.fate {
+		switch dec := e.decide(c, d, sc.published(c, d.h), now); dec.fate {
 		case fateCurrent:
 		case fateOpen, fateHeld:
 			sum.add(d, dec, &wait)
@@ -1014,7 +1018,7 @@ func (e *Engine) settle(id string, c *state.Channel, target int, from, now int64
 		look := arr[:0]
 		for k := sc.first; k < w.n; k++ {
 			d := w.at(k)
-			if i := sc.published(c, e.openHash(c, d.open)); i >= 0 {
+			if i := sc.published(c, d.h); i >= 0 {
 				look = append(look, recordAt{pi: i, k: d.open})
 			}
 		}
@@ -1029,8 +1033,7 @@ func (e *Engine) settle(id string, c *state.Channel, target int, from, now int64
 	var sum summary
 	for k := sc.first; k < w.n; k++ {
 		d := w.at(k)
-		h := e.openHash(c, d.open)
-		pi := sc.published(c, h)
+		pi := sc.published(c, d.h)
 		dec := e.decide(c, d, pi, now)
 		switch dec.fate {
 		case fateCurrent:
@@ -1047,7 +1050,7 @@ func (e *Engine) settle(id string, c *state.Channel, target int, from, now int64
 				hk.Expired++
 			}
 		}
-		p := state.Published{Open: h, Fingerprint: fingerprint(c, d), Revision: dec.pub.Revision + 1}
+		p := state.Published{Open: d.h, Fingerprint: fingerprint(c, d), Revision: dec.pub.Revision + 1}
 		sc.put(c, pi, p)
 		emit(e.record(id, c, d, int(p.Revision)))
 	}
@@ -1137,11 +1140,6 @@ func (e *Engine) record(id string, c *state.Channel, d *derived, rev int) Interr
 		in.ClosedBy = &r
 	}
 	return in
-}
-
-// openHash returns the hash of timeline event i's (source, id).
-func (e *Engine) openHash(c *state.Channel, i int) uint64 {
-	return c.EventHash(i)
 }
 
 // upgrade rewrites the legacy fingerprints (state.Published.Legacy, from

@@ -66,7 +66,7 @@ func (sc *scope) init(e *Engine, c *state.Channel, w *walk, from int64) {
 	sc.memo, _ = c.Memo().(*memo)
 	sc.derived.reset()
 	for k := sc.first; k < w.n; k++ {
-		sc.derived.add(e.openHash(c, w.at(k).open), k)
+		sc.derived.add(w.at(k).h, k)
 	}
 	if sc.first == 0 {
 		return
