@@ -31,7 +31,6 @@ import (
 	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/internal/testkit/records"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -70,12 +69,7 @@ func promiseRaiseLimit(h *harness) {
 	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
 	defer cancel()
 	const key, limit = "max.message.bytes", "1048588"
-	value := limit
-	resp, err := h.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: key, Value: &value}}, h.Output)
-	if err == nil {
-		_, err = resp.On(h.Output, nil)
-	}
-	must(h.t, "raise max.message.bytes of the output topic", err)
+	must(h.t, "raise max.message.bytes of the output topic", testkit.SetTopicConfig(ctx, h.adm, h.Output, key, limit))
 	h.waitFor("max.message.bytes="+limit+" on the output topic", 50*time.Millisecond, nil, func() (bool, error) {
 		rcs, err := h.adm.DescribeTopicConfigs(ctx, h.Output)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/interruptions/interruptions/core/codec"
@@ -193,12 +192,7 @@ func TestChangelogLimitLoweredAtRuntime(t *testing.T) {
 	p := h.startRun("run")
 	h.waitCaughtUp(p)
 
-	low := "1024"
-	resp, err := h.adm.AlterTopicConfigs(h.ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &low}}, h.Changelog())
-	if err == nil {
-		_, err = resp.On(h.Changelog(), nil)
-	}
-	must(t, "lower max.message.bytes", err)
+	must(t, "lower max.message.bytes", testkit.SetTopicConfig(h.ctx, h.adm, h.Changelog(), "max.message.bytes", "1024"))
 
 	// The new limit's log: max.message.bytes 1024, value limit
 	// 1024 - 65 (batch header 61 + 4) - 2 (record length varint) -

@@ -322,12 +322,7 @@ func TestRefusedAfterLoweredLimitRetriesOnceThenStops(t *testing.T) {
 		n := r.pipe.engine.MaxChannelBytes()
 		return n == limit8192Key255, fmt.Sprint(n)
 	})
-	low := "4096"
-	resp, err := f.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: maxMessageBytesConfig, Value: &low}}, f.cfg.ChangelogTopic())
-	if err == nil {
-		_, err = resp.On(f.cfg.ChangelogTopic(), nil)
-	}
-	if err != nil {
+	if err := testkit.SetTopicConfig(ctx, f.adm, f.cfg.ChangelogTopic(), maxMessageBytesConfig, "4096"); err != nil {
 		t.Fatalf("lower max.message.bytes: %v", err)
 	}
 	f.produceTo(t, 0, channelEvents(t, "chan-A", 0, 1)...)
@@ -448,12 +443,7 @@ func TestLoweredChangelogLimitAppliedAtRuntime(t *testing.T) {
 	f.produceTo(t, 0, channelEvents(t, "chan-A", 0, 60)...)
 	waitFor(t, "the first events committed", done, runErr, committed)
 
-	low := "2048"
-	resp, err := f.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: maxMessageBytesConfig, Value: &low}}, f.cfg.ChangelogTopic())
-	if err == nil {
-		_, err = resp.On(f.cfg.ChangelogTopic(), nil)
-	}
-	if err != nil {
+	if err := testkit.SetTopicConfig(ctx, f.adm, f.cfg.ChangelogTopic(), maxMessageBytesConfig, "2048"); err != nil {
 		t.Fatalf("lower max.message.bytes: %v", err)
 	}
 	f.produceTo(t, 0, channelEvents(t, "chan-B", 400, 200)...)

@@ -166,6 +166,20 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, partitions int32, confi
 	}
 }
 
+// SetTopicConfig sets one configuration key of topic (AlterTopicConfigs)
+// and returns the broker's answer for it. The broker may apply the value
+// a moment after it answers.
+func SetTopicConfig(ctx context.Context, adm *kadm.Client, topic, key, value string) error {
+	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: key, Value: &value}}, topic)
+	if err == nil {
+		_, err = resp.On(topic, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("set %s=%s on topic %s: %w", key, value, topic, err)
+	}
+	return nil
+}
+
 // Committed sums the offsets group has committed on topic's partitions
 // (partitions with an error left out): the number of records it has
 // committed when the topic starts at 0.
