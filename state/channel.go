@@ -932,11 +932,12 @@ func (c *Channel) FindPublished(open uint64) int {
 
 // PutPublished records p: it replaces the entry with the same Open, or is
 // added at the end.
-func (c *Channel) PutPublished(p Published) { c.putPublished(c.FindPublished(p.Open), p) }
+func (c *Channel) PutPublished(p Published) { c.PutPublishedAt(c.FindPublished(p.Open), p) }
 
-// putPublished records p at index i (its entry), or at the end when i is
-// -1.
-func (c *Channel) putPublished(i int, p Published) {
+// PutPublishedAt records p, whose entry is published interruption i (as
+// FindPublished(p.Open) returns it; -1: none, p is added at the end),
+// without searching for it.
+func (c *Channel) PutPublishedAt(i int, p Published) {
 	n := c.published
 	if len(n) == cap(n) {
 		// Full: shared with a copy, or no room; an entry added or
@@ -955,10 +956,6 @@ func (c *Channel) putPublished(i int, p Published) {
 	}
 	c.published = n
 }
-
-// PutPublishedAt records p, whose entry is published interruption i (as
-// FindPublished(p.Open) returns it; -1: none), without searching for it.
-func (c *Channel) PutPublishedAt(i int, p Published) { c.putPublished(i, p) }
 
 // Memo returns what SetMemo left on the channel, or nil.
 func (c *Channel) Memo() any {
