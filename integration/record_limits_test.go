@@ -141,8 +141,8 @@ func TestChangelogRecordsWithinMaxMessageBytes(t *testing.T) {
 	}
 	p := h.startRun("run")
 	h.waitCaughtUp(p)
-	if !strings.Contains(p.stderr.String(), `"max_value_bytes":3766`) {
-		t.Errorf("no log of the changelog value limit 3766 (max.message.bytes 4096 - 65 - 2 - (4+2+255+2))")
+	if !strings.Contains(p.stderr.String(), `"max_value_bytes":3754`) {
+		t.Errorf("no log of the changelog value limit 3754 (max.message.bytes 4096 - 65 - 2 - (4+2+267+2))")
 	}
 	p.stopClean()
 
@@ -163,22 +163,22 @@ func TestChangelogRecordsWithinMaxMessageBytes(t *testing.T) {
 }
 
 // TestChangelogLimitLoweredAtRuntime: the changelog topic starts at
-// max.message.bytes 4096 (value limit 3766) and 20 events of one channel
+// max.message.bytes 4096 (value limit 3754) and 20 events of one channel
 // are committed; then the operator lowers max.message.bytes to 1024
 // (AlterTopicConfigs) while events keep coming for that channel and a new
 // one. The broker bounds the record batch as stored, after compression
 // (franz-go compresses with snappy by default), so the processor learns of
 // the change only when a changelog batch no longer fits compressed: the
 // broker refuses it (MESSAGE_TOO_LARGE), and the processor reads the new
-// limit, logs it (value limit 694) and goes on. That refusal is certain
+// limit, logs it (value limit 682) and goes on. That refusal is certain
 // before the old value limit stops the channel from growing: 40 events of
-// chan-big fit under 3766 (measured: its value is then 2702 B, and
+// chan-big fit under 3754 (measured: its value is then 2702 B, and
 // 1160 B snappy-compressed as franz-go compresses it, over 1024 on its own);
 // with 5 events a batch the refusal comes at its 30th event.
 // The test feeds the channel until the log of the new limit appears
 // (60 s at most) and checks that the processor never exited and committed
 // the input to its end, that every changelog record written after the log
-// has a value within 694 B (a record the broker took is within its limit
+// has a value within 682 B (a record the broker took is within its limit
 // by definition, so the old limit and the compressed size prove nothing),
 // that at least one event of the big channel was dead-lettered
 // (channel-overflow) and none of either channel is lost. Needs the engine's
@@ -197,9 +197,10 @@ func TestChangelogLimitLoweredAtRuntime(t *testing.T) {
 	// The new limit's log: max.message.bytes 1024, value limit
 	// 1024 - 65 (batch header 61 + 4) - 2 (record length varint) -
 	// (4 (attributes, timestamp and offset deltas, header count) + 2 (key
-	// length varint) + 255 (longest key assumed) + 2 (value length varint))
-	// = 694.
-	const newValueLimit = 694
+	// length varint) + 267 (longest key assumed: a segment record's, for
+	// a 255-byte channelId) + 2 (value length varint))
+	// = 682.
+	const newValueLimit = 682
 	applied := func() bool {
 		for _, line := range strings.Split(p.stderr.String(), "\n") {
 			if strings.Contains(line, `"msg":"changelog value limit"`) && strings.Contains(line, `"max_message_bytes":1024`) &&

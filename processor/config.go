@@ -204,17 +204,13 @@ func DefaultConfig() Config {
 
 // DefaultMaxChannelEvents is the default per-channel event cap
 // (--max-channel-events). A VCC channel (one call, chat or email) holds tens
-// to a few hundred events. Two things bound the default until a channel's
-// changelog value and the matcher's work per event stop growing with the
-// channel (issue 21, item 1): a channel's changelog value is the whole
-// channel, about 78 bytes per event when every other event is a published
-// interruption, so a channel must stay well under the broker's default
-// message.max.bytes (1 MiB; TestDefaultChannelCapFitsChangelogRecord), or
-// the broker refuses its changelog record and the partition stops
-// committing; and each event re-walks its channel, so the last events of a
-// channel of n cost about n² work. 10,000 events encode to about 780 KB;
-// the default, 2,000, to about 160 KB, with each event's walk still in the
-// tens of milliseconds at worst.
+// to a few hundred events. Neither a channel's work per event nor the
+// changelog bytes it writes per event grow with it (a long channel's state
+// is in segments, state/segment.go), so the cap bounds only what a runaway
+// or hostile channel holds: about 40 bytes of memory and 80 bytes of
+// changelog per event (TestDefaultChannelCapFitsChangelogRecord), 2,000
+// events about 160 KB of changelog. Raise it for channels that hold more
+// (a 50,000-event channel is tested on a real broker).
 const DefaultMaxChannelEvents = 2_000
 
 // Bounds of TransactionTimeout (see Config.TransactionTimeout).

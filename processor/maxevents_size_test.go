@@ -17,11 +17,13 @@ const brokerDefaultMaxMessageBytes = 1048588
 // --max-channel-events, built as densely as VCC traffic makes it (KSUID
 // event ids at 1 s intervals with millisecond offsets, interrupted and
 // resumed alternating, every interruption published at revision 3, a full
-// identity), encodes to a changelog value that a broker with default
-// settings accepts, with room for the record's key and headers. The
-// encoding is state's own (AppendChannel); the bound is the broker's.
+// identity), written whole in one unit of work, takes changelog records
+// that a broker with default settings accepts, with room for the key and
+// headers, and about 80 bytes per event in all. The encoding is state's
+// own (ChangelogEntries); the bound is the broker's.
 func TestDefaultChannelCapFitsChangelogRecord(t *testing.T) {
-	c := &state.Channel{}
+	s := state.New()
+	c := s.Edit("ch")
 	const base = int64(1_767_600_000_000_000_000)
 	for i := range DefaultMaxChannelEvents {
 		var k [ksuid.Bytes]byte
@@ -42,11 +44,20 @@ func TestDefaultChannelCapFitsChangelogRecord(t *testing.T) {
 	}
 	c.OfferIdentity(base, "/channel", "identity", "5d0f3c6e-8b7a-4d2b-9c1e-2f6a7b8c9d0e", "6d0f3c6e-8b7a-4d2b-9c1e-2f6a7b8c9d0e",
 		vcc.Party{Role: "agent", AgentID: "1544", UserID: "7d0f3c6e-8b7a-4d2b-9c1e-2f6a7b8c9d0e"})
-	n := len(state.AppendChannel(nil, c))
-	const headroom = 64 << 10 // key, headers, batch framing
-	if n+headroom > brokerDefaultMaxMessageBytes {
-		t.Fatalf("a channel of %d events encodes to %d bytes: with %d of headroom over the broker's default %d",
-			DefaultMaxChannelEvents, n, headroom, brokerDefaultMaxMessageBytes)
+	total, longest, records := 0, 0, 0
+	state.ChangelogEntries(nil, s, 0, 0, func(k, v []byte) {
+		total += len(k) + len(v)
+		longest = max(longest, len(k)+len(v))
+		records++
+	})
+	const headroom = 64 << 10 // headers, batch framing
+	if longest+headroom > brokerDefaultMaxMessageBytes {
+		t.Fatalf("a channel of %d events takes a record of %d bytes: with %d of headroom over the broker's default %d",
+			DefaultMaxChannelEvents, longest, headroom, brokerDefaultMaxMessageBytes)
 	}
-	t.Logf("%d events: %d bytes (%.1f per event)", DefaultMaxChannelEvents, n, float64(n)/float64(DefaultMaxChannelEvents))
+	if per := float64(total) / DefaultMaxChannelEvents; per > 100 {
+		t.Fatalf("a channel of %d events takes %d changelog bytes, %.1f per event: more than 100", DefaultMaxChannelEvents, total, per)
+	}
+	t.Logf("%d events: %d records, %d bytes (%.1f per event), the longest %d bytes", DefaultMaxChannelEvents, records, total,
+		float64(total)/float64(DefaultMaxChannelEvents), longest)
 }

@@ -41,6 +41,16 @@ import (
 //
 // max.message.bytes 8192, key 1000 (varint 2): v = 7117 gives body 8125,
 // 65+2+8125 = 8192.
+//
+// The engine's limit allows for the longest changelog key, a segment
+// record's of a 255-byte channelId: 255 + state.MaxKeyExtra = 267 bytes
+// (varint 2), 12 more than 255: 7850 at 8192, 1706 at 2048, 3754 at 4096.
+const (
+	limit8192Changelog = 7850
+	limit2048Changelog = 1706
+	limit4096Changelog = 3754
+)
+
 const (
 	limit8192Key255  = 7862
 	broker8192Key255 = 7866
@@ -166,7 +176,7 @@ func waitFor(t *testing.T, what string, done chan struct{}, runErr *error, cond 
 // TestChangelogValueLimitFromTopicConfig: with the changelog topic created
 // beforehand with max.message.bytes 8192 and the output with 50000, the
 // runner gives the engine the longest changelog value that fits 8192 with
-// a 255-byte key (7862, worked out above), and bounds franz-go's batches
+// the longest changelog key (7850, worked out above), and bounds franz-go's batches
 // by each topic's own max.message.bytes, the dead-letter topic (at the
 // broker's default, Kafka's 1048588, which kfake shares) by franz-go's
 // default 1000012, which is lower.
@@ -177,8 +187,8 @@ func TestChangelogValueLimitFromTopicConfig(t *testing.T) {
 		n := r.pipe.engine.MaxChannelBytes()
 		return n != 0, fmt.Sprint(n)
 	})
-	if got := r.pipe.engine.MaxChannelBytes(); got != limit8192Key255 {
-		t.Errorf("engine MaxChannelBytes = %d, want %d (max.message.bytes 8192, key 255)", got, limit8192Key255)
+	if got := r.pipe.engine.MaxChannelBytes(); got != limit8192Changelog {
+		t.Errorf("engine MaxChannelBytes = %d, want %d (max.message.bytes 8192, key 267)", got, limit8192Changelog)
 	}
 	for topic, want := range map[string]int32{f.cfg.ChangelogTopic(): 8192, f.cfg.OutputTopic: 50_000, f.cfg.DLQTopic: 1_000_012} {
 		if got := r.limits.batchMax(topic); got != want {
@@ -188,8 +198,8 @@ func TestChangelogValueLimitFromTopicConfig(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if n := f.logs.FilterMessage("changelog value limit").FilterField(zap.Int("max_value_bytes", limit8192Key255)).Len(); n != 1 {
-		t.Errorf("%d logs of the changelog value limit %d, want 1", n, limit8192Key255)
+	if n := f.logs.FilterMessage("changelog value limit").FilterField(zap.Int("max_value_bytes", limit8192Changelog)).Len(); n != 1 {
+		t.Errorf("%d logs of the changelog value limit %d, want 1", n, limit8192Changelog)
 	}
 }
 
@@ -273,10 +283,10 @@ func TestRefusedRecordUnexplainedStops(t *testing.T) {
 			if !errors.As(*runErr, &tl) {
 				t.Fatalf("Run returned %v, want a *RecordTooLargeError", *runErr)
 			}
-			if tl.Topic != f.cfg.ChangelogTopic() || tl.Partition != 1 || tl.MaxMessageBytes != 8192 || tl.ValueLimit != limit8192Key255 ||
+			if tl.Topic != f.cfg.ChangelogTopic() || tl.Partition != 1 || tl.MaxMessageBytes != 8192 || tl.ValueLimit != limit8192Changelog ||
 				!errors.Is(tl, kerr.MessageTooLarge) {
 				t.Errorf("error %+v: want topic %s, partition 1, max.message.bytes 8192, value limit %d, MESSAGE_TOO_LARGE",
-					tl, f.cfg.ChangelogTopic(), limit8192Key255)
+					tl, f.cfg.ChangelogTopic(), limit8192Changelog)
 			}
 			for _, want := range []string{f.cfg.ChangelogTopic() + "[1]", "8192"} {
 				if !strings.Contains((*runErr).Error(), want) {
@@ -291,12 +301,11 @@ func TestRefusedRecordUnexplainedStops(t *testing.T) {
 // max.message.bytes falls from 8192 to 4096 while the runner runs, and the
 // broker then refuses every changelog record as too large. The first
 // refusal is explained by the new limit: the runner logs it, gives the
-// engine 3766 (4096 - 65 - 2 - (4+2+255+2)) and processes the unit again
+// engine 3754 (4096 - 65 - 2 - (4+2+267+2)) and processes the unit again
 // on a new client; the second, with the limit unchanged since, is not, and
 // Run returns a *RecordTooLargeError with the new limit: one retry, not a
 // loop.
 func TestRefusedAfterLoweredLimitRetriesOnceThenStops(t *testing.T) {
-	const limit4096Key255 = 3766
 	f := newLimitsFixture(t, ExactlyOnce, 8192, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -320,7 +329,7 @@ func TestRefusedAfterLoweredLimitRetriesOnceThenStops(t *testing.T) {
 	r, done, runErr, _ := f.run(t)
 	waitFor(t, "the engine's changelog value limit", done, runErr, func() (bool, string) {
 		n := r.pipe.engine.MaxChannelBytes()
-		return n == limit8192Key255, fmt.Sprint(n)
+		return n == limit8192Changelog, fmt.Sprint(n)
 	})
 	if err := testkit.SetTopicConfig(ctx, f.adm, f.cfg.ChangelogTopic(), maxMessageBytesConfig, "4096"); err != nil {
 		t.Fatalf("lower max.message.bytes: %v", err)
@@ -332,11 +341,11 @@ func TestRefusedAfterLoweredLimitRetriesOnceThenStops(t *testing.T) {
 		t.Fatalf("Run did not return after %d refusals: the refused unit of work is retried", refusals.Load())
 	}
 	var tl *RecordTooLargeError
-	if !errors.As(*runErr, &tl) || tl.MaxMessageBytes != 4096 || tl.ValueLimit != limit4096Key255 {
-		t.Fatalf("Run returned %v, want a *RecordTooLargeError with max.message.bytes 4096 and value limit %d", *runErr, limit4096Key255)
+	if !errors.As(*runErr, &tl) || tl.MaxMessageBytes != 4096 || tl.ValueLimit != limit4096Changelog {
+		t.Fatalf("Run returned %v, want a *RecordTooLargeError with max.message.bytes 4096 and value limit %d", *runErr, limit4096Changelog)
 	}
-	if n := f.logs.FilterMessage("changelog value limit").FilterField(zap.Int("max_value_bytes", limit4096Key255)).Len(); n != 1 {
-		t.Errorf("%d logs of the changelog value limit %d, want 1", n, limit4096Key255)
+	if n := f.logs.FilterMessage("changelog value limit").FilterField(zap.Int("max_value_bytes", limit4096Changelog)).Len(); n != 1 {
+		t.Errorf("%d logs of the changelog value limit %d, want 1", n, limit4096Changelog)
 	}
 }
 
@@ -427,7 +436,7 @@ func TestExplainRefusals(t *testing.T) {
 // value of about 4 KiB),
 // the operator lowers it to 2048 and more events of a new channel come.
 // Its changelog record grows past 2048 and is refused; the runner reads
-// the new limit, logs it, gives the engine 1718 (worked out above) and
+// the new limit, logs it, gives the engine 1706 (worked out above) and
 // goes on: the engine dead-letters what would overflow, the input is
 // committed to its end and Run does not return. Needs the engine's
 // MaxChannelBytes check (core/match).
@@ -450,7 +459,7 @@ func TestLoweredChangelogLimitAppliedAtRuntime(t *testing.T) {
 	f.produceTo(t, 1, channelEvents(t, "chan-C", 400, 2)...)
 	waitFor(t, "the engine's new limit", done, runErr, func() (bool, string) {
 		n := r.pipe.engine.MaxChannelBytes()
-		return n == limit2048Key255, fmt.Sprint(n)
+		return n == limit2048Changelog, fmt.Sprint(n)
 	})
 	waitFor(t, "the input committed to its end after the change", done, runErr, committed)
 	if err := stop(); err != nil {

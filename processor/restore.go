@@ -62,6 +62,11 @@ func (cr *changelogReader) read(ctx context.Context, adm *kadm.Client, ps []int3
 	if err := r.Read(ctx, ranges, func(p int32, recs []*kgo.Record) error { return load(loaded[p], recs) }); err != nil {
 		return nil, err // it names the topic and partition
 	}
+	for p, l := range loaded {
+		if err := l.Finish(); err != nil {
+			return nil, fmt.Errorf("changelog %s[%d]: %w", topic, p, err)
+		}
+	}
 	return loaded, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/state"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,12 +190,13 @@ const maxMessageBytesConfig = "max.message.bytes"
 // processor may not read (no DescribeConfigs permission).
 const kafkaDefaultMaxMessageBytes = 1_048_588
 
-// changelogKeyBytes is the longest changelog key, the channelId, that the
-// changelog value limit allows for: codec.ValidChannelID refuses longer
-// ones at every door. A record refused because its key was longer anyway
+// changelogKeyBytes is the longest changelog key that the changelog value
+// limit allows for: a segment record's key (state.MaxKeyExtra bytes and
+// the channelId) for the longest channelId; codec.ValidChannelID refuses
+// longer ones at every door. A record refused because its key was longer anyway
 // raises the assumption to that key's length (recordLimits.refused): the
 // bound only grows.
-const changelogKeyBytes = codec.MaxChannelIDBytes
+const changelogKeyBytes = codec.MaxChannelIDBytes + state.MaxKeyExtra
 
 // batchHeaderBytes is the size franz-go counts for a record batch with no
 // records when it decides whether a record fits ProducerBatchMaxBytes: the

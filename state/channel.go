@@ -215,6 +215,9 @@ type channelExt struct {
 	// memo is the engine's (Channel.Memo): never encoded, never changed
 	// in place, so copies may share it.
 	memo any
+	// segs is the layout of a long channel's changelog records
+	// (segment.go), or nil.
+	segs *segments
 }
 
 // packedRef is a Ref with a packed id, source and type. It holds only
@@ -348,6 +351,7 @@ func (c *Channel) Set(d ChannelData) {
 		t.Events = slices.Clone(t.Events)
 		c.ownExt().tomb = &t
 	}
+	c.resegment()
 	c.tidy()
 }
 
@@ -392,6 +396,9 @@ func (c *Channel) Clone() *Channel {
 	}
 	n := *c
 	n.ext = c.ext.clone()
+	if n.ext != nil && n.ext.segs != nil {
+		n.ext.segs.sharedEvents, n.ext.segs.sharedPub = 0, 0 // its own lists
+	}
 	n.flags &^= flagExtShared
 	n.events = slices.Clone(c.events)
 	n.published = slices.Clone(c.published)
@@ -404,6 +411,7 @@ func (x *channelExt) clone() *channelExt {
 	}
 	n := *x
 	n.raw = slices.Clone(x.raw)
+	n.segs = x.segs.clone()
 	return &n
 }
 
@@ -429,7 +437,7 @@ func (c *Channel) shareExt() {
 
 // tidy drops an empty overflow.
 func (c *Channel) tidy() {
-	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 && x.carriers == ([NumCarriers]Carrier{}) && x.tomb == nil && x.memo == nil {
+	if x := c.ext; x != nil && x.long == nil && len(x.raw) == 0 && x.carriers == ([NumCarriers]Carrier{}) && x.tomb == nil && x.memo == nil && x.segs == nil {
 		c.ext = nil
 		c.flags &^= flagExtShared
 	}
@@ -872,15 +880,17 @@ func (c *Channel) InsertEvent(r Ref) int {
 	if i == 0 {
 		c.keepCarriers()
 	}
-	if len(c.events) < cap(c.events) {
+	if c.inPlace(i) {
 		c.events = slices.Insert(c.events, i, p) // owned: in place
-		return i
+	} else {
+		c.ownedEvents()
+		n := make([]packedRef, len(c.events)+1, grownCap(len(c.events)+1))
+		copy(n, c.events[:i])
+		n[i] = p
+		copy(n[i+1:], c.events[i:])
+		c.events = n
 	}
-	n := make([]packedRef, len(c.events)+1, grownCap(len(c.events)+1))
-	copy(n, c.events[:i])
-	n[i] = p
-	copy(n[i+1:], c.events[i:])
-	c.events = n
+	c.touched(r.At)
 	return i
 }
 
@@ -901,13 +911,16 @@ func grownCap(n int) int {
 // places it, and returns its new index.
 func (c *Channel) MoveEvent(i int, r Ref) int {
 	c.keepCarriers()
-	if len(c.events) < cap(c.events) {
+	was := c.events[i].time()
+	if c.inPlace(i) {
 		c.events = slices.Delete(c.events, i, i+1) // owned: in place
-		return c.InsertEvent(r)
+	} else {
+		c.ownedEvents()
+		n := make([]packedRef, 0, cap(c.events))
+		n = append(n, c.events[:i]...)
+		c.events = append(n, c.events[i+1:]...) // owned now: cap > len
 	}
-	n := make([]packedRef, 0, cap(c.events))
-	n = append(n, c.events[:i]...)
-	c.events = append(n, c.events[i+1:]...) // owned now: cap > len
+	c.touched(was)
 	return c.InsertEvent(r)
 }
 
@@ -939,15 +952,16 @@ func (c *Channel) PutPublished(p Published) { c.PutPublishedAt(c.FindPublished(p
 // without searching for it.
 func (c *Channel) PutPublishedAt(i int, p Published) {
 	n := c.published
-	if len(n) == cap(n) {
-		// Full: shared with a copy, or no room; an entry added or
-		// changed goes to a new list.
+	if !c.pubInPlace(i) {
+		// Shared with a copy, or no room; an entry added or changed
+		// goes to a new list.
 		k := len(n)
 		if i < 0 {
 			k++
 		}
 		n = make([]Published, len(n), grownCap(k))
 		copy(n, c.published)
+		c.ownedPub()
 	}
 	if i < 0 {
 		n = append(n, p)
@@ -955,6 +969,11 @@ func (c *Channel) PutPublishedAt(i int, p Published) {
 		n[i] = p
 	}
 	c.published = n
+	if i < 0 {
+		c.publishedChanged(len(n)-1, true)
+	} else {
+		c.publishedChanged(i, false)
+	}
 }
 
 // Memo returns what SetMemo left on the channel, or nil.

@@ -31,7 +31,11 @@ import (
 // unknown. Version 1 (open interruptions, held closes and seen hashes) is
 // no longer read.
 const (
-	codecVersion = 5
+	codecVersion = 6
+	// tombVersion is the version of a channel that is not segmented;
+	// segmentedVersion of a segmented channel's head.
+	tombVersion      = 5
+	segmentedVersion = 6
 	// minCodecVersion is the oldest version DecodeChannel reads.
 	minCodecVersion = 2
 )
@@ -40,8 +44,20 @@ const (
 var ErrCorrupt = errors.New("corrupt state record")
 
 // AppendChannel appends the encoding of c to dst.
+//
+// A segmented channel's value (Channel.Segmented) is its head: version 6,
+// the tail's events and the published entries not in sealed chunks, then
+// the layout (segment.go): the number of sealed event segments, the
+// tail's start and the number of sealed published chunks. Its other
+// records are written by ChangelogEntries; a Loader puts them together.
+// Every other channel is written as version 5.
 func AppendChannel(dst []byte, c *Channel) []byte {
-	dst = append(dst, codecVersion)
+	segmented := c.Segmented()
+	if segmented {
+		dst = append(dst, segmentedVersion)
+	} else {
+		dst = append(dst, tombVersion)
+	}
 	dst = appendIdentField(dst, c, fieldConversation)
 	dst = appendIdentField(dst, c, fieldInteraction)
 	role := c.roleString()
@@ -59,8 +75,32 @@ func AppendChannel(dst []byte, c *Channel) []byte {
 		dst = append(dst, 0)
 	}
 	dst = binary.AppendUvarint(dst, uint64(held))
-	dst = binary.AppendUvarint(dst, uint64(len(c.events)))
-	for i := range c.events {
+	dst = c.appendEvents(dst, c.tailFrom(), len(c.events))
+	dst = appendPublished(dst, c.published[c.headPublished():])
+	for _, k := range c.Carriers() {
+		if !k.Known {
+			dst = append(dst, 0)
+			continue
+		}
+		dst = append(dst, 1)
+		dst = binary.AppendVarint(dst, k.At)
+		dst = binary.LittleEndian.AppendUint64(dst, k.Hash)
+	}
+	dst = appendTomb(dst, c.Tomb())
+	if segmented {
+		s := c.segs()
+		dst = binary.AppendUvarint(dst, uint64(len(s.starts)))
+		dst = binary.AppendVarint(dst, s.tail)
+		dst = binary.AppendUvarint(dst, uint64(s.pubSealed))
+	}
+	return dst
+}
+
+// appendEvents appends the count and the encoding of timeline events
+// [lo, hi) of c.
+func (c *Channel) appendEvents(dst []byte, lo, hi int) []byte {
+	dst = binary.AppendUvarint(dst, uint64(hi-lo))
+	for i := lo; i < hi; i++ {
 		p := &c.events[i]
 		if p.idk == refRaw {
 			r := c.ext.raw[p.rawIndex()]
@@ -73,8 +113,14 @@ func AppendChannel(dst []byte, c *Channel) []byte {
 		}
 		dst = appendPackedRef(dst, p)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(c.published)))
-	for _, p := range c.published {
+	return dst
+}
+
+// appendPublished appends the count and the encoding of published
+// entries.
+func appendPublished(dst []byte, list []Published) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(list)))
+	for _, p := range list {
 		dst = binary.LittleEndian.AppendUint64(dst, p.Open)
 		dst = binary.LittleEndian.AppendUint64(dst, p.Fingerprint)
 		dst = binary.AppendUvarint(dst, uint64(p.Revision))
@@ -87,16 +133,11 @@ func AppendChannel(dst []byte, c *Channel) []byte {
 		}
 		dst = append(dst, flags)
 	}
-	for _, k := range c.Carriers() {
-		if !k.Known {
-			dst = append(dst, 0)
-			continue
-		}
-		dst = append(dst, 1)
-		dst = binary.AppendVarint(dst, k.At)
-		dst = binary.LittleEndian.AppendUint64(dst, k.Hash)
-	}
-	t := c.Tomb()
+	return dst
+}
+
+// appendTomb appends a tomb section (a byte 0 when t is nil).
+func appendTomb(dst []byte, t *Tomb) []byte {
 	if t == nil {
 		return append(dst, 0)
 	}
@@ -157,14 +198,39 @@ func appendString(dst []byte, s string) []byte {
 // It reads versions 2 to 5; a value before version 5 has no tomb; the events of a version 2 value have no
 // arrival offset, and a value before version 4 has no carriers and legacy
 // fingerprints.
+//
+// A version 6 value is the head of a segmented channel: it is refused
+// (ErrSegmented) when its layout names other records; a Loader reads it.
 func DecodeChannel(b []byte) (*Channel, error) {
+	c, l, err := decodeHead(b)
+	if err == nil && (l.segments > 0 || l.pubSealed > 0) {
+		return nil, ErrSegmented
+	}
+	return c, err
+}
+
+// ErrSegmented reports the head of a segmented channel given to
+// DecodeChannel: its other records are needed (Loader).
+var ErrSegmented = errors.New("the head of a segmented channel: load it with its segments")
+
+// headLayout is the layout a version 6 head names.
+type headLayout struct {
+	segments  int
+	tail      int64
+	pubSealed int
+}
+
+// decodeHead decodes a value written by AppendChannel and the layout it
+// names (zero before version 6).
+func decodeHead(b []byte) (*Channel, headLayout, error) {
+	var l headLayout
 	d := decoder{b: b}
 	v := d.byte()
 	if d.err != nil {
-		return nil, d.err
+		return nil, l, d.err
 	}
 	if v < minCodecVersion || v > codecVersion {
-		return nil, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
+		return nil, l, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
 	d.offsets = v >= 3
 	c := &Channel{}
@@ -189,29 +255,7 @@ func DecodeChannel(b []byte) (*Channel, error) {
 			}
 		}
 	}
-	if n := d.count(17); n > 0 {
-		c.published = make([]Published, n)
-		for i := range c.published {
-			p := &c.published[i]
-			p.Open, p.Fingerprint = d.uint64(), d.uint64()
-			if rev := d.uvarint(); rev > 1<<32-1 {
-				d.fail("revision")
-			} else {
-				p.Revision = uint32(rev)
-			}
-			maxFlags := byte(1)
-			if v >= 4 {
-				maxFlags = 3
-			}
-			switch f := d.byte(); {
-			case f > maxFlags:
-				d.fail("retracted flag")
-			default:
-				p.Retracted = f&1 != 0
-				p.Legacy = f&2 != 0 || v < 4
-			}
-		}
-	}
+	c.published = d.publishedList(v)
 	if v >= 4 {
 		var ks [NumCarriers]Carrier
 		for g := range ks {
@@ -232,15 +276,53 @@ func DecodeChannel(b []byte) (*Channel, error) {
 	if v >= 5 {
 		d.tomb(c)
 	}
+	if v >= segmentedVersion {
+		l.segments = d.size()
+		l.tail = d.varint()
+		l.pubSealed = d.size()
+		if d.err == nil && l.segments == 0 && l.pubSealed == 0 {
+			d.err = fmt.Errorf("%w: a segmented head without segments", ErrCorrupt)
+		}
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, l, d.err
 	}
 	c.tidy()
 	c.flags |= flagStale // the engine checks it whole first (Channel.Stale)
-	return c, nil
+	return c, l, nil
+}
+
+// publishedList reads a list of published entries of a value of version
+// v.
+func (d *decoder) publishedList(v byte) []Published {
+	var list []Published
+	if n := d.count(17); n > 0 {
+		list = make([]Published, n)
+		for i := range list {
+			p := &list[i]
+			p.Open, p.Fingerprint = d.uint64(), d.uint64()
+			if rev := d.uvarint(); rev > 1<<32-1 {
+				d.fail("revision")
+			} else {
+				p.Revision = uint32(rev)
+			}
+			maxFlags := byte(1)
+			if v >= 4 {
+				maxFlags = 3
+			}
+			switch f := d.byte(); {
+			case f > maxFlags:
+				d.fail("retracted flag")
+			default:
+				p.Retracted = f&1 != 0
+				p.Legacy = f&2 != 0 || v < 4
+			}
+		}
+	}
+	return list
 }
 
 // tomb reads the tomb section of a version 5 value into c.
@@ -342,6 +424,16 @@ func (d *decoder) count(min int) int {
 	return int(n)
 }
 
+// size reads a number of records (at most 2^31).
+func (d *decoder) size() int {
+	n := d.uvarint()
+	if n > 1<<31 {
+		d.fail("size")
+		return 0
+	}
+	return int(n)
+}
+
 // bytes reads a length-prefixed string; the result aliases the input.
 func (d *decoder) bytes() []byte {
 	n := d.count(1)
@@ -399,32 +491,94 @@ func internBytes(table []string, b []byte) string {
 	return string(b)
 }
 
-// SizeBound returns an upper bound of the length of AppendChannel(nil, c),
-// computed without encoding: each packed timeline event at its longest
-// (refBound), the others and every string at their lengths, each varint at
-// its longest. Its cost does not grow with the timeline, except for the
-// events that do not pack and the tomb's hashes (counted, not read).
+// SizeBound returns an upper bound of the length of AppendChannel(nil, c)
+// (the head of a segmented channel), computed without encoding: each
+// packed timeline event at its longest (refBound), the others and every
+// string at their lengths, each varint at its longest. Its cost does not
+// grow with the timeline, except for the head's events that do not pack
+// and the tomb's hashes (counted, not read).
 func (c *Channel) SizeBound() int {
 	n := 1 + 4*binary.MaxVarintLen64 + 3*binary.MaxVarintLen64 // version, LastEventAt, open, held, counts
 	for _, f := range []int{fieldConversation, fieldInteraction, fieldUser} {
 		n += uvarintLen(uint64(c.identLen(f))) + c.identLen(f)
 	}
 	n += stringLen(c.roleString()) + uvarintLen(uint64(c.agentLen())) + c.agentLen()
-	raw := 0
-	if c.ext != nil {
-		for _, r := range c.ext.raw {
-			n += EventSizeBound(r.Source, r.ID, r.Type)
-		}
-		raw = len(c.ext.raw)
-	}
-	n += (len(c.events) - raw) * refBound
-	n += len(c.published) * publishedBound
+	n += c.eventsBound(c.tailFrom(), len(c.events))
+	n += (len(c.published) - c.headPublished()) * publishedBound
 	n += NumCarriers * (1 + binary.MaxVarintLen64 + 8)
 	if t := c.Tomb(); t != nil {
 		n += 2 + 3*binary.MaxVarintLen64 + 8*len(t.Events)
 	}
-	return n + 1
+	return n + 1 + 3*binary.MaxVarintLen64 // the tomb flag, the layout
 }
+
+// eventsBound is the part of a bound for timeline events [lo, hi).
+func (c *Channel) eventsBound(lo, hi int) int {
+	if c.ext == nil || len(c.ext.raw) == 0 {
+		return (hi - lo) * refBound
+	}
+	n := 0
+	for i := lo; i < hi; i++ {
+		if p := &c.events[i]; p.idk == refRaw {
+			r := c.ext.raw[p.rawIndex()]
+			n += EventSizeBound(r.Source, r.ID, r.Type)
+		} else {
+			n += refBound
+		}
+	}
+	return n
+}
+
+// RecordBound returns an upper bound of the length of the changelog
+// record that holds the timeline's events at time at: the head
+// (SizeBound) when at is in it, or a sealed segment.
+func (c *Channel) RecordBound(at int64) int {
+	s := c.segs()
+	if s == nil || len(s.starts) == 0 || at >= s.tail {
+		return c.SizeBound()
+	}
+	lo, hi := c.segRange(s, s.find(at))
+	return segmentOverhead + c.eventsBound(lo, hi)
+}
+
+// WriteBound returns an upper bound of the longest changelog record a
+// write of c's changes holds: its head and its dirty segments and chunks.
+func (c *Channel) WriteBound() int {
+	n := c.SizeBound()
+	if s := c.segs(); s != nil {
+		for _, start := range s.dirty {
+			if j := s.find(start); j >= 0 {
+				lo, hi := c.segRange(s, j)
+				n = max(n, segmentOverhead+c.eventsBound(lo, hi))
+			}
+		}
+		if len(s.dirtyPub) > 0 {
+			n = max(n, segmentOverhead+pubChunk*publishedBound)
+		}
+	}
+	return n
+}
+
+// WriteLen returns the length of the longest changelog record a write of
+// c's changes holds (WriteBound, encoded).
+func (c *Channel) WriteLen() int {
+	n := len(AppendChannel(nil, c))
+	if s := c.segs(); s != nil {
+		for _, start := range s.dirty {
+			if j := s.find(start); j >= 0 {
+				n = max(n, len(c.appendSegment(nil, s, j)))
+			}
+		}
+		for _, k := range s.dirtyPub {
+			n = max(n, len(c.appendChunk(nil, k)))
+		}
+	}
+	return n
+}
+
+// segmentOverhead bounds a segment's or chunk's bytes besides its
+// entries: the version and the count.
+const segmentOverhead = 1 + binary.MaxVarintLen64
 
 // EventSizeBound returns an upper bound of the bytes one timeline event
 // with this source, id and type takes in a channel's encoding.

@@ -43,7 +43,7 @@ func TestDecodeVersion3WithoutCarriers(t *testing.T) {
 		t.Fatalf("an event at 0 replaced a v3 identity: %+v", c.Data())
 	}
 	again := AppendChannel(nil, c)
-	if again[0] != codecVersion {
+	if again[0] != tombVersion {
 		t.Fatalf("re-encoded as version %d", again[0])
 	}
 	c4, err := DecodeChannel(again)

@@ -9,6 +9,9 @@ import (
 type Change struct {
 	ChannelID string
 	Channel   *Channel
+	// Old is the channel's value at the last Commit (nil: none). It
+	// names the records of a segmented channel the change deletes.
+	Old *Channel
 }
 
 // Store is the state of one input partition. It is not safe for concurrent
@@ -32,6 +35,9 @@ type Store struct {
 	// popped are the deadlines NextDue handed out this epoch; Rollback
 	// re-arms those the restored channels still carry.
 	popped []deadlineEntry
+	// orphans are changelog keys of segment records no channel names
+	// (Loader.Finish): the next changelog write deletes them.
+	orphans []string
 
 	deadlines deadlineHeap
 
@@ -143,10 +149,9 @@ func (s *Store) remember(id string, c *Channel) {
 		// The copy shares c's overflow until c changes it.
 		u.saved = *c
 		c.shareExt()
-		// The lists are shared with the saved copy: clipped, they are
-		// copied before they change (see Channel).
-		c.events = c.events[:len(c.events):len(c.events)]
-		c.published = c.published[:len(c.published):len(c.published)]
+		// The lists are shared with the saved copy: what it holds is
+		// never changed in place (see Channel.share).
+		c.share()
 	}
 	s.undo = append(s.undo, u)
 }
@@ -198,8 +203,13 @@ func (s *Store) NextDue(now int64) string {
 // again within the epoch are reported as deletions, which is harmless.
 func (s *Store) Changes() []Change {
 	out := make([]Change, 0, len(s.undo))
-	for _, u := range s.undo {
-		out = append(out, Change{ChannelID: u.id, Channel: s.Get(u.id)})
+	for i := range s.undo {
+		u := &s.undo[i]
+		ch := Change{ChannelID: u.id, Channel: s.Get(u.id)}
+		if u.c != nil {
+			ch.Old = &u.saved
+		}
+		out = append(out, ch)
 	}
 	return out
 }
@@ -219,7 +229,11 @@ func (s *Store) Commit() {
 		if u.c != nil && u.c.ext == u.saved.ext {
 			u.c.flags &^= flagExtShared // the saved copy is dropped
 		}
+		if c := s.Get(u.id); c != nil {
+			c.clearDirty() // written
+		}
 	}
+	s.orphans = s.orphans[:0]
 	s.reset()
 }
 

@@ -148,31 +148,36 @@ func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic
 // channelID as of its last value there.
 func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32, r partread.Range, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
 	cs := processor.ChannelState{ChannelID: channelID, Partition: p}
-	var value []byte
 	var clock int64
-	found := false
+	// The channel's records (its head and, for a long channel, its
+	// segments), loaded in order.
+	l := state.NewLoader(1)
+	var loadErr error
 	err := readRecords(ctx, opts, topic, map[int32]partread.Range{p: r}, func(r *kgo.Record) {
-		switch string(r.Key) {
-		case channelID:
-			value, found = r.Value, r.Value != nil
-		case state.StreamTimeKey:
+		if string(r.Key) == state.StreamTimeKey {
 			if t, err := state.DecodeStreamTime(r.Value); err == nil {
 				clock = t
 			}
+			return
+		}
+		if id, ok := state.ChannelOfKey(r.Key); ok && id == channelID && loadErr == nil {
+			loadErr = l.Load(r.Key, r.Value)
 		}
 	})
 	if err != nil {
 		return cs, err
 	}
+	if loadErr == nil {
+		loadErr = l.Finish()
+	}
+	if loadErr != nil {
+		return cs, fmt.Errorf("decode channel %s: %w", channelID, loadErr)
+	}
 	cs.Clock = clock
-	if !found {
+	ch := l.Store.Get(channelID)
+	if ch == nil {
 		return cs, nil
 	}
-	l := state.NewLoader(1)
-	if err := l.Load([]byte(channelID), value); err != nil {
-		return cs, fmt.Errorf("decode channel %s: %w", channelID, err)
-	}
-	ch := l.Store.Get(channelID)
 	cs.Found = true
 	cs.ConversationID, cs.InteractionID, cs.Party = ch.Identity()
 	cs.Description = match.NewEngine(cfg).Describe(ch, clock)

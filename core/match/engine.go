@@ -198,9 +198,10 @@ type EngineConfig struct {
 	// timeline events than this is a ChannelOverflow and changes nothing
 	// (0: no cap). A copy of an event the channel holds is not new.
 	MaxChannelEvents int
-	// MaxChannelBytes: a new event that would make its channel's
-	// changelog value (state.AppendChannel) longer than this many bytes
-	// is a ChannelOverflow too (0: no limit). The runtime derives it from
+	// MaxChannelBytes: a new event that could make one of its channel's
+	// changelog records (the head, state.AppendChannel, or the segment
+	// the event goes to) longer than this many bytes is a
+	// ChannelOverflow too (0: no limit). The runtime derives it from
 	// the changelog topic's max.message.bytes; SetMaxChannelBytes changes
 	// it while the engine runs.
 	MaxChannelBytes int
@@ -282,7 +283,7 @@ func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Hou
 			return ChannelOverflow, e.Advance(s, emit)
 		}
 	}
-	if e.tooBig(c, ev) {
+	if e.tooBig(c, ev, at) {
 		return ChannelOverflow, e.Advance(s, emit)
 	}
 	if now := s.StreamTime(); now != 0 && at < subSat(now, e.retentionNanos) {
@@ -965,9 +966,10 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 		return r, true
 	}
 	s.SetDeadline(c, deadline)
-	if lim := e.maxBytes.Load(); lim > 0 && int64(c.SizeBound()) > lim && int64(len(state.AppendChannel(nil, c))) > lim {
-		// Its value no longer fits the changelog (the limit was
-		// lowered under it): evicted, as when its retention passes.
+	if lim := e.maxBytes.Load(); lim > 0 && int64(c.WriteBound()) > lim && int64(c.WriteLen()) > lim {
+		// A record its change writes no longer fits the changelog (the
+		// limit was lowered under it): evicted, as when its retention
+		// passes.
 		hk.Evicted++
 		var w walk
 		e.walk(c, -1, &w)
@@ -979,24 +981,24 @@ func (e *Engine) reconcile(s *state.Store, id string, c *state.Channel, target i
 	return r, false
 }
 
-// tooBig reports whether placing ev on channel c (nil: new) could make
-// c's changelog value longer than MaxChannelBytes: the value's bound
-// (state.Channel.SizeBound), the event, a record it may publish and the
-// identity it may bring.
-func (e *Engine) tooBig(c *state.Channel, ev *Event) bool {
+// tooBig reports whether placing ev (at time at) on channel c (nil: new)
+// could make one of c's changelog records longer than MaxChannelBytes:
+// its head (state.Channel.SizeBound) with the event, a record it may
+// publish and the identity it may bring, or the segment the event goes
+// to (state.Channel.RecordBound) with the event.
+func (e *Engine) tooBig(c *state.Channel, ev *Event, at int64) bool {
 	lim := e.maxBytes.Load()
 	if lim <= 0 {
 		return false
 	}
-	n := state.EventSizeBound(ev.Source, ev.ID, ev.Type) + 2*state.PublishedSizeBound +
+	evBound := state.EventSizeBound(ev.Source, ev.ID, ev.Type)
+	n := evBound + 2*state.PublishedSizeBound +
 		len(ev.ConversationID) + len(ev.InteractionID) + len(ev.Party.Role) + len(ev.Party.AgentID) + len(ev.Party.UserID)
-	if c != nil {
-		n += c.SizeBound()
-	} else {
+	if c == nil {
 		var empty state.Channel
-		n += empty.SizeBound() + len(ev.ChannelID)
+		return int64(n+empty.SizeBound()+len(ev.ChannelID)) > lim
 	}
-	return int64(n) > lim
+	return int64(n+c.SizeBound()) > lim || int64(evBound+c.RecordBound(at)) > lim
 }
 
 // settle is reconcile without the store: it returns the channel's next
