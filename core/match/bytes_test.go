@@ -2,6 +2,7 @@ package match
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -117,5 +118,53 @@ func TestChannelEvictedWhenLimitLowered(t *testing.T) {
 	again.Timestamp += 39 * int64(time.Second)
 	if d, _ := e.Process(s, &again, emit); d != Duplicate {
 		t.Errorf("a copy of an evicted channel's event: %s, want duplicate", d)
+	}
+}
+
+// TestSegmentedRecordsWithinLimit: a long channel's changelog is a head and
+// segments (state/segment.go), and MaxChannelBytes bounds each record the
+// runtime writes, not the channel: with a limit far below the whole
+// channel's size, 1,500 events in order and then 1,500 late ones (each at
+// a random second among the first 200) are placed unless a record would
+// pass the limit, every record every unit writes (state.ChangelogEntries,
+// what the runtime produces) is within it, the channel holds several
+// times what one record could, and the late events that would overfill
+// their segment are ChannelOverflow.
+func TestSegmentedRecordsWithinLimit(t *testing.T) {
+	const limit = 8000
+	cfg := EngineConfig{MaxInterruption: time.Hour, Retention: 48 * time.Hour, MaxChannelBytes: limit}
+	e := newTestEngine(cfg)
+	s := state.New()
+	emit := func(Interruption) {}
+	r := rand.New(rand.NewPCG(21, 6000))
+	counts := map[Disposition]int{}
+	for i := range 3000 {
+		sec := i
+		if i >= 1500 {
+			sec = r.IntN(200)
+		}
+		x := ev([]string{"i", "r"}[i%2], fmt.Sprintf("2Ae%025d", i), "10:00")
+		x.Timestamp += int64(sec) * int64(time.Second)
+		d, _ := e.Process(s, &x, emit)
+		counts[d]++
+		if i%7 == 6 || i == 2999 {
+			state.ChangelogEntries(nil, s, 0, 0, func(k, v []byte) {
+				if len(v) > limit {
+					t.Fatalf("event %d: record %q is %d bytes, over the limit %d", i, k, len(v), limit)
+				}
+			})
+			s.Commit()
+		}
+	}
+	held := s.Get(chA).NumEvents()
+	t.Logf("dispositions %v; the channel holds %d events", counts, held)
+	if counts[ChannelOverflow] == 0 {
+		t.Fatalf("no event overflowed: the limit did not bind (%v)", counts)
+	}
+	if one := limit / 40; held < 5*one {
+		t.Fatalf("the channel holds %d events: not several times what one record holds (about %d)", held, one)
+	}
+	if counts[Processed]+counts[ChannelOverflow] != 3000 || counts[Processed] != held {
+		t.Fatalf("dispositions %v, %d events held", counts, held)
 	}
 }
