@@ -188,6 +188,11 @@ func TestMetricsEndpoint(t *testing.T) {
 				short = append(short, fmt.Sprintf("%s = %v, want >= %v", w.series, got, w.min))
 			}
 		}
+		// The gauges are as of each partition's last commit, refreshed
+		// apart from the counters: waited for too, checked below.
+		if open := s.sum("interruptions_open_interruptions"); open < 1 {
+			short = append(short, fmt.Sprintf("open interruptions %v, want 1", open))
+		}
 		return len(short) == 0, strings.Join(short, "; ")
 	})
 	// Exactly, now that everything is in (counters count committed work

@@ -438,13 +438,30 @@ func TestReadyzWhileCommitsFail(t *testing.T) {
 					fmt.Sprintf("%d %q after %d failed commits", code, body, len(tries))
 			})
 			// Each failure that rebuilds the client backs off (1 s, 2 s,
-			// ...) and rejoins: two attempts are enough to see the runner
-			// not ready at the retry.
-			instance.WaitFor(t, 60*time.Second, "two failed commits", func() bool { mu.Lock(); defer mu.Unlock(); return len(tries) >= 2 })
+			// ...) and rejoins. The refusals of the first failing unit of
+			// work come while the runner is still ready (one unit can
+			// send several requests the broker refuses before it ends);
+			// once a try finds it not ready (a retry after a recorded
+			// failure), every later try must too: nothing committed.
+			notReady := func() int {
+				for k, tr := range tries {
+					if strings.HasPrefix(tr, "false: ") {
+						return k
+					}
+				}
+				return -1
+			}
+			instance.WaitFor(t, 60*time.Second, "a failed commit tried again while not ready, and one more", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				k := notReady()
+				return k >= 0 && len(tries) > k+1
+			})
 			mu.Lock()
-			for k, tr := range tries[1:] {
+			first := notReady()
+			for k, tr := range tries[first:] {
 				if !strings.HasPrefix(tr, "false: ") {
-					t.Errorf("attempt %d, after a failed one: the runner was ready (%s); no commit since the failure", k+2, tr)
+					t.Errorf("try %d, after try %d found the runner not ready: the runner was ready (%s); no commit since the failure", first+k+1, first+1, tr)
 				}
 			}
 			mu.Unlock()
