@@ -154,6 +154,14 @@ type Config struct {
 	// (session.timeout.ms); the broker bounds it by
 	// group.min.session.timeout.ms and group.max.session.timeout.ms.
 	SessionTimeout time.Duration
+	// HeartbeatInterval is how often the member heartbeats to the group
+	// coordinator, which is how it learns that a rebalance began.
+	// Default 250ms (Kafka's is 3s): in a cooperative rebalance a member
+	// that kept its partitions cannot commit until every member rejoined
+	// the second round, and a member learns of that round at its next
+	// heartbeat (franz-go checks once after 500ms otherwise). At most a
+	// third of SessionTimeout.
+	HeartbeatInterval time.Duration
 	// CommitStallWarning bounds how long ending one unit of work (flush
 	// and commit, or abort) may take before the runner logs a warning
 	// with the likely reason and counts a stall: franz-go holds commits
@@ -197,6 +205,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:        30 * time.Second,
 		IdleTimeout:            time.Minute,
 		SessionTimeout:         45 * time.Second,
+		HeartbeatInterval:      250 * time.Millisecond,
 		TransactionTimeout:     10 * time.Second,
 		MaxClockSkew:           codec.DefaultMaxClockSkew,
 	}
@@ -286,6 +295,9 @@ func (c Config) Validate() error {
 		{c.ShutdownTimeout <= 0, "shutdown-timeout: must be positive"},
 		{c.IdleTimeout < 0, "idle-timeout: must not be negative (0 turns it off)"},
 		{c.SessionTimeout < time.Second, "session-timeout: must be at least 1s"},
+		{c.HeartbeatInterval < 10*time.Millisecond || c.HeartbeatInterval > c.SessionTimeout/3,
+			fmt.Sprintf("heartbeat-interval: %s must be at least 10ms and at most a third of session-timeout (%s), so that a member "+
+				"that misses two heartbeats is still in the group", c.HeartbeatInterval, c.SessionTimeout)},
 		{c.CommitStallWarning < 0, "commit-stall-warning: must not be negative (0 derives it from session-timeout)"},
 		{c.InstanceID != "" && (!instanceIDRE.MatchString(c.InstanceID) || c.InstanceID == "." || c.InstanceID == ".."),
 			fmt.Sprintf("instance-id: %q is not a valid group.instance.id: use at most 249 of a-z, A-Z, 0-9, '.', '_' and '-' "+

@@ -132,7 +132,24 @@ func (g *exactlyOnce) flush(ctx context.Context) error {
 	return err
 }
 
-func (g *exactlyOnce) commit(ctx context.Context) outcome { return g.end(ctx, kgo.TryCommit, nil) }
+// commit commits the transaction. One that holds nothing (no record
+// produced, no offset to commit: an idle unit of work, or a member with no
+// partition yet) is ended as an abort and reported committed: franz-go
+// cannot learn from an empty commit that the broker supports KIP-447, and
+// then holds the session's revoke callback for 500 ms after it, so a new
+// member with nothing assigned, ending empty transactions every
+// CommitInterval, would rejoin a cooperative rebalance's second round up
+// to 500 ms late, and every other member's commits wait for that round.
+func (g *exactlyOnce) commit(ctx context.Context) outcome {
+	if g.out.sent.Load() == 0 && len(g.sess.Client().UncommittedOffsets()) == 0 {
+		o := g.end(ctx, kgo.TryAbort, nil)
+		if o.err == nil && o.refused == nil {
+			o.committed = true // nothing was in it
+		}
+		return o
+	}
+	return g.end(ctx, kgo.TryCommit, nil)
+}
 
 func (g *exactlyOnce) abort(ctx context.Context, cause error) outcome {
 	var refused *refusedError

@@ -74,6 +74,7 @@ type kafkaFlags struct {
 	stallWarning      nonNegativeDuration
 	commitInterval    positiveDuration
 	sessionTimeout    positiveDuration
+	heartbeat         positiveDuration
 	idleTimeout       time.Duration
 	fetchPartition    byteSize
 	memoryLimit       byteSize
@@ -92,6 +93,7 @@ func (f *kafkaFlags) register(c *command) {
 	f.guarantee = &enumFlag{value: "exactly-once", allowed: []string{"exactly-once", "at-least-once"}}
 	f.commitInterval = positiveDuration(def.CommitInterval)
 	f.sessionTimeout = positiveDuration(def.SessionTimeout)
+	f.heartbeat = positiveDuration(def.HeartbeatInterval)
 	f.txnTimeout = positiveDuration(def.TransactionTimeout)
 	f.stallWarning = nonNegativeDuration(def.CommitStallWarning)
 	f.startTimeout = positiveDuration(def.StartTimeout)
@@ -107,6 +109,7 @@ func (f *kafkaFlags) register(c *command) {
 	c.fs.Var(&f.txnTimeout, "transaction-timeout", "exactly-once: how long the broker lets a transaction stay open before aborting it (transaction.timeout.ms), which bounds how long a crashed instance's transaction blocks read_committed readers; at least --commit-interval + 5s, at most --session-timeout")
 	c.fs.Var(&f.stallWarning, "commit-stall-warning", "a unit of work whose flush and commit take longer than this logs one warning with the likely reason (a rebalance waiting for a member) and counts in commit_stalls_total; 0: a quarter of --session-timeout, at least 2s")
 	c.fs.Var(&f.commitInterval, "commit-interval", "how long a transaction (at-least-once: a commit batch) collects input before it commits")
+	c.fs.Var(&f.heartbeat, "heartbeat-interval", "how often the member heartbeats to the group coordinator, which is how it learns a rebalance began: in a cooperative rebalance the members that keep their partitions commit again only once every member rejoined; at most a third of --session-timeout")
 	c.fs.Var(&f.sessionTimeout, "session-timeout", "how long the group waits for a crashed instance (with --instance-id: also a stopped one) before moving its partitions (session.timeout.ms; the broker bounds it)")
 	c.fs.DurationVar(&f.idleTimeout, "idle-timeout", def.IdleTimeout, "when a partition has had no input this long, its clock advances with wall time so open interruptions still expire; 0: off")
 	f.fetchPartition = byteSize(def.FetchMaxPartitionBytes)
@@ -140,6 +143,7 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	cfg.CommitStallWarning = time.Duration(f.stallWarning)
 	cfg.CommitInterval = time.Duration(f.commitInterval)
 	cfg.SessionTimeout = time.Duration(f.sessionTimeout)
+	cfg.HeartbeatInterval = time.Duration(f.heartbeat)
 	cfg.IdleTimeout = f.idleTimeout
 	if f.fetchPartition > 1<<30 {
 		return cfg, usageError("fetch-max-partition-bytes: at most 1GiB")
