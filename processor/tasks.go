@@ -702,11 +702,17 @@ func (m *taskManager) restoringLocked() []int32 {
 }
 
 // owned returns the input partitions assigned to this instance or held by
-// its tasks, in order.
+// its tasks, in order; not those revoked whose tasks wait for the next
+// settle point to be dropped (another member owns them already).
 func (m *taskManager) owned() []int32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ps := slices.AppendSeq(slices.Collect(maps.Keys(m.assigned)), maps.Keys(m.tasks))
+	ps := slices.Collect(maps.Keys(m.assigned))
+	for p := range m.tasks {
+		if _, dropping := m.drop[p]; !dropping { // revoked: another member's now
+			ps = append(ps, p)
+		}
+	}
 	slices.Sort(ps)
 	return slices.Compact(ps)
 }
