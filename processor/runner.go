@@ -48,6 +48,9 @@ type Runner struct {
 	// limits are the record size limits: the topics' max.message.bytes
 	// and the engine's changelog value limit (topics.go).
 	limits *recordLimits
+	// fence fences the members that left the group with a transaction
+	// open (exactly-once; nil under at-least-once).
+	fence *fencer
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -64,6 +67,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	r.pipe = pipeline{cfg: &r.cfg, log: r.log, engine: match.NewEngine(cfg.Engine), hooks: &r.hooks}
 	r.tm = newTaskManager(&r.cfg, r.log, &r.hooks, &r.pipe)
 	r.limits = newRecordLimits(&r.cfg, r.pipe.engine, r.log)
+	if r.cfg.Guarantee == ExactlyOnce {
+		r.fence = newFencer(&r.cfg, r.log)
+	}
 	r.stall = stallWatch{bound: cfg.commitStallBound(), log: r.log, hooks: &r.hooks, now: time.Now}
 	r.hooks.rebalance = append(r.hooks.rebalance, &r.stall) // the time of the last assignment change
 	return r, nil
@@ -142,7 +148,17 @@ func (r *Runner) Run(ctx context.Context) error {
 		if time.Since(began) > time.Minute {
 			backoff = minBackoff // a session that ran well is not a repeat failure
 		}
-		r.log.Warn("client failed; restarting from the last commit", zap.Error(err), zap.Duration("backoff", backoff))
+		if errors.Is(err, kerr.ProducerFenced) {
+			// A member out of the group (paused past its session
+			// timeout) is fenced by the one that took its partitions
+			// (fencer): it rejoins with a new session, as Kafka
+			// Streams does for a migrated task.
+			r.log.Warn("this instance's transactional producer was fenced: it left the group (a pause longer than --session-timeout) "+
+				"and another member fenced it, or another process uses its transactional id (two instances with one --instance-id); "+
+				"restarting from the last commit", zap.String("transactional_id", r.cfg.TransactionalID), zap.Duration("backoff", backoff))
+		} else {
+			r.log.Warn("client failed; restarting from the last commit", zap.Error(err), zap.Duration("backoff", backoff))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -162,8 +178,7 @@ func isFatal(err error) bool {
 		errors.Is(err, kerr.TopicAuthorizationFailed) ||
 		errors.Is(err, kerr.GroupAuthorizationFailed) ||
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
-		errors.Is(err, kerr.ClusterAuthorizationFailed) ||
-		errors.Is(err, kerr.ProducerFenced)
+		errors.Is(err, kerr.ClusterAuthorizationFailed)
 }
 
 // clientOpts are the group client's options, shared by both guarantees.
@@ -204,6 +219,24 @@ func (r *Runner) clientOpts() []kgo.Opt {
 	}
 	if r.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(r.cfg.InstanceID))
+	}
+	if r.fence != nil {
+		// The members' transactional ids are in the group's description,
+		// for the fencer; every rebalance (assigned and revoked are
+		// called at each one, empty or not) has it look again.
+		opts = append(opts, kgo.ClientID(r.cfg.TransactionalID),
+			kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+				r.fence.rebalanced()
+				r.tm.onAssigned(ctx, cl, m)
+			}),
+			kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+				r.fence.rebalanced()
+				r.tm.onRevoked(ctx, cl, m)
+			}),
+			kgo.OnPartitionsLost(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+				r.fence.rebalanced()
+				r.tm.onLost(ctx, cl, m)
+			}))
 	}
 	return append(append(opts, r.cfg.ClientOpts...), r.cfg.GroupClientOpts...)
 }
@@ -256,6 +289,11 @@ func (r *Runner) session(ctx context.Context, adm *kadm.Client) error {
 	r.tm.awaitJoined(ctx, r.cfg.SessionTimeout)
 	for {
 		r.tm.dropRevoked()
+		if r.fence != nil {
+			// Before the restores: a moved partition's restore waits
+			// for its previous owner's open transaction.
+			r.fence.look(ctx, adm)
+		}
 		if err := r.tm.restoreAssigned(ctx, adm, out, g.client()); err != nil {
 			return err
 		}
