@@ -229,7 +229,11 @@ func (s *Store) Commit() {
 		if u.c != nil && u.c.ext == u.saved.ext {
 			u.c.flags &^= flagExtShared // the saved copy is dropped
 		}
-		if c := s.Get(u.id); c != nil {
+		c := u.c
+		if c == nil || c.flags&flagLive == 0 {
+			c = s.Get(u.id) // created, or deleted and created again, in the epoch
+		}
+		if c != nil {
 			c.clearDirty() // written
 		}
 	}

@@ -998,7 +998,10 @@ func (e *Engine) tooBig(c *state.Channel, ev *Event, at int64) bool {
 		var empty state.Channel
 		return int64(n+empty.SizeBound()+len(ev.ChannelID)) > lim
 	}
-	return int64(n+c.SizeBound()) > lim || int64(evBound+c.RecordBound(at)) > lim
+	if int64(n+c.SizeBound()) > lim {
+		return true
+	}
+	return c.Segmented() && int64(evBound+c.RecordBound(at)) > lim
 }
 
 // settle is reconcile without the store: it returns the channel's next
