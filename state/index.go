@@ -24,13 +24,23 @@ func (k *key) matches(c *Channel) bool {
 }
 
 // index is a hash set of channels by id: open addressing with linear probing
-// over one pointer per slot, which costs a fraction of a Go map's per-entry
-// overhead. The channel holds its own key. The seed is per index, so the
-// probe sequences of channel ids chosen by a sender are not predictable.
+// over slots of a channel pointer and its key's hash, which costs a fraction
+// of a Go map's per-entry overhead. A probe compares the hash first and
+// reads a channel only when it matches: the channels are scattered in the
+// heap, and a lookup of an id that is absent (every new channel) probes
+// several slots at three quarters full. The channel holds its own key. The
+// seed is per index, so the probe sequences of channel ids chosen by a
+// sender are not predictable.
 type index struct {
-	slots []*Channel // len is a power of two, or 0
+	slots []slot // len is a power of two, or 0
 	n     int
 	seed  maphash.Seed
+}
+
+// slot is one entry of an index: c nil when empty.
+type slot struct {
+	c *Channel
+	h uint64
 }
 
 func newIndex(n int) index {
@@ -39,7 +49,7 @@ func newIndex(n int) index {
 	for size*3 < n*4 {
 		size *= 2
 	}
-	t.slots = make([]*Channel, size)
+	t.slots = make([]slot, size)
 	return t
 }
 
@@ -57,10 +67,11 @@ func (t *index) hashOf(c *Channel) uint64 {
 // get returns the channel with key k, or nil.
 func (t *index) get(k *key) *Channel {
 	mask := uint64(len(t.slots) - 1)
-	for i := t.hash(k.kind, &k.id, k.long) & mask; ; i = (i + 1) & mask {
-		c := t.slots[i]
-		if c == nil || k.matches(c) {
-			return c
+	h := t.hash(k.kind, &k.id, k.long)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.c == nil || (s.h == h && k.matches(s.c)) {
+			return s.c
 		}
 	}
 }
@@ -70,25 +81,25 @@ func (t *index) insert(c *Channel) {
 	if (t.n+1)*4 > len(t.slots)*3 {
 		t.grow()
 	}
-	t.place(c)
+	t.place(slot{c: c, h: t.hashOf(c)})
 	t.n++
 }
 
-func (t *index) place(c *Channel) {
+func (t *index) place(s slot) {
 	mask := uint64(len(t.slots) - 1)
-	i := t.hashOf(c) & mask
-	for t.slots[i] != nil {
+	i := s.h & mask
+	for t.slots[i].c != nil {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = c
+	t.slots[i] = s
 }
 
 func (t *index) grow() {
 	old := t.slots
-	t.slots = make([]*Channel, 2*len(old))
-	for _, c := range old {
-		if c != nil {
-			t.place(c)
+	t.slots = make([]slot, 2*len(old))
+	for _, s := range old {
+		if s.c != nil {
+			t.place(s)
 		}
 	}
 }
@@ -97,18 +108,18 @@ func (t *index) grow() {
 func (t *index) remove(c *Channel) {
 	mask := uint64(len(t.slots) - 1)
 	i := t.hashOf(c) & mask
-	for t.slots[i] != c {
+	for t.slots[i].c != c {
 		i = (i + 1) & mask
 	}
 	// Backward-shift deletion: move later entries of the probe run into
 	// the gap unless their home slot lies cyclically after the gap.
-	for j := (i + 1) & mask; t.slots[j] != nil; j = (j + 1) & mask {
-		home := t.hashOf(t.slots[j]) & mask
+	for j := (i + 1) & mask; t.slots[j].c != nil; j = (j + 1) & mask {
+		home := t.slots[j].h & mask
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
 			t.slots[i] = t.slots[j]
 			i = j
 		}
 	}
-	t.slots[i] = nil
+	t.slots[i] = slot{}
 	t.n--
 }

@@ -110,3 +110,35 @@ func TestPackedStringsAreExact(t *testing.T) {
 }
 
 func reflectEqual(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+// BenchmarkIndexLookup: Store.Get on a store of 2^20 channels (UUID ids),
+// of ids it holds (hit) and of ids it does not (miss: every new channel's
+// first lookup), in an order that defeats the caches, as a partition's
+// store sees its channels.
+func BenchmarkIndexLookup(b *testing.B) {
+	const n = 1 << 20
+	s := NewSized(0)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", uint32(i*2654435761), i)
+		s.Restore(ids[i], &Channel{})
+	}
+	miss := make([]string, n)
+	for i := range miss {
+		miss[i] = fmt.Sprintf("%08x-1111-4000-8000-%012x", uint32(i*40503), i)
+	}
+	b.Run("hit", func(b *testing.B) {
+		for i := range b.N {
+			if s.Get(ids[(i*7919)&(n-1)]) == nil {
+				b.Fatal("a channel the store holds is missing")
+			}
+		}
+	})
+	b.Run("miss", func(b *testing.B) {
+		for i := range b.N {
+			if s.Get(miss[(i*7919)&(n-1)]) != nil {
+				b.Fatal("a channel the store does not hold was found")
+			}
+		}
+	})
+}

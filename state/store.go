@@ -315,7 +315,8 @@ func (s *Store) RestoreStreamTime(t int64) {
 // unspecified. fn must not add or delete channels; Channel.ID gives a
 // channel's id.
 func (s *Store) Range(fn func(c *Channel) bool) {
-	for _, c := range s.channels.slots {
+	for _, sl := range s.channels.slots {
+		c := sl.c
 		if c != nil && !fn(c) {
 			return
 		}
