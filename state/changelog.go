@@ -57,10 +57,7 @@ func decodeInt64(b []byte) (int64, error) {
 		return 0, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
 	t := d.varint()
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
-	}
-	return t, d.err
+	return t, d.end("")
 }
 
 // ChangelogEntries calls emit with the key and value of one changelog
@@ -256,25 +253,20 @@ func assemble(head *Channel, layout headLayout, p *parts) (*Channel, error) {
 	}
 	var events []packedRef
 	for _, start := range starts {
-		d := decoder{b: p.segments[start], offsets: true}
-		if v := d.byte(); d.err == nil && v != segmentRecordVersion {
-			return nil, fmt.Errorf("%w: event segment of unknown version %d", ErrCorrupt, v)
+		d, err := openPart(p.segments[start], "event segment")
+		if err != nil {
+			return nil, err
 		}
-		n := d.count(4)
-		for range n {
-			events = append(events, d.ref(c))
-		}
-		if d.err == nil && len(d.b) != 0 {
-			d.err = fmt.Errorf("%w: %d trailing bytes in an event segment", ErrCorrupt, len(d.b))
-		}
-		if d.err != nil {
-			return nil, d.err
+		events = append(events, d.refs(c)...)
+		if err := d.end(" in an event segment"); err != nil {
+			return nil, err
 		}
 	}
 	events = append(events, c.events...)
-	if !slices.IsSortedFunc(events, func(a, b packedRef) int { return cmp.Compare(a.time(), b.time()) }) {
+	byTime := func(a, b packedRef) int { return cmp.Compare(a.time(), b.time()) }
+	if !slices.IsSortedFunc(events, byTime) {
 		// Only a write cut short overlaps segments: sort, keep order of ties.
-		slices.SortStableFunc(events, func(a, b packedRef) int { return cmp.Compare(a.time(), b.time()) })
+		slices.SortStableFunc(events, byTime)
 	}
 	c.events = events
 	if len(starts) > layout.segments {
@@ -283,16 +275,13 @@ func assemble(head *Channel, layout headLayout, p *parts) (*Channel, error) {
 	var pub []Published
 	chunks := slices.Sorted(maps.Keys(p.chunks))
 	for _, k := range chunks {
-		d := decoder{b: p.chunks[k]}
-		if v := d.byte(); d.err == nil && v != segmentRecordVersion {
-			return nil, fmt.Errorf("%w: published chunk of unknown version %d", ErrCorrupt, v)
+		d, err := openPart(p.chunks[k], "published chunk")
+		if err != nil {
+			return nil, err
 		}
 		list := d.publishedList(codecVersion)
-		if d.err == nil && len(d.b) != 0 {
-			d.err = fmt.Errorf("%w: %d trailing bytes in a published chunk", ErrCorrupt, len(d.b))
-		}
-		if d.err != nil {
-			return nil, d.err
+		if err := d.end(" in a published chunk"); err != nil {
+			return nil, err
 		}
 		if k < layout.pubSealed && len(list) != pubChunk {
 			return nil, fmt.Errorf("%w: published chunk %d holds %d entries", ErrCorrupt, k, len(list))
@@ -306,16 +295,24 @@ func assemble(head *Channel, layout headLayout, p *parts) (*Channel, error) {
 	c.published = pub
 	x := c.ownExt()
 	x.segs = &segments{starts: starts, tail: layout.tail, pubSealed: layout.pubSealed, lineage: new(lineage)}
-	if len(chunks) > layout.pubSealed || len(pub) < layout.pubSealed*pubChunk {
-		// The entries moved: lay the list out again (every chunk new).
+	if len(chunks) > layout.pubSealed {
+		// Chunks the head does not name were taken in, and the entries
+		// moved: lay the list out again (every chunk new).
 		x.segs.pubSealed = 0
-		for k := 0; len(pub)-k*pubChunk >= 2*pubChunk; k++ {
-			x.segs.markPub(x.segs.pubSealed)
-			x.segs.pubSealed++
-		}
+		c.sealPublished()
 	}
 	c.flags |= flagStale
 	return c, nil
+}
+
+// openPart returns a decoder past the version byte of a segment record's
+// value (what names the record in errors).
+func openPart(b []byte, what string) (*decoder, error) {
+	d := &decoder{b: b, offsets: true}
+	if v := d.byte(); d.err == nil && v != segmentRecordVersion {
+		return nil, fmt.Errorf("%w: %s of unknown version %d", ErrCorrupt, what, v)
+	}
+	return d, nil
 }
 
 // dedupeEvents keeps the first copy of each (source, id) on the timeline.

@@ -246,15 +246,7 @@ func decodeHead(b []byte) (*Channel, headLayout, error) {
 		c.openAt = d.varint()
 	}
 	c.held = uint8(min(d.uvarint(), 255))
-	if n := d.count(4); n > 0 {
-		c.events = make([]packedRef, n)
-		for i := range c.events {
-			c.events[i] = d.ref(c)
-			if i > 0 && c.events[i].time() < c.events[i-1].time() && d.err == nil {
-				d.err = fmt.Errorf("%w: timeline out of order", ErrCorrupt)
-			}
-		}
-	}
+	c.events = d.refs(c)
 	c.published = d.publishedList(v)
 	if v >= 4 {
 		var ks [NumCarriers]Carrier
@@ -284,15 +276,37 @@ func decodeHead(b []byte) (*Channel, headLayout, error) {
 			d.err = fmt.Errorf("%w: a segmented head without segments", ErrCorrupt)
 		}
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
-	}
-	if d.err != nil {
-		return nil, l, d.err
+	if err := d.end(""); err != nil {
+		return nil, l, err
 	}
 	c.tidy()
 	c.flags |= flagStale // the engine checks it whole first (Channel.Stale)
 	return c, l, nil
+}
+
+// refs reads a list of timeline events into c, in time order.
+func (d *decoder) refs(c *Channel) []packedRef {
+	n := d.count(4)
+	if n == 0 {
+		return nil
+	}
+	events := make([]packedRef, n)
+	for i := range events {
+		events[i] = d.ref(c)
+		if i > 0 && events[i].time() < events[i-1].time() && d.err == nil {
+			d.err = fmt.Errorf("%w: timeline out of order", ErrCorrupt)
+		}
+	}
+	return events
+}
+
+// end returns the first error, or one for bytes left after the value
+// (where names the value in the message, after "trailing bytes").
+func (d *decoder) end(where string) error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes%s", ErrCorrupt, len(d.b), where)
+	}
+	return d.err
 }
 
 // publishedList reads a list of published entries of a value of version

@@ -194,18 +194,20 @@ func (c *Channel) boundary(lo, m, hi int) (int64, bool) {
 }
 
 // seal moves the tail's older events into a new sealed segment, leaving
-// about segEvents in the tail.
-func (c *Channel) seal() {
+// about segEvents in the tail; false when the whole tail is at one
+// instant, which cannot be split.
+func (c *Channel) seal() bool {
 	s := c.ownSegs()
 	lo := c.tailFrom()
 	b, ok := c.boundary(lo, len(c.events)-segEvents, len(c.events))
 	if !ok {
-		return // the whole tail is at one instant
+		return false
 	}
 	// Appended in place past a copy's length (clipped), or copied.
 	s.starts = append(s.starts, s.tail)
 	s.markDirty(s.tail)
 	s.tail = b
+	return true
 }
 
 // split splits sealed segment j (events lo to hi) in two.
@@ -224,16 +226,19 @@ func (c *Channel) split(s *segments, j, lo, hi int) {
 // publishedChanged updates the layout for a change of published entry i
 // (added: i is the new entry's index).
 func (c *Channel) publishedChanged(i int, added bool) {
-	s := c.segs()
-	sealed := 0
-	if s != nil {
-		sealed = s.pubSealed * pubChunk
-	}
 	switch {
-	case i < sealed:
+	case i < c.headPublished():
 		c.ownSegs().markPub(i / pubChunk)
-	case added && len(c.published)-sealed >= 2*pubChunk:
-		s = c.ownSegs()
+	case added:
+		c.sealPublished()
+	}
+}
+
+// sealPublished seals published chunks while the head holds 2*pubChunk
+// entries or more; each chunk sealed is new (dirty).
+func (c *Channel) sealPublished() {
+	for len(c.published)-c.headPublished() >= 2*pubChunk {
+		s := c.ownSegs()
 		s.markPub(s.pubSealed)
 		s.pubSealed++
 	}
@@ -246,24 +251,11 @@ func (c *Channel) resegment() {
 		c.ext.segs = nil
 	}
 	for len(c.events)-c.tailFrom() >= 2*segEvents {
-		n := len(c.segs().startsOrNil())
-		c.seal()
-		if len(c.segs().startsOrNil()) == n {
+		if !c.seal() {
 			break // ties: the tail cannot be split
 		}
 	}
-	for k := 0; len(c.published)-k*pubChunk >= 2*pubChunk; k++ {
-		s := c.ownSegs()
-		s.markPub(s.pubSealed)
-		s.pubSealed++
-	}
-}
-
-func (s *segments) startsOrNil() []int64 {
-	if s == nil {
-		return nil
-	}
-	return s.starts
+	c.sealPublished()
 }
 
 // clearDirty marks every record written and the lists owned: the store's
