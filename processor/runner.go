@@ -211,9 +211,9 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		// No batch larger than its topic's max.message.bytes (franz-go's
 		// default is 1,000,012 for every topic).
 		kgo.ProducerBatchMaxBytesFn(r.limits.batchMax),
-		kgo.OnPartitionsAssigned(r.tm.onAssigned),
-		kgo.OnPartitionsRevoked(r.tm.onRevoked),
-		kgo.OnPartitionsLost(r.tm.onLost),
+		kgo.OnPartitionsAssigned(r.rebalancing(r.tm.onAssigned)),
+		kgo.OnPartitionsRevoked(r.rebalancing(r.tm.onRevoked)),
+		kgo.OnPartitionsLost(r.rebalancing(r.tm.onLost)),
 		kgo.WithLogger(kzapLogger{r.log}),
 		kgo.WithHooks(joinWatch{&r.stall}),
 	}
@@ -221,24 +221,25 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		opts = append(opts, kgo.InstanceID(r.cfg.InstanceID))
 	}
 	if r.fence != nil {
-		// The members' transactional ids are in the group's description,
-		// for the fencer; every rebalance (assigned and revoked are
-		// called at each one, empty or not) has it look again.
-		opts = append(opts, kgo.ClientID(r.cfg.TransactionalID),
-			kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-				r.fence.rebalanced()
-				r.tm.onAssigned(ctx, cl, m)
-			}),
-			kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-				r.fence.rebalanced()
-				r.tm.onRevoked(ctx, cl, m)
-			}),
-			kgo.OnPartitionsLost(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-				r.fence.rebalanced()
-				r.tm.onLost(ctx, cl, m)
-			}))
+		// The members' transactional ids are in the group's
+		// description, for the fencer.
+		opts = append(opts, kgo.ClientID(r.cfg.TransactionalID))
 	}
 	return append(append(opts, r.cfg.ClientOpts...), r.cfg.GroupClientOpts...)
+}
+
+// rebalancing returns the group callback fn, telling the fencer (when
+// there is one) of each call first: assigned and revoked are called at
+// every rebalance, empty or not, so the fencer looks at the group again
+// after each.
+func (r *Runner) rebalancing(fn func(context.Context, *kgo.Client, map[string][]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
+	if r.fence == nil {
+		return fn
+	}
+	return func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+		r.fence.rebalanced()
+		fn(ctx, cl, m)
+	}
 }
 
 // session runs one group client until ctx is done or the client fails.

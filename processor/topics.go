@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/interruptions/interruptions/core/codec"
-	"github.com/interruptions/interruptions/state"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/match"
+	"github.com/interruptions/interruptions/state"
 )
 
 // ErrBrokersUnreachable is returned when no broker answered within the start
