@@ -47,19 +47,13 @@ func TestIdleTransactionsDoNotHoldTheSession(t *testing.T) {
 	rec := &endTimes{}
 	f.cfg.Hooks = []processor.Hook{rec}
 	stop := f.start(ctx)
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = stop()
-		}
-	}()
+	defer stop() // again after the stop below: a no-op
 	const units = 12
 	testkit.Poll(t, 30*time.Second, 10*time.Millisecond, "idle units of work", nil, nil, func() (bool, string) {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		return len(rec.took) >= units, fmt.Sprintf("%d ends", len(rec.took))
 	})
-	stopped = true
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}

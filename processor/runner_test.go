@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func newFixture(t *testing.T, g processor.Guarantee, mode codec.Mode) *fixture {
 }
 
 // start runs a processor until the returned stop function is called; stop
-// returns Run's error.
+// returns Run's error, and may be called again (deferred as well).
 func (f *fixture) start(ctx context.Context) (stop func() error) {
 	r, err := processor.NewRunner(f.cfg)
 	if err != nil {
@@ -70,9 +71,11 @@ func (f *fixture) start(ctx context.Context) (stop func() error) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	var runErr error
 	return func() error {
-		cancel()
-		return <-done
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
 	}
 }
 
