@@ -116,21 +116,27 @@ func spreadEvents(n, channels int) []Event {
 	base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
 	evs := make([]Event, n)
 	for i := range evs {
-		var k [ksuid.Bytes]byte
-		k[0], k[1], k[2], k[3] = 0x12, byte(i>>16), byte(i>>8), byte(i)
-		for j := 4; j < len(k); j++ {
-			k[j] = byte(i*31 + j*7)
-		}
 		ch, nth := i%channels, i/channels
 		kind, typ := vcc.Interrupted, "channel.interrupted.v0"
 		if nth%2 == 1 {
 			kind, typ = vcc.Resumed, "channel.resumed.v0"
 		}
-		evs[i] = Event{ID: string(ksuid.Append(nil, &k)), Source: vcc.SourceChannel, Type: typ, Kind: kind,
+		evs[i] = Event{ID: benchID(i), Source: vcc.SourceChannel, Type: typ, Kind: kind,
 			Timestamp: base + int64(nth)*int64(time.Second) + int64(ch)*int64(time.Millisecond), HasTimestamp: true,
 			ChannelID: fmt.Sprintf("ch-%05d", ch), Party: vcc.Party{Role: "agent", AgentID: "1544"}}
 	}
 	return evs
+}
+
+// benchID returns the i-th event id of the benchmarks: a KSUID, as VCC's
+// are.
+func benchID(i int) string {
+	var k [ksuid.Bytes]byte
+	k[0], k[1], k[2], k[3] = 0x12, byte(i>>16), byte(i>>8), byte(i)
+	for j := 4; j < len(k); j++ {
+		k[j] = byte(i*31 + j*7)
+	}
+	return string(ksuid.Append(nil, &k))
 }
 
 // longChannel returns n events of one channel in the given arrival order.
@@ -138,16 +144,11 @@ func longChannel(n int, order string) []Event {
 	base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC).UnixNano()
 	evs := make([]Event, n)
 	for i := range evs {
-		var k [ksuid.Bytes]byte
-		k[0], k[1], k[2], k[3] = 0x12, byte(i>>16), byte(i>>8), byte(i)
-		for j := 4; j < len(k); j++ {
-			k[j] = byte(i*31 + j*7)
-		}
 		kind, typ := vcc.Interrupted, "channel.interrupted.v0"
 		if i%2 == 1 {
 			kind, typ = vcc.Resumed, "channel.resumed.v0"
 		}
-		evs[i] = Event{ID: string(ksuid.Append(nil, &k)), Source: vcc.SourceChannel, Type: typ, Kind: kind,
+		evs[i] = Event{ID: benchID(i), Source: vcc.SourceChannel, Type: typ, Kind: kind,
 			Timestamp: base + int64(i)*int64(time.Second), HasTimestamp: true, ChannelID: "ch-long",
 			Party: vcc.Party{Role: "agent", AgentID: "1544"}}
 	}
