@@ -76,7 +76,6 @@ func (f *fencer) look(ctx context.Context, adm *kadm.Client) {
 	for _, m := range g.Members {
 		now = append(now, m.ClientID)
 	}
-	slices.Sort(now)
 	for _, id := range f.known {
 		if id == f.own || slices.Contains(now, id) {
 			continue
