@@ -1,6 +1,10 @@
 package state
 
-import "github.com/interruptions/interruptions/core/vcc"
+import (
+	"slices"
+
+	"github.com/interruptions/interruptions/core/vcc"
+)
 
 // Packed strings. A channel keeps its strings in fixed-size fields instead of
 // string headers pointing at heap copies: a canonical lowercase UUID as its
@@ -107,9 +111,21 @@ func appendUUID(dst []byte, u *ident) []byte {
 // changelog, which holds the strings.
 var (
 	sourceTable = append([]string{""}, vcc.Sources[:]...)
-	typeTable   = append([]string{""}, vcc.HandledTypes()...)
+	typeTable   = typeTableOf(vcc.HandledTypes(), vcc.PhaseTypes())
 	roleTable   = append([]string{""}, vcc.Roles[:]...)
 )
+
+// typeTableOf returns "" then the handled types, then the phase types not
+// among them: the handled types keep their indexes.
+func typeTableOf(handled, phased []string) []string {
+	t := append([]string{""}, handled...)
+	for _, p := range phased {
+		if !slices.Contains(t, p) {
+			t = append(t, p)
+		}
+	}
+	return t
+}
 
 // notInTable is the index of a string that is in no table.
 const notInTable = 255

@@ -105,15 +105,35 @@ const structuredContentType = "application/cloudevents+json"
 // a subject attribute, as the sdk read it, must equal the channelId
 // (subject-mismatch).
 func Decode(value []byte, headers []Header, b Binding) (match.Event, error) {
-	if ev, ok := DecodeFast(value, headers); ok {
+	if ev, ok := decodeFast(value, headers, false); ok {
 		return ev, nil
 	}
-	return DecodeBinding(value, headers, b)
+	return decodeVia(value, headers, b, false)
+}
+
+// DecodePhased is Decode for a door whose phase matchers are on: every
+// channel type (vcc.PhaseNames) is read as strictly as a handled one
+// (channelId, timestamp, identity, version) and marked match.Event.Phased;
+// Kind stays vcc.Ignored for those the interruption matcher does not use.
+func DecodePhased(value []byte, headers []Header, b Binding) (match.Event, error) {
+	if ev, ok := decodeFast(value, headers, true); ok {
+		return ev, nil
+	}
+	return decodeVia(value, headers, b, true)
 }
 
 // DecodeBinding is Decode through the sdk-go binding alone: the reference
 // the fast path (fastdecode.go) must agree with.
 func DecodeBinding(value []byte, headers []Header, b Binding) (match.Event, error) {
+	return decodeVia(value, headers, b, false)
+}
+
+// DecodeBindingPhased is DecodePhased through the sdk-go binding alone.
+func DecodeBindingPhased(value []byte, headers []Header, b Binding) (match.Event, error) {
+	return decodeVia(value, headers, b, true)
+}
+
+func decodeVia(value []byte, headers []Header, b Binding, phases bool) (match.Event, error) {
 	msg := BindingMessage(value, headers, b)
 	ce, err := ToEvent(msg)
 	if err != nil && msg.ReadEncoding() == binding.EncodingStructured {
@@ -128,7 +148,7 @@ func DecodeBinding(value []byte, headers []Header, b Binding) (match.Event, erro
 	if err != nil {
 		return match.Event{}, reject(ReasonNotCloudEvent, "read cloudevent (%s mode): %w", encodingName(msg.ReadEncoding()), err)
 	}
-	return fromCloudEvent(ce)
+	return fromCloudEvent(ce, phases)
 }
 
 // ToEvent reads msg with the sdk-go binding's default reader. See Guard.
@@ -300,7 +320,7 @@ func ValidChannelID(id string) bool {
 	return true
 }
 
-func fromCloudEvent(ce *event.Event) (match.Event, error) {
+func fromCloudEvent(ce *event.Event, phases bool) (match.Event, error) {
 	if v := ce.SpecVersion(); v != event.CloudEventsVersionV1 {
 		return match.Event{}, reject(ReasonSpecVersion, "specversion %q, want %q", v, event.CloudEventsVersionV1)
 	}
@@ -311,13 +331,19 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 	if ec, ok := ce.Context.(*event.EventContextV1); ok && ec.Time != nil {
 		ev.Time, ev.HasTime = timeNanos(ec.Time.Time), true
 	}
-	kind, isHandled, ok := vcc.Classify(ev.Type)
+	var kind vcc.Kind
+	var isHandled, phased, ok bool
+	if phases {
+		kind, isHandled, phased, ok = vcc.ClassifyPhased(ev.Type)
+	} else {
+		kind, isHandled, ok = vcc.Classify(ev.Type)
+	}
 	if !ok {
 		_, version := vcc.SplitType(ev.Type)
 		return match.Event{}, reject(ReasonUnsupportedVersion, "type %q: version %q is not %s", ev.Type, version, strings.Join(vcc.Versions[:], " or "))
 	}
 	data := bytes.TrimSpace(ce.Data())
-	if !isHandled {
+	if !isHandled && !phased {
 		// Ignored events only lend their timestamp to stream time, when
 		// they carry a readable one; they are never rejected for data.
 		var p payload
@@ -328,7 +354,10 @@ func fromCloudEvent(ce *event.Event) (match.Event, error) {
 		}
 		return ev, nil
 	}
-	ev.Kind = kind
+	if isHandled {
+		ev.Kind = kind
+	}
+	ev.Phased = phased
 	if len(data) == 0 || data[0] != '{' {
 		return match.Event{}, reject(ReasonDataNotObject, "type %q: data is not a JSON object", ev.Type)
 	}

@@ -26,6 +26,15 @@ import (
 // when the sdk-go binding must decide (internal/cekafka's differential
 // tests hold the two paths equal).
 func DecodeFast(value []byte, headers []Header) (match.Event, bool) {
+	return decodeFast(value, headers, false)
+}
+
+// DecodeFastPhased is DecodePhased's fast path alone.
+func DecodeFastPhased(value []byte, headers []Header) (match.Event, bool) {
+	return decodeFast(value, headers, true)
+}
+
+func decodeFast(value []byte, headers []Header, phases bool) (match.Event, bool) {
 	// In either mode the value is a JSON object. Its first byte is read
 	// before the headers, so that a cache miss on the value overlaps
 	// those on the headers instead of following them.
@@ -96,12 +105,12 @@ func DecodeFast(value []byte, headers []Header) (match.Event, bool) {
 		if hasCT && string(ct) != structuredContentType {
 			return match.Event{}, false
 		}
-		return decodeFastStructured(value)
+		return decodeFastStructured(value, phases)
 	}
 	if !hasCT || string(ct) != "application/json" {
 		return match.Event{}, false
 	}
-	return decodeFastBinary(value, &env, seen)
+	return decodeFastBinary(value, &env, seen, phases)
 }
 
 func hasUpper(s string) bool {
@@ -125,7 +134,7 @@ type envelope struct {
 // decodeFastBinary finishes a binary-mode record whose ce_* headers are in
 // env and seen: the value is the data, and must be an object the scanner
 // accepts whole.
-func decodeFastBinary(value []byte, env *envelope, seen uint16) (match.Event, bool) {
+func decodeFastBinary(value []byte, env *envelope, seen uint16, phases bool) (match.Event, bool) {
 	if seen&keysRequired != keysRequired || !isToken(env.id) || !isURIPath(env.source) || !isToken(env.typ) ||
 		(env.hasSubject && !isToken(env.subject)) {
 		return match.Event{}, false
@@ -135,10 +144,10 @@ func decodeFastBinary(value []byte, env *envelope, seen uint16) (match.Event, bo
 	if !p.parse(&s) || !s.end() {
 		return match.Event{}, false
 	}
-	return fastEvent(env, &p)
+	return fastEvent(env, &p, phases)
 }
 
-func decodeFastStructured(value []byte) (match.Event, bool) {
+func decodeFastStructured(value []byte, phases bool) (match.Event, bool) {
 	s := scanner{b: value, maxDepth: fastMaxDepth, ascii: true}
 	var env envelope
 	var p fastPayload
@@ -209,7 +218,7 @@ func decodeFastStructured(value []byte) (match.Event, bool) {
 	if !ok || !s.end() || seen&(keysRequired|keyData) != keysRequired|keyData {
 		return match.Event{}, false
 	}
-	return fastEvent(&env, &p)
+	return fastEvent(&env, &p, phases)
 }
 
 // fastEvent applies the same rules as fromCloudEvent to an envelope and
@@ -217,17 +226,18 @@ func decodeFastStructured(value []byte) (match.Event, bool) {
 // strings of the match.Event are cut from one allocation holding only the fields
 // it keeps; values every event repeats (source, type, role) are constants
 // instead.
-func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
-	typ, kind, isHandled, ok := classifyType(env.typ)
+func fastEvent(env *envelope, p *fastPayload, phases bool) (match.Event, bool) {
+	typ, kind, isHandled, phased, ok := classifyType(env.typ, phases)
 	if !ok {
 		return match.Event{}, false
 	}
+	strict := isHandled || phased
 	var ts int64
 	hasTS := false
 	if p.hasTimestamp {
 		ts, hasTS = fastTimestamp(p.timestamp)
 	}
-	if isHandled {
+	if strict {
 		// A channelId with a leading or trailing space, or too long, is
 		// rejected (ValidChannelID); the scanner takes no other white
 		// space or control character.
@@ -249,7 +259,7 @@ func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 		typRef = sb.add(env.typ)
 	}
 	var channel, conversation, interaction, role, agent, user strRef
-	if isHandled {
+	if strict {
 		channel = subject
 		if !env.hasSubject {
 			channel = sb.add(p.channelID)
@@ -261,8 +271,11 @@ func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 	sb.finish()
 	ev := match.Event{ID: sb.get(id), Source: sb.get(source), Type: sb.get(typRef), Subject: sb.get(subject),
 		Timestamp: ts, HasTimestamp: hasTS, Time: env.time, HasTime: env.hasTime}
-	if isHandled {
-		ev.Kind = kind
+	if strict {
+		if isHandled {
+			ev.Kind = kind
+		}
+		ev.Phased = phased
 		ev.ChannelID, ev.ConversationID, ev.InteractionID = sb.get(channel), sb.get(conversation), sb.get(interaction)
 		ev.Party = vcc.Party{Role: sb.get(role), AgentID: sb.get(agent), UserID: sb.get(user)}
 		ev.IgnoredIdentity = p.ignored
@@ -270,16 +283,21 @@ func fastEvent(env *envelope, p *fastPayload) (match.Event, bool) {
 	return ev, true
 }
 
-// classifyType returns what fromCloudEvent makes of a type: its kind and
-// whether the matcher handles it, with ok false for a handled type of an
-// unsupported version (which it rejects). Known VCC types come back as a
-// constant string; for others typ is empty.
-func classifyType(t []byte) (typ string, kind vcc.Kind, isHandled, ok bool) {
-	if typ, kind, isHandled = vcc.LookupType(t); typ != "" {
-		return typ, kind, isHandled, true
+// classifyType returns what fromCloudEvent makes of a type: its kind,
+// whether the matcher handles it and, when phases, whether it is a phase
+// type, with ok false for a handled (or phase) type of an unsupported
+// version (which it rejects). Known VCC types come back as a constant
+// string; for others typ is empty.
+func classifyType(t []byte, phases bool) (typ string, kind vcc.Kind, isHandled, phased, ok bool) {
+	if typ, kind, isHandled, phased = vcc.LookupType(t); typ != "" {
+		return typ, kind, isHandled, phased && phases, true
+	}
+	if phases {
+		kind, isHandled, phased, ok = vcc.ClassifyPhased(string(t))
+		return "", kind, isHandled, phased, ok
 	}
 	kind, isHandled, ok = vcc.Classify(string(t))
-	return "", kind, isHandled, ok
+	return "", kind, isHandled, false, ok
 }
 
 // spanBuilder gathers byte spans into one string: one allocation for all

@@ -240,7 +240,7 @@ func CheckTime(ev *match.Event, recordTS time.Time, hasRecordTS bool, maxSkew ti
 	default:
 		return nil
 	}
-	if ev.Kind == vcc.Ignored {
+	if ev.Kind == vcc.Ignored && !ev.Phased {
 		ev.Timestamp, ev.HasTimestamp = 0, false
 		return nil
 	}

@@ -22,6 +22,12 @@ type Event struct {
 	// Subject is the CloudEvent subject (the channelId, for channel events).
 	Subject string
 	Kind    vcc.Kind
+	// Phased: the event is of a phase type (vcc.PhaseNames) and was
+	// decoded for the phase matchers (codec.DecodePhased), as strictly as
+	// a handled one: ChannelID, Timestamp and the identity are set. Kind
+	// is still vcc.Ignored for the types the interruption matcher does
+	// not use.
+	Phased bool
 
 	// Timestamp is data.timestamp (event time) in Unix nanoseconds;
 	// HasTimestamp is false only for ignored events that carry none.

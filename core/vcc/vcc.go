@@ -94,6 +94,42 @@ var Known = [...]string{
 	TypeParked, TypeUnparked, TypeWrapStarted, TypePresenceChanged,
 }
 
+// PhaseNames are the channel type names the phase matchers read (every
+// documented channel type): the Known entries of FamilyChannel.
+var PhaseNames = func() []string {
+	var out []string
+	for _, name := range Known {
+		if IsChannelEvent(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}()
+
+// IsPhaseName reports whether name (without version) is one of PhaseNames.
+func IsPhaseName(name string) bool {
+	for _, n := range PhaseNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// PhaseTypes returns the full types of PhaseNames in every version: those
+// not handled by the interruption matcher after HandledTypes' order, so
+// that a table built from HandledTypes followed by PhaseTypes' extra
+// entries keeps the handled types' positions.
+func PhaseTypes() []string {
+	out := make([]string, 0, len(PhaseNames)*len(Versions))
+	for _, name := range PhaseNames {
+		for _, ver := range Versions {
+			out = append(out, Type(name, ver))
+		}
+	}
+	return out
+}
+
 // Envelope sources.
 const (
 	// SourceChannel is the CloudEvent source of channel events.
@@ -200,6 +236,19 @@ func Classify(t string) (kind Kind, handled, ok bool) {
 	return kind, handled, true
 }
 
+// ClassifyPhased is Classify for a decoder that also reads the phase types
+// (PhaseNames) strictly: phased says whether the type is one of them, and
+// ok is false for a handled or phased type of an unsupported version.
+func ClassifyPhased(t string) (kind Kind, handled, phased, ok bool) {
+	name, version := SplitType(t)
+	kind, handled = KindOf(name)
+	phased = IsPhaseName(name)
+	if (handled || phased) && !SupportedVersion(version) {
+		return Ignored, false, false, false
+	}
+	return kind, handled, phased, true
+}
+
 // lookup holds read-only tables built once from the lists above, for the
 // decoders' fast paths: a known type, source or role found by its bytes
 // comes back as a shared constant string, so state that keeps it holds no
@@ -211,6 +260,7 @@ type typeInfo struct {
 	name    string
 	kind    Kind
 	handled bool
+	phased  bool
 }
 
 type tables struct {
@@ -224,7 +274,7 @@ func newLookup() tables {
 		kind, handled := KindOf(name)
 		for _, ver := range Versions {
 			full := Type(name, ver)
-			t.types[full] = typeInfo{name: full, kind: kind, handled: handled}
+			t.types[full] = typeInfo{name: full, kind: kind, handled: handled, phased: IsPhaseName(name)}
 		}
 	}
 	for _, s := range Sources {
@@ -237,14 +287,14 @@ func newLookup() tables {
 }
 
 // LookupType returns a documented type (any of Known in any of Versions) as
-// a constant string with its kind and whether the matcher handles it; for
-// any other type s is empty.
-func LookupType(t []byte) (s string, kind Kind, handled bool) {
+// a constant string with its kind, whether the matcher handles it and
+// whether it is a phase type (PhaseNames); for any other type s is empty.
+func LookupType(t []byte) (s string, kind Kind, handled, phased bool) {
 	ti, ok := lookup.types[string(t)]
 	if !ok {
-		return "", Ignored, false
+		return "", Ignored, false, false
 	}
-	return ti.name, ti.kind, ti.handled
+	return ti.name, ti.kind, ti.handled, ti.phased
 }
 
 // Intern returns a known source or role as a constant string, or "".

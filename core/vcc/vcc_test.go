@@ -19,25 +19,37 @@ func TestLookupTypeAgreesWithClassify(t *testing.T) {
 	for name, wantKind := range docTypes {
 		for _, v := range []string{"v0", "v1"} {
 			typ := name + "." + v
-			s, kind, handled := LookupType([]byte(typ))
+			s, kind, handled, phased := LookupType([]byte(typ))
 			wantHandled := wantKind != Ignored
-			if s != typ || kind != wantKind || handled != wantHandled {
-				t.Errorf("LookupType(%q) = %q, %v, %v; want %q, %v, %v", typ, s, kind, handled, typ, wantKind, wantHandled)
+			wantPhased := name != "agent.presencechanged"
+			if s != typ || kind != wantKind || handled != wantHandled || phased != wantPhased {
+				t.Errorf("LookupType(%q) = %q, %v, %v, %v; want %q, %v, %v, %v", typ, s, kind, handled, phased, typ, wantKind, wantHandled, wantPhased)
 			}
 			ck, ch, ok := Classify(typ)
 			if ck != wantKind || ch != wantHandled || !ok {
 				t.Errorf("Classify(%q) = %v, %v, %v", typ, ck, ch, ok)
 			}
+			pk, ph, pp, ok := ClassifyPhased(typ)
+			if pk != wantKind || ph != wantHandled || pp != wantPhased || !ok {
+				t.Errorf("ClassifyPhased(%q) = %v, %v, %v, %v", typ, pk, ph, pp, ok)
+			}
 		}
 	}
 	for _, typ := range []string{"channel.resumed.v2", "channel.resumed", "channel.held.v2", "x", ""} {
-		if s, _, _ := LookupType([]byte(typ)); s != "" {
+		if s, _, _, _ := LookupType([]byte(typ)); s != "" {
 			t.Errorf("LookupType(%q) = %q, want not known", typ, s)
 		}
 	}
 	for typ, want := range map[string]bool{"channel.resumed.v2": false, "channel.resumed": false, "channel.held.v7": true, "other.thing.v3": true} {
 		if _, _, ok := Classify(typ); ok != want {
 			t.Errorf("Classify(%q) ok = %v, want %v", typ, ok, want)
+		}
+	}
+	// Read for phases, every channel type's version is checked.
+	for typ, want := range map[string]bool{"channel.resumed.v2": false, "channel.held.v7": false, "channel.held.v1": true,
+		"agent.presencechanged.v9": true, "other.thing.v3": true} {
+		if _, _, _, ok := ClassifyPhased(typ); ok != want {
+			t.Errorf("ClassifyPhased(%q) ok = %v, want %v", typ, ok, want)
 		}
 	}
 }
