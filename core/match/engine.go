@@ -26,7 +26,9 @@ const (
 	OutcomeExpired
 )
 
-// String returns the outcome as written in records: resumed, ended, expired.
+// String returns the outcome as written in records: resumed, ended,
+// expired, and the other phases' (connected, failed, wrap, retrieved,
+// unparked, disconnected).
 func (o Outcome) String() string {
 	switch o {
 	case OutcomeResumed:
@@ -35,6 +37,18 @@ func (o Outcome) String() string {
 		return "ended"
 	case OutcomeExpired:
 		return "expired"
+	case OutcomeConnected:
+		return "connected"
+	case OutcomeFailed:
+		return "failed"
+	case OutcomeWrap:
+		return "wrap"
+	case OutcomeRetrieved:
+		return "retrieved"
+	case OutcomeUnparked:
+		return "unparked"
+	case OutcomeDisconnected:
+		return "disconnected"
 	default:
 		return "unknown"
 	}
@@ -63,6 +77,10 @@ const (
 // interruption is identified by its channel and its opening event
 // (OpenedBy); each change publishes the next Revision.
 type Interruption struct {
+	// Phase is empty for an interruption, and the phase's name (Phase)
+	// for a phase matcher's record: InterruptedAt is then the phase's
+	// start, ClosedAt its end.
+	Phase          string
 	ChannelID      string
 	ConversationID string
 	InteractionID  string
@@ -205,6 +223,13 @@ type EngineConfig struct {
 	// the changelog topic's max.message.bytes; SetMaxChannelBytes changes
 	// it while the engine runs.
 	MaxChannelBytes int
+	// Phase, when set, makes the engine a phase matcher: it derives the
+	// periods of this phase (see Phase) instead of interruptions, with
+	// MaxInterruption as the phase's maximum. Its records carry the
+	// phase's name (Interruption.Phase). Every event decoded for phases
+	// (Event.Phased) moves its store's clock, also of a type the phase
+	// does not read, so that the phase matchers' stores share one clock.
+	Phase *Phase
 }
 
 // Engine derives interruptions from each channel's timeline of events. It
@@ -219,18 +244,65 @@ type Engine struct {
 	// maxBytes is MaxChannelBytes; SetMaxChannelBytes may change it
 	// while partitions are processed.
 	maxBytes atomic.Int64
+	// phase is EngineConfig.Phase compiled; nil for the interruption
+	// matcher.
+	phase *phaseRoles
 	// verify (tests only): every reconcile that decides part of a
 	// channel is checked against deciding all of it (settleVerified).
 	verify bool
 }
 
 // NewEngine returns an engine for cfg. MaxInterruption and Retention must
-// be positive, Grace not negative.
+// be positive, Grace not negative. It panics on a Phase that is not
+// well formed (a type of two roles, or none that opens): the phase table
+// is the program's, not the user's (see NewPhaseEngine).
 func NewEngine(cfg EngineConfig) *Engine {
 	e := &Engine{maxNanos: int64(cfg.MaxInterruption), retentionNanos: int64(cfg.Retention),
 		graceNanos: max(int64(cfg.Grace), 0), maxEvents: max(cfg.MaxChannelEvents, 0)}
+	if cfg.Phase != nil {
+		r, err := compilePhase(*cfg.Phase)
+		if err != nil {
+			panic("match: " + err.Error())
+		}
+		e.phase = r
+	}
 	e.SetMaxChannelBytes(cfg.MaxChannelBytes)
 	return e
+}
+
+// PhaseName returns the name of the phase the engine derives, or "" for
+// the interruption matcher.
+func (e *Engine) PhaseName() string {
+	if e.phase == nil {
+		return ""
+	}
+	return e.phase.name
+}
+
+// kindAt returns what timeline event k of c means to the engine: an
+// opener (vcc.Interrupted), a closer (vcc.Resumed) or an end (vcc.Ended)
+// with the outcome it gives, or vcc.Ignored.
+func (e *Engine) kindAt(c *state.Channel, k int) (vcc.Kind, Outcome) {
+	if e.phase == nil {
+		switch kd := c.EventKind(k); kd {
+		case vcc.Resumed:
+			return kd, OutcomeResumed
+		case vcc.Ended:
+			return kd, OutcomeEnded
+		default:
+			return kd, 0
+		}
+	}
+	r := e.phase.role(c.EventType(k))
+	return r.kind, r.outcome
+}
+
+// uses reports whether the engine places ev on a timeline.
+func (e *Engine) uses(ev *Event) bool {
+	if e.phase == nil {
+		return ev.Kind != vcc.Ignored
+	}
+	return ev.Phased && e.phase.role(ev.Type).kind != vcc.Ignored
 }
 
 // SetMaxChannelBytes sets EngineConfig.MaxChannelBytes (0 or less: no
@@ -265,7 +337,12 @@ type Emit func(Interruption)
 // of the set of copies received, whatever their order.
 func (e *Engine) Process(s *state.Store, ev *Event, emit Emit) (Disposition, Housekeeping) {
 	var hk Housekeeping
-	if ev.Kind == vcc.Ignored {
+	if !e.uses(ev) {
+		if e.phase != nil && ev.Phased && ev.HasTimestamp {
+			// The phase matchers' stores share the clock of every
+			// phase event (EngineConfig.Phase).
+			s.AdvanceStreamTime(truncMillis(ev.Timestamp))
+		}
 		// The clock stays; what a restore left due is published.
 		return Ignored, e.Advance(s, emit)
 	}
@@ -613,7 +690,8 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 		}
 		apply := func(k int) {
 			r := roleNone
-			switch c.EventKind(k) {
+			kind, outcome := e.kindAt(c, k)
+			switch kind {
 			case vcc.Interrupted:
 				switch {
 				case ended:
@@ -627,7 +705,7 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 			case vcc.Resumed:
 				if open {
 					r, open = roleClose, false
-					cur.close, cur.outcome = k, OutcomeResumed
+					cur.close, cur.outcome = k, outcome
 					w.add(cur)
 				} else {
 					r = roleNoInterruption
@@ -636,7 +714,7 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 				switch {
 				case open:
 					r, open, ended = roleClose, false, true
-					cur.close, cur.outcome = k, OutcomeEnded
+					cur.close, cur.outcome = k, outcome
 					endUntil = addSat(t, e.retentionNanos)
 					w.add(cur)
 				case !ended:
@@ -670,7 +748,7 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 			}
 		}
 		for {
-			p := pick(c, g, open, ended)
+			p := e.pick(c, g, open, ended)
 			if p < 0 {
 				break
 			}
@@ -720,7 +798,7 @@ func (e *Engine) walkFrom(c *state.Channel, target int, w *walk, from int64, kee
 // state first at one instant, or -1: while interrupted a resumed, else an
 // ended or disconnected; while not interrupted and not ended an
 // interrupted, else an ended or disconnected. g is in (source, id) order.
-func pick(c *state.Channel, g []int, open, ended bool) int {
+func (e *Engine) pick(c *state.Channel, g []int, open, ended bool) int {
 	if ended && !open {
 		return -1
 	}
@@ -730,7 +808,7 @@ func pick(c *state.Channel, g []int, open, ended bool) int {
 	}
 	end := -1
 	for p, k := range g {
-		switch c.EventKind(k) {
+		switch kind, _ := e.kindAt(c, k); kind {
 		case first:
 			return p
 		case vcc.Ended:
@@ -1121,7 +1199,7 @@ func (e *Engine) retractIfDue(id string, c *state.Channel, w *walk, sc *scope, r
 	c.PutPublishedAt(i, p)
 	open := c.Event(k)
 	conv, inter, party := c.Identity()
-	emit(Interruption{ChannelID: id, ConversationID: conv, InteractionID: inter, Party: party,
+	emit(Interruption{Phase: e.PhaseName(), ChannelID: id, ConversationID: conv, InteractionID: inter, Party: party,
 		InterruptedAt: open.At, OpenedBy: open, Revision: int(p.Revision), Retracted: true, Reason: reason})
 	hk.Retractions++
 }
@@ -1130,6 +1208,7 @@ func (e *Engine) retractIfDue(id string, c *state.Channel, w *walk, sc *scope, r
 func (e *Engine) record(id string, c *state.Channel, d *derived, rev int) Interruption {
 	conv, inter, party := c.Identity()
 	in := Interruption{
+		Phase:          e.PhaseName(),
 		ChannelID:      id,
 		ConversationID: conv,
 		InteractionID:  inter,
