@@ -3,8 +3,10 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -61,6 +63,15 @@ type Config struct {
 	// DLQTopic receives rejected input, byte for byte. Default
 	// "channel-events.dlq".
 	DLQTopic string
+	// PhasesTopic, when not empty, turns the phase records on: one
+	// channel.phase.v0 record per period of each phase of a channel
+	// (match.Phases), keyed by phaseId. Default "" (off).
+	PhasesTopic string
+	// MaxPhase holds the phases' maxima by name (match.PhaseConfigs): a
+	// phase not closed by its start + this is expired there. A phase not
+	// in it has match.DefaultMaxPhase, or Engine.Retention when shorter;
+	// the interrupted phase has Engine.MaxInterruption.
+	MaxPhase map[string]time.Duration
 	// Group is the consumer group. Default "interruptions" (group.id).
 	// The state changelog topic is "<Group>-state-changelog".
 	Group string
@@ -313,6 +324,29 @@ func (c Config) Validate() error {
 			fmt.Sprintf("transaction-timeout and session-timeout: transaction-timeout %s is longer than session-timeout %s; "+
 				"the partitions of a crashed instance would then wait for its open transaction to time out after the group "+
 				"has moved them", c.TransactionTimeout, c.SessionTimeout)},
+	}
+	if c.PhasesTopic != "" {
+		others := []string{c.InputTopic, c.OutputTopic, c.DLQTopic}
+		checks = append(checks, struct {
+			bad bool
+			msg string
+		}{slices.Contains(others, c.PhasesTopic), "phases-topic: must differ from input-topic, output-topic and dlq-topic"})
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.MaxPhase)) {
+		d := c.MaxPhase[name]
+		_, known := match.PhaseByName(name)
+		for _, ch := range []struct {
+			bad bool
+			msg string
+		}{
+			{!known || name == match.PhaseInterrupted, fmt.Sprintf("max-phase: %q is not a phase with its own maximum: use alerting, connected, held, "+
+				"parked or wrap (the interrupted phase takes max-interruption)", name)},
+			{d < time.Millisecond, fmt.Sprintf("max-phase: %s=%s is shorter than 1ms, the precision of event times", name, d)},
+			{c.Engine.Retention < d, fmt.Sprintf("retention and max-phase: retention %s is shorter than max-phase %s=%s; a channel's state "+
+				"could then be deleted while events of one of its %s phases are still expected", c.Engine.Retention, name, d, name)},
+		} {
+			checks = append(checks, ch)
+		}
 	}
 	var errs []error
 	for _, ch := range checks {

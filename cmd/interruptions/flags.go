@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -218,3 +220,41 @@ func (e *enumFlag) Set(s string) error {
 	}
 	return fmt.Errorf("must be one of %s", strings.Join(e.allowed, ", "))
 }
+
+// phaseMaxima is --max-phase: phase=duration items, comma separated (in a
+// --config file also a YAML sequence of them).
+type phaseMaxima map[string]time.Duration
+
+func (m *phaseMaxima) String() string {
+	if m == nil || len(*m) == 0 {
+		return ""
+	}
+	var items []string
+	for _, k := range slices.Sorted(maps.Keys(*m)) {
+		items = append(items, k+"="+(*m)[k].String())
+	}
+	return strings.Join(items, ",")
+}
+
+func (m *phaseMaxima) Set(s string) error {
+	var l listFlag
+	if err := l.Set(s); err != nil {
+		return err
+	}
+	out := phaseMaxima{}
+	for _, item := range l {
+		name, v, ok := strings.Cut(item, "=")
+		if !ok {
+			return fmt.Errorf("%q is not phase=duration", item)
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q: %w", item, err)
+		}
+		out[strings.TrimSpace(name)] = d
+	}
+	*m = out
+	return nil
+}
+
+func (m *phaseMaxima) isList() {}

@@ -21,12 +21,13 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 	c := newCommand("replay", "Run the matching engine on NDJSON structured CloudEvents: events in, interruption records out,\nrejected lines to the DLQ file. Exits 0 when the input was read to the end.")
 	var f engineFlags
 	f.register(c)
-	var input, output, dlq, openOutput string
+	var input, output, dlq, openOutput, phasesOutput string
 	var partitions int
 	c.fs.StringVar(&input, "input", "-", "NDJSON input file; - reads stdin")
 	c.fs.StringVar(&output, "output", "-", "NDJSON output file; - writes stdout")
 	c.fs.StringVar(&dlq, "dlq", "", "NDJSON file for rejected lines (line, reason, error, original); empty: discard")
 	c.fs.StringVar(&openOutput, "open-output", "", "NDJSON file for the interruptions still open (or held for --grace) at the end of the input, one line each; empty: only their count on stderr")
+	c.fs.StringVar(&phasesOutput, "phases-output", "", "NDJSON file for the phase records (channel.phase.v0: alerting, connected, held, parked, interrupted and wrap periods, with corrections and retractions), one structured CloudEvent per line, as run publishes them to --phases-topic; empty: phases off")
 	c.fs.IntVar(&partitions, "partitions", 0, "simulate this many input partitions (stream time per partition, keyed by subject) as `run` sees them; 0: one stream")
 	if err := parseOrHelp(c, args, e); err != nil {
 		return err
@@ -74,7 +75,18 @@ func cmdReplay(ctx context.Context, args []string, e env) error {
 		defer fh.Close()
 		openW = fh
 	}
+	var phasesW io.Writer
+	if phasesOutput != "" {
+		fh, err := os.Create(phasesOutput)
+		if err != nil {
+			return fmt.Errorf("create phases output: %w", err)
+		}
+		defer fh.Close()
+		phasesW = fh
+	}
 	stats, err := replay.Run(ctx, in, out, dlqW, replay.Config{
+		PhasesOutput: phasesW,
+		MaxPhase:     f.maxPhase,
 		Engine:       f.engine(),
 		Encoder:      cekafka.Encoder{Source: f.source, Mode: codec.Structured},
 		Partitions:   partitions,

@@ -21,6 +21,7 @@ type engineFlags struct {
 	source          string
 	maxClockSkew    positiveDuration
 	maxEvents       int
+	maxPhase        phaseMaxima
 }
 
 func (f *engineFlags) register(c *command) {
@@ -33,6 +34,8 @@ func (f *engineFlags) register(c *command) {
 	c.fs.Var(&f.grace, "grace", "publish a closed interruption only once the partition clock reaches its close plus this (0: at once); later changes still publish revisions")
 	c.fs.StringVar(&f.source, "source", def.Encoder.Source, "CloudEvent source of the output records")
 	c.fs.IntVar(&f.maxEvents, "max-channel-events", def.Engine.MaxChannelEvents, "a new event of a channel that already holds this many timeline events goes to the DLQ as channel-overflow; at least 1")
+
+	c.fs.Var(&f.maxPhase, "max-phase", "with phase records on: a phase with no close within this long after it began is expired at that bound, as phase=duration items, comma separated (alerting=2m,wrap=30m); each phase not given: 24h, or --retention when shorter; the interrupted phase takes --max-interruption")
 
 	f.maxClockSkew = positiveDuration(def.MaxClockSkew)
 	c.fs.Var(&f.maxClockSkew, "max-clock-skew", "an event whose data.timestamp is later than its time attribute (run: or its Kafka record timestamp) by more than this goes to the DLQ as timestamp-in-future")

@@ -11,6 +11,7 @@ func (f *engineFlags) apply(cfg *processor.Config) {
 	cfg.Engine = f.engine()
 	cfg.MaxClockSkew = time.Duration(f.maxClockSkew)
 	cfg.Encoder.Source = f.source
+	cfg.MaxPhase = f.maxPhase
 }
 
 // validate checks the settings of f by the rules `run` applies to them

@@ -69,6 +69,10 @@ type Result struct {
 	// to its output, also when the input was then rejected (a panic part
 	// way, a too-late event), as they were decided.
 	Out []match.Interruption
+	// Phases is what the phase matchers emitted (MatcherConfig.Phases),
+	// each record naming its phase, in order: the interrupted phase's
+	// records are the interruption matcher's Out, named so.
+	Phases []match.Interruption
 	// Rejected is the input's rejection, set by DeadLetter: the door
 	// writes the input to its dead-letter output with the reason.
 	Rejected *codec.DecodeError
@@ -76,8 +80,8 @@ type Result struct {
 
 // reset readies r for the next input, keeping Out's array.
 func (r *Result) reset() {
-	out := r.Out[:0]
-	*r = Result{Out: out, Store: -1}
+	out, phases := r.Out[:0], r.Phases[:0]
+	*r = Result{Out: out, Phases: phases, Store: -1}
 }
 
 // Handler handles one input into res. It returns nil when the input was
@@ -101,6 +105,23 @@ type MatcherConfig struct {
 	// too-late rejection.
 	MaxClockSkew time.Duration
 	Retention    time.Duration
+	// Phases, when not empty, turns the phase records on: events are
+	// decoded for phases (codec.DecodePhased), each phase matcher places
+	// every event the interruption matcher did not reject on its own
+	// stores, and the interruption matcher's records are also the
+	// interrupted phase's (match.PhaseInterrupted). An event a phase
+	// matcher cannot place (too late, channel overflow) is rejected after
+	// every matcher that could place it did: sending it again is a
+	// duplicate to those.
+	Phases []PhaseMatcher
+}
+
+// PhaseMatcher is one phase matcher of a door: a phase engine
+// (match.EngineConfig.Phase) and its stores, one per entry of
+// MatcherConfig.Stores (nil entries made on first use).
+type PhaseMatcher struct {
+	Engine *match.Engine
+	Stores []*state.Store
 }
 
 // Matcher is the handler at the end of the chain: decode → time check →
@@ -111,8 +132,9 @@ type Matcher struct {
 	cfg MatcherConfig
 	// res is the result being filled, for emit: in the Matcher, not on
 	// the heap per event.
-	res  *Result
-	emit match.Emit
+	res       *Result
+	emit      match.Emit
+	emitPhase match.Emit
 }
 
 // NewMatcher returns a Matcher for cfg. It panics if cfg has no store: a
@@ -121,8 +143,21 @@ func NewMatcher(cfg MatcherConfig) *Matcher {
 	if len(cfg.Stores) == 0 {
 		panic("handle: MatcherConfig.Stores is empty")
 	}
+	for i, p := range cfg.Phases {
+		if len(p.Stores) != len(cfg.Stores) {
+			panic(fmt.Sprintf("handle: phase matcher %d has %d stores, the door %d", i, len(p.Stores), len(cfg.Stores)))
+		}
+	}
 	m := &Matcher{cfg: cfg}
 	m.emit = func(out match.Interruption) { m.res.Out = append(m.res.Out, out) }
+	if len(cfg.Phases) > 0 {
+		m.emit = func(out match.Interruption) {
+			m.res.Out = append(m.res.Out, out)
+			out.Phase = match.PhaseInterrupted
+			m.res.Phases = append(m.res.Phases, out)
+		}
+	}
+	m.emitPhase = func(out match.Interruption) { m.res.Phases = append(m.res.Phases, out) }
 	return m
 }
 
@@ -131,7 +166,12 @@ func (m *Matcher) Handle(in *Input, res *Result) error {
 	res.reset()
 	ev := &res.Event
 	var err error
-	if *ev, err = codec.Decode(in.Value, in.Headers, m.cfg.Binding); err != nil {
+	if len(m.cfg.Phases) > 0 {
+		*ev, err = codec.DecodePhased(in.Value, in.Headers, m.cfg.Binding)
+	} else {
+		*ev, err = codec.Decode(in.Value, in.Headers, m.cfg.Binding)
+	}
+	if err != nil {
 		return err
 	}
 	res.Decoded = true
@@ -168,7 +208,36 @@ func (m *Matcher) Handle(in *Input, res *Result) error {
 		return codec.ChannelOverflowError(ev, st.Get(ev.ChannelID).NumEvents())
 	}
 	res.Disposition, res.Housekeeping, res.Placed = d, hk, true
+	if len(m.cfg.Phases) > 0 {
+		return m.phases(ev, res)
+	}
 	return nil
+}
+
+// phases runs the phase matchers on an event the interruption matcher
+// placed or ignored: every one of them, then the first rejection.
+func (m *Matcher) phases(ev *match.Event, res *Result) error {
+	var rejected error
+	m.res = res
+	for _, p := range m.cfg.Phases {
+		st := p.Stores[res.Store]
+		if st == nil {
+			st = state.New()
+			p.Stores[res.Store] = st
+		}
+		switch d, _ := p.Engine.Process(st, ev, m.emitPhase); d {
+		case match.TooLate:
+			if rejected == nil {
+				rejected = codec.TooLateError(ev, st.StreamTime(), m.cfg.Retention)
+			}
+		case match.ChannelOverflow:
+			if rejected == nil {
+				rejected = codec.ChannelOverflowError(ev, st.Get(ev.ChannelID).NumEvents())
+			}
+		}
+	}
+	m.res = nil
+	return rejected
 }
 
 // DeadLetter returns next with its rejections (a *codec.DecodeError,

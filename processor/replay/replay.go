@@ -81,6 +81,14 @@ type Config struct {
 	// OpenOutput, when not nil, receives one OpenLine per interruption
 	// still open (or held for its grace period) at the end of the input.
 	OpenOutput io.Writer
+	// PhasesOutput, when not nil, turns the phase records on (see
+	// handle.MatcherConfig.Phases): one structured channel.phase.v0 (or
+	// channel.phaseretracted.v0) CloudEvent per line, as `run` publishes
+	// them to --phases-topic.
+	PhasesOutput io.Writer
+	// MaxPhase holds the phases' maxima (match.PhaseConfigs); a phase
+	// not in it has match.DefaultMaxPhase.
+	MaxPhase map[string]time.Duration
 }
 
 // OpenLine is one interruption not published at the end of a replay.
@@ -130,12 +138,21 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 	var input handle.Input
 	var res handle.Result
 	stores := make([]*state.Store, max(cfg.Partitions, 1))
+	var phases []handle.PhaseMatcher
+	var phaseW *bufio.Writer
+	if cfg.PhasesOutput != nil {
+		phaseW = bufio.NewWriterSize(cfg.PhasesOutput, 64<<10)
+		for _, pc := range match.PhaseConfigs(cfg.Engine, cfg.MaxPhase) {
+			phases = append(phases, handle.PhaseMatcher{Engine: match.NewEngine(pc), Stores: make([]*state.Store, len(stores))})
+		}
+	}
 	handler := handle.DeadLetter(handle.NewMatcher(handle.MatcherConfig{
 		Binding:      cekafka.Binding,
 		Engine:       engine,
 		Stores:       stores,
 		MaxClockSkew: cfg.maxClockSkew(),
 		Retention:    cfg.Engine.Retention,
+		Phases:       phases,
 	}).Handle)
 	// write writes what handling a line gave: the emitted interruptions,
 	// then the line's dead letter or its disposition.
@@ -156,6 +173,20 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 			outW.Write(b)
 			if err := outW.WriteByte('\n'); err != nil {
 				return fmt.Errorf("write output for line %d: %w", lineNo, err)
+			}
+		}
+		for i := range res.Phases {
+			ce, err := codec.PhaseEvent(res.Phases[i], cfg.Encoder.Source)
+			if err != nil {
+				return fmt.Errorf("write phases for line %d: %w", lineNo, err)
+			}
+			b, err := json.Marshal(ce)
+			if err != nil {
+				return fmt.Errorf("write phases for line %d: marshal record %s: %w", lineNo, ce.ID(), err)
+			}
+			phaseW.Write(b)
+			if err := phaseW.WriteByte('\n'); err != nil {
+				return fmt.Errorf("write phases for line %d: %w", lineNo, err)
 			}
 		}
 		if derr := res.Rejected; derr != nil {
@@ -206,6 +237,11 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 		}
 		if res.Store >= 0 {
 			stores[res.Store].Commit() // replay never rolls back; keep the undo log empty
+			for _, p := range phases {
+				if st := p.Stores[res.Store]; st != nil {
+					st.Commit()
+				}
+			}
 		}
 		if err := write(); err != nil {
 			return stats, err // an output or dlq write failed
@@ -216,6 +252,11 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 	}
 	if err := outW.Flush(); err != nil {
 		return stats, fmt.Errorf("flush output: %w", err)
+	}
+	if phaseW != nil {
+		if err := phaseW.Flush(); err != nil {
+			return stats, fmt.Errorf("flush phases output: %w", err)
+		}
 	}
 	if err := pending(engine, stores, cfg.OpenOutput, &stats); err != nil {
 		return stats, err
