@@ -63,8 +63,9 @@ type Config struct {
 	// hours of event time after they happened, like VCC's retries for up to
 	// 24 h; default DefaultLateRate.
 	LateRate float64
-	// Truth records the true interruptions of the simulated channels, for
-	// Generator.Truth. It does not change the stream.
+	// Truth records the true interruptions and phase periods of the
+	// simulated channels, for Generator.Truth and Generator.PhaseTruth. It
+	// does not change the stream.
 	Truth bool
 }
 
