@@ -5,7 +5,9 @@
 // Input: VCC channel events (channel-event.schema.json) and agent events
 // (agent-event.schema.json). Output: the revisions of an interruption
 // (interruption-ended.schema.json) and retractions
-// (interruption-retracted.schema.json).
+// (interruption-retracted.schema.json); the revisions of a channel's phase
+// periods (channel-phase.schema.json) and their retractions
+// (channel-phase-retracted.schema.json), published to --phases-topic.
 package schemas
 
 import (
@@ -33,6 +35,11 @@ const (
 	InterruptionEndedFile = "interruption-ended.schema.json"
 	// InterruptionRetractedFile is the schema of a retraction record.
 	InterruptionRetractedFile = "interruption-retracted.schema.json"
+	// ChannelPhaseFile is the schema of a phase record (channel.phase.v0).
+	ChannelPhaseFile = "channel-phase.schema.json"
+	// ChannelPhaseRetractedFile is the schema of a phase retraction record
+	// (channel.phaseretracted.v0).
+	ChannelPhaseRetractedFile = "channel-phase-retracted.schema.json"
 )
 
 // baseURL is the prefix of every schema's $id.
@@ -40,10 +47,12 @@ const baseURL = "https://github.com/interruptions/interruptions/schemas/"
 
 // Set is the compiled schemas. It is safe for concurrent use.
 type Set struct {
-	channel *jsonschema.Schema
-	agent   *jsonschema.Schema
-	output  *jsonschema.Schema
-	retract *jsonschema.Schema
+	channel      *jsonschema.Schema
+	agent        *jsonschema.Schema
+	output       *jsonschema.Schema
+	retract      *jsonschema.Schema
+	phase        *jsonschema.Schema
+	phaseRetract *jsonschema.Schema
 }
 
 // Source returns the raw text of the embedded schema file name (one of the
@@ -88,6 +97,8 @@ func Compile() (*Set, error) {
 		{AgentEventFile, &s.agent},
 		{InterruptionEndedFile, &s.output},
 		{InterruptionRetractedFile, &s.retract},
+		{ChannelPhaseFile, &s.phase},
+		{ChannelPhaseRetractedFile, &s.phaseRetract},
 	} {
 		sch, err := c.Compile(baseURL + target.name)
 		if err != nil {
@@ -141,6 +152,25 @@ func (s *Set) ValidateOutput(raw []byte) error {
 	}
 	if err := sch.Validate(doc); err != nil {
 		return fmt.Errorf("schemas: output record %v: %w", member(doc, "id"), err)
+	}
+	return nil
+}
+
+// ValidatePhase validates one phase record (structured-mode CloudEvent JSON)
+// against channel-phase-retracted.schema.json when its type is
+// channel.phaseretracted.v0, else channel-phase.schema.json. Validation
+// failures wrap a *jsonschema.ValidationError.
+func (s *Set) ValidatePhase(raw []byte) error {
+	doc, err := parse(raw)
+	if err != nil {
+		return fmt.Errorf("schemas: phase: %w", err)
+	}
+	sch := s.phase
+	if member(doc, "type") == "channel.phaseretracted.v0" {
+		sch = s.phaseRetract
+	}
+	if err := sch.Validate(doc); err != nil {
+		return fmt.Errorf("schemas: phase record %v: %w", member(doc, "id"), err)
 	}
 	return nil
 }
