@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -95,22 +94,7 @@ func recordID(interruptionID string, revision int) string {
 
 // uuidV5 is uuid.NewSHA1(namespace, name) (RFC 9562's version 5) with the
 // hash on the stack: ids are made for every output record.
-func uuidV5(name []byte) (u uuid.UUID) {
-	var buf [256]byte
-	var sum [sha1.Size]byte
-	if len(namespace)+len(name) <= len(buf) {
-		sum = sha1.Sum(append(append(buf[:0], namespace[:]...), name...))
-	} else {
-		h := sha1.New()
-		h.Write(namespace[:])
-		h.Write(name)
-		h.Sum(sum[:0])
-	}
-	copy(u[:], sum[:])
-	u[6] = u[6]&0x0f | 0x50 // version 5
-	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	return u
-}
+func uuidV5(name []byte) uuid.UUID { return uuidV5In(namespace, name) }
 
 // uuidString is u.String() (8-4-4-4-12 lower-case hex) in one allocation.
 func uuidString(u uuid.UUID) string {

@@ -1,6 +1,8 @@
 package codec
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -24,16 +26,64 @@ var phaseNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:interruptions:c
 // channelID opened by the event (source, id): UUIDv5 of channelId NUL
 // phase NUL source NUL id; the phase records' Kafka key.
 func PhaseID(channelID, phase, source, id string) string {
-	name := make([]byte, 0, len(channelID)+len(phase)+len(source)+len(id)+3)
-	name = append(append(append(append(append(append(append(name, channelID...), 0), phase...), 0), source...), 0), id...)
-	return uuid.NewSHA1(phaseNamespace, name).String()
+	return uuidString(phaseID(channelID, phase, source, id))
+}
+
+// phaseID is PhaseID as a UUID, the name built on the stack when it fits.
+func phaseID(channelID, phase, source, id string) uuid.UUID {
+	var buf [160]byte
+	name := append(append(append(append(append(append(append(buf[:0], channelID...), 0), phase...), 0), source...), 0), id...)
+	return uuidV5In(phaseNamespace, name)
 }
 
 // PhaseRecordID is the deterministic CloudEvent id of a phase record:
 // UUIDv5 of its phase id NUL its revision.
 func PhaseRecordID(in match.Interruption) string {
-	pid := PhaseID(in.ChannelID, in.Phase, in.OpenedBy.Source, in.OpenedBy.ID)
-	return uuid.NewSHA1(phaseNamespace, strconv.AppendInt(append([]byte(pid), 0), int64(in.Revision), 10)).String()
+	var pid [36]byte
+	appendUUID(pid[:0], phaseID(in.ChannelID, in.Phase, in.OpenedBy.Source, in.OpenedBy.ID))
+	return uuidString(phaseRecordID(pid[:], in.Revision))
+}
+
+// phaseRecordID is PhaseRecordID of the phase id pid (its 36-byte text)
+// and a revision.
+func phaseRecordID(pid []byte, revision int) uuid.UUID {
+	var buf [64]byte
+	return uuidV5In(phaseNamespace, strconv.AppendInt(append(append(buf[:0], pid...), 0), int64(revision), 10))
+}
+
+// uuidV5In is uuid.NewSHA1(ns, name) (RFC 9562's version 5) with the hash
+// on the stack when the namespace and the name fit in its buffer. It is
+// uuidV5 (encode.go, the interruption ids) with the namespace a parameter:
+// uuidV5(name) == uuidV5In(namespace, name).
+func uuidV5In(ns uuid.UUID, name []byte) (u uuid.UUID) {
+	var buf [256]byte
+	var sum [sha1.Size]byte
+	if len(ns)+len(name) <= len(buf) {
+		sum = sha1.Sum(append(append(buf[:0], ns[:]...), name...))
+	} else {
+		h := sha1.New()
+		h.Write(ns[:])
+		h.Write(name)
+		h.Sum(sum[:0])
+	}
+	copy(u[:], sum[:])
+	u[6] = u[6]&0x0f | 0x50 // version 5
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	return u
+}
+
+// appendUUID appends u as u.String() writes it (8-4-4-4-12 lower-case
+// hex).
+func appendUUID(b []byte, u uuid.UUID) []byte {
+	n := len(b)
+	b = append(b, "00000000-0000-0000-0000-000000000000"...)
+	d := b[n:]
+	hex.Encode(d[0:8], u[0:4])
+	hex.Encode(d[9:13], u[4:6])
+	hex.Encode(d[14:18], u[6:8])
+	hex.Encode(d[19:23], u[8:10])
+	hex.Encode(d[24:], u[10:])
+	return b
 }
 
 // PhaseData is the data of a phase record, as JSON.

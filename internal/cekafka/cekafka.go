@@ -126,6 +126,45 @@ func (enc Encoder) bindingRecord(topic string, in match.Interruption) (*kgo.Reco
 	return r, nil
 }
 
+// PhaseRecord returns the Kafka record for a phase record's revision or
+// retraction (in.Phase set: codec.PhaseEvent), keyed by its phaseId, as
+// Record is keyed by the interruptionId.
+//
+// Records whose strings need no JSON escaping are written by
+// codec.FastPhaseRecord, byte for byte what the binding writes (a test
+// holds them equal); the rest go through the sdk-go binding.
+func (enc Encoder) PhaseRecord(topic string, in match.Interruption) (*kgo.Record, error) {
+	if r, ok := enc.fastPhaseRecord(topic, in); ok {
+		return r, nil
+	}
+	return enc.bindingPhaseRecord(topic, in)
+}
+
+// fastPhaseRecord is PhaseRecord through codec.FastPhaseRecord alone;
+// false when it declines.
+func (enc Encoder) fastPhaseRecord(topic string, in match.Interruption) (*kgo.Record, bool) {
+	key, value, headers, ok := codec.FastPhaseRecord(enc.Source, enc.Mode, in)
+	if !ok {
+		return nil, false
+	}
+	return &kgo.Record{Topic: topic, Key: key, Value: value, Headers: recordHeaders(headers)}, true
+}
+
+// bindingPhaseRecord is PhaseRecord through the sdk-go binding alone: the
+// reference codec.FastPhaseRecord must equal.
+func (enc Encoder) bindingPhaseRecord(topic string, in match.Interruption) (*kgo.Record, error) {
+	ce, err := codec.PhaseEvent(in, enc.Source)
+	if err != nil {
+		return nil, err
+	}
+	key := codec.PhaseID(in.ChannelID, in.Phase, in.OpenedBy.Source, in.OpenedBy.ID)
+	r, err := KafkaRecord(topic, []byte(key), ce, enc.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("record for %s phase of channel %s: %w", in.Phase, in.ChannelID, err)
+	}
+	return r, nil
+}
+
 // KafkaRecord writes any CloudEvent as a Kafka record in the given mode
 // through the sdk-go Kafka binding.
 func KafkaRecord(topic string, key []byte, ce event.Event, mode codec.Mode) (*kgo.Record, error) {
