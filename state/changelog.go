@@ -67,8 +67,34 @@ func decodeInt64(b []byte) (int64, error) {
 // to buf, which is returned grown; each emitted slice stays valid (its own
 // sub-slice of the buffer, capacity-limited) until buf is reused.
 func ChangelogEntries(buf []byte, s *Store, nextOffset, committedOffset int64, emit func(key, value []byte)) []byte {
+	return changelogEntries(buf, s, "", nextOffset, committedOffset, emit)
+}
+
+// Phase stores (a partition's stores of its phase matchers) share the
+// partition's changelog: each record of phase store i is keyed by
+// PhaseKeyPrefix(i) then the key its store would write alone, and a
+// Loader with phase loaders (Loader.Phases) sends it there.
+const (
+	// phaseKeyTag follows the NUL of a phase store's key prefix.
+	phaseKeyTag = 'P'
+	// PhaseKeyExtra is how many bytes the prefix adds to a key.
+	PhaseKeyExtra = 3
+)
+
+// PhaseKeyPrefix returns the key prefix of phase store i (0 to 255).
+func PhaseKeyPrefix(i int) string { return string([]byte{0, phaseKeyTag, byte(i)}) }
+
+// PhaseChangelogEntries is ChangelogEntries for phase store i of a
+// partition: its channels and its stream time, each key prefixed with
+// PhaseKeyPrefix(i); the input offset is the partition's own record's.
+func PhaseChangelogEntries(buf []byte, s *Store, i int, emit func(key, value []byte)) []byte {
+	return changelogEntries(buf, s, PhaseKeyPrefix(i), 0, 0, emit)
+}
+
+func changelogEntries(buf []byte, s *Store, prefix string, nextOffset, committedOffset int64, emit func(key, value []byte)) []byte {
 	add := func(key string, value func([]byte) []byte) {
 		start := len(buf)
+		buf = append(buf, prefix...)
 		buf = append(buf, key...)
 		mid := len(buf)
 		if value == nil {
@@ -111,6 +137,14 @@ type Loader struct {
 	// Records counts the records loaded.
 	Records int
 
+	// Phases are the loaders of the partition's phase stores, by index
+	// (PhaseKeyPrefix); nil until WithPhases. Records of a phase store
+	// with no loader here (phases turned off since) are skipped and
+	// counted in Skipped.
+	Phases []*Loader
+	// Skipped counts the records of phase stores not loaded.
+	Skipped int
+
 	// heads are the layouts of the segmented channels loaded, parts
 	// their other records (values copied), by channelId.
 	heads map[string]headLayout
@@ -126,9 +160,30 @@ type parts struct {
 // NewLoader returns a loader into a new store sized for about n channels.
 func NewLoader(n int) *Loader { return &Loader{Store: NewSized(n)} }
 
+// WithPhases gives l n phase loaders (Phases), each into a new store, and
+// returns l.
+func (l *Loader) WithPhases(n int) *Loader {
+	l.Phases = make([]*Loader, n)
+	for i := range l.Phases {
+		l.Phases[i] = NewLoader(0)
+	}
+	return l
+}
+
 // Load applies one changelog record.
 func (l *Loader) Load(key, value []byte) error {
 	l.Records++
+	if len(key) >= PhaseKeyExtra && key[0] == 0 && key[1] == phaseKeyTag {
+		i := int(key[2])
+		if i >= len(l.Phases) {
+			l.Skipped++
+			return nil
+		}
+		if err := l.Phases[i].Load(key[PhaseKeyExtra:], value); err != nil {
+			return fmt.Errorf("phase store %d: %w", i, err)
+		}
+		return nil
+	}
 	switch string(key) {
 	case InputOffsetKey:
 		o, err := DecodeInputOffset(value)
@@ -205,6 +260,11 @@ func (l *Loader) loadPart(key, value []byte) error {
 // names (a write cut short, under at-least-once) are left out, and the
 // store's next changelog write deletes them.
 func (l *Loader) Finish() error {
+	for i, p := range l.Phases {
+		if err := p.Finish(); err != nil {
+			return fmt.Errorf("phase store %d: %w", i, err)
+		}
+	}
 	for id, layout := range l.heads {
 		head := l.Store.Get(id)
 		p := l.parts[id]
