@@ -11,7 +11,7 @@ import (
 // interfaces below, and only those it needs, as franz-go's kgo.Hook does:
 // the runner calls each implemented method. Hooks must be fast.
 //
-// HookEvent, HookDeadLetter, HookHousekeeping and HookOutput run on the
+// HookEvent, HookDeadLetter, HookHousekeeping, HookOutput and HookPhase run on the
 // partition workers: calls for one partition are sequential and in input
 // order, calls for different partitions may run concurrently. HookCommit,
 // HookAbort, HookRestore, HookResume and HookUnitEnd run on the loop's
@@ -42,6 +42,13 @@ type HookHousekeeping interface {
 // HookEvent, it is followed by HookCommit or HookAbort.
 type HookOutput interface {
 	OnOutput(partition int32, in *match.Interruption, input time.Time)
+}
+
+// HookPhase is called for every phase record produced to
+// Config.PhasesTopic (in.Phase names the phase). Like HookEvent, it is
+// followed by HookCommit or HookAbort.
+type HookPhase interface {
+	OnPhase(partition int32, in *match.Interruption)
 }
 
 // HookCommit is called after each successful commit with the number of
@@ -107,6 +114,7 @@ type hooks struct {
 	deadLetter   []HookDeadLetter
 	housekeeping []HookHousekeeping
 	output       []HookOutput
+	phase        []HookPhase
 	commit       []HookCommit
 	abort        []HookAbort
 	restore      []HookRestore
@@ -131,6 +139,9 @@ func newHooks(hs []Hook) hooks {
 		}
 		if v, ok := x.(HookOutput); ok {
 			h.output = append(h.output, v)
+		}
+		if v, ok := x.(HookPhase); ok {
+			h.phase = append(h.phase, v)
 		}
 		if v, ok := x.(HookCommit); ok {
 			h.commit = append(h.commit, v)
@@ -178,6 +189,12 @@ func (h *hooks) onHousekeeping(p int32, hk match.Housekeeping) {
 	}
 	for _, x := range h.housekeeping {
 		x.OnHousekeeping(p, hk)
+	}
+}
+
+func (h *hooks) onPhase(p int32, in *match.Interruption) {
+	for _, x := range h.phase {
+		x.OnPhase(p, in)
 	}
 }
 

@@ -20,6 +20,10 @@ import (
 type changelogReader struct {
 	cfg *Config
 	log *zap.Logger
+	// phases is the number of phase stores a partition has (0: the
+	// phase records are off, and the records of phase stores are
+	// skipped).
+	phases int
 }
 
 // read loads partitions ps of the changelog, from their start to their
@@ -50,7 +54,7 @@ func (cr *changelogReader) read(ctx context.Context, adm *kadm.Client, ps []int3
 		}
 		// Compaction keeps about one record per channel; the offset range
 		// bounds the count from above. Pre-sizing saves rehashing.
-		loaded[p] = state.NewLoader(int(min(max(eo.Offset-so.Offset, 0), 4<<20)))
+		loaded[p] = state.NewLoader(int(min(max(eo.Offset-so.Offset, 0), 4<<20))).WithPhases(cr.phases)
 		ranges[p] = partread.Range{Start: so.Offset, End: eo.Offset}
 	}
 	r := partread.Reader{

@@ -65,8 +65,13 @@ func NewRunner(cfg Config) (*Runner, error) {
 	r := &Runner{cfg: cfg, log: cfg.Logger, hooks: newHooks(cfg.Hooks)}
 	r.shutdown.timeout = cfg.ShutdownTimeout
 	r.pipe = pipeline{cfg: &r.cfg, log: r.log, engine: match.NewEngine(cfg.Engine), hooks: &r.hooks}
+	if cfg.PhasesTopic != "" {
+		for _, pc := range match.PhaseConfigs(cfg.Engine, cfg.MaxPhase) {
+			r.pipe.phases = append(r.pipe.phases, match.NewEngine(pc))
+		}
+	}
 	r.tm = newTaskManager(&r.cfg, r.log, &r.hooks, &r.pipe)
-	r.limits = newRecordLimits(&r.cfg, r.pipe.engine, r.log)
+	r.limits = newRecordLimits(&r.cfg, r.pipe.engine, r.pipe.phases, r.log)
 	if r.cfg.Guarantee == ExactlyOnce {
 		r.fence = newFencer(&r.cfg, r.log)
 	}

@@ -30,6 +30,10 @@ import (
 type task struct {
 	partition int32
 	store     *state.Store
+	// phases are the stores of the phase matchers (pipeline.phases), in
+	// their order; empty when the phase records are off. They share the
+	// partition's changelog (state.PhaseKeyPrefix) and its commits.
+	phases []*state.Store
 	// queryMu is held by the worker while it runs a query, and by the
 	// loop while it commits or rolls back.
 	queryMu sync.Mutex
@@ -181,7 +185,23 @@ func (t *task) idle(now time.Time) error {
 	out := t.res.Out[:0]
 	hk := t.pipe.engine.Advance(t.store, func(in match.Interruption) { out = append(out, in) })
 	t.res.Out = out
+	phases := t.res.Phases[:0]
+	if len(t.phases) > 0 {
+		for i := range out {
+			in := out[i]
+			in.Phase = match.PhaseInterrupted
+			phases = append(phases, in)
+		}
+	}
+	for i, st := range t.phases {
+		st.AdvanceStreamTime(target)
+		t.pipe.phases[i].Advance(st, func(in match.Interruption) { phases = append(phases, in) })
+	}
+	t.res.Phases = phases
 	if err := t.pipe.output(t, out, time.Time{}); err != nil {
+		return fmt.Errorf("partition %d: idle advance: %w", t.partition, err)
+	}
+	if err := t.pipe.outputPhases(t, phases); err != nil {
 		return fmt.Errorf("partition %d: idle advance: %w", t.partition, err)
 	}
 	t.advances++
@@ -197,9 +217,13 @@ func (t *task) changelog(j *changelogJob) {
 	changes := t.store.Changes()
 	recs := make([]kgo.Record, 0, len(changes)+2)
 	buf := make([]byte, 0, len(changes)*256)
-	state.ChangelogEntries(buf, t.store, t.next, t.committed, func(key, value []byte) {
+	add := func(key, value []byte) {
 		recs = append(recs, kgo.Record{Topic: j.topic, Partition: t.partition, Key: key, Value: value})
-	})
+	}
+	buf = state.ChangelogEntries(buf, t.store, t.next, t.committed, add)
+	for i, st := range t.phases {
+		buf = state.PhaseChangelogEntries(buf, st, i, add)
+	}
 	for i := range recs {
 		t.produce(&recs[i])
 	}
@@ -211,6 +235,9 @@ func (t *task) commit() {
 	t.queryMu.Lock()
 	defer t.queryMu.Unlock()
 	t.store.Commit()
+	for _, st := range t.phases {
+		st.Commit()
+	}
 	t.committed = t.next
 }
 
@@ -220,6 +247,9 @@ func (t *task) rollback() {
 	t.queryMu.Lock()
 	defer t.queryMu.Unlock()
 	t.store.Rollback()
+	for _, st := range t.phases {
+		st.Rollback()
+	}
 	t.next = t.committed
 }
 
@@ -243,6 +273,9 @@ type pipeline struct {
 	cfg    *Config
 	log    *zap.Logger
 	engine *match.Engine
+	// phases are the phase matchers (match.PhaseConfigs) when
+	// Config.PhasesTopic is set; each task keeps a store for each.
+	phases []*match.Engine
 	hooks  *hooks
 }
 
@@ -275,6 +308,9 @@ func (p *pipeline) wrap(step func(t *task) handle.Handler) handler {
 		if err := p.output(t, res.Out, rec.Timestamp); err != nil {
 			return err
 		}
+		if err := p.outputPhases(t, res.Phases); err != nil {
+			return err
+		}
 		if derr := res.Rejected; derr != nil {
 			p.log.Debug("dead letter", zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset), zap.Error(derr))
 			t.produce(cekafka.DeadLetter(p.cfg.DLQTopic, rec, derr, time.Now()))
@@ -304,13 +340,40 @@ func (p *pipeline) chain(next handle.Handler) handle.Handler {
 // matcher returns t's matcher step: the record decoded through the Kafka
 // binding, the matcher run on the task's store.
 func (p *pipeline) matcher(t *task) handle.Handler {
+	var phases []handle.PhaseMatcher
+	for i, e := range p.phases {
+		phases = append(phases, handle.PhaseMatcher{Engine: e, Stores: []*state.Store{t.phases[i]}})
+	}
 	return handle.NewMatcher(handle.MatcherConfig{
 		Binding:      cekafka.Binding,
 		Engine:       p.engine,
 		Stores:       []*state.Store{t.store},
 		MaxClockSkew: p.cfg.MaxClockSkew,
 		Retention:    p.cfg.Engine.Retention,
+		Phases:       phases,
 	}).Handle
+}
+
+// numPhases is how many phase matchers p runs (0 for a nil pipeline).
+func (p *pipeline) numPhases() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.phases)
+}
+
+// outputPhases encodes each phase record into a record of the phases
+// topic for t's collector, and counts it.
+func (p *pipeline) outputPhases(t *task, out []match.Interruption) error {
+	for i := range out {
+		rec, err := p.cfg.Encoder.PhaseRecord(p.cfg.PhasesTopic, out[i])
+		if err != nil {
+			return fmt.Errorf("encode phase record: %w", err)
+		}
+		t.produce(rec)
+		p.hooks.onPhase(t.partition, &out[i])
+	}
+	return nil
 }
 
 // output encodes each interruption into an output record for t's

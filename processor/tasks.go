@@ -85,7 +85,7 @@ type taskManager struct {
 func newTaskManager(cfg *Config, log *zap.Logger, h *hooks, pipe *pipeline) *taskManager {
 	return &taskManager{
 		cfg: cfg, log: log, hooks: h, pipe: pipe,
-		reader:     &changelogReader{cfg: cfg, log: log},
+		reader:     &changelogReader{cfg: cfg, log: log, phases: pipe.numPhases()},
 		tasks:      make(map[int32]*task),
 		drop:       make(map[int32]struct{}),
 		assigned:   make(map[int32]struct{}),
@@ -428,8 +428,18 @@ func (m *taskManager) installLocked(p int32, l *state.Loader, took time.Duration
 	m.pipe.engine.Restored(st)
 	st.Commit()
 	m.distrustFutureClock(p, st)
+	phases := make([]*state.Store, len(m.pipe.phases))
+	for i, e := range m.pipe.phases {
+		phases[i] = state.New()
+		if i < len(l.Phases) {
+			phases[i] = l.Phases[i].Store
+		}
+		e.Restored(phases[i])
+		phases[i].Commit()
+		m.distrustFutureClock(p, phases[i])
+	}
 	now := time.Now()
-	t := &task{partition: p, store: st, resume: l.InputOffset, next: l.InputOffset, committed: l.InputOffset,
+	t := &task{partition: p, store: st, phases: phases, resume: l.InputOffset, next: l.InputOffset, committed: l.InputOffset,
 		handle: m.pipe.handler(), pipe: m.pipe, produce: out.add, lastInput: now, moveClock: st.StreamTime(), moveArrival: now}
 	t.start(&m.work)
 	m.tasks[p] = t

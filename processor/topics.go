@@ -89,8 +89,12 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, log *zap.Lo
 	}{
 		{cfg.OutputTopic, cfg.Partitions, nil},
 		{cfg.DLQTopic, cfg.Partitions, nil},
+		{cfg.PhasesTopic, cfg.Partitions, nil}, // "" when the phases are off
 		{cfg.ChangelogTopic(), input, map[string]*string{"cleanup.policy": &compact}},
 	} {
+		if t.name == "" {
+			continue
+		}
 		n, err := topicPartitions(ctx, adm, t.name)
 		if err != nil {
 			return 0, err
@@ -416,16 +420,24 @@ type recordLimits struct {
 	// derived one wins.
 	configured int
 	engine     *match.Engine
-	log        *zap.Logger
+	// phases are the phase matchers' engines: their changelog keys are
+	// state.PhaseKeyExtra bytes longer (state.PhaseKeyPrefix), so their
+	// value limit is that much lower.
+	phases []*match.Engine
+	log    *zap.Logger
 
 	mu       sync.Mutex
 	max      map[string]int32 // the max.message.bytes in force
 	keyBytes int              // the changelog key length assumed
 }
 
-func newRecordLimits(cfg *Config, engine *match.Engine, log *zap.Logger) *recordLimits {
-	return &recordLimits{changelog: cfg.ChangelogTopic(), topics: []string{cfg.ChangelogTopic(), cfg.OutputTopic, cfg.DLQTopic},
-		configured: cfg.Engine.MaxChannelBytes, engine: engine, log: log, keyBytes: changelogKeyBytes}
+func newRecordLimits(cfg *Config, engine *match.Engine, phases []*match.Engine, log *zap.Logger) *recordLimits {
+	topics := []string{cfg.ChangelogTopic(), cfg.OutputTopic, cfg.DLQTopic}
+	if cfg.PhasesTopic != "" {
+		topics = append(topics, cfg.PhasesTopic)
+	}
+	return &recordLimits{changelog: cfg.ChangelogTopic(), topics: topics,
+		configured: cfg.Engine.MaxChannelBytes, engine: engine, phases: phases, log: log, keyBytes: changelogKeyBytes}
 }
 
 // franzDefaultBatchMax is franz-go's default ProducerBatchMaxBytes.
@@ -465,8 +477,11 @@ func batchBound(changelog bool, m int32) int32 {
 
 // valueLimit is the engine's changelog value limit for the limits in
 // force; l.mu is held.
-func (l *recordLimits) valueLimit() int {
-	v := changelogValueLimit(l.max[l.changelog], l.keyBytes)
+func (l *recordLimits) valueLimit() int { return l.valueLimitFor(l.keyBytes) }
+
+// valueLimitFor is valueLimit for keys of up to keyBytes.
+func (l *recordLimits) valueLimitFor(keyBytes int) int {
+	v := changelogValueLimit(l.max[l.changelog], keyBytes)
 	if l.configured > 0 && v > 0 {
 		v = min(v, l.configured)
 	}
@@ -498,6 +513,15 @@ func (l *recordLimits) apply() error {
 		l.log.Info("changelog value limit", zap.String("topic", l.changelog),
 			zap.Int32("max_message_bytes", l.max[l.changelog]), zap.Int("key_bytes", l.keyBytes),
 			zap.Int("max_value_bytes", v), zap.Int("previous_max_value_bytes", old))
+	}
+	if pv := l.valueLimitFor(l.keyBytes + state.PhaseKeyExtra); len(l.phases) > 0 {
+		if pv <= 0 {
+			return fmt.Errorf("changelog topic %q: max.message.bytes %d leaves no room for a phase store's value (keys up to %d B)",
+				l.changelog, l.max[l.changelog], l.keyBytes+state.PhaseKeyExtra)
+		}
+		for _, e := range l.phases {
+			e.SetMaxChannelBytes(pv)
+		}
 	}
 	return nil
 }

@@ -69,6 +69,7 @@ type kafkaFlags struct {
 	brokers           listFlag
 	input, output     string
 	dlq, group        string
+	phasesTopic       string
 	outputMode        *enumFlag
 	guarantee         *enumFlag
 	transactionalID   string
@@ -104,6 +105,7 @@ func (f *kafkaFlags) register(c *command) {
 	c.fs.StringVar(&f.input, "input-topic", def.InputTopic, "topic of VCC channel CloudEvents")
 	c.fs.StringVar(&f.output, "output-topic", def.OutputTopic, "topic of interruption records")
 	c.fs.StringVar(&f.dlq, "dlq-topic", def.DLQTopic, "dead-letter topic for rejected input, byte for byte with the reason in headers")
+	c.fs.StringVar(&f.phasesTopic, "phases-topic", def.PhasesTopic, "topic of phase records (channel.phase.v0: each alerting, connected, held, parked, interrupted and wrap period of a channel, keyed by phaseId, revised like interruption records); empty: phase records off")
 	c.fs.StringVar(&f.group, "group", def.Group, "consumer group; the state changelog is <group>-state-changelog")
 	c.fs.Var(f.outputMode, "output-mode", "CloudEvents content mode of output records: binary or structured")
 	c.fs.Var(f.guarantee, "guarantee", "exactly-once (Kafka transactions) or at-least-once")
@@ -129,6 +131,7 @@ func (f *kafkaFlags) config() (processor.Config, error) {
 	cfg := processor.DefaultConfig()
 	cfg.Brokers = f.brokers
 	cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic, cfg.Group = f.input, f.output, f.dlq, f.group
+	cfg.PhasesTopic = f.phasesTopic
 	mode, err := codec.ParseMode(f.outputMode.value)
 	if err != nil {
 		return cfg, usageError("output-mode: %v", err)

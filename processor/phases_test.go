@@ -1,0 +1,190 @@
+package processor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"maps"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
+	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/processor/replay"
+	"github.com/interruptions/interruptions/schemas"
+	"github.com/interruptions/interruptions/vccgen"
+)
+
+// phaseFinal returns the final phase table of phase records: each phase's
+// latest revision, its data with the revision cleared, retracted phases
+// dropped. A (phaseId, revision) seen twice must say the same.
+func phaseFinal(t *testing.T, set *schemas.Set, values [][]byte) map[string]string {
+	t.Helper()
+	type latest struct {
+		rev       int
+		retracted bool
+		data      string
+	}
+	seen := map[string]string{}
+	table := map[string]latest{}
+	for _, v := range values {
+		if err := set.ValidatePhase(v); err != nil {
+			t.Fatalf("phase record %s: %v", v, err)
+		}
+		var rec struct {
+			Type string                     `json:"type"`
+			Data map[string]json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(v, &rec); err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		var rev int
+		if err := json.Unmarshal(rec.Data["phaseId"], &id); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(rec.Data["revision"], &rev); err != nil {
+			t.Fatal(err)
+		}
+		delete(rec.Data, "revision")
+		b, _ := json.Marshal(rec.Data)
+		k := id + "#" + strconv.Itoa(rev)
+		if old, ok := seen[k]; ok && old != string(b) {
+			t.Errorf("phase %s revision %d published with two contents:\n%s\n%s", id, rev, old, b)
+		}
+		seen[k] = string(b)
+		if old, ok := table[id]; !ok || rev > old.rev {
+			table[id] = latest{rev: rev, retracted: rec.Type == codec.PhaseRetractionType, data: string(b)}
+		}
+	}
+	out := map[string]string{}
+	for id, l := range table {
+		if !l.retracted {
+			out[id] = l.data
+		}
+	}
+	return out
+}
+
+// TestRunnerPhasesMatchReplayAndTruth runs the processor with the phase
+// records on (exactly-once, binary output) over shuffled vccgen traffic,
+// stopped and restarted half way so that the phase stores are restored
+// from the changelog, and checks its final phase table: equal, record for
+// record, to replay's over the same input, and every phase in it whose
+// events were delivered is a true phase of the simulation with the true
+// outcome, times and closing event. The interruption output is replay's
+// too: the phases change nothing there.
+func TestRunnerPhasesMatchReplayAndTruth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.ExactlyOnce, codec.Binary)
+	f.cfg.PhasesTopic = "channel-phases"
+	set, err := schemas.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := vccgen.New(vccgen.Config{Seed: 17, Truth: true})
+	events := gen.Take(4000)
+	rand.New(rand.NewPCG(5, 6)).Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+
+	var in, out, phases bytes.Buffer
+	for _, ev := range events {
+		in.Write(ev.Value)
+		in.WriteByte('\n')
+	}
+	if _, err := replay.Run(context.Background(), &in, &out, nil, replay.Config{
+		Engine: f.cfg.Engine, Encoder: cekafka.Encoder{Source: f.cfg.Encoder.Source, Mode: codec.Structured},
+		Partitions: partitions, PhasesOutput: &phases}); err != nil {
+		t.Fatal(err)
+	}
+	wantPhases := bytes.Split(bytes.TrimSpace(phases.Bytes()), []byte("\n"))
+	nOut := expected(t, f.cfg, events).Len()
+	want := phaseFinal(t, set, wantPhases)
+
+	recs := inputs(t, f.cfg.InputTopic, events)
+	f.produce(ctx, recs[:len(recs)/2]...)
+	stop := f.start(ctx)
+	f.readN(ctx, f.cfg.PhasesTopic, len(wantPhases)/4)
+	if err := stop(); err != nil {
+		t.Fatalf("run (first half): %v", err)
+	}
+	f.produce(ctx, recs[len(recs)/2:]...)
+	stop = f.start(ctx)
+	got := f.readN(ctx, f.cfg.PhasesTopic, len(wantPhases))
+	outRecs := f.readN(ctx, f.cfg.OutputTopic, nOut)
+	if err := stop(); err != nil {
+		t.Fatalf("run (second half): %v", err)
+	}
+	if len(got) != len(wantPhases) {
+		t.Errorf("%d phase records, replay wrote %d", len(got), len(wantPhases))
+	}
+	var values [][]byte
+	for _, r := range got {
+		ce, err := cekafka.DecodeRecord(r)
+		if err != nil {
+			t.Fatalf("phase record at offset %d: %v", r.Offset, err)
+		}
+		if ce.Type() != codec.PhaseType && ce.Type() != codec.PhaseRetractionType {
+			t.Fatalf("phase record of type %s", ce.Type())
+		}
+		var d struct{ PhaseID string }
+		if err := json.Unmarshal(ce.Data(), &d); err != nil || string(r.Key) != d.PhaseID {
+			t.Fatalf("phase record keyed %q, phaseId %q (%v)", r.Key, d.PhaseID, err)
+		}
+		b, err := json.Marshal(ce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, b)
+	}
+	final := phaseFinal(t, set, values)
+	if !maps.Equal(final, want) {
+		n := 0
+		for id := range want {
+			if final[id] != want[id] && n < 5 {
+				t.Errorf("phase %s:\n run    %s\n replay %s", id, final[id], want[id])
+				n++
+			}
+		}
+		t.Fatalf("run's final phase table (%d phases) differs from replay's (%d)", len(final), len(want))
+	}
+	if len(outRecs) != nOut {
+		t.Errorf("%d interruption records, replay wrote %d", len(outRecs), nOut)
+	}
+
+	delivered := map[string]bool{}
+	for _, ev := range events {
+		delivered[ev.ID] = true
+	}
+	truth := map[string]vccgen.Phase{}
+	checked := map[string]int{}
+	for _, p := range gen.PhaseTruth() {
+		truth[codec.PhaseID(p.ChannelID, p.Phase, vccgen.SourceChannel, p.OpenedBy)] = p
+	}
+	for id, data := range final {
+		var d codec.PhaseData
+		if err := json.Unmarshal([]byte(data), &d); err != nil {
+			t.Fatal(err)
+		}
+		tr, ok := truth[id]
+		switch {
+		case !ok:
+			t.Errorf("%s phase %s opened by %s: not a true phase", d.Phase, id, d.OpenedBy.ID)
+		case !delivered[tr.ClosedBy]:
+		case d.Phase != tr.Phase || d.ChannelID != tr.ChannelID || d.Outcome != tr.Outcome || d.ClosedBy == nil || d.ClosedBy.ID != tr.ClosedBy ||
+			d.StartedAt != codec.FormatMillis(tr.StartedAt.UnixNano()) || d.EndedAt != codec.FormatMillis(tr.EndedAt.UnixNano()):
+			t.Errorf("phase %s: %s, truth %+v", id, data, tr)
+		default:
+			checked[d.Phase]++
+		}
+	}
+	for _, p := range []string{"alerting", "connected", "held", "interrupted", "wrap"} {
+		if checked[p] < 10 {
+			t.Errorf("only %d %s phases checked against the truth (%v)", checked[p], p, checked)
+		}
+	}
+	t.Logf("%d phase records; final phases checked against the truth: %v", len(got), checked)
+}
