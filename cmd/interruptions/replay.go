@@ -111,6 +111,13 @@ func writeStats(w io.Writer, s replay.Summary) {
 	fmt.Fprintf(w, "timeline: interrupted-while-interrupted %d, after-end %d, resume-without-interruption %d, too-late %d\n",
 		hk.InterruptedWhileInterrupted, hk.AfterEnd, hk.ResumeWithoutInterruption, s.DeadLetters[codec.ReasonTooLate])
 	fmt.Fprintf(w, "at end: open %d, held for grace %d; channels deleted %d\n", s.Open, s.Held, hk.Deleted)
+	if s.Phases != nil || s.PhaseRetractions > 0 {
+		fmt.Fprint(w, "phase records:")
+		for _, p := range match.Phases() {
+			fmt.Fprintf(w, " %s %d,", p.Name, s.Phases[p.Name])
+		}
+		fmt.Fprintf(w, " retractions %d (every revision)\n", s.PhaseRetractions)
+	}
 	reasons := make([]string, 0, len(s.DeadLetters))
 	for r := range s.DeadLetters {
 		reasons = append(reasons, string(r))

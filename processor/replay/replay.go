@@ -39,6 +39,10 @@ type Summary struct {
 	// Open is the number of interruptions still open at the end of the
 	// input; Held the number closed but waiting for their grace period.
 	Open, Held int
+	// Phases counts the phase records written (Config.PhasesOutput), every
+	// revision, by phase; PhaseRetractions the phase retractions.
+	Phases           map[string]int
+	PhaseRetractions int
 }
 
 func (s *Summary) event(d match.Disposition) {
@@ -176,6 +180,14 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 			}
 		}
 		for i := range res.Phases {
+			if res.Phases[i].Retracted {
+				stats.PhaseRetractions++
+			} else {
+				if stats.Phases == nil {
+					stats.Phases = map[string]int{}
+				}
+				stats.Phases[res.Phases[i].Phase]++
+			}
 			ce, err := codec.PhaseEvent(res.Phases[i], cfg.Encoder.Source)
 			if err != nil {
 				return fmt.Errorf("write phases for line %d: %w", lineNo, err)
