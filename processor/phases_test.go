@@ -7,11 +7,18 @@ import (
 	"maps"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/cekafka"
+	"github.com/interruptions/interruptions/internal/testkit"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/schemas"
@@ -187,4 +194,94 @@ func TestRunnerPhasesMatchReplayAndTruth(t *testing.T) {
 		}
 	}
 	t.Logf("%d phase records; final phases checked against the truth: %v", len(got), checked)
+}
+
+// replayPhases returns the phase records replay writes for events, as run
+// partitions them.
+func replayPhases(t *testing.T, cfg processor.Config, events []vccgen.Event) [][]byte {
+	t.Helper()
+	var in, out, phases bytes.Buffer
+	for _, ev := range events {
+		in.Write(ev.Value)
+		in.WriteByte('\n')
+	}
+	if _, err := replay.Run(context.Background(), &in, &out, nil, replay.Config{
+		Engine: cfg.Engine, Encoder: cekafka.Encoder{Source: cfg.Encoder.Source, Mode: codec.Structured},
+		Partitions: partitions, PhasesOutput: &phases}); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSpace(phases.Bytes()), []byte("\n"))
+}
+
+// structuredValues returns records of any content mode as structured JSON.
+func structuredValues(t *testing.T, recs []*kgo.Record) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, r := range recs {
+		ce, err := cekafka.DecodeRecord(r)
+		if err != nil {
+			t.Fatalf("record at offset %d: %v", r.Offset, err)
+		}
+		b, err := json.Marshal(ce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// TestPhaseStateRollsBackWithTheTransaction: exactly-once with the phase
+// records on, the first transaction's commit fails (the session aborts it)
+// after it processed much of the input. The phase stores return to the
+// last commit with the partition's own, the records are processed again,
+// and the committed phase records are replay's, as many and the same
+// final table: none lost, none repeated, no phase revised twice.
+func TestPhaseStateRollsBackWithTheTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	f := newFixture(t, processor.ExactlyOnce, codec.Binary)
+	f.cfg.IdleTimeout = 0
+	f.cfg.CommitInterval = 200 * time.Millisecond
+	f.cfg.PhasesTopic = "channel-phases"
+	set, err := schemas.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := vccgen.New(vccgen.Config{Seed: 11}).Take(2000)
+	want := replayPhases(t, f.cfg, events)
+	f.produce(ctx, inputs(t, f.cfg.InputTopic, events)...)
+	var failed atomic.Int32
+	f.cluster.ControlKey(int16(kmsg.EndTxn), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		req := kr.(*kmsg.EndTxnRequest)
+		if !req.Commit {
+			return nil, nil, false
+		}
+		failed.Add(1)
+		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp, nil, true // handled: the control is dropped, one EndTxn fails
+	})
+	stop := f.start(ctx)
+	werr := testkit.WaitCommitted(ctx, kadm.NewClient(f.client), f.cfg.Group, f.cfg.InputTopic, 10*time.Millisecond, nil)
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	if n := failed.Load(); n != 1 {
+		t.Fatalf("%d EndTxn commits failed, want 1", n)
+	}
+	got, err := testkit.ReadAll(ctx, kadm.NewClient(f.client), []kgo.Opt{kgo.SeedBrokers(f.cfg.Brokers...)}, f.cfg.PhasesTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := structuredValues(t, got)
+	if len(values) != len(want) {
+		t.Errorf("%d phase records committed, replay wrote %d", len(values), len(want))
+	}
+	if g, w := phaseFinal(t, set, values), phaseFinal(t, set, want); !maps.Equal(g, w) {
+		t.Errorf("final phase table: %d phases, replay's %d", len(g), len(w))
+	}
 }
