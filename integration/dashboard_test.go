@@ -553,12 +553,19 @@ func TestDashboardQueries(t *testing.T) {
 		}
 	}
 
-	// The processor, and traffic with 5% malformed records for the
-	// dead-letter panel and alert.
+	// The processor, with phase records on for the phase records panel
+	// (its topic removed after the processor stops), and traffic with 5%
+	// malformed records for the dead-letter panel and alert.
 	const parts = 3
 	h.createTopic(h.Input, parts)
+	phases := h.Output + "-phases"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = h.adm.DeleteTopics(ctx, phases)
+	})
 	metricsAddr := shutdownFreePort(t)
-	proc := h.startRun("processor", "--partitions", fmt.Sprint(parts), "--metrics-addr", metricsAddr)
+	proc := h.startRun("processor", "--partitions", fmt.Sprint(parts), "--metrics-addr", metricsAddr, "--phases-topic", phases)
 	shutdownWaitReady(t, proc, metricsAddr)
 	h.start("gen", "gen", "--brokers", strings.Join(h.brokers, ","), "--topic", h.Input,
 		"--events", "0", "--seed", "15", "--rate", "300", "--bad-rate", "0.05")

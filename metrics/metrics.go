@@ -63,7 +63,20 @@ var (
 	// timeline when they arrived.
 	actionNames = [...]string{"expired", "deleted_channel", "correction", "retraction",
 		"interrupted-while-interrupted", "after-end", "resume-without-interruption", "evicted_channel"}
+	// phaseNames are the phases of the phase table (match.Phases), in its
+	// order.
+	phaseNames = [...]string{match.PhaseAlerting, match.PhaseConnected, match.PhaseHeld,
+		match.PhaseParked, match.PhaseInterrupted, match.PhaseWrap}
 )
+
+// phaseOutcomeName is the outcome label of phase record outcome o, indexed
+// by match.Outcome: a retraction has no outcome (0), so it is "retracted".
+func phaseOutcomeName(o int) string {
+	if o == 0 {
+		return "retracted"
+	}
+	return match.Outcome(o).String()
+}
 
 const (
 	typeInvalid  = len(typeNames) - 1
@@ -79,6 +92,10 @@ const (
 	nFields      = len(codec.IgnoredFieldNames)
 	actionExpire = 0
 	actionDelete = 1
+	nPhases      = len(phaseNames)
+	// nPhaseOutcomes indexes phase record outcomes by match.Outcome, 0
+	// being the retractions.
+	nPhaseOutcomes = int(match.OutcomeDisconnected) + 1
 )
 
 // durationBuckets are the interruption duration histogram's upper bounds,
@@ -103,6 +120,7 @@ type Processor struct {
 	inputs       [nTypes][nResults]prometheus.Counter
 	deadLetters  [nReasons]prometheus.Counter
 	records      [nOutcomes]prometheus.Counter
+	phaseRecords [nPhases][nPhaseOutcomes]prometheus.Counter
 	housekeeping [nActions]prometheus.Counter
 	identity     [nFields]prometheus.Counter
 	durations    [nRoles][nOutcomes]prometheus.Observer
@@ -153,6 +171,7 @@ type pending struct {
 	housekeeping [nActions]int
 	identity     [nFields]int
 	idleAdvances int
+	phases       [nPhases][nPhaseOutcomes]int
 	outputs      []output
 }
 
@@ -178,6 +197,10 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "records_total",
 		Help: "Interruption records committed to the output topic, by outcome.",
 	}, []string{"outcome"})
+	phaseRecords := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "phase_records_total",
+		Help: "Phase records committed to the phases topic, by phase and outcome (retracted for retractions); every revision is counted.",
+	}, []string{"phase", "outcome"})
 	housekeeping := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "housekeeping_total",
 		Help: "What the matcher did beside placing events: interruptions first published as expired, channels deleted after retention, corrections and retractions published, and placed events that were an interrupted while interrupted, an interrupted after the end, a resumed without interruption when they arrived.",
@@ -236,7 +259,7 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "commit_stalls_total",
 		Help: "Units of work whose end (flush and commit, or abort) took longer than the stall bound (Config.CommitStallWarning: by default a quarter of the session timeout, at least 2s); the log says why.",
 	})
-	reg.MustRegister(inputs, deadLetters, records, housekeeping, identity, durations, latency, transactions, restores, restoreRecs, idleAdvances,
+	reg.MustRegister(inputs, deadLetters, records, phaseRecords, housekeeping, identity, durations, latency, transactions, restores, restoreRecs, idleAdvances,
 		inFlight, paused, rebalanced, unitEnds, stalls)
 	m.unitEnds = [2]prometheus.Observer{unitEnds.WithLabelValues("committed"), unitEnds.WithLabelValues("aborted")}
 	m.stalls = stalls
@@ -264,6 +287,23 @@ func New(reg prometheus.Registerer) *Processor {
 	for i, a := range actionNames {
 		m.housekeeping[i] = housekeeping.WithLabelValues(a)
 	}
+	// Every phase's series for the outcomes its table row can publish:
+	// its closers', its ends', expired and retracted.
+	for _, ph := range match.Phases() {
+		i := phaseIndex(ph.Name)
+		if i < 0 {
+			continue
+		}
+		resolve := func(o int) { m.phaseRecords[i][o] = phaseRecords.WithLabelValues(ph.Name, phaseOutcomeName(o)) }
+		for _, o := range ph.Close {
+			resolve(int(o))
+		}
+		for _, o := range ph.End {
+			resolve(int(o))
+		}
+		resolve(int(match.OutcomeExpired))
+		resolve(0)
+	}
 	for i, f := range codec.IgnoredFieldNames {
 		m.identity[i] = identity.WithLabelValues(f)
 	}
@@ -281,6 +321,7 @@ var _ interface {
 	processor.HookDeadLetter
 	processor.HookHousekeeping
 	processor.HookOutput
+	processor.HookPhase
 	processor.HookCommit
 	processor.HookAbort
 	processor.HookRestore
@@ -374,6 +415,33 @@ func (m *Processor) OnOutput(part int32, in *match.Interruption, input time.Time
 	s.mu.Unlock()
 }
 
+// OnPhase implements processor.HookPhase: it counts every published
+// revision of a phase, and its retractions, by phase and outcome. A phase
+// or an outcome outside the phase table is not counted.
+func (m *Processor) OnPhase(part int32, in *match.Interruption) {
+	ph := phaseIndex(in.Phase)
+	o := int(in.Outcome)
+	if in.Retracted {
+		o = 0
+	}
+	if ph < 0 || o >= nPhaseOutcomes || (o == 0 && !in.Retracted) {
+		return
+	}
+	s := m.shard(part)
+	s.p.phases[ph][o]++
+	s.mu.Unlock()
+}
+
+// phaseIndex returns the index of phase name in phaseNames, or -1.
+func phaseIndex(name string) int {
+	for i, n := range phaseNames {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
 func roleIndex(role string) uint8 {
 	for i, name := range roleNames[:roleOther] {
 		if role == name {
@@ -430,6 +498,13 @@ func (m *Processor) OnCommit(int) {
 			m.records[i].Add(float64(n))
 		}
 	}
+	for ph := range nPhases {
+		for o, n := range total.phases[ph] {
+			if n > 0 && m.phaseRecords[ph][o] != nil {
+				m.phaseRecords[ph][o].Add(float64(n))
+			}
+		}
+	}
 	if total.idleAdvances > 0 {
 		m.idleAdvances.Add(float64(total.idleAdvances))
 	}
@@ -474,6 +549,11 @@ func (p *pending) add(o *pending) {
 		p.identity[i] += n
 	}
 	p.idleAdvances += o.idleAdvances
+	for ph := range nPhases {
+		for i, n := range o.phases[ph] {
+			p.phases[ph][i] += n
+		}
+	}
 }
 
 // reset empties p, keeping the outputs' storage.

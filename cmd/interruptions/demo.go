@@ -23,13 +23,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/core/match"
 	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/webhook"
 )
 
 func cmdDemo(ctx context.Context, args []string, e env) error {
-	c := newCommand("demo", "Run the processor on an embedded Kafka (kfake) with generated VCC traffic: prints each\ninterruption record as it is committed, then a summary. Ctrl-C ends it cleanly.")
+	c := newCommand("demo", "Run the processor on an embedded Kafka (kfake) with generated VCC traffic: prints each\ninterruption record as it is committed, then a summary (with the phase records of\n--phases-topic, unless it is empty). Ctrl-C ends it cleanly.")
 	var (
 		f          kafkaFlags
 		events     int
@@ -51,10 +52,13 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	c.fs.IntVar(&partitions, "input-partitions", 3, "partitions of the embedded topics")
 	c.fs.BoolVar(&quiet, "quiet", false, "print only the summary")
 	c.fs.BoolVar(&viaWebhook, "via-webhook", false, "deliver the generated events as VCC does: signed HTTP POSTs on loopback to the ingest bridge, which produces them")
-	// The demo's own defaults differ from run's: quiet logs, console format.
-	// A default, not a Set: a set flag would hide the environment and file.
+	// The demo's own defaults differ from run's: quiet logs, console
+	// format, phase records on. Defaults, not Sets: a set flag would hide
+	// the environment and file.
 	f.logLevel = "warn"
 	c.fs.Lookup("log-level").DefValue = "warn"
+	f.phasesTopic = demoPhasesTopic
+	c.fs.Lookup("phases-topic").DefValue = demoPhasesTopic
 	if err := parseOrHelp(c, args, e); err != nil {
 		return err
 	}
@@ -72,8 +76,11 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	defer log.Sync()
 	f.applyMemoryLimit(log)
 
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(int32(partitions), cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic))
+	topics := []string{cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic}
+	if cfg.PhasesTopic != "" {
+		topics = append(topics, cfg.PhasesTopic)
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), topics...))
 	if err != nil {
 		return fmt.Errorf("start embedded kafka: %w", err)
 	}
@@ -129,6 +136,11 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 		return nil
 	})
 	g.Go(func() error { return printRecords(procCtx, cfg, e.stdout, quiet, sum) })
+	var phases *phaseSummary
+	if cfg.PhasesTopic != "" {
+		phases = newPhaseSummary()
+		g.Go(func() error { return readPhases(procCtx, cfg, phases) })
+	}
 	err = g.Wait()
 	if err != nil && ctx.Err() == nil {
 		return err
@@ -141,8 +153,14 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	sum.write(e.stdout, events, dlq)
+	if phases != nil {
+		phases.write(e.stdout, cfg.PhasesTopic)
+	}
 	return nil
 }
+
+// demoPhasesTopic is demo's default --phases-topic (run's is empty: off).
+const demoPhasesTopic = "channel-phases"
 
 // demoBridge sets up the ingest bridge for demo --via-webhook: a producer
 // client on the embedded broker, a random subscription secret, a loopback
@@ -232,15 +250,48 @@ func caughtUp(ends kadm.ListedOffsets, committed kadm.OffsetResponses, topic str
 // printRecords reads committed output records until ctx ends and the
 // output is read to its end, printing one line each.
 func printRecords(ctx context.Context, cfg processor.Config, w io.Writer, quiet bool, sum *summary) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumeTopics(cfg.OutputTopic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err != nil {
-		return fmt.Errorf("output reader: %w", err)
-	}
-	defer cl.Close()
 	if !quiet {
 		fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s\n", "interrupted at (UTC)", "closed at", "duration", "outcome", "role", "channel")
 	}
+	return readCommitted(ctx, cfg.Brokers, cfg.OutputTopic, func(r *kgo.Record) {
+		ce, err := cekafka.DecodeRecord(r)
+		if err != nil {
+			fmt.Fprintf(w, "undecodable output record at offset %d: %v\n", r.Offset, err)
+			return
+		}
+		var d codec.RecordData
+		if err := json.Unmarshal(ce.Data(), &d); err != nil {
+			fmt.Fprintf(w, "undecodable output data at offset %d: %v\n", r.Offset, err)
+			return
+		}
+		retracted := ce.Type() == codec.RetractionType
+		sum.add(d, retracted)
+		if quiet {
+			return
+		}
+		switch {
+		case retracted:
+			fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s (revision %d)\n", d.InterruptedAt, "-", "-", "retracted", "", d.ChannelID, d.Revision)
+		default:
+			rev := ""
+			if d.Revision > 1 {
+				rev = fmt.Sprintf(" (revision %d)", d.Revision)
+			}
+			fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s%s\n", d.InterruptedAt, d.ClosedAt,
+				(time.Duration(d.DurationMs) * time.Millisecond).String(), d.Outcome, d.Party.Role, d.ChannelID, rev)
+		}
+	})
+}
+
+// readCommitted reads topic's committed records (read_committed) until ctx
+// ends and the topic is read to its end, calling each for every record.
+func readCommitted(ctx context.Context, brokers []string, topic string, each func(*kgo.Record)) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return fmt.Errorf("reader of %s: %w", topic, err)
+	}
+	defer cl.Close()
 	for {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 300*time.Millisecond)
 		fetches := cl.PollFetches(pctx)
@@ -248,37 +299,94 @@ func printRecords(ctx context.Context, cfg processor.Config, w io.Writer, quiet 
 		n := 0
 		fetches.EachRecord(func(r *kgo.Record) {
 			n++
-			ce, err := cekafka.DecodeRecord(r)
-			if err != nil {
-				fmt.Fprintf(w, "undecodable output record at offset %d: %v\n", r.Offset, err)
-				return
-			}
-			var d codec.RecordData
-			if err := json.Unmarshal(ce.Data(), &d); err != nil {
-				fmt.Fprintf(w, "undecodable output data at offset %d: %v\n", r.Offset, err)
-				return
-			}
-			retracted := ce.Type() == codec.RetractionType
-			sum.add(d, retracted)
-			if quiet {
-				return
-			}
-			switch {
-			case retracted:
-				fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s (revision %d)\n", d.InterruptedAt, "-", "-", "retracted", "", d.ChannelID, d.Revision)
-			default:
-				rev := ""
-				if d.Revision > 1 {
-					rev = fmt.Sprintf(" (revision %d)", d.Revision)
-				}
-				fmt.Fprintf(w, "%-23s  %-23s  %10s  %-8s  %-9s  %s%s\n", d.InterruptedAt, d.ClosedAt,
-					(time.Duration(d.DurationMs) * time.Millisecond).String(), d.Outcome, d.Party.Role, d.ChannelID, rev)
-			}
+			each(r)
 		})
 		if ctx.Err() != nil && n == 0 {
 			return nil
 		}
 	}
+}
+
+// readPhases reads the committed phase records into ps until ctx ends and
+// the phases topic is read to its end. It prints nothing (printRecords
+// writes beside it): ps counts the records it cannot decode.
+func readPhases(ctx context.Context, cfg processor.Config, ps *phaseSummary) error {
+	return readCommitted(ctx, cfg.Brokers, cfg.PhasesTopic, func(r *kgo.Record) {
+		ce, err := cekafka.DecodeRecord(r)
+		if err != nil {
+			ps.undecodable++
+			return
+		}
+		var d codec.PhaseData
+		if err := json.Unmarshal(ce.Data(), &d); err != nil {
+			ps.undecodable++
+			return
+		}
+		// A retraction's data is a subset of a phase's (phaseId,
+		// revision, phase): PhaseData reads what the summary needs.
+		ps.add(d, ce.Type() == codec.PhaseRetractionType)
+	})
+}
+
+// phaseSummary gathers the phase records the demo read and keeps the
+// final table, as summary does for interruptions: the latest revision of
+// each phase, retracted ones dropped.
+type phaseSummary struct {
+	records, corrections, retractions, undecodable int
+	final                                          map[string]finalPhase
+}
+
+type finalPhase struct {
+	d         codec.PhaseData
+	retracted bool
+}
+
+func newPhaseSummary() *phaseSummary { return &phaseSummary{final: map[string]finalPhase{}} }
+
+func (s *phaseSummary) add(d codec.PhaseData, retracted bool) {
+	s.records++
+	switch {
+	case retracted:
+		s.retractions++
+	case d.Revision > 1:
+		s.corrections++
+	}
+	if cur, ok := s.final[d.PhaseID]; ok && cur.d.Revision >= d.Revision {
+		return
+	}
+	s.final[d.PhaseID] = finalPhase{d: d, retracted: retracted}
+}
+
+// write prints the phase summary: one line per phase of the table, with
+// the number of final phases and their mean duration.
+func (s *phaseSummary) write(w io.Writer, topic string) {
+	count := map[string]int{}
+	totalMs := map[string]int64{}
+	total := 0
+	for _, p := range s.final {
+		if p.retracted {
+			continue
+		}
+		total++
+		count[p.d.Phase]++
+		totalMs[p.d.Phase] += p.d.DurationMs
+	}
+	fmt.Fprintf(w, "\nphases in %q: %d records (%d corrections, %d retractions);\n"+
+		"final table (the latest revision of each phase, retracted ones dropped): %d phases\n\n",
+		topic, s.records, s.corrections, s.retractions, total)
+	if s.undecodable > 0 {
+		fmt.Fprintf(w, "%d undecodable phase records (not counted)\n\n", s.undecodable)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tphases\tmean\t")
+	for _, ph := range match.Phases() {
+		mean := "-"
+		if n := count[ph.Name]; n > 0 {
+			mean = (time.Duration(totalMs[ph.Name]) * time.Millisecond / time.Duration(n)).Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", ph.Name, count[ph.Name], mean)
+	}
+	tw.Flush()
 }
 
 // countTopic counts the records in a topic (end minus start offsets).

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -187,6 +189,99 @@ func TestDemoViaWebhook(t *testing.T) {
 	}
 	if direct[2] == "0" {
 		t.Errorf("no interruption records")
+	}
+}
+
+// TestDemoPhases (issue 25): demo turns the phase records on by default
+// (its --help says so; run's default stays empty, off) and ends its summary
+// with one line per phase: the final phases and their mean duration. On
+// the default traffic the alerting, connected and wrap phases are counted,
+// each at most once per opening event generated (a phase is keyed by its
+// opener); the interrupted phases are exactly the final interruptions (the
+// same contract, derived by the other matcher). With --phases-topic "" no
+// phase line appears and the interruption summary is the same.
+func TestDemoPhases(t *testing.T) {
+	_, help, _ := runCLI(context.Background(), nil, "demo", "--help")
+	if !strings.Contains(help, "default channel-phases, env INTERRUPTIONS_PHASES_TOPIC") {
+		t.Errorf("demo --help does not show its phases-topic default:\n%s", help)
+	}
+	_, help, _ = runCLI(context.Background(), nil, "run", "--help")
+	if !strings.Contains(help, "default \"\", env INTERRUPTIONS_PHASES_TOPIC") {
+		t.Errorf("run --help: phases-topic's default is not empty:\n%s", help)
+	}
+	if testing.Short() {
+		t.Skip("runs the whole demo twice")
+	}
+	const events = 1500
+	// Opening events of the first 1500 generated (seed 1, no bad input),
+	// by phase, from the generator's types.
+	openers := map[string]int{}
+	gen := vccgen.New(vccgen.Config{Seed: 1})
+	for range events {
+		typ := gen.Next().Type
+		if i := strings.LastIndex(typ, ".v"); i > 0 {
+			typ = typ[:i]
+		}
+		switch typ {
+		case "channel.alerted":
+			openers["alerting"]++
+		case "channel.connected":
+			openers["connected"]++
+		case "channel.wrapstarted":
+			openers["wrap"]++
+		}
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		code, out, stderr := runCLI(context.Background(), nil, append([]string{"demo", "--events", strconv.Itoa(events), "--rate", "0", "--quiet", "--bad-rate", "0"}, args...)...)
+		if code != 0 {
+			t.Fatalf("demo %q: exit %d\n%s\n%s", args, code, out, stderr)
+		}
+		return out
+	}
+	interruptions := regexp.MustCompile(`(?s)summary: (\d+) events generated, \d+ records \(\d+ corrections, \d+ retractions\), (\d+) dead letters;\n.*?: (\d+) interruptions\n\n(.*?)\n\n`)
+	phaseLine := regexp.MustCompile(`(?m)^ *(alerting|connected|held|parked|interrupted|wrap) +(\d+) +(\S+)$`)
+
+	on, off := run(), run("--phases-topic", "")
+	mOn, mOff := interruptions.FindStringSubmatch(on), interruptions.FindStringSubmatch(off)
+	if mOn == nil || mOff == nil {
+		t.Fatalf("no interruption summary:\nphases on:\n%s\nphases off:\n%s", on, off)
+	}
+	// Events, dead letters, final interruptions and the outcome table.
+	if strings.Join(mOn[1:], "|") != strings.Join(mOff[1:], "|") {
+		t.Errorf("the interruption summary differs with phases on:\n%q\nand off:\n%q", mOn[1:], mOff[1:])
+	}
+	if !strings.Contains(on, `phases in "channel-phases": `) {
+		t.Errorf("phases on: no phase summary header:\n%s", on)
+	}
+	counts := map[string]int{}
+	for _, m := range phaseLine.FindAllStringSubmatch(on, -1) {
+		if _, dup := counts[m[1]]; dup {
+			t.Errorf("phase %s listed twice:\n%s", m[1], on)
+		}
+		n, _ := strconv.Atoi(m[2])
+		counts[m[1]] = n
+		if n > 0 {
+			if d, err := time.ParseDuration(m[3]); err != nil || d < 0 {
+				t.Errorf("phase %s: mean %q is not a duration (%v)", m[1], m[3], err)
+			}
+		} else if m[3] != "-" {
+			t.Errorf("phase %s: no phases but a mean %q", m[1], m[3])
+		}
+	}
+	if len(counts) != 6 {
+		t.Errorf("phase lines for %d phases, want 6:\n%s", len(counts), on)
+	}
+	for _, p := range []string{"alerting", "connected", "wrap"} {
+		if counts[p] == 0 || counts[p] > openers[p] {
+			t.Errorf("%d %s phases, want 1 to %d (the opening events generated)", counts[p], p, openers[p])
+		}
+	}
+	if fmt.Sprint(counts["interrupted"]) != mOn[3] {
+		t.Errorf("%d interrupted phases, %s final interruptions", counts["interrupted"], mOn[3])
+	}
+	if phaseLine.MatchString(off) || strings.Contains(off, "phases in ") {
+		t.Errorf("phases off: phase lines in the output:\n%s", off)
 	}
 }
 
