@@ -214,9 +214,15 @@ func (t *task) idle(now time.Time) error {
 // then the stream time and the next input offset (state/changelog.go). The
 // records share one slab and one buffer.
 func (t *task) changelog(j *changelogJob) {
-	changes := t.store.Changes()
-	recs := make([]kgo.Record, 0, len(changes)+2)
-	buf := make([]byte, 0, len(changes)*256)
+	changes := len(t.store.Changes())
+	for _, st := range t.phases {
+		changes += len(st.Changes()) + 1 // and its stream time
+	}
+	// One slab and one buffer for every store's records: a buffer that
+	// grew would copy itself, and keep its old arrays alive through the
+	// records already cut from them.
+	recs := make([]kgo.Record, 0, changes+2)
+	buf := make([]byte, 0, changes*256)
 	add := func(key, value []byte) {
 		recs = append(recs, kgo.Record{Topic: j.topic, Partition: t.partition, Key: key, Value: value})
 	}
