@@ -16,6 +16,17 @@ import (
 // binding path rejects or decodes differently.
 func checkAgree(t *testing.T, value []byte, headers []codec.Header) bool {
 	t.Helper()
+	// The phased decoder (phase records on) is held to its binding path
+	// on the same input.
+	if fast, ok := codec.DecodeFastPhased(value, headers); ok {
+		slow, err := codec.DecodeBindingPhased(value, headers, Binding)
+		if err != nil {
+			t.Fatalf("phased fast path accepted what the binding rejects (%v):\nheaders %v\nvalue %q", err, headers, value)
+		}
+		if fast != slow {
+			t.Fatalf("phased paths disagree:\nfast %+v\nslow %+v\nvalue %q", fast, slow, value)
+		}
+	}
 	fast, ok := codec.DecodeFast(value, headers)
 	if !ok {
 		return false
