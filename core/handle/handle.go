@@ -107,12 +107,13 @@ type MatcherConfig struct {
 	Retention    time.Duration
 	// Phases, when not empty, turns the phase records on: events are
 	// decoded for phases (codec.DecodePhased), each phase matcher places
-	// every event the interruption matcher did not reject on its own
-	// stores, and the interruption matcher's records are also the
-	// interrupted phase's (match.PhaseInterrupted). An event a phase
-	// matcher cannot place (too late, channel overflow) is rejected after
-	// every matcher that could place it did: sending it again is a
-	// duplicate to those.
+	// every decoded event on its own stores (an event of a type its phase
+	// does not read only moves their clock), and the interruption
+	// matcher's records are also the
+	// interrupted phase's (match.PhaseInterrupted). An event a matcher
+	// cannot place (too late, channel overflow) is rejected with the first
+	// such reason after every matcher that could place it did: sending it
+	// again is a duplicate to those.
 	Phases []PhaseMatcher
 }
 
@@ -196,26 +197,32 @@ func (m *Matcher) Handle(in *Input, res *Result) error {
 	m.res = res
 	d, hk := m.cfg.Engine.Process(st, ev, m.emit)
 	m.res = nil
-	if d == match.TooLate {
+	var rejected error
+	switch d {
+	case match.TooLate:
 		// Older than the clock minus retention: the channel's timeline
 		// may be gone, so the event cannot be placed (never a second,
 		// silent answer).
-		return codec.TooLateError(ev, st.StreamTime(), m.cfg.Retention)
-	}
-	if d == match.ChannelOverflow {
+		rejected = codec.TooLateError(ev, st.StreamTime(), m.cfg.Retention)
+	case match.ChannelOverflow:
 		// The channel holds the most events the cap allows: the event
 		// is set aside, unplaced, like a too-late one.
-		return codec.ChannelOverflowError(ev, st.Get(ev.ChannelID).NumEvents())
+		rejected = codec.ChannelOverflowError(ev, st.Get(ev.ChannelID).NumEvents())
+	default:
+		res.Disposition, res.Housekeeping, res.Placed = d, hk, true
 	}
-	res.Disposition, res.Housekeeping, res.Placed = d, hk, true
 	if len(m.cfg.Phases) > 0 {
-		return m.phases(ev, res)
+		// Every phase store that can place the event does, whatever
+		// the others answered; the first rejection is the event's.
+		if err := m.phases(ev, res); rejected == nil {
+			rejected = err
+		}
 	}
-	return nil
+	return rejected
 }
 
-// phases runs the phase matchers on an event the interruption matcher
-// placed or ignored: every one of them, then the first rejection.
+// phases runs the phase matchers on a decoded event: every one of them,
+// then the first rejection.
 func (m *Matcher) phases(ev *match.Event, res *Result) error {
 	var rejected error
 	m.res = res
