@@ -74,7 +74,7 @@ kafka-down: ## stop the test broker and delete its data
 # about 5 s each on a 2-core machine.
 FUZZ_TARGETS = core/codec:FuzzDecode:6000 internal/cekafka:FuzzFastDecode:50000 \
   internal/cekafka:FuzzFastDecodeBinary:50000 core/codec:FuzzTimestamp:50000 \
-  core/match:FuzzEngineAgainstReference:40000 state:FuzzDecodeChannel:40000 \
+  core/match:FuzzEngineAgainstReference:40000 core/match:FuzzPhaseAgainstReference:20000 state:FuzzDecodeChannel:40000 \
   webhook:FuzzStructuredRead:20000 webhook:FuzzCheckJSONObject:40000 webhook:FuzzReadChannelData:40000
 
 fuzz: ## run every fuzz target for FUZZTIME each (seed corpora in */testdata/fuzz)

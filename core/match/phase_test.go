@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -333,4 +334,136 @@ func eventIDs(evs []Event) []string {
 		out[i] = evs[i].ID
 	}
 	return out
+}
+
+// phaseRenames maps the reference's event types to phase p's, for the
+// phases whose types sort as the interruption's do (opener before closer,
+// both after the ends): held and parked. An ignored event becomes one no
+// phase matcher is given (not Phased).
+func phaseRenames(p Phase) (opener, closer string) {
+	opener = p.Open[0] + ".v0"
+	for t := range p.Close {
+		closer = t + ".v0"
+	}
+	return opener, closer
+}
+
+// compareWithReferenceAsPhase is compareWithReference for phase p: the
+// events renamed to p's types, the phase matcher's records at every step
+// compared with the independent reference's (reference_test.go), named
+// back (types, and the outcome: p's closer's, or disconnected for a close
+// by channel.disconnected), with the same dispositions and deletions.
+func compareWithReferenceAsPhase(t *testing.T, cfg EngineConfig, p Phase, evs []Event, rollbacks bool) {
+	t.Helper()
+	opener, closer := phaseRenames(p)
+	rename := map[string]string{vcc.TypeInterrupted + ".v0": opener, vcc.TypeResumed + ".v0": closer}
+	pevs := make([]Event, len(evs))
+	for i, ev := range evs {
+		pe := ev
+		switch {
+		case ev.Kind == vcc.Ignored:
+			pe.Type, pe.Phased = vcc.TypeAlerted+".v0", false
+		case rename[ev.Type] != "":
+			pe.Type, pe.Kind, pe.Phased = rename[ev.Type], vcc.Ignored, true
+		default: // ended, disconnected
+			pe.Phased = true
+		}
+		pevs[i] = pe
+	}
+	pcfg := cfg
+	pcfg.Phase = &p
+	e := newTestEngine(pcfg)
+	s := state.New()
+	ref := newRef(cfg)
+	named := func(r state.Ref) state.Ref {
+		if n := rename[r.Type]; n != "" {
+			r.Type = n
+		}
+		return r
+	}
+	for i := range pevs {
+		if rollbacks && i%3 == 2 {
+			x := pevs[i]
+			e.Process(s, &x, func(Interruption) {})
+			s.Rollback()
+		}
+		var got []string
+		x := pevs[i]
+		d, hk := e.Process(s, &x, func(in Interruption) {
+			if in.Phase != p.Name {
+				t.Errorf("record of phase %q, want %q", in.Phase, p.Name)
+			}
+			got = append(got, refRow(in))
+		})
+		s.Commit()
+		rd, recs, deleted := ref.process(evs[i])
+		var want []string
+		for _, in := range recs {
+			in.OpenedBy = named(in.OpenedBy)
+			if in.ClosedBy != nil {
+				c := named(*in.ClosedBy)
+				in.ClosedBy = &c
+				switch {
+				case in.Outcome == OutcomeResumed:
+					in.Outcome = p.Close[strings.TrimSuffix(c.Type, ".v0")]
+				case c.Type == vcc.TypeDisconnected+".v0":
+					in.Outcome = OutcomeDisconnected
+				}
+			}
+			want = append(want, refRow(in))
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if d != rd || !slices.Equal(got, want) || hk.Deleted != deleted {
+			t.Fatalf("phase %s, settings %+v, event %d (%s %s %s at %s): engine %v %q deleted %d; reference %v %q deleted %d\nevents: %s",
+				p.Name, cfg, i, pevs[i].ChannelID, pevs[i].Type, pevs[i].ID, hm(pevs[i].Timestamp), d, got, hk.Deleted, rd, want, deleted, describe(pevs))
+		}
+	}
+}
+
+// FuzzPhaseAgainstReference holds the held and parked phase matchers to
+// the interruption matcher's independent reference, as
+// FuzzEngineAgainstReference holds the interruption matcher: random
+// settings, ties, conflicting copies, identities, rollbacks.
+func FuzzPhaseAgainstReference(f *testing.F) {
+	f.Add(byte(59), byte(0), byte(0), []byte{0, 0, 0, 10, 1, 0, 1, 140, 0, 0, 2, 130, 1, 0, 3, 120})
+	f.Add(byte(10), byte(5), byte(3), []byte{0, 0, 0, 0, 1, 0, 1, 0, 2, 0, 2, 0, 0, 0, 3, 0, 1, 0, 4, 0})
+	f.Add(byte(1), byte(0), byte(1), []byte{0, 1, 0, 200, 0, 1, 1, 250, 3, 1, 2, 100, 1, 1, 3, 255, 0, 2, 9, 20})
+	f.Add(byte(30), byte(30), byte(4), []byte{0, 0, 0, 130, 2, 0, 1, 135, 0, 0, 2, 125, 1, 0, 3, 0, 0, 0, 4, 0})
+	held, _ := PhaseByName(PhaseHeld)
+	parked, _ := PhaseByName(PhaseParked)
+	f.Fuzz(func(t *testing.T, a, b, c byte, data []byte) {
+		p := held
+		if a&1 == 1 {
+			p = parked
+		}
+		compareWithReferenceAsPhase(t, configFromBytes(a, b, c), p, eventsFromBytes(data), c%3 == 0)
+	})
+}
+
+// TestPhaseAgainstReferenceRandom is that comparison over seeded random
+// inputs, so that every test run covers it.
+func TestPhaseAgainstReferenceRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	n := 2000
+	if testing.Short() {
+		n = 300
+	}
+	held, _ := PhaseByName(PhaseHeld)
+	parked, _ := PhaseByName(PhaseParked)
+	for k := range n {
+		b := make([]byte, 4*(1+rng.IntN(40)))
+		for i := range b {
+			b[i] = byte(rng.UintN(256))
+		}
+		a, r, c := byte(rng.UintN(256)), byte(rng.UintN(256)), byte(rng.UintN(256))
+		p := held
+		if k%2 == 1 {
+			p = parked
+		}
+		compareWithReferenceAsPhase(t, configFromBytes(a, r, c), p, eventsFromBytes(b), c%3 == 0)
+		if t.Failed() {
+			return
+		}
+	}
 }
