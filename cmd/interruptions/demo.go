@@ -332,29 +332,16 @@ func readPhases(ctx context.Context, cfg processor.Config, ps *phaseSummary) err
 // final table, as summary does for interruptions: the latest revision of
 // each phase, retracted ones dropped.
 type phaseSummary struct {
-	records, corrections, retractions, undecodable int
-	final                                          map[string]finalPhase
+	finalTable[codec.PhaseData]
+	undecodable int
 }
 
-type finalPhase struct {
-	d         codec.PhaseData
-	retracted bool
+func newPhaseSummary() *phaseSummary {
+	return &phaseSummary{finalTable: finalTable[codec.PhaseData]{final: map[string]finalRow[codec.PhaseData]{}}}
 }
-
-func newPhaseSummary() *phaseSummary { return &phaseSummary{final: map[string]finalPhase{}} }
 
 func (s *phaseSummary) add(d codec.PhaseData, retracted bool) {
-	s.records++
-	switch {
-	case retracted:
-		s.retractions++
-	case d.Revision > 1:
-		s.corrections++
-	}
-	if cur, ok := s.final[d.PhaseID]; ok && cur.d.Revision >= d.Revision {
-		return
-	}
-	s.final[d.PhaseID] = finalPhase{d: d, retracted: retracted}
+	s.keep(d.PhaseID, d.Revision, d, retracted)
 }
 
 // write prints the phase summary: one line per phase of the table, with
@@ -418,30 +405,43 @@ func countTopic(ctx context.Context, brokers []string, topic string) (int64, err
 // the latest revision of each interruption, retracted ones dropped. The
 // summary counts what the final table holds, as a downstream consumer
 // would; every record is counted only in the header line.
-type summary struct {
-	records, corrections, retractions int
-	final                             map[string]finalRow
+type summary struct{ finalTable[codec.RecordData] }
+
+func newSummary() *summary {
+	return &summary{finalTable[codec.RecordData]{final: map[string]finalRow[codec.RecordData]{}}}
 }
 
-type finalRow struct {
-	d         codec.RecordData
+func (s *summary) add(d codec.RecordData, retracted bool) {
+	s.keep(d.InterruptionID, d.Revision, d, retracted)
+}
+
+// finalTable counts the records of an upsert stream (interruption or
+// phase records) and keeps its final table: the latest revision of each
+// id, with whether it is a retraction.
+type finalTable[D any] struct {
+	records, corrections, retractions int
+	final                             map[string]finalRow[D]
+}
+
+type finalRow[D any] struct {
+	d         D
+	rev       int
 	retracted bool
 }
 
-func newSummary() *summary { return &summary{final: map[string]finalRow{}} }
-
-func (s *summary) add(d codec.RecordData, retracted bool) {
-	s.records++
+// keep counts revision rev of id and keeps it when it is the latest.
+func (t *finalTable[D]) keep(id string, rev int, d D, retracted bool) {
+	t.records++
 	switch {
 	case retracted:
-		s.retractions++
-	case d.Revision > 1:
-		s.corrections++
+		t.retractions++
+	case rev > 1:
+		t.corrections++
 	}
-	if cur, ok := s.final[d.InterruptionID]; ok && cur.d.Revision >= d.Revision {
+	if cur, ok := t.final[id]; ok && cur.rev >= rev {
 		return
 	}
-	s.final[d.InterruptionID] = finalRow{d: d, retracted: retracted}
+	t.final[id] = finalRow[D]{d: d, rev: rev, retracted: retracted}
 }
 
 func (s *summary) write(w io.Writer, events int, dlq int64) {
