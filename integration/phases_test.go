@@ -273,59 +273,24 @@ func (h *harness) checkPhasesInput(evs []vccgen.Event) {
 		len(in), phasesPartitions, len(got[0]), len(got[1]), len(got[2]), modes[codec.Structured], modes[codec.Binary])
 }
 
-// phaseFinalOf checks phase records (structured CloudEvent JSON) and
-// returns their final table: per phaseId the data of the highest revision
+// phaseFinalOf checks phase records (structured CloudEvent JSON) against
+// their JSON Schema and returns their final table
+// (records.PhaseFinalTable): per phaseId the data of the highest revision
 // with the revision left out, phases whose highest revision is a
-// retraction dropped. Every record must be valid against its JSON Schema;
-// a (phaseId, revision) seen twice must have the same type and data.
+// retraction dropped; a (phaseId, revision) seen twice must have the same
+// type and data.
 func phaseFinalOf(t *testing.T, set *schemas.Set, who string, values [][]byte) map[string]string {
 	t.Helper()
-	type latest struct {
-		rev       int
-		retracted bool
-		data      string
-	}
-	seen := map[string]string{}
-	table := map[string]latest{}
 	for _, v := range values {
 		if err := set.ValidatePhase(v); err != nil {
 			t.Fatalf("%s: phase record %s: %v", who, v, err)
 		}
-		var rec struct {
-			Type string                     `json:"type"`
-			Data map[string]json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(v, &rec); err != nil {
-			t.Fatalf("%s: phase record %s: %v", who, v, err)
-		}
-		var id string
-		var rev int
-		if err := json.Unmarshal(rec.Data["phaseId"], &id); err != nil {
-			t.Fatalf("%s: phase record %s: phaseId: %v", who, v, err)
-		}
-		if err := json.Unmarshal(rec.Data["revision"], &rev); err != nil {
-			t.Fatalf("%s: phase record %s: revision: %v", who, v, err)
-		}
-		delete(rec.Data, "revision")
-		b, err := json.Marshal(rec.Data)
-		must(t, "phase data", err)
-		k := id + "#" + strconv.Itoa(rev)
-		content := rec.Type + " " + string(b)
-		if old, ok := seen[k]; ok && old != content {
-			t.Errorf("%s: phase %s revision %d published with two contents:\n  %s\n  %s", who, id, rev, old, content)
-		}
-		seen[k] = content
-		if old, ok := table[id]; !ok || rev > old.rev {
-			table[id] = latest{rev: rev, retracted: rec.Type == codec.PhaseRetractionType, data: string(b)}
-		}
 	}
-	out := map[string]string{}
-	for id, l := range table {
-		if !l.retracted {
-			out[id] = l.data
-		}
+	final, err := records.PhaseFinalTable(values)
+	if err != nil {
+		t.Fatalf("%s: %v", who, err)
 	}
-	return out
+	return final
 }
 
 // checkPhaseTruth holds the final phase table to vccgen's true phases: a

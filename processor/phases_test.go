@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"maps"
 	"math/rand/v2"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,61 +18,27 @@ import (
 	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/internal/testkit/records"
 	"github.com/interruptions/interruptions/processor"
 	"github.com/interruptions/interruptions/processor/replay"
 	"github.com/interruptions/interruptions/schemas"
 	"github.com/interruptions/interruptions/vccgen"
 )
 
-// phaseFinal returns the final phase table of phase records: each phase's
-// latest revision, its data with the revision cleared, retracted phases
-// dropped. A (phaseId, revision) seen twice must say the same.
+// phaseFinal checks every phase record against its JSON Schema and
+// returns their final table (records.PhaseFinalTable).
 func phaseFinal(t *testing.T, set *schemas.Set, values [][]byte) map[string]string {
 	t.Helper()
-	type latest struct {
-		rev       int
-		retracted bool
-		data      string
-	}
-	seen := map[string]string{}
-	table := map[string]latest{}
 	for _, v := range values {
 		if err := set.ValidatePhase(v); err != nil {
 			t.Fatalf("phase record %s: %v", v, err)
 		}
-		var rec struct {
-			Type string                     `json:"type"`
-			Data map[string]json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(v, &rec); err != nil {
-			t.Fatal(err)
-		}
-		var id string
-		var rev int
-		if err := json.Unmarshal(rec.Data["phaseId"], &id); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(rec.Data["revision"], &rev); err != nil {
-			t.Fatal(err)
-		}
-		delete(rec.Data, "revision")
-		b, _ := json.Marshal(rec.Data)
-		k := id + "#" + strconv.Itoa(rev)
-		if old, ok := seen[k]; ok && old != string(b) {
-			t.Errorf("phase %s revision %d published with two contents:\n%s\n%s", id, rev, old, b)
-		}
-		seen[k] = string(b)
-		if old, ok := table[id]; !ok || rev > old.rev {
-			table[id] = latest{rev: rev, retracted: rec.Type == codec.PhaseRetractionType, data: string(b)}
-		}
 	}
-	out := map[string]string{}
-	for id, l := range table {
-		if !l.retracted {
-			out[id] = l.data
-		}
+	final, err := records.PhaseFinalTable(values)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return final
 }
 
 // TestRunnerPhasesMatchReplayAndTruth runs the processor with the phase

@@ -2,6 +2,7 @@ package records_test
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -92,5 +93,28 @@ func TestFinalTableOfRecords(t *testing.T) {
 	}
 	if got["I0"].Data != `{"durationMs":1,"interruptionId":"I0"}` || got["I1"].ID != "e1" || len(got) != 2 {
 		t.Errorf("FinalTable = %v", got)
+	}
+}
+
+// TestPhaseFinalTable: the highest revision wins whatever the order, a
+// retraction as the highest drops the phase, and one (phaseId, revision)
+// with two contents is an error.
+func TestPhaseFinalTable(t *testing.T) {
+	rec := func(typ, id string, rev int, outcome string) []byte {
+		return []byte(fmt.Sprintf(`{"type":%q,"data":{"phaseId":%q,"revision":%d,"outcome":%q}}`, typ, id, rev, outcome))
+	}
+	got, err := records.PhaseFinalTable([][]byte{
+		rec("channel.phase.v0", "a", 2, "wrap"), rec("channel.phase.v0", "a", 1, "disconnected"),
+		rec("channel.phase.v0", "b", 1, "retrieved"), rec("channel.phaseretracted.v0", "b", 2, ""),
+		rec("channel.phase.v0", "a", 2, "wrap"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"a": `{"outcome":"wrap","phaseId":"a"}`}; !maps.Equal(got, want) {
+		t.Errorf("final table %v, want %v", got, want)
+	}
+	if _, err := records.PhaseFinalTable([][]byte{rec("channel.phase.v0", "a", 1, "wrap"), rec("channel.phase.v0", "a", 1, "ended")}); err == nil {
+		t.Error("two contents of one revision accepted")
 	}
 }

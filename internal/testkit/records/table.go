@@ -112,3 +112,57 @@ func FinalTableOf(evs []*event.Event) (Table, error) {
 	}
 	return t, nil
 }
+
+// PhaseFinalTable reduces phase records (structured CloudEvent JSON, in
+// any order) to their final table: per data.phaseId the data of the
+// record with the highest data.revision, the revision left out, as JSON
+// with sorted keys; a phase whose highest revision is a retraction
+// (codec.PhaseRetractionType) is dropped. A (phaseId, revision) seen twice
+// with another type or data is an error, as is a record without phaseId
+// or revision.
+func PhaseFinalTable(values [][]byte) (map[string]string, error) {
+	type latest struct {
+		rev       int
+		retracted bool
+		data      string
+	}
+	seen := map[string]string{}
+	table := map[string]latest{}
+	for _, v := range values {
+		var rec struct {
+			Type string                     `json:"type"`
+			Data map[string]json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return nil, fmt.Errorf("phase record %s: %w", v, err)
+		}
+		var id string
+		var rev int
+		if err := json.Unmarshal(rec.Data["phaseId"], &id); err != nil || id == "" {
+			return nil, fmt.Errorf("phase record %s: no data.phaseId (%v)", v, err)
+		}
+		if err := json.Unmarshal(rec.Data["revision"], &rev); err != nil {
+			return nil, fmt.Errorf("phase record %s: data.revision: %w", v, err)
+		}
+		delete(rec.Data, "revision")
+		b, err := json.Marshal(rec.Data)
+		if err != nil {
+			return nil, fmt.Errorf("phase record %s: %w", v, err)
+		}
+		k, content := fmt.Sprintf("%s#%d", id, rev), rec.Type+" "+string(b)
+		if old, ok := seen[k]; ok && old != content {
+			return nil, fmt.Errorf("phase %s revision %d published with two contents:\n  %s\n  %s", id, rev, old, content)
+		}
+		seen[k] = content
+		if old, ok := table[id]; !ok || rev > old.rev {
+			table[id] = latest{rev: rev, retracted: rec.Type == codec.PhaseRetractionType, data: string(b)}
+		}
+	}
+	out := make(map[string]string, len(table))
+	for id, l := range table {
+		if !l.retracted {
+			out[id] = l.data
+		}
+	}
+	return out, nil
+}
