@@ -6,14 +6,11 @@ import (
 	"encoding/json"
 	"maps"
 	"math/rand/v2"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/cekafka"
@@ -216,25 +213,8 @@ func TestPhaseStateRollsBackWithTheTransaction(t *testing.T) {
 	events := vccgen.New(vccgen.Config{Seed: 11}).Take(2000)
 	want := replayPhases(t, f.cfg, events)
 	f.produce(ctx, inputs(t, f.cfg.InputTopic, events)...)
-	var failed atomic.Int32
-	f.cluster.ControlKey(int16(kmsg.EndTxn), func(kr kmsg.Request) (kmsg.Response, error, bool) {
-		req := kr.(*kmsg.EndTxnRequest)
-		if !req.Commit {
-			return nil, nil, false
-		}
-		failed.Add(1)
-		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
-		resp.ErrorCode = kerr.UnknownServerError.Code
-		return resp, nil, true // handled: the control is dropped, one EndTxn fails
-	})
-	stop := f.start(ctx)
-	werr := testkit.WaitCommitted(ctx, kadm.NewClient(f.client), f.cfg.Group, f.cfg.InputTopic, 10*time.Millisecond, nil)
-	if err := stop(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if werr != nil {
-		t.Fatal(werr)
-	}
+	failed := failFirstCommit(f)
+	commitRunToEnd(ctx, t, f)
 	if n := failed.Load(); n != 1 {
 		t.Fatalf("%d EndTxn commits failed, want 1", n)
 	}

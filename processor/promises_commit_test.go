@@ -171,6 +171,24 @@ func commitRunToEnd(ctx context.Context, t *testing.T, f *fixture) {
 	}
 }
 
+// failFirstCommit makes the embedded broker answer the first EndTxn commit
+// with UNKNOWN_SERVER_ERROR (the session aborts that transaction), and
+// returns the count of commits so failed.
+func failFirstCommit(f *fixture) *atomic.Int32 {
+	var failed atomic.Int32
+	f.cluster.ControlKey(int16(kmsg.EndTxn), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		req := kr.(*kmsg.EndTxnRequest)
+		if !req.Commit {
+			return nil, nil, false
+		}
+		failed.Add(1)
+		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp, nil, true // handled: the control is dropped, one EndTxn fails
+	})
+	return &failed
+}
+
 // commitReadOutput reads the whole output topic read_committed.
 func commitReadOutput(ctx context.Context, t *testing.T, f *fixture) []*kgo.Record {
 	t.Helper()
@@ -202,17 +220,7 @@ func TestPromiseAbortedTransactionRollsBackState(t *testing.T) {
 	want := expected(t, f.cfg, events)
 	f.produce(ctx, inputs(t, f.cfg.InputTopic, events)...)
 
-	var failed atomic.Int32
-	f.cluster.ControlKey(int16(kmsg.EndTxn), func(kr kmsg.Request) (kmsg.Response, error, bool) {
-		req := kr.(*kmsg.EndTxnRequest)
-		if !req.Commit {
-			return nil, nil, false
-		}
-		failed.Add(1)
-		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
-		resp.ErrorCode = kerr.UnknownServerError.Code
-		return resp, nil, true // handled: the control is dropped, one EndTxn fails
-	})
+	failed := failFirstCommit(f)
 	commitRunToEnd(ctx, t, f)
 
 	if n := failed.Load(); n != 1 {
