@@ -360,37 +360,9 @@ func phaseRowOf(t *testing.T, line []byte) phaseRow {
 	return r
 }
 
-// lastPhaseRevisions is the highest revision of each phase, retracted or
-// not. Two different records of one phase with one revision fail the test.
-func lastPhaseRevisions(t *testing.T, rows []phaseRow) map[string]phaseRow {
-	t.Helper()
-	latest := map[string]phaseRow{}
-	for _, r := range rows {
-		if old, ok := latest[r.PhaseID]; ok {
-			if old.Revision == r.Revision && old != r {
-				t.Fatalf("phase %s: two different records of revision %d", r.PhaseID, r.Revision)
-			}
-			if old.Revision >= r.Revision {
-				continue
-			}
-		}
-		latest[r.PhaseID] = r
-	}
-	return latest
-}
-
-// reducePhases is the downstream recipe, done in Go: the highest revision
-// per phaseId; a phase whose highest revision is a retraction is dropped.
-func reducePhases(t *testing.T, rows []phaseRow) map[string]phaseRow {
-	t.Helper()
-	final := lastPhaseRevisions(t, rows)
-	for id, r := range final {
-		if r.Retracted == 1 {
-			delete(final, id)
-		}
-	}
-	return final
-}
+func (r phaseRow) rowKey() string   { return r.PhaseID }
+func (r phaseRow) rowRevision() int { return r.Revision }
+func (r phaseRow) rowDeleted() bool { return r.Retracted == 1 }
 
 // handleTimes is the handle-time query done in Go over the final table:
 // the agent phases summed per agent and UTC day of startedAt; talk =
@@ -435,35 +407,6 @@ func handleTimes(final map[string]phaseRow) []handleTimeRow {
 		return out[i].Day < out[j].Day
 	})
 	return out
-}
-
-// diffPhaseTable classifies how the phases table read with FINAL differs
-// from the final table (as diffTable does for interruptions).
-func diffPhaseTable(got []phaseRow, want map[string]phaseRow) tableDiff {
-	var d tableDiff
-	seen := map[string]bool{}
-	for _, g := range got {
-		w, ok := want[g.PhaseID]
-		switch {
-		case seen[g.PhaseID]:
-			d.extra = append(d.extra, g.PhaseID+" (twice)")
-		case !ok:
-			d.extra = append(d.extra, g.PhaseID)
-		case g.Revision < w.Revision:
-			d.older = append(d.older, fmt.Sprintf("%s (revision %d, want %d)", g.PhaseID, g.Revision, w.Revision))
-		case g != w:
-			d.differ = append(d.differ, fmt.Sprintf("%s:\n got %+v\nwant %+v", g.PhaseID, g, w))
-		}
-		seen[g.PhaseID] = true
-	}
-	for id := range want {
-		if !seen[id] {
-			d.missing = append(d.missing, id)
-		}
-	}
-	sort.Strings(d.missing)
-	sort.Strings(d.extra)
-	return d
 }
 
 // binaryPhaseLine is a structured record as the phases-binary route reads
@@ -559,10 +502,10 @@ func TestAnalyticsPhases(t *testing.T) {
 		binary.Write(binaryPhaseLine(t, l))
 		binary.WriteByte('\n')
 	}
-	want := reducePhases(t, rows)
+	want := reduceFinal(t, rows)
 	wantHandle := handleTimes(want)
 	var finallyRetracted []string
-	for id, r := range lastPhaseRevisions(t, rows) {
+	for id, r := range lastRevisions(t, rows) {
 		if r.Retracted == 1 {
 			finallyRetracted = append(finallyRetracted, id)
 		}
@@ -618,7 +561,7 @@ func TestAnalyticsPhases(t *testing.T) {
 	} {
 		t.Run(route.name, func(t *testing.T) {
 			res := runChDBPhases(t, py, ddl, route.name, route.file)
-			if d := diffPhaseTable(res.Final, want); !d.empty() {
+			if d := diffTable(res.Final, want); !d.empty() {
 				t.Errorf("the phases table read with FINAL is not the final table: %s", d)
 			}
 			for _, m := range handleTimeMismatches(res.HandleTime, wantHandle) {
@@ -642,7 +585,7 @@ func TestAnalyticsPhases(t *testing.T) {
 	const engine = "ReplacingMergeTree(revision, retracted)"
 	t.Run("mutation-retraction-not-applied", func(t *testing.T) {
 		res := runChDBPhases(t, py, mutant(t, engine, "ReplacingMergeTree(revision)"), "phases-binary", binaryFile)
-		d := diffPhaseTable(res.Final, want)
+		d := diffTable(res.Final, want)
 		if !slices.Equal(d.extra, finallyRetracted) {
 			t.Errorf("without the deletion flag the check finds %s; want the %d phases whose last record is a retraction as extra rows: %v",
 				d, len(finallyRetracted), finallyRetracted)
@@ -655,7 +598,7 @@ func TestAnalyticsPhases(t *testing.T) {
 		// earlier, and the opened-while-open retraction is older than the
 		// record it retracts.
 		res := runChDBPhases(t, py, mutant(t, engine, "ReplacingMergeTree(time, retracted)"), "phases-loader", structuredFile)
-		d := diffPhaseTable(res.Final, want)
+		d := diffTable(res.Final, want)
 		if len(d.older) == 0 || len(d.extra) == 0 {
 			t.Errorf("with time as the version the check finds %s; want rows at an older revision and a retracted one back", d)
 		}
@@ -667,7 +610,7 @@ func TestAnalyticsPhases(t *testing.T) {
 	})
 	t.Run("mutation-day-of-endedAt", func(t *testing.T) {
 		res := runChDBPhases(t, py, mutant(t, "toDate(startedAt, 'UTC')", "toDate(endedAt, 'UTC')"), "phases-structured", structuredFile)
-		if d := diffPhaseTable(res.Final, want); !d.empty() {
+		if d := diffTable(res.Final, want); !d.empty() {
 			t.Errorf("the table changed with the query: %s", d)
 		}
 		m := handleTimeMismatches(res.HandleTime, wantHandle)

@@ -139,25 +139,47 @@ func rowOf(t *testing.T, line []byte) tableRow {
 	return r
 }
 
-// reduceFinal is the downstream recipe, done in Go: the highest revision per
-// interruptionId; an interruption whose highest revision is a retraction is
-// dropped. Two records of one interruption with one revision fail the test.
-func reduceFinal(t *testing.T, rows []tableRow) map[string]tableRow {
+// tableRowOf is a row of a ReplacingMergeTree table that the tests also
+// reduce in Go: its key, its version and whether it is a deletion.
+type tableRowOf interface {
+	comparable
+	rowKey() string
+	rowRevision() int
+	rowDeleted() bool
+}
+
+func (r tableRow) rowKey() string   { return r.InterruptionID }
+func (r tableRow) rowRevision() int { return r.Revision }
+func (r tableRow) rowDeleted() bool { return r.IsDeleted == 1 }
+
+// lastRevisions keeps the highest revision per key. Two records of one key
+// with one revision fail the test.
+func lastRevisions[R tableRowOf](t *testing.T, rows []R) map[string]R {
 	t.Helper()
-	latest := map[string]tableRow{}
+	latest := map[string]R{}
 	for _, r := range rows {
-		if old, ok := latest[r.InterruptionID]; ok {
-			if old.Revision == r.Revision && old != r {
-				t.Fatalf("interruption %s: two different records of revision %d", r.InterruptionID, r.Revision)
+		if old, ok := latest[r.rowKey()]; ok {
+			if old.rowRevision() == r.rowRevision() && old != r {
+				t.Fatalf("%s: two different records of revision %d", r.rowKey(), r.rowRevision())
 			}
-			if old.Revision >= r.Revision {
+			if old.rowRevision() >= r.rowRevision() {
 				continue
 			}
 		}
-		latest[r.InterruptionID] = r
+		latest[r.rowKey()] = r
 	}
+	return latest
+}
+
+// reduceFinal is the downstream recipe, done in Go: the highest revision per
+// key (interruptionId, phaseId); a row whose highest revision is a
+// retraction is dropped. Two records of one key with one revision fail the
+// test.
+func reduceFinal[R tableRowOf](t *testing.T, rows []R) map[string]R {
+	t.Helper()
+	latest := lastRevisions(t, rows)
 	for id, r := range latest {
-		if r.IsDeleted == 1 {
+		if r.rowDeleted() {
 			delete(latest, id)
 		}
 	}
@@ -189,22 +211,24 @@ func firstN(s []string) []string {
 	return s
 }
 
-func diffTable(got []tableRow, want map[string]tableRow) tableDiff {
+// diffTable classifies how rows read with FINAL differ from the final table.
+func diffTable[R tableRowOf](got []R, want map[string]R) tableDiff {
 	var d tableDiff
 	seen := map[string]bool{}
 	for _, g := range got {
-		w, ok := want[g.InterruptionID]
+		id := g.rowKey()
+		w, ok := want[id]
 		switch {
-		case seen[g.InterruptionID]:
-			d.extra = append(d.extra, g.InterruptionID+" (twice)")
+		case seen[id]:
+			d.extra = append(d.extra, id+" (twice)")
 		case !ok:
-			d.extra = append(d.extra, g.InterruptionID)
-		case g.Revision < w.Revision:
-			d.older = append(d.older, fmt.Sprintf("%s (revision %d, want %d)", g.InterruptionID, g.Revision, w.Revision))
+			d.extra = append(d.extra, id)
+		case g.rowRevision() < w.rowRevision():
+			d.older = append(d.older, fmt.Sprintf("%s (revision %d, want %d)", id, g.rowRevision(), w.rowRevision()))
 		case g != w:
-			d.differ = append(d.differ, fmt.Sprintf("%s:\n got %+v\nwant %+v", g.InterruptionID, g, w))
+			d.differ = append(d.differ, fmt.Sprintf("%s:\n got %+v\nwant %+v", id, g, w))
 		}
-		seen[g.InterruptionID] = true
+		seen[id] = true
 	}
 	for id := range want {
 		if !seen[id] {
