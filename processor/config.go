@@ -274,10 +274,11 @@ func (c Config) ChangelogTopic() string { return c.Group + "-state-changelog" }
 // joined.
 func (c Config) Validate() error {
 	sourceErr := codec.CheckSource(c.Encoder.Source)
-	checks := []struct {
+	type check struct {
 		bad bool
 		msg string
-	}{
+	}
+	checks := []check{
 		{len(c.Brokers) == 0, "brokers: at least one broker is required"},
 		{c.InputTopic == "", "input-topic: must not be empty"},
 		{c.OutputTopic == "", "output-topic: must not be empty"},
@@ -285,6 +286,8 @@ func (c Config) Validate() error {
 		{c.Group == "", "group: must not be empty"},
 		{c.InputTopic == c.OutputTopic || c.InputTopic == c.DLQTopic, "input-topic: must differ from output-topic and dlq-topic"},
 		{c.OutputTopic == c.DLQTopic, "output-topic: must differ from dlq-topic"},
+		{c.PhasesTopic != "" && slices.Contains([]string{c.InputTopic, c.OutputTopic, c.DLQTopic}, c.PhasesTopic),
+			"phases-topic: must differ from input-topic, output-topic and dlq-topic"},
 		{c.Guarantee > AtLeastOnce, "guarantee: must be exactly-once or at-least-once"},
 		{c.CommitInterval <= 0, "commit-interval: must be positive"},
 		{c.Engine.MaxInterruption < time.Millisecond, fmt.Sprintf("max-interruption: %s is shorter than 1ms, the precision of event times; "+
@@ -325,28 +328,15 @@ func (c Config) Validate() error {
 				"the partitions of a crashed instance would then wait for its open transaction to time out after the group "+
 				"has moved them", c.TransactionTimeout, c.SessionTimeout)},
 	}
-	if c.PhasesTopic != "" {
-		others := []string{c.InputTopic, c.OutputTopic, c.DLQTopic}
-		checks = append(checks, struct {
-			bad bool
-			msg string
-		}{slices.Contains(others, c.PhasesTopic), "phases-topic: must differ from input-topic, output-topic and dlq-topic"})
-	}
 	for _, name := range slices.Sorted(maps.Keys(c.MaxPhase)) {
 		d := c.MaxPhase[name]
 		_, known := match.PhaseByName(name)
-		for _, ch := range []struct {
-			bad bool
-			msg string
-		}{
-			{!known || name == match.PhaseInterrupted, fmt.Sprintf("max-phase: %q is not a phase with its own maximum: use alerting, connected, held, "+
+		checks = append(checks,
+			check{!known || name == match.PhaseInterrupted, fmt.Sprintf("max-phase: %q is not a phase with its own maximum: use alerting, connected, held, "+
 				"parked or wrap (the interrupted phase takes max-interruption)", name)},
-			{d < time.Millisecond, fmt.Sprintf("max-phase: %s=%s is shorter than 1ms, the precision of event times", name, d)},
-			{c.Engine.Retention < d, fmt.Sprintf("retention and max-phase: retention %s is shorter than max-phase %s=%s; a channel's state "+
-				"could then be deleted while events of one of its %s phases are still expected", c.Engine.Retention, name, d, name)},
-		} {
-			checks = append(checks, ch)
-		}
+			check{d < time.Millisecond, fmt.Sprintf("max-phase: %s=%s is shorter than 1ms, the precision of event times", name, d)},
+			check{c.Engine.Retention < d, fmt.Sprintf("retention and max-phase: retention %s is shorter than max-phase %s=%s; a channel's state "+
+				"could then be deleted while events of one of its %s phases are still expected", c.Engine.Retention, name, d, name)})
 	}
 	var errs []error
 	for _, ch := range checks {
