@@ -152,9 +152,15 @@ type EventRef struct {
 // to milliseconds first, so durationMs is exactly closedAt - interruptedAt
 // as written.
 func RecordPayload(in match.Interruption) RecordData {
+	return recordPayload(in, InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID))
+}
+
+// recordPayload is RecordPayload with the interruption id given (phase
+// records, which have none, give "").
+func recordPayload(in match.Interruption, iid string) RecordData {
 	opened, closed := match.Millis(in.InterruptedAt), match.Millis(in.ClosedAt)
 	d := RecordData{
-		InterruptionID: InterruptionID(in.ChannelID, in.OpenedBy.Source, in.OpenedBy.ID),
+		InterruptionID: iid,
 		Revision:       in.Revision,
 		ChannelID:      in.ChannelID,
 		ConversationID: in.ConversationID,

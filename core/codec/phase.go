@@ -127,7 +127,7 @@ func PhaseReason(r match.Reason) string {
 // truncated to milliseconds first, so durationMs is endedAt - startedAt as
 // written.
 func PhasePayload(in match.Interruption) PhaseData {
-	d := RecordPayload(in)
+	d := recordPayload(in, "") // a phase record has no interruption id
 	return PhaseData{
 		PhaseID:        PhaseID(in.ChannelID, in.Phase, in.OpenedBy.Source, in.OpenedBy.ID),
 		Revision:       d.Revision,

@@ -116,10 +116,8 @@ func IsPhaseName(name string) bool {
 	return false
 }
 
-// PhaseTypes returns the full types of PhaseNames in every version: those
-// not handled by the interruption matcher after HandledTypes' order, so
-// that a table built from HandledTypes followed by PhaseTypes' extra
-// entries keeps the handled types' positions.
+// PhaseTypes returns the full types of PhaseNames in every version, in the
+// order of PhaseNames then Versions (the handled types among them too).
 func PhaseTypes() []string {
 	out := make([]string, 0, len(PhaseNames)*len(Versions))
 	for _, name := range PhaseNames {
