@@ -21,6 +21,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/core/handle"
 	"github.com/interruptions/interruptions/core/match"
@@ -160,6 +161,21 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 	}).Handle)
 	// write writes what handling a line gave: the emitted interruptions,
 	// then the line's dead letter or its disposition.
+	// line writes one output CloudEvent as a line of w.
+	line := func(w *bufio.Writer, what string, ce event.Event, err error) error {
+		if err != nil {
+			return fmt.Errorf("write %s for line %d: %w", what, lineNo, err)
+		}
+		b, err := json.Marshal(ce)
+		if err != nil {
+			return fmt.Errorf("write %s for line %d: marshal record %s: %w", what, lineNo, ce.ID(), err)
+		}
+		w.Write(b)
+		if err := w.WriteByte('\n'); err != nil {
+			return fmt.Errorf("write %s for line %d: %w", what, lineNo, err)
+		}
+		return nil
+	}
 	write := func() error {
 		for i := range res.Out {
 			in := &res.Out[i]
@@ -167,16 +183,8 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 				stats.outcome(in.Outcome)
 			}
 			ce, err := codec.RecordEvent(*in, cfg.Encoder.Source)
-			if err != nil {
-				return fmt.Errorf("write output for line %d: %w", lineNo, err)
-			}
-			b, err := json.Marshal(ce)
-			if err != nil {
-				return fmt.Errorf("write output for line %d: marshal record %s: %w", lineNo, ce.ID(), err)
-			}
-			outW.Write(b)
-			if err := outW.WriteByte('\n'); err != nil {
-				return fmt.Errorf("write output for line %d: %w", lineNo, err)
+			if err := line(outW, "output", ce, err); err != nil {
+				return err
 			}
 		}
 		for i := range res.Phases {
@@ -189,16 +197,8 @@ func Run(ctx context.Context, in io.Reader, out, dlq io.Writer, cfg Config) (Sum
 				stats.Phases[res.Phases[i].Phase]++
 			}
 			ce, err := codec.PhaseEvent(res.Phases[i], cfg.Encoder.Source)
-			if err != nil {
-				return fmt.Errorf("write phases for line %d: %w", lineNo, err)
-			}
-			b, err := json.Marshal(ce)
-			if err != nil {
-				return fmt.Errorf("write phases for line %d: marshal record %s: %w", lineNo, ce.ID(), err)
-			}
-			phaseW.Write(b)
-			if err := phaseW.WriteByte('\n'); err != nil {
-				return fmt.Errorf("write phases for line %d: %w", lineNo, err)
+			if err := line(phaseW, "phases", ce, err); err != nil {
+				return err
 			}
 		}
 		if derr := res.Rejected; derr != nil {
