@@ -300,47 +300,11 @@ func phaseFinalOf(t *testing.T, set *schemas.Set, who string, values [][]byte) m
 // table. At least phasesMinChecked phases of every kind must be checked.
 func checkPhaseTruth(t *testing.T, final map[string]string, evs []vccgen.Event, truth []vccgen.Phase) {
 	t.Helper()
-	produced := map[string]bool{}
-	for _, ev := range evs {
-		produced[ev.ID] = true
-	}
-	byID := map[string]vccgen.Phase{}
-	for _, p := range truth {
-		byID[codec.PhaseID(p.ChannelID, p.Phase, vccgen.SourceChannel, p.OpenedBy)] = p
-	}
-	checked := map[string]int{}
-	var wrong []string
-	for _, id := range slices.Sorted(maps.Keys(final)) {
-		var d codec.PhaseData
-		if err := json.Unmarshal([]byte(final[id]), &d); err != nil {
-			t.Fatalf("final phase %s: %v", id, err)
-		}
-		tr, ok := byID[id]
-		switch {
-		case !ok:
-			wrong = append(wrong, fmt.Sprintf("%s phase %s opened by %s: not a true phase", d.Phase, id, d.OpenedBy.ID))
-		case !produced[tr.ClosedBy]:
-			// Its true close is still held for late delivery.
-		case d.Phase != tr.Phase || d.ChannelID != tr.ChannelID || d.Outcome != tr.Outcome ||
-			d.ClosedBy == nil || d.ClosedBy.ID != tr.ClosedBy || d.OpenedBy.ID != tr.OpenedBy ||
-			d.StartedAt != codec.FormatMillis(tr.StartedAt.UnixNano()) || d.EndedAt != codec.FormatMillis(tr.EndedAt.UnixNano()):
-			wrong = append(wrong, fmt.Sprintf("phase %s: %s\n  truth %+v", id, final[id], tr))
-		default:
-			checked[d.Phase]++
-		}
-	}
-	complete := map[string]int{}
-	for id, tr := range byID {
-		if !produced[tr.OpenedBy] || !produced[tr.ClosedBy] {
-			continue
-		}
-		complete[tr.Phase]++
-		if _, ok := final[id]; !ok {
-			wrong = append(wrong, fmt.Sprintf("true phase %s %+v: missing from the final table", id, tr))
-		}
+	wrong, checked, complete, err := records.PhaseTruth(final, evs, truth)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(wrong) > 0 {
-		sort.Strings(wrong)
 		t.Errorf("%d final phases disagree with vccgen's truth; the first:\n%s", len(wrong), strings.Join(wrong[:min(len(wrong), 5)], "\n"))
 	}
 	for _, p := range match.Phases() {

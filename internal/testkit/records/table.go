@@ -3,6 +3,7 @@ package records
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -10,6 +11,7 @@ import (
 	"github.com/interruptions/interruptions/core/codec"
 	"github.com/interruptions/interruptions/internal/cekafka"
 	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/vccgen"
 )
 
 // RetractionType is the CloudEvent type of a retraction: the interruption
@@ -165,4 +167,53 @@ func PhaseFinalTable(values [][]byte) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// PhaseTruth compares a final phase table (PhaseFinalTable) with vccgen's
+// true phases, given the events produced: a final phase must be a true one
+// and, when its true closing event was produced, have the true phase,
+// channel, outcome, opening and closing events and times; every true phase
+// whose opening and closing events were produced must be in the table.
+// It returns what disagrees (sorted), the final phases checked by phase,
+// and the true phases with both events produced by phase.
+func PhaseTruth(final map[string]string, evs []vccgen.Event, truth []vccgen.Phase) (wrong []string, checked, complete map[string]int, err error) {
+	produced := map[string]bool{}
+	for _, ev := range evs {
+		produced[ev.ID] = true
+	}
+	byID := map[string]vccgen.Phase{}
+	for _, p := range truth {
+		byID[codec.PhaseID(p.ChannelID, p.Phase, vccgen.SourceChannel, p.OpenedBy)] = p
+	}
+	checked, complete = map[string]int{}, map[string]int{}
+	for id, data := range final {
+		var d codec.PhaseData
+		if err := json.Unmarshal([]byte(data), &d); err != nil {
+			return nil, nil, nil, fmt.Errorf("final phase %s: %w", id, err)
+		}
+		tr, ok := byID[id]
+		switch {
+		case !ok:
+			wrong = append(wrong, fmt.Sprintf("%s phase %s opened by %s: not a true phase", d.Phase, id, d.OpenedBy.ID))
+		case !produced[tr.ClosedBy]:
+			// Its true close is still held for late delivery.
+		case d.Phase != tr.Phase || d.ChannelID != tr.ChannelID || d.Outcome != tr.Outcome ||
+			d.ClosedBy == nil || d.ClosedBy.ID != tr.ClosedBy || d.OpenedBy.ID != tr.OpenedBy ||
+			d.StartedAt != codec.FormatMillis(tr.StartedAt.UnixNano()) || d.EndedAt != codec.FormatMillis(tr.EndedAt.UnixNano()):
+			wrong = append(wrong, fmt.Sprintf("phase %s: %s\n  truth %+v", id, data, tr))
+		default:
+			checked[d.Phase]++
+		}
+	}
+	for id, tr := range byID {
+		if !produced[tr.OpenedBy] || !produced[tr.ClosedBy] {
+			continue
+		}
+		complete[tr.Phase]++
+		if _, ok := final[id]; !ok {
+			wrong = append(wrong, fmt.Sprintf("true phase %s %+v: missing from the final table", id, tr))
+		}
+	}
+	slices.Sort(wrong)
+	return wrong, checked, complete, nil
 }
