@@ -102,6 +102,11 @@ const (
 // in seconds: from seconds to the default max-interruption, a day.
 var durationBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400}
 
+// phaseDurationBuckets are the phase duration histogram's upper bounds,
+// in seconds: ring and wrap times of seconds, talk and hold times of
+// minutes, up to the default max-phase, a day.
+var phaseDurationBuckets = []float64{.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400}
+
 // latencyBuckets are the event-to-output histogram's upper bounds, in
 // seconds: commits come every commit interval (100ms by default).
 var latencyBuckets = []float64{.01, .025, .05, .1, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60, 300}
@@ -121,20 +126,22 @@ type Processor struct {
 	deadLetters  [nReasons]prometheus.Counter
 	records      [nOutcomes]prometheus.Counter
 	phaseRecords [nPhases][nPhaseOutcomes]prometheus.Counter
-	housekeeping [nActions]prometheus.Counter
-	identity     [nFields]prometheus.Counter
-	durations    [nRoles][nOutcomes]prometheus.Observer
-	latency      prometheus.Observer
-	commits      prometheus.Counter
-	aborts       prometheus.Counter
-	restores     prometheus.Observer
-	restoreRecs  prometheus.Counter
-	idleAdvances prometheus.Counter
-	inFlight     prometheus.Gauge
-	paused       prometheus.Observer
-	rebalanced   [3]prometheus.Counter  // assigned, revoked, lost
-	unitEnds     [2]prometheus.Observer // committed, aborted
-	stalls       prometheus.Counter
+	// phaseDurations exist for the pairs of phaseRecords but retracted.
+	phaseDurations [nPhases][nPhaseOutcomes]prometheus.Observer
+	housekeeping   [nActions]prometheus.Counter
+	identity       [nFields]prometheus.Counter
+	durations      [nRoles][nOutcomes]prometheus.Observer
+	latency        prometheus.Observer
+	commits        prometheus.Counter
+	aborts         prometheus.Counter
+	restores       prometheus.Observer
+	restoreRecs    prometheus.Counter
+	idleAdvances   prometheus.Counter
+	inFlight       prometheus.Gauge
+	paused         prometheus.Observer
+	rebalanced     [3]prometheus.Counter  // assigned, revoked, lost
+	unitEnds       [2]prometheus.Observer // committed, aborted
+	stalls         prometheus.Counter
 
 	// now is the clock of the latency histogram.
 	now func() time.Time
@@ -173,6 +180,13 @@ type pending struct {
 	idleAdvances int
 	phases       [nPhases][nPhaseOutcomes]int
 	outputs      []output
+	phaseOuts    []phaseOutput
+}
+
+// phaseOutput is one phase record produced (not a retraction).
+type phaseOutput struct {
+	phase, outcome uint8
+	seconds        float64 // its duration
 }
 
 // output is one interruption record produced.
@@ -209,6 +223,11 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "identity_fields_ignored_total",
 		Help: "Identity fields of committed input events read as absent because of their JSON type (party not an object; role, agentId, userId, conversationId or interactionId not a string), by field; the event itself was placed.",
 	}, []string{"field"})
+	phaseDurations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "phase_duration_seconds",
+		Help:    "Durations of the phase records committed (endedAt - startedAt, event time), by phase and outcome; every revision is observed, so a corrected phase counts once per revision, and retractions are not observed.",
+		Buckets: phaseDurationBuckets,
+	}, []string{"phase", "outcome"})
 	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "interruption_duration_seconds",
 		Help:    "Durations of the interruption records committed (closedAt - interruptedAt, event time), by party role and outcome; every revision is observed, so a corrected interruption counts once per revision.",
@@ -259,7 +278,7 @@ func New(reg prometheus.Registerer) *Processor {
 		Namespace: Namespace, Name: "commit_stalls_total",
 		Help: "Units of work whose end (flush and commit, or abort) took longer than the stall bound (Config.CommitStallWarning: by default a quarter of the session timeout, at least 2s); the log says why.",
 	})
-	reg.MustRegister(inputs, deadLetters, records, phaseRecords, housekeeping, identity, durations, latency, transactions, restores, restoreRecs, idleAdvances,
+	reg.MustRegister(inputs, deadLetters, records, phaseRecords, phaseDurations, housekeeping, identity, durations, latency, transactions, restores, restoreRecs, idleAdvances,
 		inFlight, paused, rebalanced, unitEnds, stalls)
 	m.unitEnds = [2]prometheus.Observer{unitEnds.WithLabelValues("committed"), unitEnds.WithLabelValues("aborted")}
 	m.stalls = stalls
@@ -294,7 +313,12 @@ func New(reg prometheus.Registerer) *Processor {
 		if i < 0 {
 			continue
 		}
-		resolve := func(o int) { m.phaseRecords[i][o] = phaseRecords.WithLabelValues(ph.Name, phaseOutcomeName(o)) }
+		resolve := func(o int) {
+			m.phaseRecords[i][o] = phaseRecords.WithLabelValues(ph.Name, phaseOutcomeName(o))
+			if o != 0 {
+				m.phaseDurations[i][o] = phaseDurations.WithLabelValues(ph.Name, phaseOutcomeName(o))
+			}
+		}
 		for _, o := range ph.Close {
 			resolve(int(o))
 		}
@@ -416,8 +440,9 @@ func (m *Processor) OnOutput(part int32, in *match.Interruption, input time.Time
 }
 
 // OnPhase implements processor.HookPhase: it counts every published
-// revision of a phase, and its retractions, by phase and outcome. A phase
-// or an outcome outside the phase table is not counted.
+// revision of a phase, and its retractions, by phase and outcome, and
+// observes the duration of each revision. A phase or an outcome outside
+// the phase table is not counted.
 func (m *Processor) OnPhase(part int32, in *match.Interruption) {
 	ph := phaseIndex(in.Phase)
 	o := int(in.Outcome)
@@ -429,6 +454,11 @@ func (m *Processor) OnPhase(part int32, in *match.Interruption) {
 	}
 	s := m.shard(part)
 	s.p.phases[ph][o]++
+	if !in.Retracted {
+		// The record's durationMs, in seconds.
+		ms := match.Millis(in.ClosedAt) - match.Millis(in.InterruptedAt)
+		s.p.phaseOuts = append(s.p.phaseOuts, phaseOutput{phase: uint8(ph), outcome: uint8(o), seconds: float64(ms) / 1e3})
+	}
 	s.mu.Unlock()
 }
 
@@ -466,6 +496,11 @@ func (m *Processor) OnCommit(int) {
 			m.durations[o.role][o.outcome].Observe(o.seconds)
 			if o.input > 0 {
 				m.latency.Observe(max(0, float64(now-o.input)/1e9))
+			}
+		}
+		for _, o := range s.p.phaseOuts {
+			if obs := m.phaseDurations[o.phase][o.outcome]; obs != nil {
+				obs.Observe(o.seconds)
 			}
 		}
 		s.p.reset()
@@ -558,7 +593,7 @@ func (p *pending) add(o *pending) {
 
 // reset empties p, keeping the outputs' storage.
 func (p *pending) reset() {
-	*p = pending{outputs: p.outputs[:0]}
+	*p = pending{outputs: p.outputs[:0], phaseOuts: p.phaseOuts[:0]}
 }
 
 // OnRestore implements processor.HookRestore.
