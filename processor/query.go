@@ -31,15 +31,37 @@ type ChannelState struct {
 	Partition int32
 	// Clock is the partition's stream time at its last commit.
 	Clock int64
-	// Found: the partition holds state for the channel.
+	// Found: the partition holds state for the channel, in its own
+	// store or (with phase records on) in one of its phase stores.
 	Found          bool
 	ConversationID string
 	InteractionID  string
 	Party          vcc.Party
+	// Description is the interruption matcher's view of the channel.
 	match.Description
+	// Phases, with phase records on (Config.PhasesTopic), are the phase
+	// matchers' views, one per phase in the phase table's order
+	// (match.Phases); nil with phase records off.
+	Phases []PhaseState
 	// Elsewhere, when not Found: where else the channel may be (see
 	// Elsewhere).
 	Elsewhere
+}
+
+// PhaseState is one phase of a channel as of its partition's last commit:
+// the timeline of the phase's store, the periods derived from it with
+// their status, and what was published. The interrupted phase has no
+// store of its own: it is the interruption matcher's view, its periods
+// the channel's interruptions renamed (Phase "interrupted"), and Clock
+// the partition's.
+type PhaseState struct {
+	Phase string
+	// Clock is the phase stores' stream time at the last commit (they
+	// share one clock, which every channel event advances).
+	Clock int64
+	// Found: the phase's store holds state for the channel.
+	Found bool
+	match.Description
 }
 
 // Elsewhere names the input partitions this instance does not own, where
@@ -245,12 +267,18 @@ func (r *Runner) Channel(ctx context.Context, channelID string) (ChannelState, e
 		return func(t *task) {
 			cs.Clock = t.store.CommittedStreamTime()
 			c := t.store.Committed(channelID)
-			if c == nil {
-				return
+			if c != nil {
+				cs.Found = true
+				cs.ConversationID, cs.InteractionID, cs.Party = c.Identity()
+				cs.Description = r.pipe.engine.Describe(c, cs.Clock)
 			}
-			cs.Found = true
-			cs.ConversationID, cs.InteractionID, cs.Party = c.Identity()
-			cs.Description = r.pipe.engine.Describe(c, cs.Clock)
+			if n := len(r.pipe.phases); n > 0 {
+				channels, clocks := make([]*state.Channel, n), make([]int64, n)
+				for i, st := range t.phases {
+					channels[i], clocks[i] = st.Committed(channelID), st.CommittedStreamTime()
+				}
+				DescribePhases(cs, r.pipe.phases, channels, clocks)
+			}
 		}
 	}
 	cs := ChannelState{ChannelID: channelID, Partition: p}
@@ -291,6 +319,42 @@ func (r *Runner) Channel(ctx context.Context, channelID string) (ChannelState, e
 		cs.Elsewhere = r.elsewhere(groups, here)
 	}
 	return cs, nil
+}
+
+// DescribePhases sets cs.Phases, cs being set from the partition's own
+// store: the phase engines (match.PhaseConfigs) describe the channel
+// their stores hold (channels[i], nil when store i holds none) at their
+// store's clock (clocks[i]), and the interrupted phase is cs's own
+// description. A channel a phase store holds is Found even when the
+// partition's own store does not hold it (a channel that only rang, say),
+// and then takes its identity from there.
+func DescribePhases(cs *ChannelState, engines []*match.Engine, channels []*state.Channel, clocks []int64) {
+	own := cs.Found // the partition's own store holds the channel
+	byName := map[string]PhaseState{}
+	for i, e := range engines {
+		ps := PhaseState{Phase: e.PhaseName(), Clock: clocks[i]}
+		if c := channels[i]; c != nil {
+			ps.Found = true
+			ps.Description = e.Describe(c, ps.Clock)
+			if !cs.Found {
+				cs.Found = true
+				cs.ConversationID, cs.InteractionID, cs.Party = c.Identity()
+			}
+		}
+		byName[ps.Phase] = ps
+	}
+	interrupted := PhaseState{Phase: match.PhaseInterrupted, Clock: cs.Clock, Found: own, Description: cs.Description}
+	interrupted.Derived = slices.Clone(cs.Derived)
+	for i := range interrupted.Derived {
+		interrupted.Derived[i].Phase = match.PhaseInterrupted
+	}
+	byName[match.PhaseInterrupted] = interrupted
+	cs.Phases = cs.Phases[:0]
+	for _, ph := range match.Phases() {
+		if ps, ok := byName[ph.Name]; ok {
+			cs.Phases = append(cs.Phases, ps)
+		}
+	}
 }
 
 // OpenInterruption is one interruption open on a partition this instance

@@ -79,6 +79,39 @@ type Channel struct {
 	// DeleteAt is when (by the partition clock) the channel's state is
 	// deleted if nothing else arrives; null while something is open.
 	DeleteAt *string `json:"deleteAt"`
+	// Phases, with phase records on (--phases-topic), are the phase
+	// matchers' views of the channel, one per phase in the phase table's
+	// order; absent with phase records off.
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// Phase is one phase of a channel: the timeline its matcher keeps (the
+// phase's own events and the ends), the periods derived from it with
+// their status and record, the retractions of periods published before,
+// and the phase stores' clock. The interrupted phase is the channel's
+// interruptions, renamed.
+type Phase struct {
+	Phase string `json:"phase"`
+	Clock string `json:"clock"`
+	// Found: the phase's store holds state for the channel.
+	Found       bool          `json:"found"`
+	Timeline    []Event       `json:"timeline"`
+	Periods     []PhasePeriod `json:"periods"`
+	Retractions []Retraction  `json:"retractions"`
+	// DeleteAt is when (by Clock) the phase's state for the channel is
+	// deleted if nothing else arrives; null while a period is open or
+	// when not Found.
+	DeleteAt *string `json:"deleteAt"`
+}
+
+// PhasePeriod is one derived phase period: its record as published, or
+// as it will be (for an open one: what it becomes at its bound if
+// nothing closes it), its status, and the revision published last (0:
+// none).
+type PhasePeriod struct {
+	Status    string          `json:"status"`
+	Published int             `json:"publishedRevision"`
+	Record    codec.PhaseData `json:"record"`
 }
 
 // Error is the answer to a request that found no state: why, and where
@@ -255,6 +288,33 @@ func ChannelView(cs processor.ChannelState) Channel {
 	}
 	if cs.DeleteAt != 0 {
 		s := codec.FormatMillis(cs.DeleteAt)
+		v.DeleteAt = &s
+	}
+	for _, ps := range cs.Phases {
+		v.Phases = append(v.Phases, phaseView(ps))
+	}
+	return v
+}
+
+// phaseView spells one phase of a channel out as JSON.
+func phaseView(ps processor.PhaseState) Phase {
+	v := Phase{Phase: ps.Phase, Clock: codec.FormatMillis(ps.Clock), Found: ps.Found,
+		Timeline: []Event{}, Periods: []PhasePeriod{}, Retractions: []Retraction{}}
+	for _, e := range ps.Events {
+		v.Timeline = append(v.Timeline, eventView(e))
+	}
+	for _, d := range ps.Derived {
+		rec := codec.PhasePayload(d.Interruption)
+		if d.Status != match.StatusPublished {
+			rec.Revision = d.Revision + 1 // the revision it will be published as
+		}
+		v.Periods = append(v.Periods, PhasePeriod{Status: d.Status.String(), Published: d.Revision, Record: rec})
+	}
+	for _, r := range ps.Retractions {
+		v.Retractions = append(v.Retractions, Retraction{OpenedBy: eventView(r.OpenedBy), Revision: r.Revision, Published: r.Done})
+	}
+	if ps.Found && ps.DeleteAt != 0 {
+		s := codec.FormatMillis(ps.DeleteAt)
 		v.DeleteAt = &s
 	}
 	return v

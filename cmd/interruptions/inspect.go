@@ -53,7 +53,7 @@ type outputRecordJSON struct {
 // from the changelog, and its records in the output topic: for when no
 // instance runs.
 func cmdInspect(ctx context.Context, args []string, e env) error {
-	c := newCommand("inspect", "Print one channel's state (its timeline, interruptions and revisions, as GET /v1/channels/{id}\nanswers) from the state changelog, then its records in the output topic, without a running\ninstance. Usage: interruptions inspect [flags] CHANNEL_ID")
+	c := newCommand("inspect", "Print one channel's state (its timeline, interruptions and revisions, and its phases when the\nchangelog holds phase records, as GET /v1/channels/{id} answers) from the state changelog, then\nits records in the output topic, without a running instance. Usage: interruptions inspect [flags] CHANNEL_ID")
 	c.args = 1
 	def := processor.DefaultConfig()
 	var (
@@ -93,7 +93,7 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	cs, err := inspectChannel(ctx, adm, opts, group+"-state-changelog", channelID, f.engine())
+	cs, err := inspectChannel(ctx, adm, opts, group+"-state-changelog", channelID, f.engine(), f.maxPhase)
 	if err != nil {
 		return authError(err)
 	}
@@ -116,7 +116,7 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 // another partitioner (librdkafka's default is CRC32); each to its end,
 // read_committed. Not found: the ChannelState names the murmur2
 // partition, with that partition's clock.
-func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
+func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic, channelID string, cfg match.EngineConfig, maxPhase map[string]time.Duration) (processor.ChannelState, error) {
 	cs := processor.ChannelState{ChannelID: channelID}
 	bounds, err := topicBounds(ctx, adm, topic)
 	if err != nil {
@@ -130,7 +130,7 @@ func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic
 		}
 	}
 	for _, p := range order {
-		found, err := inspectPartition(ctx, opts, topic, p, bounds[p], channelID, cfg)
+		found, err := inspectPartition(ctx, opts, topic, p, bounds[p], channelID, cfg, maxPhase)
 		if err != nil {
 			return cs, err
 		}
@@ -145,22 +145,36 @@ func inspectChannel(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic
 }
 
 // inspectPartition reads changelog partition p over r and describes
-// channelID as of its last value there.
-func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32, r partread.Range, channelID string, cfg match.EngineConfig) (processor.ChannelState, error) {
+// channelID as of its last value there; with the phases too when the
+// partition holds phase records (the processor ran with --phases-topic).
+func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32, r partread.Range, channelID string, cfg match.EngineConfig, maxPhase map[string]time.Duration) (processor.ChannelState, error) {
 	cs := processor.ChannelState{ChannelID: channelID, Partition: p}
+	phaseCfgs := match.PhaseConfigs(cfg, maxPhase)
 	var clock int64
+	phaseClocks := make([]int64, len(phaseCfgs))
+	phased := false // a phase store's record seen
 	// The channel's records (its head and, for a long channel, its
-	// segments), loaded in order.
-	l := state.NewLoader(1)
+	// segments), loaded in order; a phase store's records (keyed by
+	// state.PhaseKeyPrefix(i) then what the store alone would write) go
+	// to the loader's phase loader i.
+	l := state.NewLoader(1).WithPhases(len(phaseCfgs))
 	var loadErr error
 	err := readRecords(ctx, opts, topic, map[int32]partread.Range{p: r}, func(r *kgo.Record) {
-		if string(r.Key) == state.StreamTimeKey {
+		key, phase := r.Key, -1
+		if i, inner, ok := phaseKey(r.Key, len(phaseCfgs)); ok {
+			key, phase, phased = inner, i, true
+		}
+		if string(key) == state.StreamTimeKey {
 			if t, err := state.DecodeStreamTime(r.Value); err == nil {
-				clock = t
+				if phase >= 0 {
+					phaseClocks[phase] = t
+				} else {
+					clock = t
+				}
 			}
 			return
 		}
-		if id, ok := state.ChannelOfKey(r.Key); ok && id == channelID && loadErr == nil {
+		if id, ok := state.ChannelOfKey(key); ok && id == channelID && loadErr == nil {
 			loadErr = l.Load(r.Key, r.Value)
 		}
 	})
@@ -174,14 +188,32 @@ func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32
 		return cs, fmt.Errorf("decode channel %s: %w", channelID, loadErr)
 	}
 	cs.Clock = clock
-	ch := l.Store.Get(channelID)
-	if ch == nil {
-		return cs, nil
+	if ch := l.Store.Get(channelID); ch != nil {
+		cs.Found = true
+		cs.ConversationID, cs.InteractionID, cs.Party = ch.Identity()
+		cs.Description = match.NewEngine(cfg).Describe(ch, clock)
 	}
-	cs.Found = true
-	cs.ConversationID, cs.InteractionID, cs.Party = ch.Identity()
-	cs.Description = match.NewEngine(cfg).Describe(ch, clock)
+	if phased {
+		engines := make([]*match.Engine, len(phaseCfgs))
+		channels := make([]*state.Channel, len(phaseCfgs))
+		for i, pc := range phaseCfgs {
+			engines[i], channels[i] = match.NewEngine(pc), l.Phases[i].Store.Get(channelID)
+		}
+		processor.DescribePhases(&cs, engines, channels, phaseClocks)
+	}
 	return cs, nil
+}
+
+// phaseKey splits a changelog key of phase store i (state.PhaseKeyPrefix)
+// into i and the key the store alone would write; false for any other
+// key, and for a phase store beyond the n this build runs.
+func phaseKey(key []byte, n int) (i int, inner []byte, ok bool) {
+	for i := range n {
+		if p := state.PhaseKeyPrefix(i); len(key) >= len(p) && string(key[:len(p)]) == p {
+			return i, key[len(p):], true
+		}
+	}
+	return 0, nil, false
 }
 
 // inspectOutput returns the output topic's records of the channel's

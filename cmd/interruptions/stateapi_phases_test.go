@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/interruptions/interruptions/core/codec"
+	"github.com/interruptions/interruptions/internal/cekafka"
+	"github.com/interruptions/interruptions/internal/testkit"
+	"github.com/interruptions/interruptions/internal/testkit/instance"
+	"github.com/interruptions/interruptions/processor"
+	"github.com/interruptions/interruptions/stateapi"
+)
+
+// TestPhasesInStateAPIAndInspect (issue 25): with phase records on, GET
+// /v1/channels/{id} answers every phase of the channel in the phase
+// table's order, and `inspect` prints the same from the changelog after
+// the processor stopped.
+//
+// The oracle is the channel's own events: each period's outcome, times,
+// duration and events are written here from the event times, and each
+// published period's record must equal, field for field, the last record
+// of its phaseId in the phases topic. A channel that only rang is found
+// through its alerting store alone, with an open period.
+func TestPhasesInStateAPIAndInspect(t *testing.T) {
+	const phasesTopic = "channel-phases"
+	cfg0 := processor.DefaultConfig()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, cfg0.InputTopic, cfg0.OutputTopic, cfg0.DLQTopic, phasesTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := instance.Config(c.ListenAddrs())
+	cfg.PhasesTopic = phasesTopic
+	cfg.Engine.Grace = 0
+
+	const call = "8a0c7e52-0000-4000-8000-00000000beef"
+	const ringing = "8a0c7e52-0000-4000-8000-00000000feed"
+	type ev struct{ typ, id, at string }
+	callEvents := []ev{
+		{"channel.alerted.v0", "a1", "08:00:00"},
+		{"channel.connected.v0", "c1", "08:00:07"},
+		{"channel.held.v0", "h1", "08:01:00"},
+		{"channel.retrieved.v0", "r1", "08:03:00"},
+		{"channel.interrupted.v0", "i1", "08:04:00"},
+		{"channel.resumed.v0", "s1", "08:06:30"},
+		{"channel.disconnected.v0", "d1", "08:10:00"},
+		{"channel.wrapstarted.v0", "w1", "08:10:01"},
+		{"channel.ended.v0", "e1", "08:11:01"},
+	}
+	// What each phase of the call says, from the times above: phase,
+	// outcome, opening and closing event, duration.
+	type period struct {
+		phase, outcome, open, close string
+		ms                          int64
+	}
+	want := []period{
+		{"alerting", "connected", "a1", "c1", 7_000},
+		{"connected", "disconnected", "c1", "d1", (9*60 + 53) * 1000},
+		{"held", "retrieved", "h1", "r1", 2 * 60 * 1000},
+		{"interrupted", "resumed", "i1", "s1", 150_000},
+		{"wrap", "ended", "w1", "e1", 60_000},
+	}
+	at := map[string]string{}
+	for _, e := range callEvents {
+		at[e.id] = codec.FormatMillis(testkit.At(e.at))
+	}
+
+	ctx := context.Background()
+	api := map[string][]byte{}
+	t.Run("running", func(t *testing.T) {
+		in := startStateInstance(t, cfg, "phases-a")
+		cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.InputTopic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var recs []*kgo.Record
+		for _, e := range callEvents {
+			recs = append(recs, &kgo.Record{Key: []byte(call), Value: testkit.StructuredValue(t, testkit.ChannelEvent(e.typ, e.id, call, testkit.RFC3339(e.at)))})
+		}
+		recs = append(recs, &kgo.Record{Key: []byte(ringing), Value: testkit.StructuredValue(t, testkit.ChannelEvent("channel.alerted.v0", "a2", ringing, testkit.RFC3339("08:05")))})
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		instance.WaitFor(t, 30*time.Second, "the input committed", func() bool {
+			return instance.Committed(in.Instance) == int64(len(recs))
+		})
+		for _, id := range []string{call, ringing} {
+			resp, err := http.Get(in.URL + "/v1/channels/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			api[id], _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("state API, channel %s: %d %s", id, resp.StatusCode, api[id])
+			}
+		}
+	})
+
+	var ch stateapi.Channel
+	if err := json.Unmarshal(api[call], &ch); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"alerting", "connected", "held", "parked", "interrupted", "wrap"}
+	if len(ch.Phases) != len(names) {
+		t.Fatalf("%d phases, want %d: %s", len(ch.Phases), len(names), api[call])
+	}
+	byPhase := map[string]stateapi.Phase{}
+	for i, ph := range ch.Phases {
+		if ph.Phase != names[i] || !ph.Found {
+			t.Fatalf("phase %d is %q (found %v), want %q found: %s", i, ph.Phase, ph.Found, names[i], api[call])
+		}
+		byPhase[ph.Phase] = ph
+	}
+	// The parked store holds the call for its ends, and derives nothing.
+	if p := byPhase["parked"]; len(p.Periods) != 0 || len(p.Timeline) != 2 || p.Timeline[0].ID != "d1" || p.Timeline[1].ID != "e1" {
+		t.Fatalf("parked: %+v, want the two ends and no period", p)
+	}
+	// The phases topic, last record of each phaseId.
+	published := map[string]codec.PhaseData{}
+	for _, r := range readTopic(t, cfg.Brokers, phasesTopic) {
+		ce, err := cekafka.DecodeRecord(r)
+		if err != nil {
+			t.Fatalf("phase record: %v", err)
+		}
+		var d codec.PhaseData
+		if err := json.Unmarshal(ce.Data(), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.ChannelID == call {
+			published[string(r.Key)] = d
+		}
+	}
+	if len(published) != len(want) {
+		t.Fatalf("%d phases of the call in %s, want %d", len(published), phasesTopic, len(want))
+	}
+	for _, w := range want {
+		p := byPhase[w.phase]
+		if len(p.Periods) != 1 {
+			t.Fatalf("%s: %d periods, want 1: %+v", w.phase, len(p.Periods), p)
+		}
+		got := p.Periods[0]
+		r := got.Record
+		if got.Status != "published" || got.Published != 1 || r.Revision != 1 || r.Phase != w.phase || r.Outcome != w.outcome ||
+			r.StartedAt != at[w.open] || r.EndedAt != at[w.close] || r.DurationMs != w.ms ||
+			r.OpenedBy.ID != w.open || r.ClosedBy == nil || r.ClosedBy.ID != w.close || r.ChannelID != call ||
+			r.PhaseID != codec.PhaseID(call, w.phase, "/channel", w.open) {
+			t.Fatalf("%s: %+v (record %+v), want %+v published at revision 1", w.phase, got, r, w)
+		}
+		rec, ok := published[r.PhaseID]
+		if !ok {
+			t.Fatalf("%s: no record of %s in %s", w.phase, r.PhaseID, phasesTopic)
+		}
+		a, _ := json.Marshal(r)
+		b, _ := json.Marshal(rec)
+		if string(a) != string(b) {
+			t.Fatalf("%s: the state API's record differs from the published one:\n api       %s\n published %s", w.phase, a, b)
+		}
+	}
+
+	// The channel that only rang: no interruption state, an open alerting
+	// period, the other phases not found.
+	var rang stateapi.Channel
+	if err := json.Unmarshal(api[ringing], &rang); err != nil {
+		t.Fatal(err)
+	}
+	if len(rang.Timeline) != 0 || len(rang.Interruptions) != 0 || len(rang.Phases) != len(names) {
+		t.Fatalf("ringing channel: %s", api[ringing])
+	}
+	for _, ph := range rang.Phases {
+		if ph.Phase == "alerting" {
+			if !ph.Found || len(ph.Periods) != 1 || ph.Periods[0].Status != "open" || ph.Periods[0].Published != 0 ||
+				ph.Periods[0].Record.OpenedBy.ID != "a2" || ph.Periods[0].Record.ClosedBy != nil || ph.DeleteAt != nil {
+				t.Fatalf("ringing channel, alerting: %+v", ph)
+			}
+		} else if ph.Found || len(ph.Periods) != 0 || len(ph.Timeline) != 0 {
+			t.Fatalf("ringing channel, %s: %+v, want not found", ph.Phase, ph)
+		}
+	}
+
+	// inspect, from the changelog, prints what the state API answered.
+	for _, id := range []string{call, ringing} {
+		code, out, errOut := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], "--grace", "0s", id)
+		if code != 0 {
+			t.Fatalf("inspect %s exited %d: %s", id, code, errOut)
+		}
+		var fromAPI, fromInspect stateapi.Channel
+		if err := json.Unmarshal(api[id], &fromAPI); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(out), &fromInspect); err != nil {
+			t.Fatalf("inspect output: %v: %s", err, out)
+		}
+		a, _ := json.Marshal(fromAPI)
+		b, _ := json.Marshal(fromInspect)
+		if string(a) != string(b) {
+			t.Fatalf("channel %s: inspect differs from the state API:\n api     %s\n inspect %s", id, a, b)
+		}
+	}
+}
+
+// readTopic returns every record of topic, read from the start to its
+// end, read_committed.
+func readTopic(t *testing.T, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	recs, err := testkit.ReadAll(context.Background(), kadm.NewClient(cl), []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic)
+	if err != nil {
+		t.Fatalf("read %s: %v", topic, err)
+	}
+	return recs
+}
