@@ -222,6 +222,17 @@ func TestPhaseLateEventsCorrect(t *testing.T) {
 		"h2 retrieved 10:10-10:20 r1 #1", "h2 retracted interrupted-while-interrupted #2", "h1 retrieved 10:00-10:20 r1 #1")
 }
 
+// TestPhaseLateOpenerReopens: a late earlier opener takes a published
+// period's closing event (at one instant a closer while open goes before
+// an opener), so the later period is open again: it is retracted with
+// reason reopened, which a phase record keeps (codec.PhaseReason).
+func TestPhaseLateOpenerReopens(t *testing.T) {
+	wantRows(t, phaseRows(t, PhaseHeld, phaseEv("h", "h2", "10:05"), phaseEv("rt", "r1", "10:05"), phaseEv("h", "h1", "10:00")),
+		"h2 retrieved 10:05-10:05 r1 #1", "h2 retracted reopened #2", "h1 retrieved 10:00-10:05 r1 #1")
+	wantRows(t, phaseRows(t, PhaseAlerting, phaseEv("al", "a2", "10:05"), phaseEv("co", "c1", "10:05"), phaseEv("al", "a1", "10:00")),
+		"a2 connected 10:05-10:05 c1 #1", "a2 retracted reopened #2", "a1 connected 10:00-10:05 c1 #1")
+}
+
 // The phase matcher is the interruption matcher with its types renamed:
 // on random timelines of one phase's types (ties, duplicates, late and
 // reversed deliveries, expiries), every record it emits, in order and
