@@ -29,6 +29,10 @@ type inspectJSON struct {
 	// interruptions (every revision and retraction the topic still
 	// holds), in the order of their Kafka timestamps.
 	OutputRecords []outputRecordJSON `json:"outputRecords"`
+	// PhasesTopic and PhaseRecords, with --phases-topic: the phases
+	// topic's records of the channel's phase periods, as OutputRecords.
+	PhasesTopic  string             `json:"phasesTopic,omitempty"`
+	PhaseRecords []outputRecordJSON `json:"phaseRecords,omitempty"`
 }
 
 // outputRecordJSON is one output record: where it is, when it was
@@ -38,7 +42,7 @@ type outputRecordJSON struct {
 	Offset    int64 `json:"offset"`
 	// Timestamp is the Kafka record's timestamp.
 	Timestamp string `json:"timestamp"`
-	// Key is the interruptionId.
+	// Key is the interruptionId (phaseId for a phase record).
 	Key  string `json:"key"`
 	Type string `json:"type"`
 	ID   string `json:"id"`
@@ -53,13 +57,14 @@ type outputRecordJSON struct {
 // from the changelog, and its records in the output topic: for when no
 // instance runs.
 func cmdInspect(ctx context.Context, args []string, e env) error {
-	c := newCommand("inspect", "Print one channel's state (its timeline, interruptions and revisions, and its phases when the\nchangelog holds phase records, as GET /v1/channels/{id} answers) from the state changelog, then\nits records in the output topic, without a running instance. Usage: interruptions inspect [flags] CHANNEL_ID")
+	c := newCommand("inspect", "Print one channel's state (its timeline, interruptions and revisions, and its phases when the\nchangelog holds phase records, as GET /v1/channels/{id} answers) from the state changelog, then\nits records in the output topic (and in the phases topic, with --phases-topic), without a running\ninstance. Usage: interruptions inspect [flags] CHANNEL_ID")
 	c.args = 1
 	def := processor.DefaultConfig()
 	var (
 		brokers     = listFlag(def.Brokers)
 		group       string
 		outputTopic string
+		phasesTopic string
 		timeout     = positiveDuration(30 * time.Second)
 		f           engineFlags
 		sec         securityFlags
@@ -67,6 +72,7 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 	c.fs.Var(&brokers, "brokers", "Kafka seed brokers, comma separated")
 	c.fs.StringVar(&group, "group", def.Group, "the processor's consumer group; its changelog is <group>-state-changelog")
 	c.fs.StringVar(&outputTopic, "output-topic", def.OutputTopic, "the processor's topic of interruption records, read for the channel's records")
+	c.fs.StringVar(&phasesTopic, "phases-topic", "", "the processor's topic of phase records (its --phases-topic), read for the records of the channel's phases; empty (the default): not read")
 	c.fs.Var(&timeout, "timeout", "how long to wait for the brokers and the reads")
 	f.register(c)
 	sec.register(c)
@@ -104,9 +110,16 @@ func cmdInspect(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return authError(err)
 	}
+	view := inspectJSON{Channel: stateapi.ChannelView(cs), OutputTopic: outputTopic, OutputRecords: out}
+	if phasesTopic != "" {
+		view.PhasesTopic = phasesTopic
+		if view.PhaseRecords, err = inspectPhases(ctx, adm, opts, phasesTopic, cs); err != nil {
+			return authError(err)
+		}
+	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(inspectJSON{Channel: stateapi.ChannelView(cs), OutputTopic: outputTopic, OutputRecords: out})
+	return enc.Encode(view)
 }
 
 // inspectChannel finds channelID in the changelog and describes it as of
@@ -223,6 +236,33 @@ func phaseKey(key []byte, n int) (i int, inner []byte, ok bool) {
 // for as long as the channel has state), and only the partitions those
 // keys map to are read, each to the end it had when the read began.
 func inspectOutput(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic string, cs processor.ChannelState) ([]outputRecordJSON, error) {
+	var keys []string
+	for _, ev := range cs.Events {
+		keys = append(keys, codec.InterruptionID(cs.ChannelID, ev.Source, ev.ID))
+	}
+	return inspectRecords(ctx, adm, opts, topic, keys)
+}
+
+// inspectPhases returns the phases topic's records of the channel's
+// phase periods, found as inspectOutput finds interruption records: a
+// period is keyed by its phaseId, which the channel's id, the phase and
+// its opening event give, and every event on a phase's timeline is a
+// candidate opener of that phase.
+func inspectPhases(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic string, cs processor.ChannelState) ([]outputRecordJSON, error) {
+	var keys []string
+	for _, ph := range cs.Phases {
+		for _, ev := range ph.Events {
+			keys = append(keys, codec.PhaseID(cs.ChannelID, ph.Phase, ev.Source, ev.ID))
+		}
+	}
+	return inspectRecords(ctx, adm, opts, topic, keys)
+}
+
+// inspectRecords returns topic's records keyed by one of keys, reading
+// only the partitions the keys map to (Kafka's default partitioner, as
+// the processor produces them), each to the end it had when the read
+// began, ordered by timestamp.
+func inspectRecords(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic string, keyList []string) ([]outputRecordJSON, error) {
 	out := []outputRecordJSON{}
 	bounds, err := topicBounds(ctx, adm, topic)
 	if err != nil {
@@ -230,8 +270,7 @@ func inspectOutput(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, topic 
 	}
 	keys := map[string]bool{}
 	parts := map[int32]partread.Range{}
-	for _, ev := range cs.Events {
-		k := codec.InterruptionID(cs.ChannelID, ev.Source, ev.ID)
+	for _, k := range keyList {
 		keys[k] = true
 		p := int32(codec.KeyPartition([]byte(k), len(bounds)))
 		parts[p] = bounds[p]

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"testing"
 	"time"
@@ -128,6 +130,7 @@ func TestPhasesInStateAPIAndInspect(t *testing.T) {
 	}
 	// The phases topic, last record of each phaseId.
 	published := map[string]codec.PhaseData{}
+	topicRecords := map[string]bool{} // the call's records, as partition/offset/key
 	for _, r := range readTopic(t, cfg.Brokers, phasesTopic) {
 		ce, err := cekafka.DecodeRecord(r)
 		if err != nil {
@@ -139,6 +142,7 @@ func TestPhasesInStateAPIAndInspect(t *testing.T) {
 		}
 		if d.ChannelID == call {
 			published[string(r.Key)] = d
+			topicRecords[fmt.Sprintf("%d/%d/%s", r.Partition, r.Offset, r.Key)] = true
 		}
 	}
 	if len(published) != len(want) {
@@ -206,6 +210,32 @@ func TestPhasesInStateAPIAndInspect(t *testing.T) {
 		if string(a) != string(b) {
 			t.Fatalf("channel %s: inspect differs from the state API:\n api     %s\n inspect %s", id, a, b)
 		}
+	}
+
+	// With --phases-topic, inspect lists the call's phase records (found
+	// by the phaseIds of its timelines): those the topic holds for it, as
+	// read above by the channelId in their data.
+	code, out, errOut := runCLI(ctx, nil, "inspect", "--brokers", cfg.Brokers[0], "--grace", "0s", "--phases-topic", phasesTopic, call)
+	if code != 0 {
+		t.Fatalf("inspect --phases-topic exited %d: %s", code, errOut)
+	}
+	var printed struct {
+		PhasesTopic  string             `json:"phasesTopic"`
+		PhaseRecords []outputRecordJSON `json:"phaseRecords"`
+	}
+	if err := json.Unmarshal([]byte(out), &printed); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range printed.PhaseRecords {
+		var d codec.PhaseData
+		if err := json.Unmarshal(r.Data, &d); err != nil || r.Error != "" || r.Type != codec.PhaseType || d.PhaseID != r.Key {
+			t.Fatalf("phase record %+v: %v", r, err)
+		}
+		got[fmt.Sprintf("%d/%d/%s", r.Partition, r.Offset, r.Key)] = true
+	}
+	if printed.PhasesTopic != phasesTopic || len(got) != len(printed.PhaseRecords) || !maps.Equal(got, topicRecords) {
+		t.Fatalf("inspect's phase records (topic %q) %v, want %v", printed.PhasesTopic, got, topicRecords)
 	}
 }
 
