@@ -399,6 +399,49 @@ func (r *Runner) OpenInterruptions(ctx context.Context, olderThan time.Duration,
 	return out, nil
 }
 
+// ErrUnknownPhase answers OpenPhases for a phase the runner does not
+// derive: not in the phase table, or phase records off.
+var ErrUnknownPhase = errors.New("no such phase: phase records are off (Config.PhasesTopic), or it is not in the phase table")
+
+// OpenPhases is OpenInterruptions for the periods of one phase (with
+// phase records on): up to limit periods of phase open on this
+// instance's partitions for at least olderThan by their phase stores'
+// clock, oldest first (ties by channel id), each as the record it becomes
+// at its bound if nothing closes it. It walks each partition's phase
+// store's index of open channels as OpenInterruptions walks the
+// partition's own; the interrupted phase is OpenInterruptions renamed.
+// ErrUnknownPhase when the runner does not derive phase.
+func (r *Runner) OpenPhases(ctx context.Context, phase string, olderThan time.Duration, limit int) ([]OpenInterruption, error) {
+	if len(r.pipe.phases) > 0 && phase == match.PhaseInterrupted {
+		out, err := r.OpenInterruptions(ctx, olderThan, limit)
+		for i := range out {
+			out[i].Phase = match.PhaseInterrupted
+		}
+		return out, err
+	}
+	idx := slices.IndexFunc(r.pipe.phases, func(e *match.Engine) bool { return e.PhaseName() == phase })
+	if idx < 0 {
+		return nil, ErrUnknownPhase
+	}
+	e := r.pipe.phases[idx]
+	var out []OpenInterruption
+	for _, p := range r.tm.held() {
+		var found []OpenInterruption
+		err := r.query(ctx, p, func(t *task) {
+			found, _ = openOn(e, t.phases[idx], p, olderThan, limit)
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+	slices.SortFunc(out, compareOpen)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
 // compareOpen orders open interruptions oldest first, then by channel id.
 func compareOpen(a, b OpenInterruption) int {
 	return cmp.Or(cmp.Compare(a.InterruptedAt, b.InterruptedAt), cmp.Compare(a.ChannelID, b.ChannelID))

@@ -156,8 +156,8 @@ func (e *Error) withElsewhere(el processor.Elsewhere) {
 }
 
 // Register registers the state API's handlers on mux: GET
-// /v1/channels/{id}, /v1/interruptions/open and /v1/partitions, answered
-// from r.
+// /v1/channels/{id}, /v1/interruptions/open, /v1/phases/open and
+// /v1/partitions, answered from r.
 func Register(mux *http.ServeMux, r *processor.Runner) {
 	mux.HandleFunc("GET /v1/channels/{id}", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), stateAPITimeout)
@@ -182,24 +182,9 @@ func Register(mux *http.ServeMux, r *processor.Runner) {
 		writeJSON(w, http.StatusOK, ChannelView(cs))
 	})
 	mux.HandleFunc("GET /v1/interruptions/open", func(w http.ResponseWriter, req *http.Request) {
-		q := req.URL.Query()
-		var olderThan time.Duration
-		if s := q.Get("olderThan"); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil || d < 0 {
-				writeJSON(w, http.StatusBadRequest, Error{Error: "olderThan: a non-negative duration such as 1h"})
-				return
-			}
-			olderThan = d
-		}
-		limit := 100
-		if s := q.Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > maxOpenLimit {
-				writeJSON(w, http.StatusBadRequest, Error{Error: "limit: a number from 1 to " + strconv.Itoa(maxOpenLimit)})
-				return
-			}
-			limit = n
+		olderThan, limit, ok := openParams(w, req)
+		if !ok {
+			return
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), stateAPITimeout)
 		defer cancel()
@@ -221,6 +206,40 @@ func Register(mux *http.ServeMux, r *processor.Runner) {
 			rec := codec.RecordPayload(o.Interruption)
 			rec.Revision = o.Revision + 1 // the revision it will be published as
 			out.Interruptions = append(out.Interruptions, openJSON{Partition: o.Partition, Clock: codec.FormatMillis(o.Clock),
+				OpenForSeconds: float64(o.Clock-o.InterruptedAt) / 1e9, Record: rec})
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/phases/open", func(w http.ResponseWriter, req *http.Request) {
+		olderThan, limit, ok := openParams(w, req)
+		if !ok {
+			return
+		}
+		phase := req.URL.Query().Get("phase")
+		ctx, cancel := context.WithTimeout(req.Context(), stateAPITimeout)
+		defer cancel()
+		open, err := r.OpenPhases(ctx, phase, olderThan, limit)
+		if errors.Is(err, processor.ErrUnknownPhase) {
+			writeJSON(w, http.StatusBadRequest, Error{Error: "phase: one of alerting, connected, held, parked, interrupted, wrap, with phase records on (--phases-topic)"})
+			return
+		}
+		if err != nil {
+			writeQueryError(w, "", err)
+			return
+		}
+		type openJSON struct {
+			Partition      int32           `json:"partition"`
+			Clock          string          `json:"clock"`
+			OpenForSeconds float64         `json:"openForSeconds"`
+			Record         codec.PhaseData `json:"record"`
+		}
+		out := struct {
+			Phases []openJSON `json:"phases"`
+		}{Phases: []openJSON{}}
+		for _, o := range open {
+			rec := codec.PhasePayload(o.Interruption)
+			rec.Revision = o.Revision + 1 // the revision it will be published as
+			out.Phases = append(out.Phases, openJSON{Partition: o.Partition, Clock: codec.FormatMillis(o.Clock),
 				OpenForSeconds: float64(o.Clock-o.InterruptedAt) / 1e9, Record: rec})
 		}
 		writeJSON(w, http.StatusOK, out)
@@ -262,6 +281,30 @@ func Register(mux *http.ServeMux, r *processor.Runner) {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+}
+
+// openParams reads the olderThan (default 0) and limit (default 100)
+// parameters of the open endpoints; false when it answered 400.
+func openParams(w http.ResponseWriter, req *http.Request) (olderThan time.Duration, limit int, ok bool) {
+	q := req.URL.Query()
+	if s := q.Get("olderThan"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			writeJSON(w, http.StatusBadRequest, Error{Error: "olderThan: a non-negative duration such as 1h"})
+			return 0, 0, false
+		}
+		olderThan = d
+	}
+	limit = 100
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxOpenLimit {
+			writeJSON(w, http.StatusBadRequest, Error{Error: "limit: a number from 1 to " + strconv.Itoa(maxOpenLimit)})
+			return 0, 0, false
+		}
+		limit = n
+	}
+	return olderThan, limit, true
 }
 
 // ChannelView spells a channel's state out as JSON.

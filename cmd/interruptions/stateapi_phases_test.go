@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,6 +48,7 @@ func TestPhasesInStateAPIAndInspect(t *testing.T) {
 
 	const call = "8a0c7e52-0000-4000-8000-00000000beef"
 	const ringing = "8a0c7e52-0000-4000-8000-00000000feed"
+	const onHold = "8a0c7e52-0000-4000-8000-00000000face" // connected, on hold and interrupted
 	type ev struct{ typ, id, at string }
 	callEvents := []ev{
 		{"channel.alerted.v0", "a1", "08:00:00"},
@@ -90,6 +93,9 @@ func TestPhasesInStateAPIAndInspect(t *testing.T) {
 			recs = append(recs, &kgo.Record{Key: []byte(call), Value: testkit.StructuredValue(t, testkit.ChannelEvent(e.typ, e.id, call, testkit.RFC3339(e.at)))})
 		}
 		recs = append(recs, &kgo.Record{Key: []byte(ringing), Value: testkit.StructuredValue(t, testkit.ChannelEvent("channel.alerted.v0", "a2", ringing, testkit.RFC3339("08:05")))})
+		for _, e := range []ev{{"channel.alerted.v0", "a3", "08:20:00"}, {"channel.connected.v0", "c3", "08:20:05"}, {"channel.held.v0", "h3", "08:21:00"}, {"channel.interrupted.v0", "i3", "08:22:00"}} {
+			recs = append(recs, &kgo.Record{Key: []byte(onHold), Value: testkit.StructuredValue(t, testkit.ChannelEvent(e.typ, e.id, onHold, testkit.RFC3339(e.at)))})
+		}
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +113,10 @@ func TestPhasesInStateAPIAndInspect(t *testing.T) {
 				t.Fatalf("state API, channel %s: %d %s", id, resp.StatusCode, api[id])
 			}
 		}
+		checkOpenPhases(t, in, map[string][]string{
+			"alerting": {ringing + " a2 08:05:00"}, "connected": {onHold + " c3 08:20:05"}, "held": {onHold + " h3 08:21:00"},
+			"parked": nil, "interrupted": {onHold + " i3 08:22:00"}, "wrap": nil,
+		})
 	})
 
 	var ch stateapi.Channel
@@ -253,4 +263,66 @@ func readTopic(t *testing.T, brokers []string, topic string) []*kgo.Record {
 		t.Fatalf("read %s: %v", topic, err)
 	}
 	return recs
+}
+
+// checkOpenPhases GETs /v1/phases/open for each phase of want and fails
+// the test unless it lists exactly want's periods ("channel opener
+// start", oldest first), each as its record at its bound (outcome
+// expired, revision 1) with openForSeconds its partition's clock minus
+// its start; a bound past every period lists none, and an unknown or
+// missing phase is a 400.
+func checkOpenPhases(t *testing.T, in *stateInstance, want map[string][]string) {
+	t.Helper()
+	type openJSON struct {
+		Phases []struct {
+			Partition      int32           `json:"partition"`
+			Clock          string          `json:"clock"`
+			OpenForSeconds float64         `json:"openForSeconds"`
+			Record         codec.PhaseData `json:"record"`
+		} `json:"phases"`
+	}
+	get := func(query string, v any) int {
+		t.Helper()
+		resp, err := http.Get(in.URL + "/v1/phases/open?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("/v1/phases/open?%s: %v", query, err)
+		}
+		return resp.StatusCode
+	}
+	for phase, w := range want {
+		var open openJSON
+		if code := get("phase="+phase, &open); code != http.StatusOK {
+			t.Fatalf("open %s: %d", phase, code)
+		}
+		var got []string
+		for _, o := range open.Phases {
+			r := o.Record
+			got = append(got, r.ChannelID+" "+r.OpenedBy.ID+" "+r.StartedAt[len("2006-01-02T"):len("2006-01-02T15:04:05")])
+			clock, err := time.Parse(time.RFC3339Nano, o.Clock)
+			start, err2 := time.Parse(time.RFC3339Nano, r.StartedAt)
+			if err != nil || err2 != nil || r.Phase != phase || r.Outcome != "expired" || r.Revision != 1 || r.ClosedBy != nil ||
+				math.Abs(o.OpenForSeconds-clock.Sub(start).Seconds()) > 1e-6 || o.OpenForSeconds < 0 {
+				t.Fatalf("open %s: %+v", phase, o)
+			}
+			if p, err := in.R.PartitionOf(r.ChannelID); err != nil || p != o.Partition {
+				t.Fatalf("open %s: partition %d, the channel's is %d (%v)", phase, o.Partition, p, err)
+			}
+		}
+		if !slices.Equal(got, w) {
+			t.Fatalf("open %s: %q, want %q", phase, got, w)
+		}
+		if code := get("phase="+phase+"&olderThan=24h", &open); code != http.StatusOK || len(open.Phases) != 0 {
+			t.Fatalf("open %s older than 24h: %d, %d periods", phase, code, len(open.Phases))
+		}
+	}
+	var e stateapi.Error
+	for _, q := range []string{"phase=ringing", "", "phase=held&limit=0"} {
+		if code := get(q, &e); code != http.StatusBadRequest {
+			t.Fatalf("/v1/phases/open?%s: %d, want 400", q, code)
+		}
+	}
 }
