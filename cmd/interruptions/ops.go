@@ -36,7 +36,7 @@ const shutdownGrace = time.Second
 func (o *opsFlags) register(c *command) {
 	o.shutdownTimeout = positiveDuration(processor.DefaultConfig().ShutdownTimeout)
 	c.fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "address of the HTTP endpoint for /metrics (Prometheus), /healthz and /readyz; empty: no endpoint")
-	c.fs.BoolVar(&o.stateAPI, "state-api", true, "serve the read-only state API (/v1/channels/{id}, /v1/interruptions/open, /v1/partitions) on --metrics-addr")
+	c.fs.BoolVar(&o.stateAPI, "state-api", true, "serve the read-only state API (/v1/channels/{id}, /v1/interruptions/open, /v1/phases/open, /v1/partitions) on --metrics-addr")
 	c.fs.StringVar(&o.pprofAddr, "pprof-addr", "", "address of an HTTP endpoint for Go's profiler (/debug/pprof/); empty (the default): off. Bind it to localhost or a private network: profiles show internals")
 	c.fs.Var(&o.shutdownTimeout, "shutdown-timeout", "on SIGTERM or SIGINT, the time to finish and commit the batch in flight and leave the group; a second signal exits at once")
 }
