@@ -193,22 +193,7 @@ func Register(mux *http.ServeMux, r *processor.Runner) {
 			writeQueryError(w, "", err)
 			return
 		}
-		type openJSON struct {
-			Partition      int32            `json:"partition"`
-			Clock          string           `json:"clock"`
-			OpenForSeconds float64          `json:"openForSeconds"`
-			Record         codec.RecordData `json:"record"`
-		}
-		out := struct {
-			Interruptions []openJSON `json:"interruptions"`
-		}{Interruptions: []openJSON{}}
-		for _, o := range open {
-			rec := codec.RecordPayload(o.Interruption)
-			rec.Revision = o.Revision + 1 // the revision it will be published as
-			out.Interruptions = append(out.Interruptions, openJSON{Partition: o.Partition, Clock: codec.FormatMillis(o.Clock),
-				OpenForSeconds: float64(o.Clock-o.InterruptedAt) / 1e9, Record: rec})
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeOpen(w, "interruptions", open, codec.RecordPayload)
 	})
 	mux.HandleFunc("GET /v1/phases/open", func(w http.ResponseWriter, req *http.Request) {
 		olderThan, limit, ok := openParams(w, req)
@@ -227,22 +212,7 @@ func Register(mux *http.ServeMux, r *processor.Runner) {
 			writeQueryError(w, "", err)
 			return
 		}
-		type openJSON struct {
-			Partition      int32           `json:"partition"`
-			Clock          string          `json:"clock"`
-			OpenForSeconds float64         `json:"openForSeconds"`
-			Record         codec.PhaseData `json:"record"`
-		}
-		out := struct {
-			Phases []openJSON `json:"phases"`
-		}{Phases: []openJSON{}}
-		for _, o := range open {
-			rec := codec.PhasePayload(o.Interruption)
-			rec.Revision = o.Revision + 1 // the revision it will be published as
-			out.Phases = append(out.Phases, openJSON{Partition: o.Partition, Clock: codec.FormatMillis(o.Clock),
-				OpenForSeconds: float64(o.Clock-o.InterruptedAt) / 1e9, Record: rec})
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeOpen(w, "phases", open, codec.PhasePayload)
 	})
 	mux.HandleFunc("GET /v1/partitions", func(w http.ResponseWriter, _ *http.Request) {
 		type partitionJSON struct {
@@ -281,6 +251,29 @@ func Register(mux *http.ServeMux, r *processor.Runner) {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+}
+
+// openJSON is one entry of an open endpoint's answer: where it is open,
+// the partition's clock, for how long, and its record (R: the record's
+// data) as it will be published.
+type openJSON[R any] struct {
+	Partition      int32   `json:"partition"`
+	Clock          string  `json:"clock"`
+	OpenForSeconds float64 `json:"openForSeconds"`
+	Record         R       `json:"record"`
+}
+
+// writeOpen answers an open endpoint: under key, each of open with the
+// record payload makes of it at the revision it will be published as.
+func writeOpen[R any](w http.ResponseWriter, key string, open []processor.OpenInterruption, payload func(match.Interruption) R) {
+	out := []openJSON[R]{}
+	for _, o := range open {
+		in := o.Interruption
+		in.Revision++ // the revision it will be published as
+		out = append(out, openJSON[R]{Partition: o.Partition, Clock: codec.FormatMillis(o.Clock),
+			OpenForSeconds: float64(o.Clock-o.InterruptedAt) / 1e9, Record: payload(in)})
+	}
+	writeJSON(w, http.StatusOK, map[string][]openJSON[R]{key: out})
 }
 
 // openParams reads the olderThan (default 0) and limit (default 100)

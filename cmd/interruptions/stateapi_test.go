@@ -302,12 +302,13 @@ func TestStateAPICRC32Partitioned(t *testing.T) {
 	}
 }
 
-// inspectAsAPI runs `inspect` for channel id and fails the test unless it
-// prints the channel as the state API answered it (api). It returns the
-// channel printed, as JSON too, and inspect's whole output.
-func inspectAsAPI(t *testing.T, ctx context.Context, broker, id string, api []byte) (stateapi.Channel, []byte, string) {
+// inspectAsAPI runs `inspect` for channel id, with the flags in extra,
+// and fails the test unless it prints the channel as the state API
+// answered it (api). It returns the channel printed, as JSON too, and
+// inspect's whole output.
+func inspectAsAPI(t *testing.T, ctx context.Context, broker, id string, api []byte, extra ...string) (stateapi.Channel, []byte, string) {
 	t.Helper()
-	code, out, errOut := runCLI(ctx, nil, "inspect", "--brokers", broker, id)
+	code, out, errOut := runCLI(ctx, nil, append(append([]string{"inspect", "--brokers", broker}, extra...), id)...)
 	if code != 0 {
 		t.Fatalf("inspect %s exited %d: %s", id, code, errOut)
 	}
