@@ -84,6 +84,16 @@ const (
 // PhaseKeyPrefix returns the key prefix of phase store i (0 to 255).
 func PhaseKeyPrefix(i int) string { return string([]byte{0, phaseKeyTag, byte(i)}) }
 
+// PhaseKey splits a changelog key of phase store i (PhaseKeyPrefix(i)
+// then the key the store alone would write) into i and that key; false
+// for a key of the partition's own store.
+func PhaseKey(key []byte) (i int, inner []byte, ok bool) {
+	if len(key) >= PhaseKeyExtra && key[0] == 0 && key[1] == phaseKeyTag {
+		return int(key[2]), key[PhaseKeyExtra:], true
+	}
+	return 0, nil, false
+}
+
 // PhaseChangelogEntries is ChangelogEntries for phase store i of a
 // partition: its channels and its stream time, each key prefixed with
 // PhaseKeyPrefix(i); the input offset is the partition's own record's.
@@ -173,13 +183,12 @@ func (l *Loader) WithPhases(n int) *Loader {
 // Load applies one changelog record.
 func (l *Loader) Load(key, value []byte) error {
 	l.Records++
-	if len(key) >= PhaseKeyExtra && key[0] == 0 && key[1] == phaseKeyTag {
-		i := int(key[2])
+	if i, inner, ok := PhaseKey(key); ok {
 		if i >= len(l.Phases) {
 			l.Skipped++
 			return nil
 		}
-		if err := l.Phases[i].Load(key[PhaseKeyExtra:], value); err != nil {
+		if err := l.Phases[i].Load(inner, value); err != nil {
 			return fmt.Errorf("phase store %d: %w", i, err)
 		}
 		return nil

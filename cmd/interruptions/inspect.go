@@ -174,7 +174,10 @@ func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32
 	var loadErr error
 	err := readRecords(ctx, opts, topic, map[int32]partread.Range{p: r}, func(r *kgo.Record) {
 		key, phase := r.Key, -1
-		if i, inner, ok := phaseKey(r.Key, len(phaseCfgs)); ok {
+		if i, inner, ok := state.PhaseKey(r.Key); ok {
+			if i >= len(phaseCfgs) {
+				return // a phase store this build does not run
+			}
 			key, phase, phased = inner, i, true
 		}
 		if string(key) == state.StreamTimeKey {
@@ -215,18 +218,6 @@ func inspectPartition(ctx context.Context, opts []kgo.Opt, topic string, p int32
 		processor.DescribePhases(&cs, engines, channels, phaseClocks)
 	}
 	return cs, nil
-}
-
-// phaseKey splits a changelog key of phase store i (state.PhaseKeyPrefix)
-// into i and the key the store alone would write; false for any other
-// key, and for a phase store beyond the n this build runs.
-func phaseKey(key []byte, n int) (i int, inner []byte, ok bool) {
-	for i := range n {
-		if p := state.PhaseKeyPrefix(i); len(key) >= len(p) && string(key[:len(p)]) == p {
-			return i, key[len(p):], true
-		}
-	}
-	return 0, nil, false
 }
 
 // inspectOutput returns the output topic's records of the channel's
