@@ -380,12 +380,18 @@ type OpenInterruption struct {
 // index is kept by the store's commits, so it is the committed state, as
 // the values read through it are.
 func (r *Runner) OpenInterruptions(ctx context.Context, olderThan time.Duration, limit int) ([]OpenInterruption, error) {
-	ps := r.tm.held()
+	return r.openAcross(ctx, r.pipe.engine, func(t *task) *state.Store { return t.store }, olderThan, limit)
+}
+
+// openAcross runs openOn with engine e on the store store gives of each
+// partition this instance holds, on its worker, and merges the answers:
+// oldest first, cut to limit.
+func (r *Runner) openAcross(ctx context.Context, e *match.Engine, store func(*task) *state.Store, olderThan time.Duration, limit int) ([]OpenInterruption, error) {
 	var out []OpenInterruption
-	for _, p := range ps {
+	for _, p := range r.tm.held() {
 		var found []OpenInterruption
 		err := r.query(ctx, p, func(t *task) {
-			found, _ = openOn(r.pipe.engine, t.store, p, olderThan, limit)
+			found, _ = openOn(e, store(t), p, olderThan, limit)
 		})
 		if err != nil {
 			return nil, err
@@ -423,23 +429,7 @@ func (r *Runner) OpenPhases(ctx context.Context, phase string, olderThan time.Du
 	if idx < 0 {
 		return nil, ErrUnknownPhase
 	}
-	e := r.pipe.phases[idx]
-	var out []OpenInterruption
-	for _, p := range r.tm.held() {
-		var found []OpenInterruption
-		err := r.query(ctx, p, func(t *task) {
-			found, _ = openOn(e, t.phases[idx], p, olderThan, limit)
-		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, found...)
-	}
-	slices.SortFunc(out, compareOpen)
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return r.openAcross(ctx, r.pipe.phases[idx], func(t *task) *state.Store { return t.phases[idx] }, olderThan, limit)
 }
 
 // compareOpen orders open interruptions oldest first, then by channel id.
